@@ -1,0 +1,97 @@
+# user.cleaning (self-hosted). `make run` and `make test` install what is missing first.
+
+CC      ?= cc
+PKGS    := libidn2 libpsl jansson libsodium inih
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+PYTHON  := /usr/bin/python3
+
+B       := build
+LIB_SRC := $(wildcard lib/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+TESTS   := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+
+# A sanitizer build lives in build/asan with the same layout.
+ifeq ($(SANITIZE),1)
+B       := build/asan
+CC      := clang
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+           -fno-sanitize-recover=all $(filter-out -O2 -g,$(CFLAGS))
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
+SNAP    := build/lists.snap
+
+.PHONY: all deps run test unit sanitize cli-test bench fuzz clean lists
+
+all: $(B)/usercleaning $(B)/lists.snap $(TESTS:%=$(B)/tests/%)
+
+deps:
+	@scripts/deps.sh
+
+$(B)/obj/%.o: %.c $(wildcard include/uc/*.h lib/*.h src/cli/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libuc.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(B)/usercleaning: $(CLI_OBJ) $(B)/libuc.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libuc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ilib -o $@ $< $(B)/libuc.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+# The default snapshot: the pinned npm lists (extracted to text) + our curated lists.
+NPM_LISTS := build/lists/.extracted
+$(NPM_LISTS): lists/package-lock.json lists/extract.js
+	@mkdir -p build/lists
+	node lists/extract.js build/lists
+	@touch $@
+
+build/lists.snap: $(NPM_LISTS) lists/sources.ini $(wildcard lists/*.txt) build/usercleaning
+	build/usercleaning lists build lists/sources.ini $@
+
+ifeq ($(SANITIZE),1)
+$(B)/lists.snap: build/lists.snap
+	@mkdir -p $(B)
+	cp $< $@
+endif
+
+lists: build/lists.snap
+
+unit: all
+	@set -e; for t in $(TESTS); do UC_TEST_SNAPSHOT=$(B)/lists.snap $(B)/tests/$$t; done
+
+# The unit tests and the CLI tests again under AddressSanitizer + UBSan.
+sanitize: build/lists.snap
+	$(MAKE) SANITIZE=1 unit
+	UC_SANITIZED=1 UC_BIN=build/asan/usercleaning $(PYTHON) -m pytest -q tests/cli
+
+cli-test: all
+	UC_BIN=$(B)/usercleaning $(PYTHON) -m pytest -q tests/cli
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) cli-test
+	$(MAKE) sanitize
+
+run: deps all
+	@echo "usercleaning $(shell sed -n 's/#define UC_VERSION "\(.*\)"/\1/p' include/uc/uc.h): checking a few addresses (the server comes next)"
+	$(B)/usercleaning check --explain test@gmail.com someone@mailinator.com me@duck.com john+promo@gmail.com typo@gmial.com
+
+bench: deps all
+	scripts/deps.sh --bench
+	bench/classify/run.sh
+
+fuzz:
+	$(MAKE) -C fuzz
+
+clean:
+	rm -rf build

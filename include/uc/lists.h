@@ -1,0 +1,80 @@
+/* Domain and local-part lists: a versioned, read-only snapshot built at `make`
+ * time from lists/sources.ini, mmap'd at start-up, swappable at run time. */
+#ifndef UC_LISTS_H
+#define UC_LISTS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* What a list entry is; a domain can carry several. */
+enum uc_list_flag {
+  UC_LF_DISPOSABLE = 1u << 0,  /* a disposable / temporary mail service */
+  UC_LF_RELAY = 1u << 1,       /* a multi-alias / forwarding service */
+  UC_LF_GUARD = 1u << 2,       /* a major mailbox provider: never disposable by upstream lists */
+  UC_LF_FREE = 1u << 3,        /* a free mailbox provider */
+  UC_LF_PREMIUM = 1u << 4,     /* a paid mailbox service */
+  UC_LF_TYPO_TARGET = 1u << 5, /* a popular domain that typos are suggested towards */
+  UC_LF_ROLE = 1u << 6,        /* (local parts) a role account such as admin@ */
+};
+
+#define UC_LISTS_MAX_SOURCES 16
+
+typedef struct uc_lists uc_lists;
+
+/* A found entry. Pointers stay valid while the uc_lists is referenced. */
+struct uc_list_hit {
+  const char *entry; /* NUL-terminated */
+  size_t len;
+  unsigned flags;    /* enum uc_list_flag */
+  unsigned sources;  /* bit i: uc_lists_source(l, i) lists it */
+  unsigned date;     /* days since 1970-01-01 it entered our lists; 0: none */
+};
+
+struct uc_list_source {
+  const char *name;    /* e.g. "mailchecker" */
+  const char *kind;    /* "disposable", "multi-alias", "guard", "free", "premium", "typo", "role" */
+  const char *version; /* e.g. "6.0.21" */
+  unsigned date;       /* release date, days since 1970-01-01 */
+  unsigned count;      /* entries it contributed after filtering */
+};
+
+/* Maps the snapshot at path and checks it whole (header, bounds, digest).
+ * On error returns a negative uc_err, *out is NULL and err says why. The
+ * result has one reference. */
+int uc_lists_open(const char *path, uc_lists **out, char *err, size_t err_size);
+uc_lists *uc_lists_ref(uc_lists *l);
+void uc_lists_unref(uc_lists *l); /* NULL is fine; unmaps at the last reference */
+
+const char *uc_lists_version(const uc_lists *l);
+size_t uc_lists_domain_count(const uc_lists *l);
+size_t uc_lists_local_count(const uc_lists *l);
+size_t uc_lists_source_count(const uc_lists *l);
+/* i < uc_lists_source_count(l); the strings live as long as l. */
+void uc_lists_source(const uc_lists *l, size_t i, struct uc_list_source *src);
+
+/* Exact lookups; 1 and *hit filled when found, 0 otherwise. Lock-free. */
+int uc_lists_find_domain(const uc_lists *l, const char *d, size_t n, struct uc_list_hit *hit);
+int uc_lists_find_local(const uc_lists *l, const char *s, size_t n, struct uc_list_hit *hit);
+/* Typo targets in popularity order. */
+size_t uc_lists_typo_targets(const uc_lists *l, const char *const **targets);
+
+/* Builds a snapshot from an INI manifest (one section per source: file, kind,
+ * version, date, license). Paths in it are relative to root (NULL: cwd).
+ * A one-line summary per source goes to report (may be NULL). */
+int uc_lists_build(const char *manifest, const char *root, const char *out_path, FILE *report,
+                   char *err, size_t err_size);
+
+/* Holds the current snapshot for many threads; swap publishes a new one
+ * without disturbing readers of the old one. */
+typedef struct uc_lists_holder uc_lists_holder;
+uc_lists_holder *uc_lists_holder_new(uc_lists *initial); /* takes the reference; NULL on ENOMEM */
+void uc_lists_holder_free(uc_lists_holder *h);
+uc_lists *uc_lists_holder_get(uc_lists_holder *h); /* a new reference: uc_lists_unref it */
+void uc_lists_holder_swap(uc_lists_holder *h, uc_lists *next); /* takes the reference */
+
+/* Days since 1970-01-01 for "YYYY-MM-DD"; 0 when malformed. */
+unsigned uc_date_parse(const char *s, size_t n);
+/* Writes "YYYY-MM-DD" (11 bytes with the NUL) for days since 1970-01-01. */
+void uc_date_format(unsigned days, char out[11]);
+
+#endif

@@ -1,0 +1,51 @@
+/* Account domain lists: an in-memory string table matched with parents. */
+#include "uc/engine.h"
+#include "uc/error.h"
+#include "domset_int.h"
+#include "table.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct uc_domset {
+  struct uc__table_builder tb;
+};
+
+uc_domset *uc_domset_new(void) {
+  uc_domset *s = calloc(1, sizeof *s);
+  if (s)
+    uc__tb_init(&s->tb);
+  return s;
+}
+
+void uc_domset_free(uc_domset *s) {
+  if (!s)
+    return;
+  uc__tb_release(&s->tb);
+  free(s);
+}
+
+int uc_domset_add(uc_domset *s, const char *domain, size_t n) {
+  if (n == 0 || n > UC_DOMAIN_MAX)
+    return UC_EINVAL;
+  return uc__tb_upsert(&s->tb, domain, n) ? UC_OK : UC_ENOMEM;
+}
+
+size_t uc_domset_count(const uc_domset *s) { return s ? s->tb.count : 0; }
+
+const char *uc__domset_match(const uc_domset *s, const char *d, size_t n) {
+  struct uc__table t;
+  if (!s || s->tb.count == 0)
+    return NULL;
+  uc__tb_view(&s->tb, &t);
+  for (;;) {
+    const struct uc__entry *e = uc__table_find(&t, d, n);
+    if (e)
+      return t.pool + e->off;
+    const char *dot = memchr(d, '.', n);
+    if (!dot)
+      return NULL;
+    n -= (size_t)(dot + 1 - d);
+    d = dot + 1;
+  }
+}

@@ -1,0 +1,337 @@
+/* Address syntax: split, dot-atom/quoted local part, LDH or IDN domain, limits. */
+#include "uc/email.h"
+#include "uc/error.h"
+
+#include <idn2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int fail(char *reason, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *reason, size_t size, const char *fmt, ...) {
+  if (size > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, size, fmt, ap);
+    va_end(ap);
+  }
+  return UC_ESYNTAX;
+}
+
+static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+static int is_atext(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return 1;
+  return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (no overlongs, surrogates or
+ * code points above U+10FFFF), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  size_t len;
+  unsigned cp, min;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, cp = c & 0x1F, min = 0x80;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, cp = c & 0x0F, min = 0x800;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, cp = c & 0x07, min = 0x10000;
+  else
+    return 0;
+  if (n < len)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
+/* Appends the printable form of byte c to the list of bad characters once. */
+static void note_bad(char *bad, size_t size, unsigned char c) {
+  char item[16];
+  if (c > 0x20 && c < 0x7F)
+    snprintf(item, sizeof item, "'%c'", c);
+  else if (c == ' ')
+    snprintf(item, sizeof item, "SPACE");
+  else
+    snprintf(item, sizeof item, "0x%02X", c);
+  if (strstr(bad, item))
+    return;
+  size_t used = strlen(bad);
+  snprintf(bad + used, size - used, "%s%s", used ? ", " : "", item);
+}
+
+static int check_quoted(const unsigned char *s, size_t n, unsigned *flags, char *reason,
+                        size_t rsize) {
+  for (size_t i = 1; i + 1 < n; i++) {
+    unsigned char c = s[i];
+    if (c == '\\') {
+      if (i + 2 >= n || s[i + 1] < 0x20 || s[i + 1] > 0x7E)
+        return fail(reason, rsize, "The quoted part before the @-sign has a dangling backslash.");
+      i++;
+    } else if (c == '"' || c < 0x20 || c == 0x7F) {
+      return fail(reason, rsize, "The quoted part before the @-sign contains invalid characters.");
+    } else if (c >= 0x80) {
+      size_t k = utf8_seq(s + i, n - 1 - i);
+      if (!k)
+        return fail(reason, rsize, "The email address is not valid UTF-8 before the @-sign.");
+      *flags |= UC_EMAIL_UTF8_LOCAL;
+      i += k - 1;
+    }
+  }
+  *flags |= UC_EMAIL_QUOTED;
+  return UC_OK;
+}
+
+static int check_dot_atom(const unsigned char *s, size_t n, unsigned *flags, char *reason,
+                          size_t rsize) {
+  char bad[64] = "";
+  if (s[0] == '.')
+    return fail(reason, rsize, "An email address cannot start with a period.");
+  if (s[n - 1] == '.')
+    return fail(reason, rsize,
+                "An email address cannot have a period immediately before the @-sign.");
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    if (c == '.') {
+      if (s[i + 1] == '.')
+        return fail(reason, rsize, "An email address cannot have two periods in a row.");
+    } else if (c >= 0x80) {
+      size_t k = utf8_seq(s + i, n - i);
+      if (!k)
+        return fail(reason, rsize, "The email address is not valid UTF-8 before the @-sign.");
+      *flags |= UC_EMAIL_UTF8_LOCAL;
+      i += k - 1;
+    } else if (!is_atext(c)) {
+      note_bad(bad, sizeof bad, c);
+    }
+  }
+  if (bad[0])
+    return fail(reason, rsize, "The email address contains invalid characters before the @-sign: %s.",
+                bad);
+  return UC_OK;
+}
+
+static int check_local(const unsigned char *s, size_t n, unsigned opts, struct uc_email *out,
+                       char *reason, size_t rsize) {
+  int rc;
+  if (n == 0)
+    return fail(reason, rsize, "There must be something before the @-sign.");
+  if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+    if (!(opts & UC_PARSE_QUOTED))
+      return fail(reason, rsize, "Quoted text before the @-sign is not allowed here.");
+    rc = check_quoted(s, n, &out->flags, reason, rsize);
+  } else {
+    rc = check_dot_atom(s, n, &out->flags, reason, rsize);
+  }
+  if (rc)
+    return rc;
+  if (n > UC_LOCAL_MAX)
+    return fail(reason, rsize,
+                "The email address is too long before the @-sign (%zu character%s too many).",
+                n - UC_LOCAL_MAX, n - UC_LOCAL_MAX == 1 ? "" : "s");
+  memcpy(out->local, s, n);
+  out->local[n] = 0;
+  out->local_len = n;
+  return UC_OK;
+}
+
+static int is_special_use_tld(const char *tld, size_t n) {
+  static const char *const names[] = {"alt",   "arpa", "example", "internal", "invalid",
+                                      "local", "localhost", "onion", "test"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strlen(names[i]) == n && memcmp(names[i], tld, n) == 0)
+      return 1;
+  return 0;
+}
+
+/* Checks the lower-case ASCII domain d[0..n) label by label (RFC 1035 LDH). */
+static int check_ldh(const char *d, size_t n, char *reason, size_t rsize) {
+  char bad[64] = "";
+  size_t labels = 0, start = 0;
+  if (d[0] == '.')
+    return fail(reason, rsize, "An email address cannot have a period immediately after the @-sign.");
+  if (d[n - 1] == '.')
+    return fail(reason, rsize, "An email address cannot end with a period.");
+  for (size_t i = 0; i <= n; i++) {
+    if (i < n && d[i] != '.') {
+      unsigned char c = (unsigned char)d[i];
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+        note_bad(bad, sizeof bad, c);
+      continue;
+    }
+    size_t len = i - start;
+    if (len == 0)
+      return fail(reason, rsize, "An email address cannot have two periods in a row.");
+    if (len > UC_LABEL_MAX)
+      return fail(reason, rsize,
+                  "The part after the @-sign has a label longer than 63 characters.");
+    if (d[start] == '-' || d[i - 1] == '-')
+      return fail(reason, rsize,
+                  "A label after the @-sign cannot start or end with a hyphen.");
+    labels++;
+    start = i + 1;
+  }
+  if (bad[0])
+    return fail(reason, rsize, "The part after the @-sign contains invalid characters: %s.", bad);
+  if (labels < 2)
+    return fail(reason, rsize, "The part after the @-sign is not valid. It should have a period.");
+  const char *tld = strrchr(d, '.') + 1;
+  size_t tlen = (size_t)(d + n - tld);
+  if (strspn(tld, "0123456789") == tlen)
+    return fail(reason, rsize,
+                "The part after the @-sign is not valid. It is not within a valid top-level domain.");
+  if (is_special_use_tld(tld, tlen))
+    return fail(reason, rsize,
+                "The part after the @-sign is a special-use or reserved name that cannot be used with email.");
+  if (n > UC_DOMAIN_MAX)
+    return fail(reason, rsize, "The email address is too long after the @-sign.");
+  return UC_OK;
+}
+
+static int needs_idna(const unsigned char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] >= 0x80)
+      return 1;
+    if ((i == 0 || s[i - 1] == '.') && i + 4 <= n && (s[i] | 0x20) == 'x' &&
+        (s[i + 1] | 0x20) == 'n' && s[i + 2] == '-' && s[i + 3] == '-')
+      return 1;
+  }
+  return 0;
+}
+
+/* IDNA2008 + UTS#46 (non-transitional) through libidn2: fills domain (A-labels)
+ * and display (U-labels when the input had Unicode). */
+static int check_idn(const unsigned char *s, size_t n, struct uc_email *out, char *reason,
+                     size_t rsize) {
+  char in[UC_EMAIL_INPUT_MAX + 1];
+  char *ascii = NULL, *uni = NULL;
+  int rc = UC_OK, had_unicode = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < 0x80)
+      continue;
+    size_t k = utf8_seq(s + i, n - i);
+    if (!k)
+      return fail(reason, rsize, "The part after the @-sign is not valid UTF-8.");
+    had_unicode = 1;
+    i += k - 1;
+  }
+  memcpy(in, s, n);
+  in[n] = 0;
+  int irc = idn2_lookup_u8((const uint8_t *)in, (uint8_t **)&ascii, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+  if (irc != IDN2_OK) {
+    rc = fail(reason, rsize, "The part after the @-sign is not a valid internationalized domain name (%s).",
+              idn2_strerror(irc));
+    goto out;
+  }
+  size_t alen = strlen(ascii);
+  if (alen > UC_DOMAIN_MAX) {
+    rc = fail(reason, rsize, "The email address is too long after the @-sign.");
+    goto out;
+  }
+  for (size_t i = 0; i < alen; i++)
+    out->domain[i] = (char)((ascii[i] >= 'A' && ascii[i] <= 'Z') ? ascii[i] | 0x20 : ascii[i]);
+  out->domain[alen] = 0;
+  out->domain_len = alen;
+  rc = check_ldh(out->domain, alen, reason, rsize);
+  if (rc)
+    goto out;
+  if (had_unicode) {
+    if (idn2_to_unicode_8z8z(out->domain, &uni, 0) != IDN2_OK || strlen(uni) > UC_DISPLAY_MAX) {
+      rc = fail(reason, rsize, "The part after the @-sign is not a valid internationalized domain name.");
+      goto out;
+    }
+    out->display_len = strlen(uni);
+    memcpy(out->display, uni, out->display_len + 1);
+  } else {
+    memcpy(out->display, out->domain, alen + 1);
+    out->display_len = alen;
+  }
+  out->flags |= UC_EMAIL_IDN;
+out:
+  idn2_free(ascii);
+  idn2_free(uni);
+  return rc;
+}
+
+static int check_domain(const unsigned char *s, size_t n, struct uc_email *out, char *reason,
+                        size_t rsize) {
+  if (n == 0)
+    return fail(reason, rsize, "There must be something after the @-sign.");
+  if (s[0] == '[')
+    return fail(reason, rsize, "The part after the @-sign cannot be a bracketed IP address.");
+  if (needs_idna(s, n))
+    return check_idn(s, n, out, reason, rsize);
+  if (n > UC_DOMAIN_MAX)
+    return fail(reason, rsize, "The email address is too long after the @-sign.");
+  for (size_t i = 0; i < n; i++)
+    out->domain[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] | 0x20 : s[i]);
+  out->domain[n] = 0;
+  out->domain_len = n;
+  int rc = check_ldh(out->domain, n, reason, rsize);
+  if (rc)
+    return rc;
+  memcpy(out->display, out->domain, n + 1);
+  out->display_len = n;
+  return UC_OK;
+}
+
+int uc_email_parse(const char *str, size_t len, unsigned opts, struct uc_email *out, char *reason,
+                   size_t rsize) {
+  const unsigned char *s = (const unsigned char *)str;
+  if (rsize > 0)
+    reason[0] = 0;
+  out->flags = 0;
+  out->local_len = out->domain_len = out->display_len = 0;
+  out->local[0] = out->domain[0] = out->display[0] = 0;
+  while (len > 0 && is_space(s[0]))
+    s++, len--;
+  while (len > 0 && is_space(s[len - 1]))
+    len--;
+  if (len == 0)
+    return fail(reason, rsize, "The email address is empty.");
+  if (len > UC_EMAIL_INPUT_MAX)
+    return fail(reason, rsize, "The email address is too long (%zu characters too many).",
+                len - UC_ADDRESS_MAX);
+  if (memchr(s, 0, len))
+    return fail(reason, rsize, "The email address contains a NUL character.");
+  const unsigned char *at = NULL;
+  for (size_t i = len; i-- > 0;)
+    if (s[i] == '@') {
+      at = s + i;
+      break;
+    }
+  if (!at)
+    return fail(reason, rsize, "An email address must have an @-sign.");
+  size_t llen = (size_t)(at - s);
+  int rc = check_local(s, llen, opts, out, reason, rsize);
+  if (!rc)
+    rc = check_domain(at + 1, len - llen - 1, out, reason, rsize);
+  if (!rc && out->local_len + 1 + out->domain_len > UC_ADDRESS_MAX) {
+    size_t over = out->local_len + 1 + out->domain_len - UC_ADDRESS_MAX;
+    rc = fail(reason, rsize, "The email address is too long (%zu character%s too many).", over,
+              over == 1 ? "" : "s");
+  }
+  return rc;
+}
+
+void uc_email_local_info(const struct uc_email *e, struct uc_local_info *info) {
+  const char *plus = (e->flags & UC_EMAIL_QUOTED) ? NULL : memchr(e->local, '+', e->local_len);
+  info->plus_tag = plus != NULL;
+  info->base_len = plus ? (size_t)(plus - e->local) : e->local_len;
+  info->dots = 0;
+  if (e->flags & UC_EMAIL_QUOTED)
+    return;
+  for (size_t i = 0; i < e->local_len; i++)
+    info->dots += e->local[i] == '.';
+}

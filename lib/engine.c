@@ -1,0 +1,261 @@
+/* uc_check: the matching order of SPEC §3 over the snapshot and the account policy. */
+#include "uc/engine.h"
+#include "uc/error.h"
+#include "domset_int.h"
+
+#include <string.h>
+
+static const char *const category_names[] = {"white", "grey", "black"};
+static const char *const type_names[UC_TYPE_COUNT] = {
+    "white",      "grey", "black", "disposable", "masked legitimate", "no website",
+    "multi-alias services", "suspicious signs", "legitimate", "invalid", "unknown"};
+static const char *const signal_names[UC_SIGNAL_COUNT] = {
+    "disposable",    "multi_alias",    "suspicious", "free_provider", "role_account",
+    "no_website",    "custom_list",    "premium",    "major_provider", "typo",
+    "smtputf8",      "idn",            "masked"};
+
+const char *uc_category_name(uc_category c) {
+  return (unsigned)c < 3 ? category_names[c] : "white";
+}
+const char *uc_type_name(uc_type t) { return (unsigned)t < UC_TYPE_COUNT ? type_names[t] : "unknown"; }
+const char *uc_signal_name(unsigned i) { return i < UC_SIGNAL_COUNT ? signal_names[i] : NULL; }
+
+int uc_category_parse(const char *s, uc_category *out) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, category_names[i]) == 0)
+      return *out = (uc_category)i, UC_OK;
+  return UC_EINVAL;
+}
+
+int uc_type_parse(const char *s, uc_type *out) {
+  for (int i = 0; i < UC_TYPE_COUNT; i++)
+    if (strcmp(s, type_names[i]) == 0)
+      return *out = (uc_type)i, UC_OK;
+  return UC_EINVAL;
+}
+
+/* Bit c set: colour c allowed for the type (SPEC §3 "configurable to"). */
+static const unsigned allowed_colors[UC_TYPE_COUNT] = {
+    [UC_T_WHITE_LIST] = 1u << UC_WHITE,   [UC_T_GREY_LIST] = 1u << UC_GREY,
+    [UC_T_BLACK_LIST] = 1u << UC_BLACK,   [UC_T_DISPOSABLE] = 1u << UC_BLACK,
+    [UC_T_MASKED] = 1u << UC_BLACK | 1u << UC_GREY,
+    [UC_T_NO_WEBSITE] = 1u << UC_BLACK | 1u << UC_GREY,
+    [UC_T_MULTI_ALIAS] = 7,               [UC_T_SUSPICIOUS] = 7,
+    [UC_T_LEGITIMATE] = 1u << UC_WHITE,   [UC_T_INVALID] = 1u << UC_BLACK,
+    [UC_T_UNKNOWN] = 1u << UC_WHITE};
+
+int uc_policy_color_allowed(uc_type t, uc_category c) {
+  return (unsigned)t < UC_TYPE_COUNT && (unsigned)c < 3 && (allowed_colors[t] >> c & 1);
+}
+
+void uc_policy_init(struct uc_policy *p) {
+  static const uc_category defaults[UC_TYPE_COUNT] = {
+      UC_WHITE, UC_GREY, UC_BLACK, UC_BLACK, UC_BLACK, UC_BLACK,
+      UC_GREY,  UC_GREY, UC_WHITE, UC_BLACK, UC_WHITE};
+  memcpy(p->color, defaults, sizeof defaults);
+  p->list[0] = p->list[1] = p->list[2] = NULL;
+  p->parse_opts = 0;
+}
+
+int uc_policy_set_color(struct uc_policy *p, uc_type t, uc_category c) {
+  if (!uc_policy_color_allowed(t, c))
+    return UC_EINVAL;
+  p->color[t] = c;
+  return UC_OK;
+}
+
+unsigned uc_edit_distance(const char *a, size_t an, const char *b, size_t bn, unsigned max) {
+  /* Optimal string alignment over three rolling rows; domains are short. */
+  unsigned rows[3][UC_DOMAIN_MAX + 2], *pp = rows[0], *prev = rows[1], *cur = rows[2];
+  if (an > UC_DOMAIN_MAX || bn > UC_DOMAIN_MAX)
+    return max + 1;
+  if ((an > bn ? an - bn : bn - an) > max)
+    return max + 1;
+  for (size_t j = 0; j <= bn; j++)
+    prev[j] = (unsigned)j;
+  for (size_t i = 1; i <= an; i++) {
+    unsigned best = cur[0] = (unsigned)i;
+    for (size_t j = 1; j <= bn; j++) {
+      unsigned cost = a[i - 1] != b[j - 1];
+      unsigned v = prev[j - 1] + cost;
+      if (prev[j] + 1 < v)
+        v = prev[j] + 1;
+      if (cur[j - 1] + 1 < v)
+        v = cur[j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+        v = pp[j - 2] + 1;
+      cur[j] = v;
+      if (v < best)
+        best = v;
+    }
+    if (best > max)
+      return max + 1;
+    unsigned *t = pp;
+    pp = prev, prev = cur, cur = t;
+  }
+  return prev[bn] > max ? max + 1 : prev[bn];
+}
+
+/* A popular domain d is probably a typo of, or NULL. Long targets tolerate two edits. */
+static const char *suggest(const uc_lists *l, const char *d, size_t n) {
+  const char *const *targets;
+  size_t count = uc_lists_typo_targets(l, &targets);
+  const char *best = NULL;
+  unsigned best_dist = 3;
+  for (size_t i = 0; i < count; i++) {
+    size_t tn = strlen(targets[i]);
+    unsigned max = tn >= 10 ? 2 : 1;
+    unsigned dist = uc_edit_distance(d, n, targets[i], tn, max);
+    if (dist > 0 && dist <= max && dist < best_dist)
+      best = targets[i], best_dist = dist;
+  }
+  return best;
+}
+
+struct walk {
+  struct uc_list_hit exact, disposable, relay;
+  int found_exact, found_disposable, found_relay, guard;
+};
+
+/* Looks up the domain and each parent above its top-level label. Public
+ * suffixes never carry the disposable flag (dropped when the snapshot is built). */
+static void walk_domain(const uc_lists *l, const char *d, size_t n, struct walk *w) {
+  memset(w, 0, sizeof *w);
+  struct uc_list_hit hit;
+  for (int depth = 0;; depth++) {
+    const char *dot = memchr(d, '.', n);
+    if (!dot)
+      break;
+    if (uc_lists_find_domain(l, d, n, &hit)) {
+      if (depth == 0)
+        w->exact = hit, w->found_exact = 1;
+      if ((hit.flags & UC_LF_DISPOSABLE) && !w->found_disposable)
+        w->disposable = hit, w->found_disposable = 1;
+      if ((hit.flags & UC_LF_RELAY) && !w->found_relay)
+        w->relay = hit, w->found_relay = 1;
+      w->guard |= (hit.flags & UC_LF_GUARD) != 0;
+    }
+    n -= (size_t)(dot + 1 - d);
+    d = dot + 1;
+  }
+}
+
+/* A real mail domain never gets a typo suggestion; a listed disposable one can
+ * (typo-squatting domains such as gmial.com are on the disposable lists). */
+static int known_mail_domain(const struct walk *w) {
+  unsigned f = w->found_exact ? w->exact.flags : 0;
+  if (w->guard || w->found_relay || (f & (UC_LF_PREMIUM | UC_LF_TYPO_TARGET)))
+    return 1;
+  return (f & UC_LF_FREE) && !(f & UC_LF_DISPOSABLE);
+}
+
+static const char *source_name(const uc_lists *l, unsigned sources) {
+  struct uc_list_source src;
+  for (size_t i = 0; i < uc_lists_source_count(l); i++)
+    if (sources >> i & 1) {
+      uc_lists_source(l, i, &src);
+      return src.name;
+    }
+  return NULL;
+}
+
+static void decide(struct uc_result *r, const struct uc_policy *p, uc_type t) {
+  r->type = t;
+  r->category = p->color[t];
+}
+
+static void set_match(struct uc_result *r, const uc_lists *l, const struct uc_list_hit *h) {
+  r->matched = h->entry;
+  r->matched_sources = h->sources;
+  r->matched_list = source_name(l, h->sources);
+  r->date_added = h->date;
+}
+
+static int match_account_lists(struct uc_result *r, const struct uc_policy *p) {
+  static const uc_type types[3] = {UC_T_WHITE_LIST, UC_T_GREY_LIST, UC_T_BLACK_LIST};
+  static const char *const names[3] = {"account:white", "account:grey", "account:black"};
+  for (int c = 0; c < 3; c++) {
+    const char *m = uc__domset_match(p->list[c], r->email.domain, r->email.domain_len);
+    if (m) {
+      r->signals |= UC_SIG_CUSTOM_LIST;
+      r->matched = m, r->matched_list = names[c];
+      decide(r, p, types[c]);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void collect_signals(struct uc_result *r, const uc_lists *l, const struct walk *w,
+                            const struct uc_local_info *li) {
+  struct uc_list_hit hit;
+  if (r->email.flags & UC_EMAIL_UTF8_LOCAL)
+    r->signals |= UC_SIG_SMTPUTF8;
+  if (r->email.flags & UC_EMAIL_IDN)
+    r->signals |= UC_SIG_IDN;
+  if (w->found_disposable && !w->found_relay && !w->guard)
+    r->signals |= UC_SIG_DISPOSABLE;
+  if (w->found_relay)
+    r->signals |= UC_SIG_MULTI_ALIAS;
+  if (w->guard)
+    r->signals |= UC_SIG_MAJOR_PROVIDER;
+  if (w->found_exact && (w->exact.flags & UC_LF_FREE))
+    r->signals |= UC_SIG_FREE_PROVIDER;
+  if (w->found_exact && (w->exact.flags & UC_LF_PREMIUM))
+    r->signals |= UC_SIG_PREMIUM;
+  if (li->plus_tag || li->dots > 3)
+    r->signals |= UC_SIG_SUSPICIOUS;
+  char base[UC_LOCAL_MAX];
+  for (size_t i = 0; i < li->base_len; i++) {
+    char c = r->email.local[i];
+    base[i] = (char)((c >= 'A' && c <= 'Z') ? c | 0x20 : c);
+  }
+  if (li->base_len && uc_lists_find_local(l, base, li->base_len, &hit) && (hit.flags & UC_LF_ROLE))
+    r->signals |= UC_SIG_ROLE_ACCOUNT;
+  if (r->signals & UC_SIG_PREMIUM)
+    r->premium = 1;
+  else if (r->signals & (UC_SIG_FREE_PROVIDER | UC_SIG_DISPOSABLE | UC_SIG_MULTI_ALIAS))
+    r->premium = 0;
+}
+
+void uc_check(const uc_lists *l, const struct uc_policy *p, const char *addr, size_t len,
+              struct uc_result *r) {
+  struct walk w;
+  struct uc_local_info li;
+  r->signals = 0;
+  r->matched = r->matched_list = r->did_you_mean = NULL;
+  r->matched_sources = 0;
+  r->date_added = 0;
+  r->premium = -1;
+  r->normalized[0] = 0;
+  r->valid = uc_email_parse(addr, len, p->parse_opts, &r->email, r->reason, sizeof r->reason) == UC_OK;
+  if (!r->valid) {
+    decide(r, p, UC_T_INVALID);
+    return;
+  }
+  r->reason[0] = 0;
+  uc_email_normalize(&r->email, r->normalized);
+  uc_email_local_info(&r->email, &li);
+  walk_domain(l, r->email.domain, r->email.domain_len, &w);
+  collect_signals(r, l, &w, &li);
+  if (!known_mail_domain(&w)) {
+    r->did_you_mean = suggest(l, r->email.domain, r->email.domain_len);
+    if (r->did_you_mean)
+      r->signals |= UC_SIG_TYPO;
+  }
+  if (match_account_lists(r, p))
+    return;
+  if (r->signals & UC_SIG_DISPOSABLE) {
+    set_match(r, l, &w.disposable);
+    decide(r, p, UC_T_DISPOSABLE);
+  } else if (r->signals & UC_SIG_MULTI_ALIAS) {
+    set_match(r, l, &w.relay);
+    decide(r, p, UC_T_MULTI_ALIAS);
+  } else if (r->signals & UC_SIG_SUSPICIOUS) {
+    r->matched = li.plus_tag ? "plus_tag" : "many_dots";
+    r->matched_list = "rule";
+    decide(r, p, UC_T_SUSPICIOUS);
+  } else {
+    decide(r, p, UC_T_LEGITIMATE);
+  }
+}

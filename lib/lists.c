@@ -1,0 +1,279 @@
+/* Loading, checking and querying list snapshots; the holder for hot swaps. */
+#include "uc/lists.h"
+#include "uc/error.h"
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct uc_lists {
+  atomic_int refs;
+  void *map;
+  size_t map_len;
+  const struct uc__snap_header *hdr;
+  const struct uc__snap_source *sources;
+  struct uc__table dom, loc;
+  const char **typo; /* typo_count pointers into the pool */
+};
+
+static int failf(char *err, size_t size, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int failf(char *err, size_t size, int rc, const char *fmt, ...) {
+  if (size) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, size, fmt, ap);
+    va_end(ap);
+  }
+  return rc;
+}
+
+static int range_ok(uint64_t off, uint64_t len, uint64_t total) {
+  return off <= total && len <= total - off;
+}
+
+/* Every slot must point inside the pool at a NUL-terminated key. */
+static int table_ok(const struct uc__table *t, uint64_t pool_len) {
+  uint32_t used = 0;
+  for (uint64_t i = 0; i <= t->mask; i++) {
+    const struct uc__entry *e = &t->slots[i];
+    if (e->len == 0)
+      continue;
+    if (!range_ok(e->off, (uint64_t)e->len + 1, pool_len) || t->pool[e->off + e->len] != 0)
+      return 0;
+    used++;
+  }
+  /* at least one empty slot, or lookups of absent keys would never end */
+  return used == t->count && used <= t->mask;
+}
+
+static int check_header(const struct uc__snap_header *h, size_t len, char *err, size_t es) {
+  if (len < sizeof *h || memcmp(h->magic, UC__SNAP_MAGIC, 8) != 0)
+    return failf(err, es, UC_EFORMAT, "not a list snapshot");
+  if (h->format != UC__SNAP_FORMAT)
+    return failf(err, es, UC_EFORMAT, "snapshot format %u, this build reads %u", h->format,
+                 UC__SNAP_FORMAT);
+  if (h->file_len != len)
+    return failf(err, es, UC_EFORMAT, "snapshot truncated (%zu of %llu bytes)", len,
+                 (unsigned long long)h->file_len);
+  if (h->nsources > UC_LISTS_MAX_SOURCES || memchr(h->version, 0, sizeof h->version) == NULL ||
+      ((uint64_t)h->dom_mask + 1) & h->dom_mask || ((uint64_t)h->loc_mask + 1) & h->loc_mask ||
+      !range_ok(h->sources_off, (uint64_t)h->nsources * sizeof(struct uc__snap_source), len) ||
+      !range_ok(h->dom_off, ((uint64_t)h->dom_mask + 1) * sizeof(struct uc__entry), len) ||
+      !range_ok(h->loc_off, ((uint64_t)h->loc_mask + 1) * sizeof(struct uc__entry), len) ||
+      !range_ok(h->typo_off, (uint64_t)h->typo_count * 4, len) ||
+      !range_ok(h->pool_off, h->pool_len, len) || h->pool_len == 0 ||
+      (h->sources_off | h->dom_off | h->loc_off | h->typo_off) % 8)
+    return failf(err, es, UC_EFORMAT, "snapshot header is inconsistent");
+  return UC_OK;
+}
+
+static int map_tables(uc_lists *l, char *err, size_t es) {
+  const struct uc__snap_header *h = l->hdr;
+  const char *base = l->map;
+  unsigned char digest[UC__SNAP_DIGEST];
+  crypto_generichash(digest, sizeof digest, (const unsigned char *)base + sizeof *h,
+                     h->file_len - sizeof *h, NULL, 0);
+  if (sodium_memcmp(digest, h->digest, sizeof digest) != 0)
+    return failf(err, es, UC_EFORMAT, "snapshot digest mismatch (corrupt file)");
+  l->sources = (const void *)(base + h->sources_off);
+  l->dom = (struct uc__table){(const void *)(base + h->dom_off), h->dom_mask, h->dom_count,
+                              base + h->pool_off};
+  l->loc = (struct uc__table){(const void *)(base + h->loc_off), h->loc_mask, h->loc_count,
+                              base + h->pool_off};
+  if (!table_ok(&l->dom, h->pool_len) || !table_ok(&l->loc, h->pool_len))
+    return failf(err, es, UC_EFORMAT, "snapshot table points outside its pool");
+  for (uint32_t i = 0; i < h->nsources; i++)
+    if (!memchr(l->sources[i].name, 0, sizeof l->sources[i].name) ||
+        !memchr(l->sources[i].kind, 0, sizeof l->sources[i].kind) ||
+        !memchr(l->sources[i].version, 0, sizeof l->sources[i].version))
+      return failf(err, es, UC_EFORMAT, "snapshot source %u is malformed", i);
+  l->typo = calloc(h->typo_count + 1, sizeof *l->typo);
+  if (!l->typo)
+    return failf(err, es, UC_ENOMEM, "out of memory");
+  const uint32_t *offs = (const void *)(base + h->typo_off);
+  for (uint32_t i = 0; i < h->typo_count; i++) {
+    if (offs[i] >= h->pool_len || !memchr(l->dom.pool + offs[i], 0, h->pool_len - offs[i]))
+      return failf(err, es, UC_EFORMAT, "snapshot typo target %u is malformed", i);
+    l->typo[i] = l->dom.pool + offs[i];
+  }
+  return UC_OK;
+}
+
+int uc_lists_open(const char *path, uc_lists **out, char *err, size_t es) {
+  int rc, fd = -1;
+  struct stat st;
+  uc_lists *l = NULL;
+  *out = NULL;
+  if (sodium_init() < 0)
+    return failf(err, es, UC_EIO, "libsodium failed to initialise");
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    rc = failf(err, es, UC_EIO, "%s: %s", path, strerror(errno));
+    goto out;
+  }
+  l = calloc(1, sizeof *l);
+  if (!l) {
+    rc = failf(err, es, UC_ENOMEM, "out of memory");
+    goto out;
+  }
+  if ((size_t)st.st_size < sizeof(struct uc__snap_header)) {
+    rc = failf(err, es, UC_EFORMAT, "%s: not a list snapshot", path);
+    goto out;
+  }
+  l->map_len = (size_t)st.st_size;
+  l->map = mmap(NULL, l->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (l->map == MAP_FAILED) {
+    l->map = NULL;
+    rc = failf(err, es, UC_EIO, "%s: mmap: %s", path, strerror(errno));
+    goto out;
+  }
+  l->hdr = l->map;
+  rc = check_header(l->hdr, l->map_len, err, es);
+  if (!rc)
+    rc = map_tables(l, err, es);
+  if (rc)
+    goto out;
+  atomic_init(&l->refs, 1);
+  *out = l;
+  l = NULL;
+out:
+  if (fd >= 0)
+    close(fd);
+  if (l) {
+    if (l->map)
+      munmap(l->map, l->map_len);
+    free(l->typo);
+    free(l);
+  }
+  return rc;
+}
+
+uc_lists *uc_lists_ref(uc_lists *l) {
+  atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+  return l;
+}
+
+void uc_lists_unref(uc_lists *l) {
+  if (!l || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  munmap(l->map, l->map_len);
+  free(l->typo);
+  free(l);
+}
+
+const char *uc_lists_version(const uc_lists *l) { return l->hdr->version; }
+size_t uc_lists_domain_count(const uc_lists *l) { return l->dom.count; }
+size_t uc_lists_local_count(const uc_lists *l) { return l->loc.count; }
+size_t uc_lists_source_count(const uc_lists *l) { return l->hdr->nsources; }
+
+void uc_lists_source(const uc_lists *l, size_t i, struct uc_list_source *src) {
+  const struct uc__snap_source *s = &l->sources[i];
+  *src = (struct uc_list_source){s->name, s->kind, s->version, s->date, s->count};
+}
+
+static int fill_hit(const struct uc__table *t, const struct uc__entry *e, struct uc_list_hit *hit) {
+  if (!e)
+    return 0;
+  *hit = (struct uc_list_hit){t->pool + e->off, e->len, e->flags, e->sources, e->date};
+  return 1;
+}
+
+int uc_lists_find_domain(const uc_lists *l, const char *d, size_t n, struct uc_list_hit *hit) {
+  return fill_hit(&l->dom, uc__table_find(&l->dom, d, n), hit);
+}
+
+int uc_lists_find_local(const uc_lists *l, const char *s, size_t n, struct uc_list_hit *hit) {
+  return fill_hit(&l->loc, uc__table_find(&l->loc, s, n), hit);
+}
+
+size_t uc_lists_typo_targets(const uc_lists *l, const char *const **targets) {
+  *targets = l->typo;
+  return l->hdr->typo_count;
+}
+
+/* ---- holder: a mutex guards only the pointer and the reference it owns ---- */
+
+struct uc_lists_holder {
+  pthread_mutex_t lock;
+  uc_lists *cur;
+};
+
+uc_lists_holder *uc_lists_holder_new(uc_lists *initial) {
+  uc_lists_holder *h = calloc(1, sizeof *h);
+  if (!h)
+    return NULL;
+  pthread_mutex_init(&h->lock, NULL);
+  h->cur = initial;
+  return h;
+}
+
+void uc_lists_holder_free(uc_lists_holder *h) {
+  if (!h)
+    return;
+  uc_lists_unref(h->cur);
+  pthread_mutex_destroy(&h->lock);
+  free(h);
+}
+
+uc_lists *uc_lists_holder_get(uc_lists_holder *h) {
+  pthread_mutex_lock(&h->lock);
+  uc_lists *l = h->cur ? uc_lists_ref(h->cur) : NULL;
+  pthread_mutex_unlock(&h->lock);
+  return l;
+}
+
+void uc_lists_holder_swap(uc_lists_holder *h, uc_lists *next) {
+  pthread_mutex_lock(&h->lock);
+  uc_lists *old = h->cur;
+  h->cur = next;
+  pthread_mutex_unlock(&h->lock);
+  uc_lists_unref(old);
+}
+
+/* ---- dates: proleptic Gregorian, no time zones involved ---- */
+
+unsigned uc_date_parse(const char *s, size_t n) {
+  unsigned y, m, d;
+  if (n != 10 || s[4] != '-' || s[7] != '-')
+    return 0;
+  for (size_t i = 0; i < 10; i++)
+    if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+      return 0;
+  y = (unsigned)((s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0'));
+  m = (unsigned)((s[5] - '0') * 10 + (s[6] - '0'));
+  d = (unsigned)((s[8] - '0') * 10 + (s[9] - '0'));
+  if (y < 1970 || y > 2149 || m < 1 || m > 12 || d < 1 || d > 31)
+    return 0;
+  /* days_from_civil (H. Hinnant) */
+  int yy = (int)y - (m <= 2);
+  int era = yy / 400;
+  unsigned yoe = (unsigned)(yy - era * 400);
+  unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  long days = (long)era * 146097 + (long)doe - 719468;
+  return days > 0 && days <= 0xFFFF ? (unsigned)days : 0;
+}
+
+void uc_date_format(unsigned days, char out[11]) {
+  long z = (long)days + 719468;
+  long era = z / 146097;
+  unsigned doe = (unsigned)(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long y = (long)yoe + era * 400;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+  snprintf(out, 11, "%04ld-%02u-%02u", y % 10000, m % 100, d % 100);
+}

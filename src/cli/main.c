@@ -1,0 +1,40 @@
+/* usercleaning: dispatches to the subcommands. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+  const char *name;
+  int (*fn)(int, char **);
+  const char *help;
+} commands[] = {
+    {"check", cmd_check, "classify addresses (arguments or stdin), one JSON line each"},
+    {"lists", cmd_lists, "build or inspect list snapshots"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: usercleaning COMMAND [ARGS]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "  %-10s %s\n", "version", "print the version");
+  fprintf(f, "\nRun 'usercleaning COMMAND --help' for the options of a command.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+      strcmp(argv[1], "-h") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+    printf("usercleaning %s\n", UC_VERSION);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "usercleaning: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,252 @@
+/* Classification over the default snapshot (lib/engine.c): matching order,
+ * precedence, evidence and the negative cases. */
+#include "unit.h"
+
+struct engine_case {
+  const char *addr;
+  uc_type type;
+  const char *matched; /* NULL: no evidence expected */
+  const char *did_you_mean;
+};
+
+static const struct engine_case cases[] = {
+    /* disposable: the domain or a parent, with the entry that fired */
+    {"someone@mailinator.com", UC_T_DISPOSABLE, "mailinator.com", NULL},
+    {"someone@x.y.mailinator.com", UC_T_DISPOSABLE, "mailinator.com", NULL},
+    {"someone@MAILINATOR.COM", UC_T_DISPOSABLE, "mailinator.com", NULL},
+    {"a@guerrillamail.com", UC_T_DISPOSABLE, "guerrillamail.com", NULL},
+    /* a listed public suffix never black-lists what is under it */
+    {"someone@my.id", UC_T_LEGITIMATE, NULL, NULL},
+    {"someone@company.my.id", UC_T_LEGITIMATE, NULL, NULL},
+    {"someone@example.co.uk", UC_T_LEGITIMATE, NULL, NULL},
+    /* relay services win over a disposable listing of the same domain */
+    {"me@duck.com", UC_T_MULTI_ALIAS, "duck.com", NULL},
+    {"x1y2@mozmail.com", UC_T_MULTI_ALIAS, "mozmail.com", NULL},
+    {"abc@privaterelay.appleid.com", UC_T_MULTI_ALIAS, "privaterelay.appleid.com", NULL},
+    {"abc@simplelogin.com", UC_T_MULTI_ALIAS, "simplelogin.com", NULL},
+    {"abc@passmail.net", UC_T_MULTI_ALIAS, "passmail.net", NULL},
+    {"abc@me.33mail.com", UC_T_MULTI_ALIAS, "33mail.com", NULL},
+    /* major providers are never disposable from upstream lists */
+    {"john.smith@gmail.com", UC_T_LEGITIMATE, NULL, NULL},
+    {"john@outlook.com", UC_T_LEGITIMATE, NULL, NULL},
+    {"john@yahoo.co.jp", UC_T_LEGITIMATE, NULL, NULL},
+    /* suspicious signs: a + tag or more than three dots */
+    {"john+promo@gmail.com", UC_T_SUSPICIOUS, "plus_tag", NULL},
+    {"a.b.c.d@example.com", UC_T_LEGITIMATE, NULL, NULL},
+    {"a.b.c.d.e@example.com", UC_T_SUSPICIOUS, "many_dots", NULL},
+    /* disposable wins over suspicious */
+    {"a+b@mailinator.com", UC_T_DISPOSABLE, "mailinator.com", NULL},
+    /* typos: suggested towards popular domains, also when a typo-squatter is listed */
+    {"john@gmial.com", UC_T_DISPOSABLE, "gmial.com", "gmail.com"},
+    {"john@gmai.com", UC_T_DISPOSABLE, "gmai.com", "gmail.com"},
+    {"john@hotmial.com", UC_T_DISPOSABLE, "hotmial.com", "hotmail.com"},
+    {"john@outlok.com", UC_T_DISPOSABLE, "outlok.com", "outlook.com"},
+    {"john@gmail.con", UC_T_LEGITIMATE, NULL, "gmail.com"},
+    {"john@yahooo.com", UC_T_DISPOSABLE, "yahooo.com", "yahoo.com"},
+    {"john@yahou.com", UC_T_LEGITIMATE, NULL, "yahoo.com"},
+    /* ... and not on real domains that merely look close */
+    {"john@gmx.com", UC_T_LEGITIMATE, NULL, NULL},
+    {"john@ymail.com", UC_T_LEGITIMATE, NULL, NULL},
+    {"john@mail.com", UC_T_LEGITIMATE, NULL, NULL},
+    {"john@live.com", UC_T_LEGITIMATE, NULL, NULL},
+    {"john@me.com", UC_T_LEGITIMATE, NULL, NULL},
+    {"john@hotmail.fr", UC_T_LEGITIMATE, NULL, NULL},
+    {"john@aol.com", UC_T_LEGITIMATE, NULL, NULL},
+    {"john@example.com", UC_T_LEGITIMATE, NULL, NULL},
+    /* IDN and UTF-8 */
+    {"jörg@bücher.de", UC_T_LEGITIMATE, NULL, NULL},
+    {"用户@例子.广告", UC_T_LEGITIMATE, NULL, NULL},
+    /* syntax */
+    {"no-at-sign", UC_T_INVALID, NULL, NULL},
+    {"a..b@gmail.com", UC_T_INVALID, NULL, NULL},
+};
+
+static void test_cases(void **state) {
+  (void)state;
+  uc_lists *l = unit_default_lists();
+  struct uc_policy p;
+  struct uc_result r;
+  uc_policy_init(&p);
+  for (size_t i = 0; i < COUNT(cases); i++) {
+    const struct engine_case *c = &cases[i];
+    uc_check(l, &p, c->addr, strlen(c->addr), &r);
+    if (r.type != c->type)
+      fail_msg("%s: type '%s', expected '%s' (%s)", c->addr, uc_type_name(r.type),
+               uc_type_name(c->type), r.reason);
+    if ((c->matched == NULL) != (r.matched == NULL) ||
+        (c->matched && strcmp(c->matched, r.matched) != 0))
+      fail_msg("%s: matched '%s', expected '%s'", c->addr, r.matched ? r.matched : "(null)",
+               c->matched ? c->matched : "(null)");
+    if ((c->did_you_mean == NULL) != (r.did_you_mean == NULL) ||
+        (c->did_you_mean && strcmp(c->did_you_mean, r.did_you_mean) != 0))
+      fail_msg("%s: did_you_mean '%s', expected '%s'", c->addr,
+               r.did_you_mean ? r.did_you_mean : "(null)",
+               c->did_you_mean ? c->did_you_mean : "(null)");
+  }
+}
+
+static void test_default_colours(void **state) {
+  (void)state;
+  struct uc_policy p;
+  uc_policy_init(&p);
+  assert_int_equal(p.color[UC_T_DISPOSABLE], UC_BLACK);
+  assert_int_equal(p.color[UC_T_MASKED], UC_BLACK);
+  assert_int_equal(p.color[UC_T_NO_WEBSITE], UC_BLACK);
+  assert_int_equal(p.color[UC_T_MULTI_ALIAS], UC_GREY);
+  assert_int_equal(p.color[UC_T_SUSPICIOUS], UC_GREY);
+  assert_int_equal(p.color[UC_T_LEGITIMATE], UC_WHITE);
+  assert_int_equal(p.color[UC_T_INVALID], UC_BLACK);
+  assert_int_equal(p.color[UC_T_UNKNOWN], UC_WHITE);
+  /* the SPEC's "configurable to" column, and nothing else */
+  assert_int_equal(uc_policy_set_color(&p, UC_T_MULTI_ALIAS, UC_WHITE), UC_OK);
+  assert_int_equal(uc_policy_set_color(&p, UC_T_SUSPICIOUS, UC_BLACK), UC_OK);
+  assert_int_equal(uc_policy_set_color(&p, UC_T_MASKED, UC_GREY), UC_OK);
+  assert_int_equal(uc_policy_set_color(&p, UC_T_NO_WEBSITE, UC_GREY), UC_OK);
+  assert_int_equal(uc_policy_set_color(&p, UC_T_MASKED, UC_WHITE), UC_EINVAL);
+  assert_int_equal(uc_policy_set_color(&p, UC_T_DISPOSABLE, UC_GREY), UC_EINVAL);
+  assert_int_equal(uc_policy_set_color(&p, UC_T_LEGITIMATE, UC_BLACK), UC_EINVAL);
+}
+
+static void test_configured_colours(void **state) {
+  (void)state;
+  uc_lists *l = unit_default_lists();
+  struct uc_policy p;
+  struct uc_result r;
+  uc_policy_init(&p);
+  uc_policy_set_color(&p, UC_T_MULTI_ALIAS, UC_BLACK);
+  uc_policy_set_color(&p, UC_T_SUSPICIOUS, UC_WHITE);
+  uc_check(l, &p, "me@duck.com", 11, &r);
+  assert_int_equal(r.type, UC_T_MULTI_ALIAS);
+  assert_int_equal(r.category, UC_BLACK);
+  uc_check(l, &p, "a+b@gmail.com", 13, &r);
+  assert_int_equal(r.type, UC_T_SUSPICIOUS);
+  assert_int_equal(r.category, UC_WHITE);
+}
+
+static void test_account_lists(void **state) {
+  (void)state;
+  uc_lists *l = unit_default_lists();
+  uc_domset *white = uc_domset_new(), *grey = uc_domset_new(), *black = uc_domset_new();
+  struct uc_policy p;
+  struct uc_result r;
+  uc_policy_init(&p);
+  assert_int_equal(uc_domset_add(white, "mailinator.com", 14), UC_OK);
+  assert_int_equal(uc_domset_add(grey, "example.org", 11), UC_OK);
+  assert_int_equal(uc_domset_add(black, "gmail.com", 9), UC_OK);
+  assert_int_equal(uc_domset_add(black, "mailinator.com", 14), UC_OK);
+  assert_int_equal(uc_domset_add(black, "", 0), UC_EINVAL);
+  p.list[UC_WHITE] = white, p.list[UC_GREY] = grey, p.list[UC_BLACK] = black;
+  /* white comes first in the table, and matches subdomains */
+  uc_check(l, &p, "x@a.mailinator.com", 18, &r);
+  assert_int_equal(r.type, UC_T_WHITE_LIST);
+  assert_int_equal(r.category, UC_WHITE);
+  assert_string_equal(r.matched, "mailinator.com");
+  assert_string_equal(r.matched_list, "account:white");
+  assert_true(r.signals & UC_SIG_DISPOSABLE); /* the fact is still reported */
+  assert_true(r.signals & UC_SIG_CUSTOM_LIST);
+  /* only the account's own black list can black-list a guarded provider */
+  uc_check(l, &p, "x@gmail.com", 11, &r);
+  assert_int_equal(r.type, UC_T_BLACK_LIST);
+  assert_int_equal(r.category, UC_BLACK);
+  uc_check(l, &p, "x@sub.example.org", 17, &r);
+  assert_int_equal(r.type, UC_T_GREY_LIST);
+  assert_int_equal(r.category, UC_GREY);
+  /* another policy (another account) does not see these lists */
+  struct uc_policy other;
+  uc_policy_init(&other);
+  uc_check(l, &other, "x@gmail.com", 11, &r);
+  assert_int_equal(r.type, UC_T_LEGITIMATE);
+  uc_domset_free(white);
+  uc_domset_free(grey);
+  uc_domset_free(black);
+}
+
+static void test_signals_and_fields(void **state) {
+  (void)state;
+  uc_lists *l = unit_default_lists();
+  struct uc_policy p;
+  struct uc_result r;
+  uc_policy_init(&p);
+  uc_check(l, &p, "Admin@Gmail.com", 15, &r);
+  assert_true(r.signals & UC_SIG_ROLE_ACCOUNT);
+  assert_true(r.signals & UC_SIG_FREE_PROVIDER);
+  assert_true(r.signals & UC_SIG_MAJOR_PROVIDER);
+  assert_int_equal(r.premium, 0);
+  assert_int_equal(r.date_added, 0);
+  assert_string_equal(r.normalized, "admin@gmail.com");
+  uc_check(l, &p, "bob@fastmail.com", 16, &r);
+  assert_true(r.signals & UC_SIG_PREMIUM);
+  assert_int_equal(r.premium, 1);
+  assert_false(r.signals & UC_SIG_ROLE_ACCOUNT);
+  uc_check(l, &p, "bob@example.com", 15, &r);
+  assert_int_equal(r.premium, -1);
+  uc_check(l, &p, "bob@mailinator.com", 18, &r);
+  assert_int_not_equal(r.date_added, 0);
+  assert_int_equal(r.premium, 0);
+  assert_non_null(r.matched_list);
+  uc_check(l, &p, "jörg@bücher.de", strlen("jörg@bücher.de"), &r);
+  assert_true(r.signals & UC_SIG_SMTPUTF8);
+  assert_true(r.signals & UC_SIG_IDN);
+  uc_check(l, &p, "x@@y", 4, &r);
+  assert_false(r.valid);
+  assert_int_equal(r.category, UC_BLACK);
+  assert_true(strlen(r.reason) > 0);
+}
+
+static void test_json_body(void **state) {
+  (void)state;
+  uc_lists *l = unit_default_lists();
+  struct uc_policy p;
+  struct uc_result r;
+  uc_policy_init(&p);
+  const char *addr = "User@X.Mailinator.com";
+  uc_check(l, &p, addr, strlen(addr), &r);
+  struct uc_result_ctx ctx = {addr, strlen(addr), 4, NULL, NULL};
+  json_t *o = uc_result_json(&r, l, &ctx);
+  assert_non_null(o);
+  assert_string_equal(json_string_value(json_object_get(o, "email")), addr);
+  assert_string_equal(json_string_value(json_object_get(o, "domain")), "x.mailinator.com");
+  assert_string_equal(json_string_value(json_object_get(o, "category")), "black");
+  assert_string_equal(json_string_value(json_object_get(o, "type")), "disposable");
+  assert_string_equal(json_string_value(json_object_get(o, "mx_record")), "unknown");
+  assert_string_equal(json_string_value(json_object_get(o, "premium")), "False");
+  assert_string_equal(json_string_value(json_object_get(o, "domain_age")), "unknown");
+  assert_int_equal(strlen(json_string_value(json_object_get(o, "date_added"))), 10);
+  assert_int_equal(json_integer_value(json_object_get(o, "remaining_attempts_before_ban")), 4);
+  json_t *d = json_object_get(o, "details");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(d, "matched"), "entry")),
+                      "mailinator.com");
+  assert_true(json_is_true(json_object_get(json_object_get(d, "signals"), "disposable")));
+  assert_string_equal(json_string_value(json_object_get(d, "lists_version")), uc_lists_version(l));
+  json_decref(o);
+  /* invalid input that is not even UTF-8 still gives a body */
+  const char *bad = "\xff\xfe@\xff";
+  uc_check(l, &p, bad, 4, &r);
+  ctx = (struct uc_result_ctx){bad, 4, -1, NULL, NULL};
+  o = uc_result_json(&r, l, &ctx);
+  assert_non_null(o);
+  assert_true(json_is_null(json_object_get(o, "remaining_attempts_before_ban")));
+  assert_string_equal(json_string_value(json_object_get(o, "type")), "invalid");
+  json_decref(o);
+}
+
+static void test_edit_distance(void **state) {
+  (void)state;
+  assert_int_equal(uc_edit_distance("gmial.com", 9, "gmail.com", 9, 2), 1); /* transposition */
+  assert_int_equal(uc_edit_distance("gmai.com", 8, "gmail.com", 9, 2), 1);
+  assert_int_equal(uc_edit_distance("gmail.com", 9, "gmail.com", 9, 2), 0);
+  assert_int_equal(uc_edit_distance("gmx.com", 7, "gmail.com", 9, 2), 3); /* capped */
+  assert_int_equal(uc_edit_distance("abc", 3, "abcdefgh", 8, 2), 3);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cases),           cmocka_unit_test(test_default_colours),
+      cmocka_unit_test(test_configured_colours), cmocka_unit_test(test_account_lists),
+      cmocka_unit_test(test_signals_and_fields), cmocka_unit_test(test_json_body),
+      cmocka_unit_test(test_edit_distance),
+  };
+  int rc = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+  uc_lists_unref(unit_default_lists());
+  return rc;
+}
