@@ -65,19 +65,20 @@ int uc_policy_set_color(struct uc_policy *p, uc_type t, uc_category c) {
 }
 
 unsigned uc_edit_distance(const char *a, size_t an, const char *b, size_t bn, unsigned max) {
-  /* Optimal string alignment over three rolling rows; domains are short. */
+  /* Optimal string alignment over three rolling rows, restricted to the band
+   * |i - j| <= max (cells outside it cannot lead to a distance <= max). */
+  enum { INF = 0xFFFF };
   unsigned rows[3][UC_DOMAIN_MAX + 2], *pp = rows[0], *prev = rows[1], *cur = rows[2];
-  if (an > UC_DOMAIN_MAX || bn > UC_DOMAIN_MAX)
-    return max + 1;
-  if ((an > bn ? an - bn : bn - an) > max)
+  if (an > UC_DOMAIN_MAX || bn > UC_DOMAIN_MAX || (an > bn ? an - bn : bn - an) > max)
     return max + 1;
   for (size_t j = 0; j <= bn; j++)
-    prev[j] = (unsigned)j;
+    pp[j] = cur[j] = INF, prev[j] = j <= max ? (unsigned)j : INF;
   for (size_t i = 1; i <= an; i++) {
-    unsigned best = cur[0] = (unsigned)i;
-    for (size_t j = 1; j <= bn; j++) {
-      unsigned cost = a[i - 1] != b[j - 1];
-      unsigned v = prev[j - 1] + cost;
+    size_t lo = i > max ? i - max : 1, hi = i + max < bn ? i + max : bn;
+    cur[lo - 1] = lo == 1 && i <= max ? (unsigned)i : INF;
+    unsigned best = cur[lo - 1];
+    for (size_t j = lo; j <= hi; j++) {
+      unsigned v = prev[j - 1] + (a[i - 1] != b[j - 1]);
       if (prev[j] + 1 < v)
         v = prev[j] + 1;
       if (cur[j - 1] + 1 < v)
@@ -85,9 +86,10 @@ unsigned uc_edit_distance(const char *a, size_t an, const char *b, size_t bn, un
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
         v = pp[j - 2] + 1;
       cur[j] = v;
-      if (v < best)
-        best = v;
+      best = v < best ? v : best;
     }
+    if (hi < bn)
+      cur[hi + 1] = INF;
     if (best > max)
       return max + 1;
     unsigned *t = pp;

@@ -83,8 +83,10 @@ static int map_tables(uc_lists *l, char *err, size_t es) {
   unsigned char digest[UC__SNAP_DIGEST];
   crypto_generichash(digest, sizeof digest, (const unsigned char *)base + sizeof *h,
                      h->file_len - sizeof *h, NULL, 0);
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* let the fuzzer reach the checks below */
   if (sodium_memcmp(digest, h->digest, sizeof digest) != 0)
     return failf(err, es, UC_EFORMAT, "snapshot digest mismatch (corrupt file)");
+#endif
   l->sources = (const void *)(base + h->sources_off);
   l->dom = (struct uc__table){(const void *)(base + h->dom_off), h->dom_mask, h->dom_count,
                               base + h->pool_off};

@@ -1,11 +1,12 @@
 /* The 200 body and the human explanation of a classification result. */
 #include "uc/result.h"
+#include "uc/jsonw.h"
 
 #include <string.h>
 
-/* Domain of an address that failed syntax: what follows the last '@', lower-cased ASCII. */
-static json_t *raw_domain(const char *raw, size_t len) {
-  char buf[UC_EMAIL_INPUT_MAX + 1];
+/* Domain of an address that failed syntax: what follows the last '@', ASCII lower-cased. */
+static void raw_domain(struct uc_jsonw *w, const char *raw, size_t len) {
+  char buf[UC_RESULT_INPUT_MAX];
   const char *at = NULL;
   for (size_t i = len; i-- > 0;)
     if (raw[i] == '@') {
@@ -13,62 +14,94 @@ static json_t *raw_domain(const char *raw, size_t len) {
       break;
     }
   size_t n = at ? len - (size_t)(at + 1 - raw) : 0;
-  if (n > UC_EMAIL_INPUT_MAX)
-    n = UC_EMAIL_INPUT_MAX;
+  n = n < sizeof buf ? n : sizeof buf;
   for (size_t i = 0; i < n; i++)
     buf[i] = (char)((at[1 + i] >= 'A' && at[1 + i] <= 'Z') ? at[1 + i] | 0x20 : at[1 + i]);
-  json_t *s = json_stringn(buf, n);
-  return s ? s : json_string(""); /* not UTF-8: say nothing rather than fail */
+  uc_jsonw_string(w, buf, n);
 }
 
-static json_t *signals_json(uint32_t signals) {
-  json_t *o = json_object();
-  for (unsigned i = 0; o && i < UC_SIGNAL_COUNT; i++)
-    json_object_set_new(o, uc_signal_name(i), json_boolean(signals >> i & 1));
-  return o;
-}
-
-static json_t *matched_json(const struct uc_result *r, const uc_lists *l) {
-  if (!r->matched)
-    return json_null();
-  json_t *lists = json_array();
+static void write_matched(struct uc_jsonw *w, const struct uc_result *r, const uc_lists *l) {
   struct uc_list_source src;
-  for (size_t i = 0; lists && i < uc_lists_source_count(l); i++)
-    if (r->matched_sources >> i & 1) {
-      uc_lists_source(l, i, &src);
-      json_array_append_new(lists, json_string(src.name));
-    }
-  return json_pack("{s:s, s:s?, s:o*}", "entry", r->matched, "list", r->matched_list, "lists",
-                   r->matched_sources ? lists : (json_decref(lists), NULL));
+  if (!r->matched) {
+    uc_jsonw_null(w);
+    return;
+  }
+  uc_jsonw_begin_object(w);
+  uc_jsonw_key(w, "entry");
+  uc_jsonw_cstring(w, r->matched);
+  uc_jsonw_key(w, "list");
+  uc_jsonw_cstring(w, r->matched_list);
+  if (r->matched_sources) {
+    uc_jsonw_key(w, "lists");
+    uc_jsonw_begin_array(w);
+    for (size_t i = 0; i < uc_lists_source_count(l); i++)
+      if (r->matched_sources >> i & 1) {
+        uc_lists_source(l, i, &src);
+        uc_jsonw_cstring(w, src.name);
+      }
+    uc_jsonw_end_array(w);
+  }
+  uc_jsonw_end_object(w);
 }
 
-static json_t *details_json(const struct uc_result *r, const uc_lists *l) {
-  return json_pack("{s:s?, s:o, s:o, s:s?, s:s, s:s?}", "normalized",
-                   r->valid ? r->normalized : NULL, "signals", signals_json(r->signals),
-                   "matched", matched_json(r, l), "did_you_mean", r->did_you_mean,
-                   "lists_version", uc_lists_version(l), "reason",
-                   r->valid ? NULL : r->reason);
+static void write_details(struct uc_jsonw *w, const struct uc_result *r, const uc_lists *l) {
+  uc_jsonw_begin_object(w);
+  uc_jsonw_key(w, "normalized");
+  uc_jsonw_cstring(w, r->valid ? r->normalized : NULL);
+  uc_jsonw_key(w, "signals");
+  uc_jsonw_begin_object(w);
+  for (unsigned i = 0; i < UC_SIGNAL_COUNT; i++) {
+    uc_jsonw_key(w, uc_signal_name(i));
+    uc_jsonw_bool(w, r->signals >> i & 1);
+  }
+  uc_jsonw_end_object(w);
+  uc_jsonw_key(w, "matched");
+  write_matched(w, r, l);
+  uc_jsonw_key(w, "did_you_mean");
+  uc_jsonw_cstring(w, r->did_you_mean);
+  uc_jsonw_key(w, "lists_version");
+  uc_jsonw_cstring(w, uc_lists_version(l));
+  uc_jsonw_key(w, "reason");
+  uc_jsonw_cstring(w, r->valid ? NULL : r->reason);
+  uc_jsonw_end_object(w);
 }
 
-json_t *uc_result_json(const struct uc_result *r, const uc_lists *l,
-                       const struct uc_result_ctx *ctx) {
+size_t uc_result_write(const struct uc_result *r, const uc_lists *l,
+                       const struct uc_result_ctx *ctx, char *buf, size_t cap) {
+  struct uc_jsonw w;
   char added[11] = "not added";
   if (r->date_added)
     uc_date_format(r->date_added, added);
-  json_t *email = json_stringn(ctx->raw, ctx->raw_len);
-  if (!email)
-    email = json_string(""); /* invalid UTF-8 input: it failed syntax anyway */
-  json_t *domain = r->valid ? json_stringn(r->email.display, r->email.display_len)
-                            : raw_domain(ctx->raw, ctx->raw_len);
-  return json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "email", email,
-                   "domain", domain, "category", uc_category_name(r->category), "type",
-                   uc_type_name(r->type), "mx_record",
-                   ctx->mx_record ? ctx->mx_record : "unknown", "premium",
-                   r->premium < 0 ? "unknown" : r->premium ? "True" : "False", "domain_age",
-                   ctx->domain_age ? ctx->domain_age : "unknown", "date_added", added,
-                   "remaining_attempts_before_ban",
-                   ctx->remaining < 0 ? json_null() : json_integer(ctx->remaining), "details",
-                   details_json(r, l));
+  uc_jsonw_init(&w, buf, cap);
+  uc_jsonw_begin_object(&w);
+  uc_jsonw_key(&w, "email");
+  uc_jsonw_string(&w, ctx->raw, ctx->raw_len);
+  uc_jsonw_key(&w, "domain");
+  if (r->valid)
+    uc_jsonw_string(&w, r->email.display, r->email.display_len);
+  else
+    raw_domain(&w, ctx->raw, ctx->raw_len);
+  uc_jsonw_key(&w, "category");
+  uc_jsonw_cstring(&w, uc_category_name(r->category));
+  uc_jsonw_key(&w, "type");
+  uc_jsonw_cstring(&w, uc_type_name(r->type));
+  uc_jsonw_key(&w, "mx_record");
+  uc_jsonw_cstring(&w, ctx->mx_record ? ctx->mx_record : "unknown");
+  uc_jsonw_key(&w, "premium");
+  uc_jsonw_cstring(&w, r->premium < 0 ? "unknown" : r->premium ? "True" : "False");
+  uc_jsonw_key(&w, "domain_age");
+  uc_jsonw_cstring(&w, ctx->domain_age ? ctx->domain_age : "unknown");
+  uc_jsonw_key(&w, "date_added");
+  uc_jsonw_cstring(&w, added);
+  uc_jsonw_key(&w, "remaining_attempts_before_ban");
+  if (ctx->remaining < 0)
+    uc_jsonw_null(&w);
+  else
+    uc_jsonw_int(&w, ctx->remaining);
+  uc_jsonw_key(&w, "details");
+  write_details(&w, r, l);
+  uc_jsonw_end_object(&w);
+  return uc_jsonw_finish(&w);
 }
 
 void uc_result_explain(const struct uc_result *r, const uc_lists *l, FILE *f) {

@@ -1,8 +1,8 @@
-/* The API's 200 body (SPEC §2) for a uc_result, as a jansson object. */
+/* The API's 200 body (SPEC §2) for a uc_result, and its human explanation. */
 #ifndef UC_RESULT_H
 #define UC_RESULT_H
 
-#include <jansson.h>
+#include <stdio.h>
 
 #include "uc/engine.h"
 
@@ -15,10 +15,16 @@ struct uc_result_ctx {
   const char *domain_age; /* NULL: "unknown" */
 };
 
-/* A new object with every field of the 200 body plus "details"; NULL on ENOMEM.
- * Caller json_decref()s it. l must be the lists r was computed with. */
-json_t *uc_result_json(const struct uc_result *r, const uc_lists *l,
-                       const struct uc_result_ctx *ctx);
+/* A buffer of this size always holds the body of an address of up to
+ * UC_RESULT_INPUT_MAX bytes (each byte escapes to at most 6). */
+#define UC_RESULT_INPUT_MAX 4096
+#define UC_RESULT_BODY_MAX (4096 + 12 * UC_RESULT_INPUT_MAX)
+
+/* Writes the body (every field of the 200 body plus "details") as compact JSON
+ * into buf, NUL-terminated. Returns its length, or 0 when it did not fit.
+ * l must be the lists r was computed with. */
+size_t uc_result_write(const struct uc_result *r, const uc_lists *l,
+                       const struct uc_result_ctx *ctx, char *buf, size_t cap);
 
 /* Writes a human-readable account of r (for --explain) to f. */
 void uc_result_explain(const struct uc_result *r, const uc_lists *l, FILE *f);

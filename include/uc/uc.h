@@ -5,6 +5,7 @@
 #include "uc/email.h"
 #include "uc/engine.h"
 #include "uc/error.h"
+#include "uc/jsonw.h"
 #include "uc/lists.h"
 #include "uc/result.h"
 

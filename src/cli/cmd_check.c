@@ -3,15 +3,18 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void check_usage(FILE *f) {
   fprintf(f,
-          "usage: usercleaning check [--lists FILE] [--explain] [--quoted] [EMAIL...]\n\n"
+          "usage: usercleaning check [--lists FILE] [--format json|tsv] [--explain] [--quoted]\n"
+          "                          [EMAIL...]\n\n"
           "Classifies each EMAIL, or every line of standard input when none is given,\n"
           "and prints one JSON object per line with the fields of the API's 200 body.\n\n"
           "  --lists FILE  list snapshot (default: $USER_CLEANING_LISTS, else lists.snap\n"
           "                beside the executable)\n"
+          "  --format tsv  print \"category<TAB>type<TAB>email\" lines instead of JSON\n"
           "  --explain     print a readable account instead of JSON\n"
           "  --quoted      accept quoted local parts (\"john doe\"@example.com)\n");
 }
@@ -19,27 +22,39 @@ static void check_usage(FILE *f) {
 struct checker {
   const uc_lists *lists;
   struct uc_policy policy;
-  int explain;
+  enum { OUT_JSON, OUT_TSV, OUT_EXPLAIN } out;
   struct uc_result r;
 };
 
+/* One JSON line per address, a single write each. */
+static int print_json(struct checker *c, const char *s, size_t n) {
+  static char buf[UC_RESULT_BODY_MAX + 1];
+  struct uc_result_ctx ctx = {s, n, -1, NULL, NULL};
+  size_t len = uc_result_write(&c->r, c->lists, &ctx, buf, sizeof buf - 1);
+  if (len == 0) { /* cannot happen for lines under UC_RESULT_INPUT_MAX */
+    fprintf(stderr, "usercleaning: result too large\n");
+    return -1;
+  }
+  buf[len++] = '\n';
+  fwrite(buf, 1, len, stdout);
+  return 0;
+}
+
 static int check_one(struct checker *c, const char *s, size_t n) {
+  if (n > UC_RESULT_INPUT_MAX) /* far past any valid address: echo its start only */
+    n = UC_RESULT_INPUT_MAX;
   uc_check(c->lists, &c->policy, s, n, &c->r);
-  if (c->explain) {
+  switch (c->out) {
+  case OUT_EXPLAIN:
     printf("%.*s\n", (int)n, s);
     uc_result_explain(&c->r, c->lists, stdout);
     return 0;
+  case OUT_TSV:
+    printf("%s\t%s\t%.*s\n", uc_category_name(c->r.category), uc_type_name(c->r.type), (int)n, s);
+    return 0;
+  default:
+    return print_json(c, s, n);
   }
-  struct uc_result_ctx ctx = {s, n, -1, NULL, NULL};
-  json_t *o = uc_result_json(&c->r, c->lists, &ctx);
-  if (!o || json_dumpf(o, stdout, JSON_COMPACT) < 0) {
-    json_decref(o);
-    fprintf(stderr, "usercleaning: out of memory\n");
-    return -1;
-  }
-  json_decref(o);
-  putchar('\n');
-  return 0;
 }
 
 /* Streams stdin in constant memory: a line longer than the buffer is checked
@@ -65,6 +80,7 @@ static int check_stdin(struct checker *c) {
 int cmd_check(int argc, char **argv) {
   static const struct option opts[] = {{"lists", required_argument, 0, 'l'},
                                        {"explain", no_argument, 0, 'e'},
+                                       {"format", required_argument, 0, 'f'},
                                        {"quoted", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -73,13 +89,20 @@ int cmd_check(int argc, char **argv) {
   int opt, rc = 0;
   uc_policy_init(&c.policy);
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "l:eqh", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "l:ef:qh", opts, NULL)) != -1) {
     switch (opt) {
     case 'l':
       lists_path = optarg;
       break;
     case 'e':
-      c.explain = 1;
+      c.out = OUT_EXPLAIN;
+      break;
+    case 'f':
+      if (strcmp(optarg, "json") != 0 && strcmp(optarg, "tsv") != 0) {
+        fprintf(stderr, "usercleaning check: --format must be json or tsv, not '%s'\n", optarg);
+        return 2;
+      }
+      c.out = strcmp(optarg, "tsv") == 0 ? OUT_TSV : OUT_JSON;
       break;
     case 'q':
       c.policy.parse_opts |= UC_PARSE_QUOTED;

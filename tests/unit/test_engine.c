@@ -2,6 +2,8 @@
  * precedence, evidence and the negative cases. */
 #include "unit.h"
 
+#include <jansson.h>
+
 struct engine_case {
   const char *addr;
   uc_type type;
@@ -202,8 +204,22 @@ static void test_json_body(void **state) {
   const char *addr = "User@X.Mailinator.com";
   uc_check(l, &p, addr, strlen(addr), &r);
   struct uc_result_ctx ctx = {addr, strlen(addr), 4, NULL, NULL};
-  json_t *o = uc_result_json(&r, l, &ctx);
+  char buf[UC_RESULT_BODY_MAX];
+  size_t n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
+  assert_true(n > 0);
+  json_error_t jerr;
+  json_t *o = json_loadb(buf, n, JSON_ALLOW_NUL, &jerr); /* jansson is the judge of the text */
   assert_non_null(o);
+  const char *order[] = {"email", "domain", "category", "type", "mx_record", "premium",
+                         "domain_age", "date_added", "remaining_attempts_before_ban", "details"};
+  size_t i = 0;
+  const char *key;
+  json_t *value;
+  json_object_foreach(o, key, value) {
+    assert_true(i < COUNT(order));
+    assert_string_equal(key, order[i++]);
+  }
+  assert_int_equal(i, COUNT(order));
   assert_string_equal(json_string_value(json_object_get(o, "email")), addr);
   assert_string_equal(json_string_value(json_object_get(o, "domain")), "x.mailinator.com");
   assert_string_equal(json_string_value(json_object_get(o, "category")), "black");
@@ -223,15 +239,50 @@ static void test_json_body(void **state) {
   const char *bad = "\xff\xfe@\xff";
   uc_check(l, &p, bad, 4, &r);
   ctx = (struct uc_result_ctx){bad, 4, -1, NULL, NULL};
-  o = uc_result_json(&r, l, &ctx);
+  n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
+  o = json_loadb(buf, n, JSON_ALLOW_NUL, &jerr);
   assert_non_null(o);
+  assert_string_equal(json_string_value(json_object_get(o, "email")), "\xef\xbf\xbd\xef\xbf\xbd@\xef\xbf\xbd");
+  assert_int_equal(uc_result_write(&r, l, &ctx, buf, 100), 0); /* too small: refused */
   assert_true(json_is_null(json_object_get(o, "remaining_attempts_before_ban")));
   assert_string_equal(json_string_value(json_object_get(o, "type")), "invalid");
   json_decref(o);
 }
 
+/* Full-matrix OSA, the reference the banded version is checked against. */
+static unsigned naive_osa(const char *a, size_t an, const char *b, size_t bn) {
+  unsigned d[16][16];
+  for (size_t i = 0; i <= an; i++)
+    for (size_t j = 0; j <= bn; j++) {
+      if (!i || !j) {
+        d[i][j] = (unsigned)(i + j);
+        continue;
+      }
+      unsigned v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      v = d[i - 1][j] + 1 < v ? d[i - 1][j] + 1 : v;
+      v = d[i][j - 1] + 1 < v ? d[i][j - 1] + 1 : v;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+        v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
+    }
+  return d[an][bn];
+}
+
 static void test_edit_distance(void **state) {
   (void)state;
+  srand(7);
+  for (int k = 0; k < 200000; k++) {
+    char a[16], b[16];
+    size_t an = (size_t)rand() % 12, bn = (size_t)rand() % 12;
+    for (size_t i = 0; i < an; i++)
+      a[i] = (char)('a' + rand() % 3);
+    for (size_t i = 0; i < bn; i++)
+      b[i] = (char)('a' + rand() % 3);
+    unsigned max = 1 + (unsigned)(rand() % 3), want = naive_osa(a, an, b, bn);
+    unsigned got = uc_edit_distance(a, an, b, bn, max);
+    if (got != (want > max ? max + 1 : want))
+      fail_msg("'%.*s' '%.*s' max %u: %u, want %u", (int)an, a, (int)bn, b, max, got, want);
+  }
   assert_int_equal(uc_edit_distance("gmial.com", 9, "gmail.com", 9, 2), 1); /* transposition */
   assert_int_equal(uc_edit_distance("gmai.com", 8, "gmail.com", 9, 2), 1);
   assert_int_equal(uc_edit_distance("gmail.com", 9, "gmail.com", 9, 2), 0);
