@@ -1,7 +1,7 @@
 # user.cleaning (self-hosted). `make run` and `make test` install what is missing first.
 
 CC      ?= cc
-PKGS    := libidn2 libpsl jansson libsodium inih
+PKGS    := libidn2 libpsl jansson libsodium inih sqlite3 libmicrohttpd
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -10,7 +10,7 @@ PYTHON  := /usr/bin/python3
 
 B       := build
 LIB_SRC := $(wildcard lib/*.c)
-CLI_SRC := $(wildcard src/cli/*.c)
+CLI_SRC := $(wildcard src/cli/*.c src/server/*.c)
 TESTS   := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
 # A sanitizer build lives in build/asan with the same layout.
@@ -33,7 +33,7 @@ all: $(B)/usercleaning $(B)/lists.snap $(TESTS:%=$(B)/tests/%)
 deps:
 	@scripts/deps.sh
 
-$(B)/obj/%.o: %.c $(wildcard include/uc/*.h lib/*.h src/cli/*.h)
+$(B)/obj/%.o: %.c $(wildcard include/uc/*.h lib/*.h src/cli/*.h src/server/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -173,6 +173,24 @@ void uc_lists_unref(uc_lists *l) {
   free(l);
 }
 
+int uc_lists_default_path(char *buf, size_t size) {
+  const char *env = getenv("USER_CLEANING_LISTS");
+  if (env && *env) {
+    snprintf(buf, size, "%s", env);
+    return UC_OK;
+  }
+  ssize_t n = readlink("/proc/self/exe", buf, size);
+  if (n <= 0 || (size_t)n >= size)
+    return UC_ENOTFOUND;
+  buf[n] = 0;
+  char *slash = strrchr(buf, '/');
+  size_t dir = slash ? (size_t)(slash + 1 - buf) : 0;
+  if (dir + sizeof "lists.snap" > size)
+    return UC_ENOTFOUND;
+  memcpy(buf + dir, "lists.snap", sizeof "lists.snap");
+  return UC_OK;
+}
+
 const char *uc_lists_version(const uc_lists *l) { return l->hdr->version; }
 size_t uc_lists_domain_count(const uc_lists *l) { return l->dom.count; }
 size_t uc_lists_local_count(const uc_lists *l) { return l->loc.count; }

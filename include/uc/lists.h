@@ -52,6 +52,10 @@ size_t uc_lists_source_count(const uc_lists *l);
 /* i < uc_lists_source_count(l); the strings live as long as l. */
 void uc_lists_source(const uc_lists *l, size_t i, struct uc_list_source *src);
 
+/* The default snapshot path: $USER_CLEANING_LISTS, else lists.snap beside the
+ * running executable. UC_OK, or UC_ENOTFOUND when neither can be had. */
+int uc_lists_default_path(char *buf, size_t size);
+
 /* Exact lookups; 1 and *hit filled when found, 0 otherwise. Lock-free. */
 int uc_lists_find_domain(const uc_lists *l, const char *d, size_t n, struct uc_list_hit *hit);
 int uc_lists_find_local(const uc_lists *l, const char *s, size_t n, struct uc_list_hit *hit);

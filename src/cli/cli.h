@@ -4,8 +4,24 @@
 
 #include "uc/uc.h"
 
+#include "uc/config.h"
+#include "uc/store.h"
+
 int cmd_check(int argc, char **argv);
 int cmd_lists(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_accounts(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+
+/* Settings for a command: defaults, then --config FILE (or $USER_CLEANING_CONFIG),
+ * then USER_CLEANING_* variables, then --setting-name VALUE flags. Flags that
+ * are not settings, and positional arguments, are left in args[0..*nargs) in
+ * order. Prints the problem and returns -1 on a bad setting. */
+int cli_config(int argc, char **argv, struct uc_config *cfg, char **args, int *nargs);
+/* Prints "  --name VALUE  help" for every setting. */
+void cli_config_help(FILE *f);
+/* Opens the store named by cfg->db; prints why and returns NULL on failure. */
+uc_store *cli_open_store(const struct uc_config *cfg);
 
 /* Opens the snapshot at path, or (path NULL) $USER_CLEANING_LISTS, or
  * lists.snap beside the executable. Prints the reason and returns NULL on error. */

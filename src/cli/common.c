@@ -8,19 +8,13 @@
 #include <unistd.h>
 
 uc_lists *cli_open_lists(const char *path) {
-  char buf[PATH_MAX + 16], err[256];
+  char buf[PATH_MAX], err[256];
   uc_lists *l = NULL;
-  if (!path)
-    path = getenv("USER_CLEANING_LISTS");
   if (!path || !*path) {
-    ssize_t n = readlink("/proc/self/exe", buf, PATH_MAX);
-    if (n <= 0) {
+    if (uc_lists_default_path(buf, sizeof buf) != UC_OK) {
       fprintf(stderr, "usercleaning: cannot find the executable's directory; use --lists FILE\n");
       return NULL;
     }
-    buf[n] = 0;
-    char *slash = strrchr(buf, '/');
-    snprintf(slash ? slash + 1 : buf, 16, "lists.snap");
     path = buf;
   }
   if (uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
@@ -28,4 +22,84 @@ uc_lists *cli_open_lists(const char *path) {
     return NULL;
   }
   return l;
+}
+
+/* "--body-limit" -> "body_limit" when it names a setting. */
+static int setting_flag(const char *arg, char *name, size_t size) {
+  size_t count;
+  const struct uc_config_doc *docs = uc_config_docs(&count);
+  if (strncmp(arg, "--", 2) != 0 || strlen(arg + 2) >= size)
+    return 0;
+  size_t n = strlen(arg + 2);
+  for (size_t i = 0; i < n; i++)
+    name[i] = arg[2 + i] == '-' ? '_' : arg[2 + i];
+  name[n] = 0;
+  for (size_t i = 0; i < count; i++)
+    if (strcmp(docs[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
+int cli_config(int argc, char **argv, struct uc_config *cfg, char **args, int *nargs) {
+  char err[512], name[64];
+  const char *file = getenv("USER_CLEANING_CONFIG");
+  uc_config_defaults(cfg);
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+      file = argv[++i];
+  if (file && *file && uc_config_load_file(cfg, file, err, sizeof err) != UC_OK) {
+    fprintf(stderr, "usercleaning: config: %s\n", err);
+    return -1;
+  }
+  if (uc_config_load_env(cfg, NULL, err, sizeof err) != UC_OK) {
+    fprintf(stderr, "usercleaning: environment: %s\n", err);
+    return -1;
+  }
+  *nargs = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *eq = strchr(argv[i], '=');
+    char flag[80];
+    snprintf(flag, sizeof flag, "%.*s", eq ? (int)(eq - argv[i]) : (int)strlen(argv[i]), argv[i]);
+    if (strcmp(flag, "--config") == 0) {
+      i += !eq;
+      continue;
+    }
+    if (!setting_flag(flag, name, sizeof name)) {
+      args[(*nargs)++] = argv[i];
+      continue;
+    }
+    const char *value = eq ? eq + 1 : NULL;
+    if (!value && strcmp(name, "log_emails") == 0)
+      value = "true";
+    if (!value && i + 1 < argc)
+      value = argv[++i];
+    if (!value || uc_config_set(cfg, name, value, err, sizeof err) != UC_OK) {
+      fprintf(stderr, "usercleaning: %s: %s\n", flag, value ? err : "needs a value");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void cli_config_help(FILE *f) {
+  size_t count;
+  struct uc_config defaults;
+  const struct uc_config_doc *docs = uc_config_docs(&count);
+  uc_config_defaults(&defaults);
+  for (size_t i = 0; i < count; i++) {
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s", docs[i].name);
+    for (char *p = flag + 2; *p; p++)
+      *p = *p == '_' ? '-' : *p;
+    fprintf(f, "  %-22s %s\n", flag, docs[i].help);
+  }
+  fprintf(f, "  %-22s %s\n", "--config FILE", "INI file of the settings above ([server] section)");
+}
+
+uc_store *cli_open_store(const struct uc_config *cfg) {
+  char err[512];
+  uc_store *st = uc_store_open(cfg->db, err, sizeof err);
+  if (!st)
+    fprintf(stderr, "usercleaning: store %s: %s\n", cfg->db, err);
+  return st;
 }

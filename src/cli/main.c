@@ -10,6 +10,9 @@ static const struct {
   const char *help;
 } commands[] = {
     {"check", cmd_check, "classify addresses (arguments or stdin), one JSON line each"},
+    {"serve", cmd_serve, "serve the HTTP API"},
+    {"accounts", cmd_accounts, "create and list accounts"},
+    {"keys", cmd_keys, "create, list and revoke API keys"},
     {"lists", cmd_lists, "build or inspect list snapshots"},
 };
 

@@ -1,0 +1,35 @@
+/* API keys: format (prefix, random body, checksum), generation and hashing.
+ *
+ *   ucl_live_<32 base62 random><6 base62 checksum>   active (check) keys
+ *   ucl_test_<...>                                    sandbox keys
+ *   ucl_admin_<...>                                   admin keys
+ *
+ * Only uc_key_hash() of a key is ever stored. */
+#ifndef UC_KEYS_H
+#define UC_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum uc_key_type { UC_KEY_ACTIVE = 0, UC_KEY_SANDBOX = 1, UC_KEY_ADMIN = 2 } uc_key_type;
+
+#define UC_KEY_RANDOM_LEN 32
+#define UC_KEY_CHECK_LEN 6
+#define UC_KEY_MAX 48       /* longest key text, without the NUL */
+#define UC_KEY_HASH_LEN 32
+#define UC_KEY_PREFIX_SHOWN 14 /* "ucl_live_" + 5 chars: enough to recognise, useless to attack */
+
+const char *uc_key_type_name(uc_key_type t); /* "active", "sandbox", "admin" */
+int uc_key_type_parse(const char *s, uc_key_type *out);
+
+/* Writes a new random key of type t into out (NUL-terminated); returns its length. */
+size_t uc_key_generate(uc_key_type t, char out[UC_KEY_MAX + 1]);
+
+/* Checks the format and checksum of k[0..n) without any lookup. UC_OK and *t
+ * set, or UC_EAUTH. Runs in time independent of where a mismatch is. */
+int uc_key_parse(const char *k, size_t n, uc_key_type *t);
+
+/* BLAKE2b-256 of the key text: what the store keeps and looks up. */
+void uc_key_hash(const char *k, size_t n, uint8_t out[UC_KEY_HASH_LEN]);
+
+#endif

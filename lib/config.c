@@ -1,0 +1,156 @@
+/* Settings table: one row per setting drives defaults, INI, environment and docs. */
+#include "uc/config.h"
+#include "uc/error.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+enum kind { STR, UINT, ULONG, BOOL };
+
+struct setting {
+  const char *name;
+  enum kind kind;
+  size_t off, size;
+  unsigned long min, max;
+  const char *def, *help;
+};
+
+#define S(field, help, def) {#field, STR, offsetof(struct uc_config, field), sizeof(((struct uc_config *)0)->field), 0, 0, def, help}
+#define U(field, lo, hi, help, def) {#field, UINT, offsetof(struct uc_config, field), 0, lo, hi, def, help}
+#define L(field, lo, hi, help, def) {#field, ULONG, offsetof(struct uc_config, field), 0, lo, hi, def, help}
+#define B(field, help, def) {#field, BOOL, offsetof(struct uc_config, field), 0, 0, 1, def, help}
+
+static const struct setting settings[] = {
+    S(listen, "address and port to listen on (IPv6 as [::1]:8080)", "127.0.0.1:8080"),
+    S(db, "the store: a SQLite file (created with its directory)", "./data/usercleaning.db"),
+    S(lists, "list snapshot; empty: lists.snap beside the binary", ""),
+    U(threads, 0, 256, "HTTP worker threads; 0: one per core", "0"),
+    U(max_connections, 1, 100000, "open connections at once; more are refused", "1024"),
+    U(idle_timeout, 1, 3600, "seconds a connection may stay silent before it is closed", "30"),
+    U(per_ip_connections, 0, 100000, "open connections per client address; 0: no limit", "0"),
+    L(body_limit, 64, 16UL << 20, "largest request body in bytes (413 above)", "65536"),
+    L(header_limit, 1024, 1UL << 20, "largest request line + headers in bytes (431 above)", "16384"),
+    S(access_log, "access log: '-' for stdout, 'off', or a file path", "-"),
+    B(log_emails, "write full email addresses in the access log (else the domain only)", "false"),
+    U(flush_interval, 1, 3600, "seconds between writes of usage counters to the store", "5"),
+    U(drain_timeout, 0, 3600, "seconds SIGTERM waits for requests in flight", "10"),
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static int set_one(struct uc_config *c, const struct setting *s, const char *v, char *err,
+                   size_t es) {
+  char *p = (char *)c + s->off;
+  if (s->kind == STR) {
+    if (strlen(v) >= s->size)
+      return snprintf(err, es, "%s: value too long", s->name), UC_EINVAL;
+    memcpy(p, v, strlen(v) + 1);
+    return UC_OK;
+  }
+  if (s->kind == BOOL) {
+    int b = strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+            strcasecmp(v, "on") == 0;
+    if (!b && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0 && strcasecmp(v, "no") != 0 &&
+        strcasecmp(v, "off") != 0)
+      return snprintf(err, es, "%s: '%s' is not a boolean", s->name, v), UC_EINVAL;
+    *(int *)p = b;
+    return UC_OK;
+  }
+  char *end;
+  errno = 0;
+  unsigned long n = strtoul(v, &end, 10);
+  if (!isdigit((unsigned char)v[0]) || *end || errno || n < s->min || n > s->max)
+    return snprintf(err, es, "%s: '%s' is not a number from %lu to %lu", s->name, v, s->min,
+                    s->max),
+           UC_EINVAL;
+  if (s->kind == UINT)
+    *(unsigned *)p = (unsigned)n;
+  else
+    *(unsigned long *)p = n;
+  return UC_OK;
+}
+
+void uc_config_defaults(struct uc_config *c) {
+  char err[128];
+  memset(c, 0, sizeof *c);
+  for (size_t i = 0; i < NSETTINGS; i++)
+    set_one(c, &settings[i], settings[i].def, err, sizeof err);
+}
+
+int uc_config_set(struct uc_config *c, const char *name, const char *value, char *err, size_t es) {
+  for (size_t i = 0; i < NSETTINGS; i++)
+    if (strcmp(settings[i].name, name) == 0)
+      return set_one(c, &settings[i], value, err, es);
+  snprintf(err, es, "unknown setting '%s'", name);
+  return UC_EINVAL;
+}
+
+struct ini_ctx {
+  struct uc_config *c;
+  char *err;
+  size_t es;
+  int rc;
+};
+
+static int on_ini(void *user, const char *section, const char *name, const char *value) {
+  struct ini_ctx *x = user;
+  if (x->rc)
+    return 0;
+  if (section[0] && strcmp(section, "server") != 0) {
+    snprintf(x->err, x->es, "unknown section [%s]", section);
+    x->rc = UC_EINVAL;
+    return 0;
+  }
+  x->rc = uc_config_set(x->c, name, value, x->err, x->es);
+  return x->rc == UC_OK;
+}
+
+int uc_config_load_file(struct uc_config *c, const char *path, char *err, size_t es) {
+  char why[256] = "";
+  struct ini_ctx x = {c, why, sizeof why, UC_OK};
+  int line = ini_parse(path, on_ini, &x);
+  if (line < 0)
+    return snprintf(err, es, "%s: cannot read: %s", path, strerror(errno)), UC_EIO;
+  if (line > 0 || x.rc)
+    return snprintf(err, es, "%s:%d: %s", path, line, why[0] ? why : "syntax error"), UC_EINVAL;
+  return UC_OK;
+}
+
+int uc_config_load_env(struct uc_config *c, char **envp, char *err, size_t es) {
+  static const char prefix[] = "USER_CLEANING_";
+  for (char **e = envp ? envp : environ; e && *e; e++) {
+    if (strncmp(*e, prefix, sizeof prefix - 1) != 0)
+      continue;
+    const char *eq = strchr(*e, '=');
+    char name[64];
+    size_t n = eq ? (size_t)(eq - *e) - (sizeof prefix - 1) : 0;
+    if (!eq || n == 0 || n >= sizeof name)
+      continue;
+    for (size_t i = 0; i < n; i++)
+      name[i] = (char)tolower((unsigned char)(*e)[sizeof prefix - 1 + i]);
+    name[n] = 0;
+    int known = 0;
+    for (size_t i = 0; i < NSETTINGS; i++)
+      known |= strcmp(settings[i].name, name) == 0;
+    if (!known) /* USER_CLEANING_LISTS etc. that are not settings belong to other tools */
+      continue;
+    int rc = uc_config_set(c, name, eq + 1, err, es);
+    if (rc)
+      return rc;
+  }
+  return UC_OK;
+}
+
+const struct uc_config_doc *uc_config_docs(size_t *count) {
+  static struct uc_config_doc docs[NSETTINGS];
+  for (size_t i = 0; i < NSETTINGS; i++)
+    docs[i] = (struct uc_config_doc){settings[i].name, settings[i].help};
+  *count = NSETTINGS;
+  return docs;
+}

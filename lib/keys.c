@@ -1,0 +1,67 @@
+/* API key format, generation, checksum and hashing (libsodium). */
+#include "uc/keys.h"
+#include "uc/error.h"
+
+#include <sodium.h>
+#include <string.h>
+
+static const char *const prefixes[] = {"ucl_live_", "ucl_test_", "ucl_admin_"};
+static const char *const names[] = {"active", "sandbox", "admin"};
+static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+const char *uc_key_type_name(uc_key_type t) { return (unsigned)t < 3 ? names[t] : "unknown"; }
+
+int uc_key_type_parse(const char *s, uc_key_type *out) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, names[i]) == 0)
+      return *out = (uc_key_type)i, UC_OK;
+  return UC_EINVAL;
+}
+
+/* Six base62 digits of a domain-separated BLAKE2b of prefix + random part. */
+static void checksum(const char *k, size_t n, char out[UC_KEY_CHECK_LEN]) {
+  static const unsigned char ctx[] = "usercleaning key checksum v1";
+  unsigned char h[16];
+  crypto_generichash(h, sizeof h, (const unsigned char *)k, n, ctx, sizeof ctx - 1);
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | h[i];
+  for (int i = 0; i < UC_KEY_CHECK_LEN; i++, v /= 62)
+    out[i] = b62[v % 62];
+}
+
+size_t uc_key_generate(uc_key_type t, char out[UC_KEY_MAX + 1]) {
+  if (sodium_init() < 0)
+    return 0;
+  size_t p = strlen(prefixes[t]);
+  memcpy(out, prefixes[t], p);
+  for (int i = 0; i < UC_KEY_RANDOM_LEN; i++) /* uniform: rejection sampling inside */
+    out[p + i] = b62[randombytes_uniform(62)];
+  checksum(out, p + UC_KEY_RANDOM_LEN, out + p + UC_KEY_RANDOM_LEN);
+  size_t n = p + UC_KEY_RANDOM_LEN + UC_KEY_CHECK_LEN;
+  out[n] = 0;
+  return n;
+}
+
+int uc_key_parse(const char *k, size_t n, uc_key_type *t) {
+  for (int i = 0; i < 3; i++) {
+    size_t p = strlen(prefixes[i]);
+    if (n != p + UC_KEY_RANDOM_LEN + UC_KEY_CHECK_LEN || memcmp(k, prefixes[i], p) != 0)
+      continue;
+    unsigned bad = 0;
+    for (size_t j = p; j < n; j++)
+      bad |= strchr(b62, k[j]) == NULL || k[j] == 0;
+    char sum[UC_KEY_CHECK_LEN];
+    checksum(k, p + UC_KEY_RANDOM_LEN, sum);
+    bad |= (unsigned)sodium_memcmp(sum, k + p + UC_KEY_RANDOM_LEN, UC_KEY_CHECK_LEN) != 0;
+    if (bad)
+      return UC_EAUTH;
+    *t = (uc_key_type)i;
+    return UC_OK;
+  }
+  return UC_EAUTH;
+}
+
+void uc_key_hash(const char *k, size_t n, uint8_t out[UC_KEY_HASH_LEN]) {
+  crypto_generichash(out, UC_KEY_HASH_LEN, (const unsigned char *)k, n, NULL, 0);
+}

@@ -1,0 +1,402 @@
+/* The embedded store: one SQLite file in WAL mode (schema: docs/internals/store.md). */
+#include "uc/error.h"
+#include "uc/lists.h"
+#include "uc/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SCHEMA_VERSION 1
+
+static const char schema_v1[] =
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE keys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL CHECK (type IN ('active','sandbox','admin')),"
+    "  prefix TEXT NOT NULL,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER,"
+    "  revoked_at INTEGER);"
+    "CREATE INDEX keys_account ON keys(account_id);"
+    "CREATE TABLE usage ("
+    "  key_id INTEGER NOT NULL REFERENCES keys(id),"
+    "  day TEXT NOT NULL,"
+    "  category TEXT NOT NULL CHECK (category IN ('white','grey','black')),"
+    "  count INTEGER NOT NULL,"
+    "  PRIMARY KEY (key_id, day, category)) WITHOUT ROWID;";
+
+struct sq {
+  sqlite3 *db;
+  pthread_mutex_t lock; /* one connection, one statement at a time */
+};
+
+static int fail_db(struct sq *s, int rc) {
+  int code = sqlite3_extended_errcode(s->db);
+  if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY)
+    return UC_EEXISTS;
+  (void)rc;
+  fprintf(stderr, "usercleaning: sqlite: %s\n", sqlite3_errmsg(s->db));
+  return UC_ESTORE;
+}
+
+static int mkdir_parent(const char *path) {
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir)
+    return 0;
+  *slash = 0;
+  if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+    return 0;
+  return -1;
+}
+
+static int migrate(struct sq *s, char *err, size_t es) {
+  sqlite3_stmt *st = NULL;
+  int version = 0;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (version > SCHEMA_VERSION) {
+    snprintf(err, es, "database schema %d is newer than this build (%d)", version, SCHEMA_VERSION);
+    return UC_ESTORE;
+  }
+  if (version == SCHEMA_VERSION)
+    return UC_OK;
+  char *msg = NULL;
+  char sql[sizeof schema_v1 + 128];
+  snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;", schema_v1,
+           SCHEMA_VERSION);
+  if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, es, "creating the schema: %s", msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return UC_ESTORE;
+  }
+  return UC_OK;
+}
+
+static int sq_open(const char *path, void **state, char *err, size_t es) {
+  struct sq *s = calloc(1, sizeof *s);
+  int rc = UC_ESTORE;
+  if (!s)
+    return snprintf(err, es, "out of memory"), UC_ENOMEM;
+  if (mkdir_parent(path) != 0) {
+    snprintf(err, es, "%s: cannot create its directory: %s", path, strerror(errno));
+    goto out;
+  }
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    snprintf(err, es, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+    goto out;
+  }
+  sqlite3_busy_timeout(s->db, 5000); /* the CLI and the server share the file */
+  char *msg = NULL;
+  if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                          "PRAGMA foreign_keys=ON;", NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, es, "%s: %s", path, msg ? msg : "cannot configure");
+    sqlite3_free(msg);
+    goto out;
+  }
+  rc = migrate(s, err, es);
+out:
+  if (rc) {
+    sqlite3_close(s->db);
+    free(s);
+    return rc;
+  }
+  pthread_mutex_init(&s->lock, NULL);
+  *state = s;
+  return UC_OK;
+}
+
+static void sq_close(void *state) {
+  struct sq *s = state;
+  if (!s)
+    return;
+  sqlite3_close(s->db);
+  pthread_mutex_destroy(&s->lock);
+  free(s);
+}
+
+/* Prepares sql under the lock; the caller steps, then calls done(). */
+static sqlite3_stmt *prepare(struct sq *s, const char *sql) {
+  sqlite3_stmt *st = NULL;
+  pthread_mutex_lock(&s->lock);
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    fprintf(stderr, "usercleaning: sqlite: %s\n", sqlite3_errmsg(s->db));
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+  }
+  return st;
+}
+
+static void done(struct sq *s, sqlite3_stmt *st) {
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&s->lock);
+}
+
+static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+static void read_account(sqlite3_stmt *st, struct uc_account_rec *a) {
+  a->id = sqlite3_column_int64(st, 0);
+  copy_text(a->name, sizeof a->name, st, 1);
+  a->created_at = sqlite3_column_int64(st, 2);
+}
+
+static int sq_account_create(void *state, const char *name, struct uc_account_rec *out) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "INSERT INTO accounts(name, created_at) VALUES (?, unixepoch()) "
+                                "RETURNING id, name, created_at");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_ROW ? (read_account(st, out), UC_OK) : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_account_get(void *state, const char *name, struct uc_account_rec *out) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT id, name, created_at FROM accounts WHERE name = ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_ROW ? (read_account(st, out), UC_OK)
+            : rc == SQLITE_DONE ? UC_ENOTFOUND
+                                : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_account_each(void *state, uc_account_cb cb, void *arg) {
+  struct sq *s = state;
+  struct uc_account_rec a;
+  sqlite3_stmt *st = prepare(s, "SELECT id, name, created_at FROM accounts ORDER BY id");
+  if (!st)
+    return UC_ESTORE;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    read_account(st, &a);
+    if (cb(arg, &a))
+      break;
+  }
+  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+#define KEY_COLS "id, account_id, name, type, prefix, hash, created_at, " \
+                 "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
+
+static void read_key(sqlite3_stmt *st, struct uc_key_rec *k) {
+  char type[16];
+  k->id = sqlite3_column_int64(st, 0);
+  k->account_id = sqlite3_column_int64(st, 1);
+  copy_text(k->name, sizeof k->name, st, 2);
+  copy_text(type, sizeof type, st, 3);
+  if (uc_key_type_parse(type, &k->type) != UC_OK)
+    k->type = UC_KEY_SANDBOX; /* unreachable: CHECK constraint */
+  copy_text(k->prefix, sizeof k->prefix, st, 4);
+  memset(k->hash, 0, sizeof k->hash);
+  if (sqlite3_column_bytes(st, 5) == UC_KEY_HASH_LEN)
+    memcpy(k->hash, sqlite3_column_blob(st, 5), UC_KEY_HASH_LEN);
+  k->created_at = sqlite3_column_int64(st, 6);
+  k->last_used_at = sqlite3_column_int64(st, 7);
+  k->revoked_at = sqlite3_column_int64(st, 8);
+}
+
+static int sq_key_insert(void *state, struct uc_key_rec *k) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "INSERT INTO keys(account_id, name, type, prefix, hash, created_at) "
+                                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, k->account_id);
+  sqlite3_bind_text(st, 2, k->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, uc_key_type_name(k->type), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, k->prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 5, k->hash, UC_KEY_HASH_LEN, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, k->created_at);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_ROW ? (k->id = sqlite3_column_int64(st, 0), UC_OK) : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_key_each(void *state, int64_t account_id, uc_key_cb cb, void *arg) {
+  struct sq *s = state;
+  struct uc_key_rec k;
+  sqlite3_stmt *st = prepare(s, "SELECT " KEY_COLS " FROM keys WHERE ?1 = 0 OR account_id = ?1 "
+                                "ORDER BY id");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    read_key(st, &k);
+    if (cb(arg, &k))
+      break;
+  }
+  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_key_by_hash(void *state, const uint8_t hash[UC_KEY_HASH_LEN], struct uc_key_rec *out) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT " KEY_COLS " FROM keys WHERE hash = ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_blob(st, 1, hash, UC_KEY_HASH_LEN, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_ROW ? (read_key(st, out), UC_OK)
+            : rc == SQLITE_DONE ? UC_ENOTFOUND
+                                : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_key_revoke(void *state, int64_t account_id, int64_t key_id, int64_t when) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "UPDATE keys SET revoked_at = ? WHERE id = ? AND account_id = ? "
+                                "AND revoked_at IS NULL");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, when);
+  sqlite3_bind_int64(st, 2, key_id);
+  sqlite3_bind_int64(st, 3, account_id);
+  int rc = sqlite3_step(st);
+  int ret = rc != SQLITE_DONE ? fail_db(s, rc) : sqlite3_changes(s->db) ? UC_OK : UC_ENOTFOUND;
+  done(s, st);
+  return ret;
+}
+
+static int exec_locked(struct sq *s, const char *sql) {
+  return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? UC_OK : fail_db(s, SQLITE_ERROR);
+}
+
+static int sq_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
+  struct sq *s = state;
+  sqlite3_stmt *add = NULL, *touch = NULL;
+  pthread_mutex_lock(&s->lock);
+  int ret = exec_locked(s, "BEGIN IMMEDIATE");
+  if (ret)
+    goto out;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO usage(key_id, day, category, count) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                         -1, &add, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->db,
+                         "UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) "
+                         "WHERE id = ?",
+                         -1, &touch, NULL) != SQLITE_OK) {
+    ret = fail_db(s, SQLITE_ERROR);
+    goto rollback;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char day[11];
+    uc_date_format(d[i].day, day);
+    sqlite3_bind_int64(add, 1, d[i].key_id);
+    sqlite3_bind_text(add, 2, day, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(add, 3, uc_category_name(d[i].category), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(add, 4, (sqlite3_int64)d[i].count);
+    sqlite3_bind_int64(touch, 1, d[i].last_used);
+    sqlite3_bind_int64(touch, 2, d[i].key_id);
+    if (sqlite3_step(add) != SQLITE_DONE || sqlite3_step(touch) != SQLITE_DONE) {
+      ret = fail_db(s, SQLITE_ERROR);
+      goto rollback;
+    }
+    sqlite3_reset(add);
+    sqlite3_reset(touch);
+  }
+  ret = exec_locked(s, "COMMIT");
+  if (!ret)
+    goto out;
+rollback:
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+  sqlite3_finalize(add);
+  sqlite3_finalize(touch);
+  pthread_mutex_unlock(&s->lock);
+  return ret;
+}
+
+static int sq_usage_each(void *state, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                         void *arg) {
+  struct sq *s = state;
+  char since[11];
+  uc_date_format(since_day, since);
+  sqlite3_stmt *st = prepare(s, "SELECT u.key_id, u.day, u.category, u.count FROM usage u "
+                                "JOIN keys k ON k.id = u.key_id "
+                                "WHERE k.account_id = ? AND u.day >= ? ORDER BY u.key_id, u.day");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  sqlite3_bind_text(st, 2, since, -1, SQLITE_TRANSIENT);
+  struct uc_usage_row row = {0};
+  int rc, have = 0, stop = 0;
+  while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t key = sqlite3_column_int64(st, 0);
+    const char *day = (const char *)sqlite3_column_text(st, 1);
+    unsigned d = day ? uc_date_parse(day, strlen(day)) : 0;
+    uc_category c;
+    if (have && (row.key_id != key || row.day != d))
+      stop = cb(arg, &row), have = 0;
+    if (!have)
+      memset(&row, 0, sizeof row), row.key_id = key, row.day = d, have = 1;
+    if (uc_category_parse((const char *)sqlite3_column_text(st, 2), &c) == UC_OK)
+      row.count[c] += (uint64_t)sqlite3_column_int64(st, 3);
+  }
+  if (have && !stop)
+    cb(arg, &row);
+  int ret = stop || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_version(void *state, uint64_t *v) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "PRAGMA data_version");
+  if (!st)
+    return UC_ESTORE;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *v = (uint64_t)sqlite3_column_int64(st, 0);
+  int ret = rc == SQLITE_ROW ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+const struct uc_store_ops uc_store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .account_create = sq_account_create,
+    .account_get = sq_account_get,
+    .account_each = sq_account_each,
+    .key_insert = sq_key_insert,
+    .key_each = sq_key_each,
+    .key_by_hash = sq_key_by_hash,
+    .key_revoke = sq_key_revoke,
+    .usage_add = sq_usage_add,
+    .usage_each = sq_usage_each,
+    .version = sq_version,
+};

@@ -1,0 +1,207 @@
+/* The in-memory view of keys and accounts that every request reads. Rebuilt
+ * whole from the store when it changes; requests hold a read lock. */
+#include "server.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct view {
+  struct srv_key *keys; /* open addressing on the hash's first 8 bytes */
+  size_t mask;
+  struct srv_account *accounts; /* sorted by id */
+  size_t naccounts;
+};
+
+struct srv_cache {
+  uc_store *st;
+  pthread_rwlock_t lock;
+  struct view v;
+  uint64_t version;
+  pthread_mutex_t reload_lock; /* one rebuild at a time */
+};
+
+static uint64_t slot_of(const uint8_t *hash) {
+  uint64_t x;
+  memcpy(&x, hash, sizeof x);
+  return x;
+}
+
+static void view_free(struct view *v) {
+  free(v->keys);
+  free(v->accounts);
+  memset(v, 0, sizeof *v);
+}
+
+struct build {
+  struct view v;
+  size_t nkeys, cap_accounts;
+  int failed;
+};
+
+static int add_account(void *arg, const struct uc_account_rec *a) {
+  struct build *b = arg;
+  if (b->v.naccounts == b->cap_accounts) {
+    size_t cap = b->cap_accounts ? b->cap_accounts * 2 : 16;
+    void *p = realloc(b->v.accounts, cap * sizeof *b->v.accounts);
+    if (!p)
+      return b->failed = 1;
+    b->v.accounts = p, b->cap_accounts = cap;
+  }
+  struct srv_account *acc = &b->v.accounts[b->v.naccounts++];
+  memset(acc, 0, sizeof *acc);
+  acc->id = a->id;
+  snprintf(acc->name, sizeof acc->name, "%s", a->name);
+  uc_policy_init(&acc->policy);
+  return 0;
+}
+
+static int count_key(void *arg, const struct uc_key_rec *k) {
+  (void)k;
+  ((struct build *)arg)->nkeys++;
+  return 0;
+}
+
+static int add_key(void *arg, const struct uc_key_rec *k) {
+  struct build *b = arg;
+  size_t i = slot_of(k->hash) & b->v.mask;
+  while (b->v.keys[i].id)
+    i = (i + 1) & b->v.mask;
+  struct srv_key *e = &b->v.keys[i];
+  memcpy(e->hash, k->hash, sizeof e->hash);
+  e->id = k->id, e->account_id = k->account_id, e->type = k->type, e->revoked = k->revoked_at != 0;
+  return 0;
+}
+
+/* Reads accounts and keys (ids are assigned increasing, so ORDER BY id sorts). */
+static int build_view(uc_store *st, struct view *out) {
+  struct build b = {0};
+  int rc = st->ops->account_each(st->state, add_account, &b);
+  if (!rc)
+    rc = st->ops->key_each(st->state, 0, count_key, &b);
+  size_t size = 16;
+  while (size < (b.nkeys + 64) * 2) /* room for keys created before the next rebuild */
+    size *= 2;
+  if (!rc && !b.failed) {
+    b.v.keys = calloc(size, sizeof *b.v.keys);
+    b.v.mask = size - 1;
+    rc = b.v.keys ? st->ops->key_each(st->state, 0, add_key, &b) : UC_ENOMEM;
+  }
+  if (rc || b.failed) {
+    view_free(&b.v);
+    return rc ? rc : UC_ENOMEM;
+  }
+  *out = b.v;
+  return UC_OK;
+}
+
+struct srv_cache *srv_cache_new(uc_store *st) {
+  struct srv_cache *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->st = st;
+  pthread_rwlock_init(&c->lock, NULL);
+  pthread_mutex_init(&c->reload_lock, NULL);
+  if (srv_cache_reload(c) != UC_OK) {
+    srv_cache_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void srv_cache_free(struct srv_cache *c) {
+  if (!c)
+    return;
+  view_free(&c->v);
+  pthread_rwlock_destroy(&c->lock);
+  pthread_mutex_destroy(&c->reload_lock);
+  free(c);
+}
+
+int srv_cache_reload(struct srv_cache *c) {
+  struct view fresh, old;
+  uint64_t version = 0;
+  pthread_mutex_lock(&c->reload_lock);
+  c->st->ops->version(c->st->state, &version); /* before reading: a later change reloads again */
+  int rc = build_view(c->st, &fresh);
+  if (rc == UC_OK) {
+    pthread_rwlock_wrlock(&c->lock);
+    old = c->v;
+    c->v = fresh;
+    c->version = version;
+    pthread_rwlock_unlock(&c->lock);
+    view_free(&old);
+  }
+  pthread_mutex_unlock(&c->reload_lock);
+  return rc;
+}
+
+void srv_cache_poll(struct srv_cache *c) {
+  uint64_t v;
+  if (c->st->ops->version(c->st->state, &v) == UC_OK && v != c->version)
+    srv_cache_reload(c);
+}
+
+static const struct srv_key *find_key(const struct view *v, const uint8_t *hash) {
+  for (size_t i = slot_of(hash) & v->mask; v->keys[i].id; i = (i + 1) & v->mask)
+    if (sodium_memcmp(v->keys[i].hash, hash, UC_KEY_HASH_LEN) == 0)
+      return &v->keys[i];
+  return NULL;
+}
+
+static const struct srv_account *find_account(const struct view *v, int64_t id) {
+  size_t lo = 0, hi = v->naccounts;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v->accounts[mid].id == id)
+      return &v->accounts[mid];
+    if (v->accounts[mid].id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* With the read lock held: fills out for a live key; 0 when absent. */
+static int lookup_locked(struct srv_cache *c, const uint8_t *hash, struct srv_auth *out, int *known) {
+  const struct srv_key *k = find_key(&c->v, hash);
+  *known = k != NULL;
+  if (!k || k->revoked)
+    return 0;
+  out->account = find_account(&c->v, k->account_id);
+  out->key = *k;
+  out->cache = c;
+  return out->account != NULL;
+}
+
+enum srv_auth_result srv_auth_key(struct srv_cache *c, const char *key, size_t n,
+                                  struct srv_auth *out) {
+  uc_key_type type;
+  uint8_t hash[UC_KEY_HASH_LEN];
+  struct uc_key_rec rec;
+  int known;
+  if (n == 0)
+    return SRV_AUTH_NONE;
+  if (uc_key_parse(key, n, &type) != UC_OK) /* no store access for malformed keys */
+    return SRV_AUTH_INVALID;
+  uc_key_hash(key, n, hash);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    pthread_rwlock_rdlock(&c->lock);
+    if (lookup_locked(c, hash, out, &known))
+      return SRV_AUTH_OK;
+    pthread_rwlock_unlock(&c->lock);
+    /* Unknown here: maybe created by another process since the last poll. */
+    if (known || attempt || c->st->ops->key_by_hash(c->st->state, hash, &rec) != UC_OK ||
+        rec.revoked_at)
+      break;
+    srv_cache_reload(c);
+  }
+  return SRV_AUTH_INVALID;
+}
+
+void srv_auth_release(struct srv_auth *a) {
+  if (a->cache)
+    pthread_rwlock_unlock(&a->cache->lock);
+  a->cache = NULL;
+}

@@ -1,0 +1,244 @@
+/* The libmicrohttpd side: request lifecycle, body limits, routing, replies,
+ * access log. Route handlers live in routes_*.c. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t srv_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+enum MHD_Result srv_reply(struct MHD_Connection *c, struct req *r, unsigned status,
+                          const char *ctype, const char *body, size_t len) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (!resp)
+    return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  if (atomic_load_explicit(&r->srv->draining, memory_order_relaxed))
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+                            r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS ? "GET, HEAD"
+                                                                                   : "POST");
+  enum MHD_Result ret = MHD_queue_response(c, status, resp);
+  MHD_destroy_response(resp);
+  r->status = status;
+  r->sent = len;
+  return ret;
+}
+
+enum MHD_Result srv_reply_detail(struct MHD_Connection *c, struct req *r, unsigned status,
+                                 const char *msg) {
+  char buf[1024];
+  struct uc_jsonw w;
+  uc_jsonw_init(&w, buf, sizeof buf);
+  uc_jsonw_begin_object(&w);
+  uc_jsonw_key(&w, "detail");
+  uc_jsonw_cstring(&w, msg);
+  uc_jsonw_end_object(&w);
+  size_t n = uc_jsonw_finish(&w);
+  return srv_reply(c, r, status, "application/json", buf, n);
+}
+
+enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r, const struct srv_invalid *v) {
+  size_t cap = 2048 + 6 * v->input_len * 2;
+  char *buf = malloc(cap);
+  if (!buf)
+    return MHD_NO;
+  struct uc_jsonw w;
+  uc_jsonw_init(&w, buf, cap);
+  uc_jsonw_begin_object(&w);
+  uc_jsonw_key(&w, "detail");
+  uc_jsonw_begin_array(&w);
+  uc_jsonw_begin_object(&w);
+  uc_jsonw_key(&w, "type");
+  uc_jsonw_cstring(&w, v->type);
+  uc_jsonw_key(&w, "loc");
+  uc_jsonw_begin_array(&w);
+  uc_jsonw_cstring(&w, v->where);
+  if (v->field)
+    uc_jsonw_cstring(&w, v->field);
+  uc_jsonw_end_array(&w);
+  uc_jsonw_key(&w, "msg");
+  uc_jsonw_cstring(&w, v->msg);
+  uc_jsonw_key(&w, "input");
+  if (v->input)
+    uc_jsonw_string(&w, v->input, v->input_len);
+  else
+    uc_jsonw_null(&w);
+  if (v->reason) {
+    uc_jsonw_key(&w, "ctx");
+    uc_jsonw_begin_object(&w);
+    uc_jsonw_key(&w, "reason");
+    uc_jsonw_cstring(&w, v->reason);
+    uc_jsonw_end_object(&w);
+  }
+  uc_jsonw_end_object(&w);
+  uc_jsonw_end_array(&w);
+  uc_jsonw_end_object(&w);
+  size_t n = uc_jsonw_finish(&w);
+  enum MHD_Result ret = srv_reply(c, r, 422, "application/json", buf, n);
+  free(buf);
+  return ret;
+}
+
+/* Indexed by enum srv_route_id. */
+static const struct route {
+  const char *path;
+  const char *method; /* GET routes answer HEAD too */
+  enum srv_route_id id;
+  srv_handler fn;
+} routes[] = {
+    {"/v1/email/check", "POST", ROUTE_CHECK_JSON, srv_check_json},
+    {"/v1/external-api-requests/check-email", "POST", ROUTE_CHECK_QUERY, srv_check_query},
+    {"/healthz", "GET", ROUTE_HEALTHZ, srv_healthz},
+    {"/metrics", "GET", ROUTE_METRICS, srv_metrics},
+};
+
+static enum srv_route_id route_of(const char *url) {
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+    if (strcmp(url, routes[i].path) == 0)
+      return routes[i].id;
+  return ROUTE_OTHER;
+}
+
+static enum MHD_Result dispatch(struct srv *s, struct MHD_Connection *c, const char *method,
+                                struct req *r) {
+  if (r->route == ROUTE_OTHER)
+    return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
+  const struct route *rt = &routes[r->route];
+  if (strcmp(method, rt->method) == 0 ||
+      (strcmp(rt->method, "GET") == 0 && strcmp(method, "HEAD") == 0))
+    return rt->fn(s, c, r);
+  return srv_reply_detail(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
+}
+
+static enum MHD_Result too_large(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "Request body too large (limit %lu bytes).", s->cfg.body_limit);
+  return srv_reply_detail(c, r, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+}
+
+/* Past body_limit a body is read and dropped up to DISCARD_MAX, so that the
+ * client, still sending, gets to read the 413; past that it is cut short. */
+#define DISCARD_MAX (1u << 20)
+
+/* Keeps the body (bounded by body_limit). */
+static enum MHD_Result take_upload(struct srv *s, struct MHD_Connection *c, struct req *r,
+                                   const char *data, size_t n) {
+  if (r->status)
+    return MHD_YES; /* already answered: discard */
+  if (r->overflow || n > s->cfg.body_limit - r->len) {
+    r->overflow += n;
+    return r->overflow > DISCARD_MAX ? too_large(s, c, r) : MHD_YES;
+  }
+  if (r->len + n > r->cap) {
+    size_t cap = r->cap ? r->cap : 1024;
+    while (cap < r->len + n)
+      cap *= 2;
+    char *p = realloc(r->body, cap + 1);
+    if (!p)
+      return MHD_NO;
+    r->body = p, r->cap = cap;
+  }
+  memcpy(r->body + r->len, data, n);
+  r->len += n;
+  return MHD_YES;
+}
+
+enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **ctx);
+enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **ctx) {
+  struct srv *s = cls;
+  struct req *r = *ctx;
+  (void)version;
+  if (!r) {
+    r = calloc(1, sizeof *r);
+    if (!r)
+      return MHD_NO;
+    r->srv = s;
+    r->t0 = srv_now_us();
+    r->route = route_of(url);
+    snprintf(r->method, sizeof r->method, "%s", method);
+    *ctx = r;
+    atomic_fetch_add(&s->inflight, 1);
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+    if (declared > s->cfg.body_limit + (unsigned long long)DISCARD_MAX)
+      return too_large(s, c, r);
+    if (declared > s->cfg.body_limit)
+      r->overflow = 1; /* answered once the body is in */
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    enum MHD_Result ret = take_upload(s, c, r, upload, *upload_size);
+    *upload_size = 0;
+    return ret;
+  }
+  if (r->status)
+    return MHD_YES;
+  if (r->overflow)
+    return too_large(s, c, r);
+  if (r->body)
+    r->body[r->len] = 0;
+  return dispatch(s, c, method, r);
+}
+
+static void log_line(struct srv *s, struct MHD_Connection *c, struct req *r, uint64_t micros) {
+  char ip[INET6_ADDRSTRLEN] = "-", when[32];
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ci && ci->client_addr) {
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+      inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, sizeof ip);
+    else if (sa->sa_family == AF_INET6)
+      inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, sizeof ip);
+  }
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  pthread_mutex_lock(&s->log_lock);
+  fprintf(s->log, "%s %s %s %s %u %zu %lluus key=%s %s\n", when, ip, r->method,
+          r->route == ROUTE_OTHER ? "(other)" : routes[r->route].path, r->status, r->sent,
+          (unsigned long long)micros, r->key_prefix[0] ? r->key_prefix : "-",
+          r->subject[0] ? r->subject : "-");
+  pthread_mutex_unlock(&s->log_lock);
+}
+
+void srv_on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+                      enum MHD_RequestTerminationCode toe);
+void srv_on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+                      enum MHD_RequestTerminationCode toe) {
+  struct srv *s = cls;
+  struct req *r = *ctx;
+  (void)toe;
+  if (!r)
+    return;
+  uint64_t micros = srv_now_us() - r->t0;
+  srv_metrics_request(s, r->route, r->status, micros);
+  if (s->log)
+    log_line(s, c, r, micros);
+  free(r->body);
+  free(r);
+  *ctx = NULL;
+  atomic_fetch_sub(&s->inflight, 1);
+}
+
+void srv_on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                       enum MHD_ConnectionNotificationCode code);
+void srv_on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                       enum MHD_ConnectionNotificationCode code) {
+  struct srv *s = cls;
+  (void)c, (void)socket_ctx;
+  atomic_fetch_add(&s->connections, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}

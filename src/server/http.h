@@ -1,0 +1,46 @@
+/* Internal to the server: one request's state and the reply helpers. */
+#ifndef UC_SERVER_HTTP_H
+#define UC_SERVER_HTTP_H
+
+#include "server.h"
+
+struct req {
+  struct srv *srv;
+  uint64_t t0; /* monotonic microseconds at the request head */
+  char method[16];
+  char *body;
+  size_t len, cap;
+  size_t overflow; /* body bytes dropped past body_limit */
+  enum srv_route_id route;
+  unsigned status;  /* 0 until a reply is queued */
+  size_t sent;      /* body bytes of the reply */
+  char key_prefix[UC_KEY_PREFIX_SHOWN + 1];
+  char subject[300]; /* the domain (or address, if configured) for the access log */
+};
+
+typedef enum MHD_Result (*srv_handler)(struct srv *s, struct MHD_Connection *c, struct req *r);
+
+/* Queues a reply with a copy of body. */
+enum MHD_Result srv_reply(struct MHD_Connection *c, struct req *r, unsigned status,
+                          const char *ctype, const char *body, size_t len);
+/* {"detail": msg} */
+enum MHD_Result srv_reply_detail(struct MHD_Connection *c, struct req *r, unsigned status,
+                                 const char *msg);
+/* FastAPI's validation error: {"detail":[{"type","loc":[where,field],"msg","input"[,"ctx"]}]};
+ * input NULL writes the whole request object (input_json) or null. */
+struct srv_invalid {
+  const char *type, *where, *field, *msg;
+  const char *input;
+  size_t input_len;
+  const char *reason; /* ctx.reason, or NULL for no ctx */
+};
+enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r, const struct srv_invalid *v);
+
+enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_healthz(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_metrics(struct srv *s, struct MHD_Connection *c, struct req *r);
+
+uint64_t srv_now_us(void);
+
+#endif

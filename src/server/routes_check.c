@@ -1,0 +1,178 @@
+/* The two check shapes of SPEC §2: POST /v1/email/check (JSON body) and
+ * POST /v1/external-api-requests/check-email?email=&ip= (query). */
+#include "http.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *skip_space(const char *s) {
+  while (*s == ' ' || *s == '\t')
+    s++;
+  return s;
+}
+
+static size_t trimmed_len(const char *s) {
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    n--;
+  return n;
+}
+
+/* Authenticates from Authorization: Bearer or X-API-Key. On success the
+ * account is read-locked in *a until srv_auth_release. Otherwise replies. */
+static int authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, struct srv_auth *a,
+                        enum MHD_Result *ret) {
+  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  const char *key = NULL;
+  size_t n = 0;
+  int malformed = 0;
+  if (h && *(h = skip_space(h))) {
+    if (strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t'))
+      key = skip_space(h + 7), n = trimmed_len(key);
+    else
+      malformed = 1; /* Basic, Token, a bare key...: not ours */
+  } else if ((h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key")) != NULL) {
+    key = skip_space(h), n = trimmed_len(key);
+  }
+  enum srv_auth_result res = malformed ? SRV_AUTH_INVALID : srv_auth_key(s->cache, key, n, a);
+  if (res == SRV_AUTH_OK) {
+    snprintf(r->key_prefix, sizeof r->key_prefix, "%.*s", UC_KEY_PREFIX_SHOWN, key);
+    if (a->key.type != UC_KEY_ADMIN)
+      return 1;
+    srv_auth_release(a);
+    *ret = srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN,
+                            "This is an admin key; checks need an active or sandbox key.");
+    return 0;
+  }
+  *ret = srv_reply_detail(c, r, MHD_HTTP_UNAUTHORIZED,
+                          res == SRV_AUTH_NONE ? "No auth provided" : "Invalid API key.");
+  return 0;
+}
+
+/* Sandbox keys: three test addresses classify, everything else is unknown. */
+static void sandbox(struct uc_result *res, const char *email, size_t n) {
+  static const struct {
+    const char *addr;
+    uc_type type;
+    uc_category cat;
+    uint32_t signal;
+  } tests[] = {{"test@disposable.com", UC_T_DISPOSABLE, UC_BLACK, UC_SIG_DISPOSABLE},
+               {"test@multi-alias.com", UC_T_MULTI_ALIAS, UC_GREY, UC_SIG_MULTI_ALIAS},
+               {"test@gmail.com", UC_T_LEGITIMATE, UC_WHITE, 0}};
+  res->type = UC_T_UNKNOWN, res->category = UC_WHITE;
+  res->signals = 0, res->matched = res->matched_list = res->did_you_mean = NULL;
+  res->matched_sources = 0, res->date_added = 0;
+  while (n && (*email == ' ' || *email == '\t'))
+    email++, n--;
+  while (n && (email[n - 1] == ' ' || email[n - 1] == '\t'))
+    n--;
+  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+    if (strlen(tests[i].addr) == n && strncasecmp(tests[i].addr, email, n) == 0) {
+      res->type = tests[i].type, res->category = tests[i].cat, res->signals = tests[i].signal;
+      res->matched = tests[i].signal ? tests[i].addr : NULL;
+      res->matched_list = tests[i].signal ? "sandbox" : NULL;
+    }
+}
+
+static void note_subject(struct srv *s, struct req *r, const struct uc_result *res,
+                         const char *email, size_t n) {
+  if (s->cfg.log_emails)
+    snprintf(r->subject, sizeof r->subject, "email=%.*s", (int)(n < 256 ? n : 256), email);
+  else if (res->valid)
+    snprintf(r->subject, sizeof r->subject, "domain=%.*s", (int)(res->email.domain_len < 256 ? res->email.domain_len : 256),
+             res->email.domain);
+  for (char *p = r->subject; *p; p++) /* one line per request, whatever was sent */
+    if ((unsigned char)*p < 0x20 || *p == 0x7F || *p == ' ')
+      *p = '?';
+}
+
+/* Classifies email for the authenticated account and replies 200 or 422. */
+static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct req *r,
+                                struct srv_auth *a, const char *where, const char *email,
+                                size_t n) {
+  static __thread struct uc_result res;
+  static __thread char body[UC_RESULT_BODY_MAX];
+  enum MHD_Result ret;
+  uc_lists *l = uc_lists_holder_get(s->lists);
+  uc_check(l, &a->account->policy, email, n, &res);
+  note_subject(s, r, &res, email, n);
+  if (!res.valid) {
+    char msg[UC_REASON_MAX + 64];
+    snprintf(msg, sizeof msg, "value is not a valid email address: %s", res.reason);
+    struct srv_invalid v = {"value_error", where, "email", msg, email,
+                            n < UC_RESULT_INPUT_MAX ? n : UC_RESULT_INPUT_MAX, res.reason};
+    ret = srv_reply_422(c, r, &v);
+    goto out;
+  }
+  if (a->key.type == UC_KEY_SANDBOX)
+    sandbox(&res, email, n);
+  else
+    srv_usage_count(s->usage, a->key.id, res.category);
+  srv_metrics_check(s, &res);
+  struct uc_result_ctx ctx = {email, n, -1, NULL, NULL};
+  size_t len = uc_result_write(&res, l, &ctx, body, sizeof body);
+  ret = len ? srv_reply(c, r, MHD_HTTP_OK, "application/json", body, len)
+            : srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Result too large.");
+out:
+  uc_lists_unref(l);
+  return ret;
+}
+
+enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  struct srv_auth a = {0};
+  enum MHD_Result ret;
+  const char *email = NULL;
+  size_t n = 0;
+  if (!authenticate(s, c, r, &a, &ret))
+    return ret;
+  if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "email", 5, &email, &n) != MHD_YES ||
+      !email) {
+    struct srv_invalid v = {"missing", "query", "email", "Field required", NULL, 0, NULL};
+    ret = srv_reply_422(c, r, &v);
+  } else {
+    ret = classify(s, c, r, &a, "query", email, n);
+  }
+  srv_auth_release(&a);
+  return ret;
+}
+
+static enum MHD_Result bad_json(struct MHD_Connection *c, struct req *r, const json_error_t *e) {
+  char msg[300];
+  snprintf(msg, sizeof msg, "Malformed JSON body: %s (line %d, column %d).", e->text, e->line,
+           e->column);
+  return srv_reply_detail(c, r, MHD_HTTP_BAD_REQUEST, msg);
+}
+
+enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  struct srv_auth a = {0};
+  enum MHD_Result ret;
+  json_error_t err;
+  json_t *doc = NULL;
+  if (!authenticate(s, c, r, &a, &ret))
+    return ret;
+  doc = r->len ? json_loadb(r->body, r->len, JSON_ALLOW_NUL, &err) : json_object();
+  json_t *email = json_object_get(doc, "email"), *ip = json_object_get(doc, "ip");
+  if (!doc) {
+    ret = bad_json(c, r, &err);
+  } else if (!json_is_object(doc)) {
+    struct srv_invalid v = {"model_attributes_type", "body", NULL,
+                            "Input should be a valid dictionary or object to extract fields from",
+                            NULL, 0, NULL};
+    ret = srv_reply_422(c, r, &v);
+  } else if (!email || !json_is_string(email)) {
+    struct srv_invalid v = {email ? "string_type" : "missing", "body", "email",
+                            email ? "Input should be a valid string" : "Field required", NULL, 0,
+                            NULL};
+    ret = srv_reply_422(c, r, &v);
+  } else if (ip && !json_is_string(ip) && !json_is_null(ip)) {
+    struct srv_invalid v = {"string_type", "body", "ip", "Input should be a valid string", NULL,
+                            0, NULL};
+    ret = srv_reply_422(c, r, &v);
+  } else {
+    ret = classify(s, c, r, &a, "body", json_string_value(email), json_string_length(email));
+  }
+  json_decref(doc);
+  srv_auth_release(&a);
+  return ret;
+}

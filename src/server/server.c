@@ -1,0 +1,271 @@
+/* usercleaning serve: wiring (store, lists, cache, HTTP daemon), the background
+ * thread (cache refresh, usage flush, log flush), signals and graceful stop. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **ctx);
+void srv_on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+                      enum MHD_RequestTerminationCode toe);
+void srv_on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                       enum MHD_ConnectionNotificationCode code);
+
+/* "host:port" or "[v6]:port" into a socket address. */
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t es) {
+  char host[128];
+  const char *colon = strrchr(spec, ':');
+  if (!colon || colon == spec)
+    return snprintf(err, es, "listen '%s': expected ADDR:PORT", spec), -1;
+  size_t hn = (size_t)(colon - spec);
+  if (spec[0] == '[' && spec[hn - 1] == ']')
+    spec++, hn -= 2;
+  if (hn >= sizeof host)
+    return snprintf(err, es, "listen '%s': address too long", spec), -1;
+  memcpy(host, spec, hn);
+  host[hn] = 0;
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end || port < 0 || port > 65535 || colon[1] == 0)
+    return snprintf(err, es, "listen '%s': bad port", spec), -1;
+  memset(ss, 0, sizeof *ss);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET, v4->sin_port = htons((uint16_t)port);
+  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6, v6->sin6_port = htons((uint16_t)port);
+  } else {
+    return snprintf(err, es, "listen '%s': '%s' is not an IPv4 or IPv6 address", spec, host), -1;
+  }
+  return 0;
+}
+
+static int count_account(void *arg, const struct uc_account_rec *a) {
+  (void)a;
+  ++*(int *)arg;
+  return 1;
+}
+
+/* First start on an empty store: a default account with an admin and an active key. */
+static int bootstrap(struct srv *s, const char *base_url) {
+  int accounts = 0;
+  struct uc_account_rec acc;
+  struct uc_key_rec rec;
+  char admin[UC_KEY_MAX + 1], live[UC_KEY_MAX + 1];
+  if (s->store->ops->account_each(s->store->state, count_account, &accounts) || accounts)
+    return UC_OK;
+  int rc = s->store->ops->account_create(s->store->state, "default", &acc);
+  if (!rc)
+    rc = uc_store_key_create(s->store, acc.id, "default admin", UC_KEY_ADMIN, &rec, admin);
+  if (!rc)
+    rc = uc_store_key_create(s->store, acc.id, "default", UC_KEY_ACTIVE, &rec, live);
+  if (rc)
+    return rc;
+  printf("\nFirst start: created account 'default' in %s with two keys.\n"
+         "They are shown this once; only their hashes are stored.\n\n"
+         "  admin key:   %s\n  active key:  %s\n\nTry it:\n\n"
+         "  curl -s -X POST %s/v1/email/check \\\n"
+         "       -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
+         "       -d '{\"email\": \"someone@mailinator.com\", \"ip\": \"203.0.113.7\"}'\n\n"
+         "More keys: build/usercleaning keys create --account default --name NAME --type active\n\n",
+         s->cfg.db, admin, live, base_url, live);
+  return UC_OK;
+}
+
+struct bg {
+  struct srv *s;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  int stop;
+};
+
+/* Once a second: pick up store changes made by other processes, flush the log;
+ * every flush_interval: write usage counters. */
+static void *background(void *arg) {
+  struct bg *bg = arg;
+  unsigned ticks = 0;
+  pthread_mutex_lock(&bg->lock);
+  while (!bg->stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_cond_timedwait(&bg->wake, &bg->lock, &until);
+    if (bg->stop)
+      break;
+    pthread_mutex_unlock(&bg->lock);
+    srv_cache_poll(bg->s->cache);
+    if (++ticks % bg->s->cfg.flush_interval == 0 && srv_usage_flush(bg->s->usage, bg->s->store))
+      fprintf(stderr, "usercleaning: usage flush failed; will retry\n");
+    if (bg->s->log) {
+      pthread_mutex_lock(&bg->s->log_lock);
+      fflush(bg->s->log);
+      pthread_mutex_unlock(&bg->s->log_lock);
+    }
+    pthread_mutex_lock(&bg->lock);
+  }
+  pthread_mutex_unlock(&bg->lock);
+  return NULL;
+}
+
+static void reload_lists(struct srv *s) {
+  char path[PATH_MAX], err[256];
+  uc_lists *l = NULL;
+  if (s->cfg.lists[0])
+    snprintf(path, sizeof path, "%s", s->cfg.lists);
+  else if (uc_lists_default_path(path, sizeof path) != UC_OK)
+    path[0] = 0;
+  if (!path[0] || uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
+    atomic_fetch_add(&s->reload_failures, 1);
+    fprintf(stderr, "usercleaning: SIGHUP: keeping the lists in use: %s\n", path[0] ? err : "no path");
+    return;
+  }
+  uc_lists_holder_swap(s->lists, l);
+  atomic_fetch_add(&s->reloads, 1);
+  l = uc_lists_holder_get(s->lists);
+  fprintf(stderr, "usercleaning: SIGHUP: lists %s loaded from %s\n", uc_lists_version(l), path);
+  uc_lists_unref(l);
+}
+
+static struct MHD_Daemon *start_http(struct srv *s, const struct sockaddr_storage *ss) {
+  unsigned threads = s->cfg.threads ? s->cfg.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                   MHD_USE_ERROR_LOG | (ss->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  return MHD_start_daemon(
+      flags, 0, NULL, NULL, srv_on_request, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
+      MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u, MHD_OPTION_CONNECTION_LIMIT,
+      s->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.per_ip_connections,
+      MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      (size_t)s->cfg.header_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+      MHD_OPTION_NOTIFY_COMPLETED, srv_on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+      srv_on_connection, s, MHD_OPTION_END);
+}
+
+static int open_log(struct srv *s) {
+  if (strcmp(s->cfg.access_log, "off") == 0)
+    return 0;
+  if (strcmp(s->cfg.access_log, "-") == 0) {
+    s->log = stdout;
+  } else if (!(s->log = fopen(s->cfg.access_log, "a"))) {
+    fprintf(stderr, "usercleaning: access_log %s: %s\n", s->cfg.access_log, strerror(errno));
+    return -1;
+  }
+  setvbuf(s->log, NULL, _IOFBF, 1 << 16); /* flushed every second by the background thread */
+  return 0;
+}
+
+/* SIGTERM: stop accepting, let requests in flight finish (up to drain_timeout). */
+static void drain(struct srv *s) {
+  atomic_store(&s->draining, 1);
+  MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
+  uint64_t deadline = srv_now_us() + (uint64_t)s->cfg.drain_timeout * 1000000u;
+  while (atomic_load(&s->inflight) > 0 && srv_now_us() < deadline)
+    usleep(2000);
+}
+
+static int serve(struct srv *s, const struct sockaddr_storage *ss) {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM), sigaddset(&sigs, SIGINT), sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread started from here inherits it */
+  signal(SIGPIPE, SIG_IGN);
+  s->daemon = start_http(s, ss);
+  if (!s->daemon) {
+    fprintf(stderr, "usercleaning: cannot listen on %s: %s\n", s->cfg.listen, strerror(errno));
+    return 1;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  char host[128], base[160];
+  snprintf(host, sizeof host, "%.*s", (int)(strrchr(s->cfg.listen, ':') - s->cfg.listen), s->cfg.listen);
+  snprintf(base, sizeof base, "http://%s:%u", host, info ? info->port : 0);
+  if (bootstrap(s, base) != UC_OK) {
+    fprintf(stderr, "usercleaning: cannot create the default account\n");
+    MHD_stop_daemon(s->daemon);
+    return 1;
+  }
+  srv_cache_reload(s->cache);
+  uc_lists *l = uc_lists_holder_get(s->lists);
+  printf("usercleaning %s listening on %s (lists %s, store %s)\n", UC_VERSION, base,
+         uc_lists_version(l), s->cfg.db);
+  uc_lists_unref(l);
+  fflush(stdout);
+  struct bg bg = {s, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+  pthread_t bg_thread;
+  pthread_create(&bg_thread, NULL, background, &bg);
+  for (int sig = 0; sig != SIGTERM && sig != SIGINT;) {
+    if (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+      reload_lists(s);
+  }
+  fprintf(stderr, "usercleaning: stopping: draining %ld request(s)\n", atomic_load(&s->inflight));
+  drain(s);
+  MHD_stop_daemon(s->daemon);
+  pthread_mutex_lock(&bg.lock);
+  bg.stop = 1;
+  pthread_cond_signal(&bg.wake);
+  pthread_mutex_unlock(&bg.lock);
+  pthread_join(bg_thread, NULL);
+  int rc = srv_usage_flush(s->usage, s->store) ? 1 : 0; /* nothing counted is lost */
+  if (rc)
+    fprintf(stderr, "usercleaning: final usage flush failed\n");
+  return rc;
+}
+
+int srv_run(const struct uc_config *cfg) {
+  struct srv *s = calloc(1, sizeof *s);
+  char err[512], path[PATH_MAX];
+  struct sockaddr_storage ss;
+  uc_lists *l = NULL;
+  int rc = 1;
+  if (!s)
+    return 1;
+  s->cfg = *cfg;
+  s->started = time(NULL);
+  pthread_mutex_init(&s->log_lock, NULL);
+  if (parse_listen(cfg->listen, &ss, err, sizeof err)) {
+    fprintf(stderr, "usercleaning: %s\n", err);
+    goto out;
+  }
+  if (cfg->lists[0])
+    snprintf(path, sizeof path, "%s", cfg->lists);
+  else if (uc_lists_default_path(path, sizeof path) != UC_OK)
+    snprintf(path, sizeof path, "lists.snap");
+  if (uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
+    fprintf(stderr, "usercleaning: cannot load lists: %s\n", err);
+    goto out;
+  }
+  s->lists = uc_lists_holder_new(l);
+  if (!(s->store = uc_store_open(cfg->db, err, sizeof err))) {
+    fprintf(stderr, "usercleaning: store: %s\n", err);
+    goto out;
+  }
+  s->cache = srv_cache_new(s->store);
+  s->usage = srv_usage_new();
+  if (!s->lists || !s->cache || !s->usage || open_log(s))
+    goto out;
+  rc = serve(s, &ss);
+out:
+  if (s->log && s->log != stdout)
+    fclose(s->log);
+  else if (s->log)
+    fflush(s->log);
+  srv_usage_free(s->usage);
+  srv_cache_free(s->cache);
+  uc_store_close(s->store);
+  if (s->lists)
+    uc_lists_holder_free(s->lists);
+  else
+    uc_lists_unref(l);
+  pthread_mutex_destroy(&s->log_lock);
+  free(s);
+  return rc;
+}
