@@ -26,7 +26,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 SNAP    := build/lists.snap
 
-.PHONY: all deps run test unit sanitize cli-test bench fuzz clean lists
+.PHONY: all deps run test unit sanitize cli-test server-test bench fuzz clean lists
 
 all: $(B)/usercleaning $(B)/lists.snap $(TESTS:%=$(B)/tests/%)
 
@@ -68,23 +68,30 @@ lists: build/lists.snap
 unit: all
 	@set -e; for t in $(TESTS); do UC_TEST_SNAPSHOT=$(B)/lists.snap $(B)/tests/$$t; done
 
-# The unit tests and the CLI tests again under AddressSanitizer + UBSan.
-sanitize: build/lists.snap
-	$(MAKE) SANITIZE=1 unit
-	UC_SANITIZED=1 UC_BIN=build/asan/usercleaning $(PYTHON) -m pytest -q tests/cli
+# Black-box suites: the real binary, a real SQLite file, real HTTP.
+PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider
 
 cli-test: all
-	UC_BIN=$(B)/usercleaning $(PYTHON) -m pytest -q tests/cli
+	UC_BIN=$(B)/usercleaning $(PYTEST) tests/cli
+
+server-test: all
+	UC_BIN=$(B)/usercleaning $(PYTEST) tests/server
+
+# The unit tests and the black-box suites again under AddressSanitizer + UBSan.
+sanitize: build/lists.snap
+	$(MAKE) SANITIZE=1 all unit
+	UC_SANITIZED=1 UC_BIN=build/asan/usercleaning $(PYTEST) tests/cli tests/server
 
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) cli-test
+	$(MAKE) server-test
 	$(MAKE) sanitize
 
+# Serves on 127.0.0.1:8080 with the store in ./data (first start prints the keys).
 run: deps all
-	@echo "usercleaning $(shell sed -n 's/#define UC_VERSION "\(.*\)"/\1/p' include/uc/uc.h): checking a few addresses (the server comes next)"
-	$(B)/usercleaning check --explain test@gmail.com someone@mailinator.com me@duck.com john+promo@gmail.com typo@gmial.com
+	$(B)/usercleaning serve --db ./data/usercleaning.db --lists build/lists.snap
 
 bench: deps all
 	scripts/deps.sh --bench

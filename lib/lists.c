@@ -11,13 +11,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 struct uc_lists {
   atomic_int refs;
-  void *map;
+  void *map; /* the whole file */
   size_t map_len;
   const struct uc__snap_header *hdr;
   const struct uc__snap_source *sources;
@@ -132,12 +131,22 @@ int uc_lists_open(const char *path, uc_lists **out, char *err, size_t es) {
     rc = failf(err, es, UC_EFORMAT, "%s: not a list snapshot", path);
     goto out;
   }
+  /* Read, not mmap'd: a file rewritten in place (cp over it) would turn the
+   * lookups of a mapping into SIGBUS. */
   l->map_len = (size_t)st.st_size;
-  l->map = mmap(NULL, l->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (l->map == MAP_FAILED) {
-    l->map = NULL;
-    rc = failf(err, es, UC_EIO, "%s: mmap: %s", path, strerror(errno));
+  l->map = malloc(l->map_len);
+  if (!l->map) {
+    rc = failf(err, es, UC_ENOMEM, "%s: out of memory", path);
     goto out;
+  }
+  for (size_t got = 0; got < l->map_len;) {
+    ssize_t n = read(fd, (char *)l->map + got, l->map_len - got);
+    if (n <= 0) {
+      rc = failf(err, es, n == 0 ? UC_EFORMAT : UC_EIO, "%s: %s", path,
+                 n == 0 ? "file shrank while read" : strerror(errno));
+      goto out;
+    }
+    got += (size_t)n;
   }
   l->hdr = l->map;
   rc = check_header(l->hdr, l->map_len, err, es);
@@ -152,8 +161,7 @@ out:
   if (fd >= 0)
     close(fd);
   if (l) {
-    if (l->map)
-      munmap(l->map, l->map_len);
+    free(l->map);
     free(l->typo);
     free(l);
   }
@@ -168,7 +176,7 @@ uc_lists *uc_lists_ref(uc_lists *l) {
 void uc_lists_unref(uc_lists *l) {
   if (!l || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
     return;
-  munmap(l->map, l->map_len);
+  free(l->map);
   free(l->typo);
   free(l);
 }

@@ -1,5 +1,5 @@
 /* Domain and local-part lists: a versioned, read-only snapshot built at `make`
- * time from lists/sources.ini, mmap'd at start-up, swappable at run time. */
+ * time from lists/sources.ini, read whole at start-up, swappable at run time. */
 #ifndef UC_LISTS_H
 #define UC_LISTS_H
 

@@ -137,7 +137,7 @@ static void reload_lists(struct srv *s) {
 
 static struct MHD_Daemon *start_http(struct srv *s, const struct sockaddr_storage *ss) {
   unsigned threads = s->cfg.threads ? s->cfg.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
                    MHD_USE_ERROR_LOG | (ss->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   return MHD_start_daemon(
       flags, 0, NULL, NULL, srv_on_request, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""bench/http: wrk against our check endpoint (realistic mix, valid key), nginx
+answering a fixed JSON body of the same size, and a Node.js server using the
+mailchecker package; same run, alternating, 64 keep-alive connections.
+
+Prints each server's requests/s (best of the rounds) and p99 latency, and the
+ratios ours/nginx (goal >= 0.9) and ours/node (goal >= 1.5).
+Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C]"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "build", "usercleaning")
+HERE = os.path.join(ROOT, "bench", "http")
+
+
+def wait_up(url, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start_ours(tmp):
+    out = open(os.path.join(tmp, "ours.log"), "w+")
+    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:18090", "--db",
+                          os.path.join(tmp, "bench.db"), "--access-log", "off",
+                          "--lists", os.path.join(ROOT, "build", "lists.snap")],
+                         stdout=out, stderr=subprocess.STDOUT)
+    wait_up("http://127.0.0.1:18090/healthz")
+    out.flush()
+    key = re.search(r"active key:\s+(\S+)", open(out.name).read()).group(1)
+    return p, key
+
+
+def sample_body(key):
+    req = urllib.request.Request("http://127.0.0.1:18090/v1/email/check",
+                                 data=b'{"email": "someone@mailinator.com", "ip": "203.0.113.1"}',
+                                 headers={"Authorization": f"Bearer {key}"}, method="POST")
+    return urllib.request.urlopen(req).read()
+
+
+def start_nginx(tmp, body):
+    conf = os.path.join(tmp, "nginx.conf")
+    escaped = body.decode().replace("\\", "\\\\").replace("'", "\\'")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 2;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {tmp}/body;
+  server {{
+    listen 127.0.0.1:18091;
+    location / {{ default_type application/json; return 200 '{escaped}'; }}
+  }}
+}}
+""")
+    p = subprocess.Popen(["nginx", "-c", conf, "-g", "daemon off;"])
+    wait_up("http://127.0.0.1:18091/")
+    return p
+
+
+def start_node():
+    p = subprocess.Popen(["node", os.path.join(HERE, "mailchecker-server.js"), "18092"])
+    wait_up("http://127.0.0.1:18092/")
+    return p
+
+
+def wrk(url, key, seconds, conns):
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
+                          os.path.join(HERE, "post.lua"), url],
+                         capture_output=True, text=True, env={**os.environ, "UC_KEY": key},
+                         check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, p99, int(errors.group(1)) if errors else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=64)
+    args = ap.parse_args()
+    for tool in ("wrk", "nginx", "node"):
+        if not shutil.which(tool):
+            raise SystemExit(f"bench/http needs {tool}: run scripts/deps.sh --bench")
+    tmp = tempfile.mkdtemp(prefix="uc-bench-http-")
+    procs = []
+    try:
+        ours, key = start_ours(tmp)
+        procs.append(ours)
+        body = sample_body(key)
+        procs.append(start_nginx(tmp, body))
+        procs.append(start_node())
+        targets = {"usercleaning": "http://127.0.0.1:18090",
+                   "nginx (fixed body)": "http://127.0.0.1:18091",
+                   "node + mailchecker": "http://127.0.0.1:18092"}
+        results = {name: [] for name in targets}
+        for _ in range(args.rounds):  # alternate: each round runs all three
+            for name, url in targets.items():
+                results[name].append(wrk(url, key, args.seconds, args.connections))
+        print(f"{args.connections} keep-alive connections, wrk -t2, {args.seconds}s x "
+              f"{args.rounds} rounds, body {len(body)} bytes, {os.cpu_count()} cores shared")
+        best = {}
+        for name, runs in results.items():
+            rps, p99, errors = max(runs)
+            best[name] = rps
+            bad = sum(r[2] for r in runs)
+            print(f"{name:22s} {rps:12,.0f} req/s   p99 {p99:7.2f} ms   non-2xx {bad}")
+        print(f"ratio usercleaning / nginx          {best['usercleaning'] / best['nginx (fixed body)']:.2f}  (goal >= 0.9)")
+        print(f"ratio usercleaning / node+mailchecker {best['usercleaning'] / best['node + mailchecker']:.2f}  (goal >= 1.5)")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
