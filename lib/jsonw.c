@@ -123,11 +123,28 @@ static void escape(struct uc_jsonw *w, const unsigned char *s, size_t n) {
 }
 
 void uc_jsonw_key(struct uc_jsonw *w, const char *key) {
+  char buf[64];
+  size_t n = strlen(key), i = 0;
+  while (i < n && verbatim[(unsigned char)key[i]])
+    i++;
   separate(w);
-  put(w, "\"", 1);
-  escape(w, (const unsigned char *)key, strlen(key));
-  put(w, "\":", 2);
+  if (i == n && n + 3 <= sizeof buf) { /* the usual case: a plain name, one put */
+    buf[0] = '"';
+    memcpy(buf + 1, key, n);
+    memcpy(buf + 1 + n, "\":", 2);
+    put(w, buf, n + 3);
+  } else {
+    put(w, "\"", 1);
+    escape(w, (const unsigned char *)key, n);
+    put(w, "\":", 2);
+  }
   w->first[w->depth] = 1; /* the value follows without a comma */
+}
+
+void uc_jsonw_key_quoted(struct uc_jsonw *w, const char *quoted, size_t n) {
+  separate(w);
+  put(w, quoted, n);
+  w->first[w->depth] = 1;
 }
 
 void uc_jsonw_string(struct uc_jsonw *w, const char *s, size_t n) {

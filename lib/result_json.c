@@ -2,6 +2,7 @@
 #include "uc/result.h"
 #include "uc/jsonw.h"
 
+#include <pthread.h>
 #include <string.h>
 
 /* Domain of an address that failed syntax: what follows the last '@', ASCII lower-cased. */
@@ -27,12 +28,12 @@ static void write_matched(struct uc_jsonw *w, const struct uc_result *r, const u
     return;
   }
   uc_jsonw_begin_object(w);
-  uc_jsonw_key(w, "entry");
+  UC_JSONW_KEY(w, "entry");
   uc_jsonw_cstring(w, r->matched);
-  uc_jsonw_key(w, "list");
+  UC_JSONW_KEY(w, "list");
   uc_jsonw_cstring(w, r->matched_list);
   if (r->matched_sources) {
-    uc_jsonw_key(w, "lists");
+    UC_JSONW_KEY(w, "lists");
     uc_jsonw_begin_array(w);
     for (size_t i = 0; i < uc_lists_source_count(l); i++)
       if (r->matched_sources >> i & 1) {
@@ -44,24 +45,43 @@ static void write_matched(struct uc_jsonw *w, const struct uc_result *r, const u
   uc_jsonw_end_object(w);
 }
 
+struct quoted {
+  char text[40];
+  size_t len;
+};
+
+static struct quoted keys_[UC_SIGNAL_COUNT];
+static void quote_signals(void) {
+  for (unsigned i = 0; i < UC_SIGNAL_COUNT; i++)
+    keys_[i].len = (size_t)snprintf(keys_[i].text, sizeof keys_[i].text, "\"%s\":", uc_signal_name(i));
+}
+
+/* Signal names as member names, quoted once (they are plain identifiers). */
+static const struct quoted *signal_keys(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, quote_signals);
+  return keys_;
+}
+
 static void write_details(struct uc_jsonw *w, const struct uc_result *r, const uc_lists *l) {
   uc_jsonw_begin_object(w);
-  uc_jsonw_key(w, "normalized");
+  UC_JSONW_KEY(w, "normalized");
   uc_jsonw_cstring(w, r->valid ? r->normalized : NULL);
-  uc_jsonw_key(w, "signals");
+  UC_JSONW_KEY(w, "signals");
   uc_jsonw_begin_object(w);
   for (unsigned i = 0; i < UC_SIGNAL_COUNT; i++) {
-    uc_jsonw_key(w, uc_signal_name(i));
+    const struct quoted *q = &signal_keys()[i];
+    uc_jsonw_key_quoted(w, q->text, q->len);
     uc_jsonw_bool(w, r->signals >> i & 1);
   }
   uc_jsonw_end_object(w);
-  uc_jsonw_key(w, "matched");
+  UC_JSONW_KEY(w, "matched");
   write_matched(w, r, l);
-  uc_jsonw_key(w, "did_you_mean");
+  UC_JSONW_KEY(w, "did_you_mean");
   uc_jsonw_cstring(w, r->did_you_mean);
-  uc_jsonw_key(w, "lists_version");
+  UC_JSONW_KEY(w, "lists_version");
   uc_jsonw_cstring(w, uc_lists_version(l));
-  uc_jsonw_key(w, "reason");
+  UC_JSONW_KEY(w, "reason");
   uc_jsonw_cstring(w, r->valid ? NULL : r->reason);
   uc_jsonw_end_object(w);
 }
@@ -74,31 +94,31 @@ size_t uc_result_write(const struct uc_result *r, const uc_lists *l,
     uc_date_format(r->date_added, added);
   uc_jsonw_init(&w, buf, cap);
   uc_jsonw_begin_object(&w);
-  uc_jsonw_key(&w, "email");
+  UC_JSONW_KEY(&w, "email");
   uc_jsonw_string(&w, ctx->raw, ctx->raw_len);
-  uc_jsonw_key(&w, "domain");
+  UC_JSONW_KEY(&w, "domain");
   if (r->valid)
     uc_jsonw_string(&w, r->email.display, r->email.display_len);
   else
     raw_domain(&w, ctx->raw, ctx->raw_len);
-  uc_jsonw_key(&w, "category");
+  UC_JSONW_KEY(&w, "category");
   uc_jsonw_cstring(&w, uc_category_name(r->category));
-  uc_jsonw_key(&w, "type");
+  UC_JSONW_KEY(&w, "type");
   uc_jsonw_cstring(&w, uc_type_name(r->type));
-  uc_jsonw_key(&w, "mx_record");
+  UC_JSONW_KEY(&w, "mx_record");
   uc_jsonw_cstring(&w, ctx->mx_record ? ctx->mx_record : "unknown");
-  uc_jsonw_key(&w, "premium");
+  UC_JSONW_KEY(&w, "premium");
   uc_jsonw_cstring(&w, r->premium < 0 ? "unknown" : r->premium ? "True" : "False");
-  uc_jsonw_key(&w, "domain_age");
+  UC_JSONW_KEY(&w, "domain_age");
   uc_jsonw_cstring(&w, ctx->domain_age ? ctx->domain_age : "unknown");
-  uc_jsonw_key(&w, "date_added");
+  UC_JSONW_KEY(&w, "date_added");
   uc_jsonw_cstring(&w, added);
-  uc_jsonw_key(&w, "remaining_attempts_before_ban");
+  UC_JSONW_KEY(&w, "remaining_attempts_before_ban");
   if (ctx->remaining < 0)
     uc_jsonw_null(&w);
   else
     uc_jsonw_int(&w, ctx->remaining);
-  uc_jsonw_key(&w, "details");
+  UC_JSONW_KEY(&w, "details");
   write_details(&w, r, l);
   uc_jsonw_end_object(&w);
   return uc_jsonw_finish(&w);

@@ -1,4 +1,4 @@
-/* Open-addressing (linear probing) string table; load factor kept <= 1/2. */
+/* Open-addressing (linear probing) string table; load factor kept <= 3/4. */
 #include "table.h"
 
 #include <stdlib.h>
@@ -78,7 +78,7 @@ static int pool_add(struct uc__table_builder *b, const char *s, size_t n, uint32
 struct uc__entry *uc__tb_upsert(struct uc__table_builder *b, const char *s, size_t n) {
   if (n == 0 || n > 0xFFFF)
     return NULL;
-  if ((!b->slots || (b->count + 1) * 2 > b->mask + 1) && grow(b))
+  if ((!b->slots || (b->count + 1) * 4 > (b->mask + 1) * 3) && grow(b))
     return NULL;
   uint32_t h = uc__hash(s, n);
   uint32_t i = h & b->mask;

@@ -25,6 +25,10 @@ void uc_jsonw_begin_array(struct uc_jsonw *w);
 void uc_jsonw_end_array(struct uc_jsonw *w);
 /* An object key (a member name); the next call writes its value. */
 void uc_jsonw_key(struct uc_jsonw *w, const char *key);
+/* A member name given already quoted with its colon ("\"name\":"), for names
+ * fixed in our code: no escaping, one copy. UC_JSONW_KEY(w, "name") makes it. */
+void uc_jsonw_key_quoted(struct uc_jsonw *w, const char *quoted, size_t n);
+#define UC_JSONW_KEY(w, name) uc_jsonw_key_quoted((w), "\"" name "\":", sizeof("\"" name "\":") - 1)
 /* A string value from s[0..n): escaped per RFC 8259; bytes that are not
  * well-formed UTF-8 become U+FFFD, so the output is always valid JSON. */
 void uc_jsonw_string(struct uc_jsonw *w, const char *s, size_t n);

@@ -50,7 +50,12 @@ static int check_one(struct checker *c, const char *s, size_t n) {
     uc_result_explain(&c->r, c->lists, stdout);
     return 0;
   case OUT_TSV:
-    printf("%s\t%s\t%.*s\n", uc_category_name(c->r.category), uc_type_name(c->r.type), (int)n, s);
+    fputs(uc_category_name(c->r.category), stdout);
+    putchar('\t');
+    fputs(uc_type_name(c->r.type), stdout);
+    putchar('\t');
+    fwrite(s, 1, n, stdout);
+    putchar('\n');
     return 0;
   default:
     return print_json(c, s, n);
