@@ -32,7 +32,7 @@ static const struct setting settings[] = {
     S(db, "the store: a SQLite file (created with its directory)", "./data/usercleaning.db"),
     S(lists, "list snapshot; empty: lists.snap beside the binary", ""),
     U(threads, 0, 256, "HTTP worker threads; 0: one per core", "0"),
-    U(max_connections, 1, 100000, "open connections at once; more are refused", "1024"),
+    U(max_connections, 1, 100000, "open connections at once; more wait in the listen backlog", "1024"),
     U(idle_timeout, 1, 3600, "seconds a connection may stay silent before it is closed", "30"),
     U(per_ip_connections, 0, 100000, "open connections per client address; 0: no limit", "0"),
     L(body_limit, 64, 16UL << 20, "largest request body in bytes (413 above)", "65536"),
@@ -150,7 +150,7 @@ int uc_config_load_env(struct uc_config *c, char **envp, char *err, size_t es) {
 const struct uc_config_doc *uc_config_docs(size_t *count) {
   static struct uc_config_doc docs[NSETTINGS];
   for (size_t i = 0; i < NSETTINGS; i++)
-    docs[i] = (struct uc_config_doc){settings[i].name, settings[i].help};
+    docs[i] = (struct uc_config_doc){settings[i].name, settings[i].help, settings[i].def};
   *count = NSETTINGS;
   return docs;
 }

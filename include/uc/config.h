@@ -33,9 +33,9 @@ int uc_config_load_file(struct uc_config *c, const char *path, char *err, size_t
 /* Applies USER_CLEANING_<NAME> variables from envp (NULL: the environment). */
 int uc_config_load_env(struct uc_config *c, char **envp, char *err, size_t err_size);
 
-/* Writes "name = value" lines for every setting (for --help and docs). */
+/* Every setting's name, help and default (for --help and docs). */
 struct uc_config_doc {
-  const char *name, *help;
+  const char *name, *help, *def;
 };
 const struct uc_config_doc *uc_config_docs(size_t *count);
 

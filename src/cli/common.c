@@ -83,15 +83,13 @@ int cli_config(int argc, char **argv, struct uc_config *cfg, char **args, int *n
 
 void cli_config_help(FILE *f) {
   size_t count;
-  struct uc_config defaults;
   const struct uc_config_doc *docs = uc_config_docs(&count);
-  uc_config_defaults(&defaults);
   for (size_t i = 0; i < count; i++) {
     char flag[64];
     snprintf(flag, sizeof flag, "--%s", docs[i].name);
     for (char *p = flag + 2; *p; p++)
       *p = *p == '_' ? '-' : *p;
-    fprintf(f, "  %-22s %s\n", flag, docs[i].help);
+    fprintf(f, "  %-22s %s (default: %s)\n", flag, docs[i].help, docs[i].def[0] ? docs[i].def : "\"\"");
   }
   fprintf(f, "  %-22s %s\n", "--config FILE", "INI file of the settings above ([server] section)");
 }

@@ -1,0 +1,29 @@
+/* libFuzzer driver: the INI config reader and the settings table on arbitrary
+ * files: a bad file is refused with a reason, a good one gives bounded values. */
+#include "uc/uc.h"
+#include "uc/config.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
+  char path[64], err[512];
+  snprintf(path, sizeof path, "/tmp/uc-fuzz-config-%d", (int)getpid());
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return 0;
+  fwrite(data, 1, size, f);
+  fclose(f);
+  struct uc_config c;
+  uc_config_defaults(&c);
+  err[0] = 0;
+  int rc = uc_config_load_file(&c, path, err, sizeof err);
+  assert(rc == UC_OK || err[0]);
+  assert(memchr(c.listen, 0, sizeof c.listen) && memchr(c.db, 0, sizeof c.db));
+  assert(c.max_connections >= 1 && c.body_limit >= 64 && c.flush_interval >= 1);
+  unlink(path);
+  return 0;
+}
