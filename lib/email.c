@@ -3,6 +3,7 @@
 #include "uc/error.h"
 
 #include <idn2.h>
+#include <libpsl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -334,4 +335,26 @@ void uc_email_local_info(const struct uc_email *e, struct uc_local_info *info) {
     return;
   for (size_t i = 0; i < e->local_len; i++)
     info->dots += e->local[i] == '.';
+}
+
+int uc_domain_parse(const char *s, size_t n, char out[UC_DOMAIN_MAX + 1], char *reason,
+                    size_t rsize) {
+  char addr[UC_EMAIL_INPUT_MAX + 3];
+  struct uc_email e;
+  if (n == 0)
+    return fail(reason, rsize, "The domain is empty.");
+  if (n > UC_EMAIL_INPUT_MAX || memchr(s, '@', n))
+    return fail(reason, rsize, "Not a domain name (no @-sign, just the part after it).");
+  addr[0] = 'x', addr[1] = '@';
+  memcpy(addr + 2, s, n);
+  if (uc_email_parse(addr, n + 2, 0, &e, reason, rsize) != UC_OK)
+    return UC_ESYNTAX;
+  static const psl_ctx_t *psl;
+  if (!psl) /* psl_builtin() is a static table: the race is benign */
+    psl = psl_builtin();
+  if (psl_is_public_suffix2(psl, e.domain, PSL_TYPE_ANY))
+    return fail(reason, rsize, "%s is a public suffix: listing it would match every domain under it.",
+                e.domain);
+  memcpy(out, e.domain, e.domain_len + 1);
+  return UC_OK;
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_v1[] =
     "CREATE TABLE accounts ("
@@ -35,6 +35,33 @@ static const char schema_v1[] =
     "  category TEXT NOT NULL CHECK (category IN ('white','grey','black')),"
     "  count INTEGER NOT NULL,"
     "  PRIMARY KEY (key_id, day, category)) WITHOUT ROWID;";
+
+/* Version 2: account settings, domain lists, bans, audit. */
+static const char schema_v2[] =
+    "CREATE TABLE settings ("
+    "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
+    "  data TEXT NOT NULL);"
+    "CREATE TABLE domain_lists ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  color TEXT NOT NULL CHECK (color IN ('white','grey','black')),"
+    "  domain TEXT NOT NULL,"
+    "  added_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, color, domain)) WITHOUT ROWID;"
+    "CREATE TABLE bans ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  ip TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  banned_at INTEGER,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, ip)) WITHOUT ROWID;"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL,"
+    "  key_id INTEGER,"
+    "  at INTEGER NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  detail TEXT NOT NULL);"
+    "CREATE INDEX audit_account ON audit(account_id, at);";
 
 struct sq {
   sqlite3 *db;
@@ -63,6 +90,7 @@ static int mkdir_parent(const char *path) {
 }
 
 static int migrate(struct sq *s, char *err, size_t es) {
+  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2};
   sqlite3_stmt *st = NULL;
   int version = 0;
   if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
@@ -73,17 +101,22 @@ static int migrate(struct sq *s, char *err, size_t es) {
     snprintf(err, es, "database schema %d is newer than this build (%d)", version, SCHEMA_VERSION);
     return UC_ESTORE;
   }
-  if (version == SCHEMA_VERSION)
-    return UC_OK;
-  char *msg = NULL;
-  char sql[sizeof schema_v1 + 128];
-  snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;", schema_v1,
-           SCHEMA_VERSION);
-  if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, es, "creating the schema: %s", msg ? msg : "?");
-    sqlite3_free(msg);
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return UC_ESTORE;
+  for (; version < SCHEMA_VERSION; version++) { /* one transaction per step */
+    char *msg = NULL;
+    size_t size = strlen(steps[version]) + 128;
+    char *sql = malloc(size);
+    if (!sql)
+      return UC_ENOMEM;
+    snprintf(sql, size, "BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;", steps[version],
+             version + 1);
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    free(sql);
+    if (rc != SQLITE_OK) {
+      snprintf(err, es, "upgrading the schema to %d: %s", version + 1, msg ? msg : "?");
+      sqlite3_free(msg);
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+      return UC_ESTORE;
+    }
   }
   return UC_OK;
 }
@@ -372,6 +405,247 @@ static int sq_usage_each(void *state, int64_t account_id, unsigned since_day, uc
   return ret;
 }
 
+static int sq_key_update(void *state, int64_t account_id, int64_t key_id, const char *name,
+                         int type) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "UPDATE keys SET name = coalesce(?, name), type = coalesce(?, type) "
+                                "WHERE id = ? AND account_id = ? AND revoked_at IS NULL");
+  if (!st)
+    return UC_ESTORE;
+  if (name)
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  if (type >= 0)
+    sqlite3_bind_text(st, 2, uc_key_type_name((uc_key_type)type), -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, key_id);
+  sqlite3_bind_int64(st, 4, account_id);
+  int rc = sqlite3_step(st);
+  int ret = rc != SQLITE_DONE ? fail_db(s, rc) : sqlite3_changes(s->db) ? UC_OK : UC_ENOTFOUND;
+  done(s, st);
+  return ret;
+}
+
+static int sq_settings_get(void *state, int64_t account_id, char **json) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT data FROM settings WHERE account_id = ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  int rc = sqlite3_step(st), ret = UC_OK;
+  *json = NULL;
+  if (rc == SQLITE_ROW) {
+    *json = strdup((const char *)sqlite3_column_text(st, 0));
+    ret = *json ? UC_OK : UC_ENOMEM;
+  } else if (rc != SQLITE_DONE) {
+    ret = fail_db(s, rc);
+  }
+  done(s, st);
+  return ret;
+}
+
+static int sq_settings_put(void *state, int64_t account_id, const char *json) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "INSERT INTO settings(account_id, data) VALUES (?, ?) "
+                                "ON CONFLICT DO UPDATE SET data = excluded.data");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_list_each(void *state, int64_t account_id, uc_list_cb cb, void *arg) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT account_id, color, domain, added_at FROM domain_lists "
+                                "WHERE ?1 = 0 OR account_id = ?1 ORDER BY account_id, color, domain");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct uc_list_rec l = {sqlite3_column_int64(st, 0), UC_WHITE,
+                            (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3)};
+    uc_category_parse((const char *)sqlite3_column_text(st, 1), &l.color);
+    if (cb(arg, &l))
+      break;
+  }
+  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_list_add(void *state, int64_t account_id, uc_category c, const char *domain) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "INSERT INTO domain_lists(account_id, color, domain, added_at) "
+                                "VALUES (?, ?, ?, unixepoch())");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  sqlite3_bind_text(st, 2, uc_category_name(c), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_list_remove(void *state, int64_t account_id, uc_category c, const char *domain) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "DELETE FROM domain_lists WHERE account_id = ? AND color = ? "
+                                "AND domain = ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  sqlite3_bind_text(st, 2, uc_category_name(c), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int ret = rc != SQLITE_DONE ? fail_db(s, rc) : sqlite3_changes(s->db) ? UC_OK : UC_ENOTFOUND;
+  done(s, st);
+  return ret;
+}
+
+static int sq_list_replace(void *state, int64_t account_id, uc_category c,
+                           const char *const *domains, size_t n) {
+  struct sq *s = state;
+  sqlite3_stmt *del = NULL, *ins = NULL;
+  pthread_mutex_lock(&s->lock);
+  int ret = exec_locked(s, "BEGIN IMMEDIATE");
+  if (ret)
+    goto out;
+  if (sqlite3_prepare_v2(s->db, "DELETE FROM domain_lists WHERE account_id = ? AND color = ?", -1,
+                         &del, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO domain_lists(account_id, color, domain, "
+                                "added_at) VALUES (?, ?, ?, unixepoch())", -1, &ins, NULL) != SQLITE_OK)
+    goto fail;
+  sqlite3_bind_int64(del, 1, account_id);
+  sqlite3_bind_text(del, 2, uc_category_name(c), -1, SQLITE_STATIC);
+  if (sqlite3_step(del) != SQLITE_DONE)
+    goto fail;
+  for (size_t i = 0; i < n; i++) {
+    sqlite3_bind_int64(ins, 1, account_id);
+    sqlite3_bind_text(ins, 2, uc_category_name(c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 3, domains[i], -1, SQLITE_STATIC);
+    if (sqlite3_step(ins) != SQLITE_DONE)
+      goto fail;
+    sqlite3_reset(ins);
+  }
+  ret = exec_locked(s, "COMMIT");
+  if (!ret)
+    goto out;
+fail:
+  ret = fail_db(s, SQLITE_ERROR);
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+  sqlite3_finalize(del);
+  sqlite3_finalize(ins);
+  pthread_mutex_unlock(&s->lock);
+  return ret;
+}
+
+static int sq_ban_each(void *state, int64_t account_id, uc_ban_cb cb, void *arg) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT account_id, ip, attempts, coalesce(banned_at, 0), updated_at "
+                                "FROM bans WHERE ?1 = 0 OR account_id = ?1 ORDER BY account_id, ip");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct uc_ban_rec b;
+    memset(&b, 0, sizeof b);
+    b.account_id = sqlite3_column_int64(st, 0);
+    copy_text(b.ip, sizeof b.ip, st, 1);
+    b.attempts = (unsigned)sqlite3_column_int(st, 2);
+    b.banned_at = sqlite3_column_int64(st, 3);
+    b.updated_at = sqlite3_column_int64(st, 4);
+    if (cb(arg, &b))
+      break;
+  }
+  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_ban_put(void *state, const struct uc_ban_rec *b, size_t n) {
+  struct sq *s = state;
+  sqlite3_stmt *st = NULL;
+  pthread_mutex_lock(&s->lock);
+  int ret = exec_locked(s, "BEGIN IMMEDIATE");
+  if (ret)
+    goto out;
+  if (sqlite3_prepare_v2(s->db, "INSERT INTO bans(account_id, ip, attempts, banned_at, updated_at) "
+                                "VALUES (?, ?, ?, nullif(?, 0), ?) ON CONFLICT DO UPDATE SET "
+                                "attempts = excluded.attempts, banned_at = excluded.banned_at, "
+                                "updated_at = excluded.updated_at", -1, &st, NULL) != SQLITE_OK)
+    goto fail;
+  for (size_t i = 0; i < n; i++) {
+    sqlite3_bind_int64(st, 1, b[i].account_id);
+    sqlite3_bind_text(st, 2, b[i].ip, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)b[i].attempts);
+    sqlite3_bind_int64(st, 4, b[i].banned_at);
+    sqlite3_bind_int64(st, 5, b[i].updated_at);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      goto fail;
+    sqlite3_reset(st);
+  }
+  ret = exec_locked(s, "COMMIT");
+  if (!ret)
+    goto out;
+fail:
+  ret = fail_db(s, SQLITE_ERROR);
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&s->lock);
+  return ret;
+}
+
+static int sq_ban_delete(void *state, int64_t account_id, const char *ip) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "DELETE FROM bans WHERE account_id = ? AND ip = ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int ret = rc != SQLITE_DONE ? fail_db(s, rc) : sqlite3_changes(s->db) ? UC_OK : UC_ENOTFOUND;
+  done(s, st);
+  return ret;
+}
+
+static int sq_ban_delete_all(void *state, int64_t account_id, size_t *deleted) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "DELETE FROM bans WHERE account_id = ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  if (deleted)
+    *deleted = rc == SQLITE_DONE ? (size_t)sqlite3_changes(s->db) : 0;
+  done(s, st);
+  return ret;
+}
+
+static int sq_audit_add(void *state, int64_t account_id, int64_t key_id, const char *action,
+                        const char *detail) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "INSERT INTO audit(account_id, key_id, at, action, detail) "
+                                "VALUES (?, nullif(?, 0), unixepoch(), ?, ?)");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  sqlite3_bind_int64(st, 2, key_id);
+  sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, detail ? detail : "", -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
 static int sq_version(void *state, uint64_t *v) {
   struct sq *s = state;
   sqlite3_stmt *st = prepare(s, "PRAGMA data_version");
@@ -398,5 +672,17 @@ const struct uc_store_ops uc_store_sqlite_ops = {
     .key_revoke = sq_key_revoke,
     .usage_add = sq_usage_add,
     .usage_each = sq_usage_each,
+    .key_update = sq_key_update,
+    .settings_get = sq_settings_get,
+    .settings_put = sq_settings_put,
+    .list_each = sq_list_each,
+    .list_add = sq_list_add,
+    .list_remove = sq_list_remove,
+    .list_replace = sq_list_replace,
+    .ban_each = sq_ban_each,
+    .ban_put = sq_ban_put,
+    .ban_delete = sq_ban_delete,
+    .ban_delete_all = sq_ban_delete_all,
+    .audit_add = sq_audit_add,
     .version = sq_version,
 };

@@ -43,6 +43,12 @@ struct uc_email {
 int uc_email_parse(const char *s, size_t len, unsigned opts, struct uc_email *out,
                    char *reason, size_t reason_size);
 
+/* A domain as an account lists it: the same rules as the part after the @,
+ * and not a public suffix (co.uk) unless allow_suffix. Writes the lower-case
+ * A-label form to out. UC_OK or UC_ESYNTAX with reason. */
+int uc_domain_parse(const char *s, size_t n, char out[UC_DOMAIN_MAX + 1], char *reason,
+                    size_t reason_size);
+
 /* Facts about the local part used by classification. */
 struct uc_local_info {
   size_t base_len; /* length of the local part before a '+' tag */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "uc/engine.h"
+#include "uc/ip.h"
 #include "uc/keys.h"
 
 #define UC_NAME_MAX 64
@@ -41,6 +42,24 @@ struct uc_usage_row {
   uint64_t count[3]; /* by uc_category */
 };
 
+/* An IP's ban state in an account. */
+struct uc_ban_rec {
+  int64_t account_id;
+  char ip[UC_IP_KEY_MAX]; /* the canonical key (uc_ip_parse) */
+  unsigned attempts;      /* black answers counted */
+  int64_t banned_at;      /* unix seconds; 0: not banned */
+  int64_t updated_at;
+};
+
+struct uc_list_rec {
+  int64_t account_id;
+  uc_category color;
+  const char *domain; /* A-label, lower case */
+  int64_t added_at;
+};
+
+typedef int (*uc_ban_cb)(void *arg, const struct uc_ban_rec *b);
+typedef int (*uc_list_cb)(void *arg, const struct uc_list_rec *l);
 typedef int (*uc_account_cb)(void *arg, const struct uc_account_rec *a); /* non-zero stops */
 typedef int (*uc_key_cb)(void *arg, const struct uc_key_rec *k);
 typedef int (*uc_usage_cb)(void *arg, const struct uc_usage_row *u);
@@ -64,6 +83,26 @@ struct uc_store_ops {
   /* Adds the counts (one transaction) and advances last_used_at. */
   int (*usage_add)(void *s, const struct uc_usage_delta *d, size_t n);
   int (*usage_each)(void *s, int64_t account_id, unsigned since_day, uc_usage_cb cb, void *arg);
+  /* Renames and/or retypes a live key (name NULL, type < 0: unchanged). */
+  int (*key_update)(void *s, int64_t account_id, int64_t key_id, const char *name, int type);
+  /* Settings as the JSON text of uc_settings_to_json; *json NULL when never set.
+   * The caller free()s it. */
+  int (*settings_get)(void *s, int64_t account_id, char **json);
+  int (*settings_put)(void *s, int64_t account_id, const char *json);
+  /* Domain lists; account_id 0: every account. add: UC_EEXISTS; remove: UC_ENOTFOUND. */
+  int (*list_each)(void *s, int64_t account_id, uc_list_cb cb, void *arg);
+  int (*list_add)(void *s, int64_t account_id, uc_category c, const char *domain);
+  int (*list_remove)(void *s, int64_t account_id, uc_category c, const char *domain);
+  int (*list_replace)(void *s, int64_t account_id, uc_category c, const char *const *domains,
+                      size_t n);
+  /* Bans; put is an upsert of all n records in one transaction (durable on return). */
+  int (*ban_each)(void *s, int64_t account_id, uc_ban_cb cb, void *arg);
+  int (*ban_put)(void *s, const struct uc_ban_rec *b, size_t n);
+  int (*ban_delete)(void *s, int64_t account_id, const char *ip); /* UC_ENOTFOUND */
+  int (*ban_delete_all)(void *s, int64_t account_id, size_t *deleted);
+  /* Who (a key id, 0 for the CLI) did what to which account. */
+  int (*audit_add)(void *s, int64_t account_id, int64_t key_id, const char *action,
+                   const char *detail);
   /* A number that changes when another process has changed the store. */
   int (*version)(void *s, uint64_t *v);
 };

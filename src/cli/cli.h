@@ -12,6 +12,11 @@ int cmd_lists(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_accounts(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_bans(int argc, char **argv);
+int cmd_settings(int argc, char **argv);
+/* lists show|add|remove (account lists), dispatched from cmd_lists. */
+int cli_lists_admin(int argc, char **argv);
+void cli_lists_admin_usage(FILE *f);
 
 /* Settings for a command: defaults, then --config FILE (or $USER_CLEANING_CONFIG),
  * then USER_CLEANING_* variables, then --setting-name VALUE flags. Flags that

@@ -6,10 +6,12 @@
 
 static void lists_usage(FILE *f) {
   fprintf(f, "usage: usercleaning lists build MANIFEST OUT [ROOT]\n"
-             "       usercleaning lists info [SNAPSHOT]\n\n"
-             "build  reads the sources named in MANIFEST (paths relative to ROOT,\n"
+             "       usercleaning lists info [SNAPSHOT]\n");
+  cli_lists_admin_usage(f);
+  fprintf(f, "\nbuild  reads the sources named in MANIFEST (paths relative to ROOT,\n"
              "       default the current directory) and writes the snapshot OUT\n"
-             "info   prints the version, sources and sizes of a snapshot\n");
+             "info   prints the version, sources and sizes of a snapshot\n"
+             "show, add, remove: an account's own white/grey/black domain lists\n");
 }
 
 static int lists_info(const char *path) {
@@ -40,6 +42,9 @@ int cmd_lists(int argc, char **argv) {
     }
     return 0;
   }
+  if (argc >= 2 && (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "add") == 0 ||
+                    strcmp(argv[1], "remove") == 0))
+    return cli_lists_admin(argc, argv);
   if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     lists_usage(stdout);
     return 0;

@@ -13,7 +13,9 @@ static const struct {
     {"serve", cmd_serve, "serve the HTTP API"},
     {"accounts", cmd_accounts, "create and list accounts"},
     {"keys", cmd_keys, "create, list and revoke API keys"},
-    {"lists", cmd_lists, "build or inspect list snapshots"},
+    {"lists", cmd_lists, "build or inspect list snapshots; an account's domain lists"},
+    {"bans", cmd_bans, "list and unban an account's banned IPs"},
+    {"settings", cmd_settings, "show and change an account's settings"},
 };
 
 static void usage(FILE *f) {

@@ -2,6 +2,7 @@
  * whole from the store when it changes; requests hold a read lock. */
 #include "server.h"
 
+#include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,9 @@ static uint64_t slot_of(const uint8_t *hash) {
 }
 
 static void view_free(struct view *v) {
+  for (size_t i = 0; i < v->naccounts; i++)
+    for (int c = 0; c < 3; c++)
+      uc_domset_free(v->accounts[i].lists[c]);
   free(v->keys);
   free(v->accounts);
   memset(v, 0, sizeof *v);
@@ -52,7 +56,39 @@ static int add_account(void *arg, const struct uc_account_rec *a) {
   memset(acc, 0, sizeof *acc);
   acc->id = a->id;
   snprintf(acc->name, sizeof acc->name, "%s", a->name);
+  uc_settings_init(&acc->settings);
   uc_policy_init(&acc->policy);
+  for (int c = 0; c < 3; c++)
+    if (!(acc->lists[c] = uc_domset_new()))
+      return b->failed = 1;
+  return 0;
+}
+
+static struct srv_account *account_in(struct view *v, int64_t id);
+
+/* Settings are stored as JSON; a row that no longer validates leaves defaults. */
+static int load_settings(uc_store *st, struct srv_account *acc) {
+  char *json = NULL, field[64], msg[160];
+  int rc = st->ops->settings_get(st->state, acc->id, &json);
+  if (rc == UC_OK && json) {
+    json_t *doc = json_loads(json, 0, NULL);
+    if (!doc || uc_settings_patch(&acc->settings, doc, field, sizeof field, msg, sizeof msg))
+      fprintf(stderr, "usercleaning: account %s: stored settings ignored (%s)\n", acc->name,
+              doc ? msg : "not JSON");
+    json_decref(doc);
+  }
+  free(json);
+  uc_settings_policy(&acc->settings, &acc->policy);
+  for (int c = 0; c < 3; c++)
+    acc->policy.list[c] = acc->lists[c];
+  return rc;
+}
+
+static int add_listed(void *arg, const struct uc_list_rec *l) {
+  struct build *b = arg;
+  struct srv_account *acc = account_in(&b->v, l->account_id);
+  if (acc && uc_domset_add(acc->lists[l->color], l->domain, strlen(l->domain)) == UC_ENOMEM)
+    return b->failed = 1;
   return 0;
 }
 
@@ -77,6 +113,10 @@ static int add_key(void *arg, const struct uc_key_rec *k) {
 static int build_view(uc_store *st, struct view *out) {
   struct build b = {0};
   int rc = st->ops->account_each(st->state, add_account, &b);
+  for (size_t i = 0; !rc && !b.failed && i < b.v.naccounts; i++)
+    rc = load_settings(st, &b.v.accounts[i]);
+  if (!rc && !b.failed)
+    rc = st->ops->list_each(st->state, 0, add_listed, &b);
   if (!rc)
     rc = st->ops->key_each(st->state, 0, count_key, &b);
   size_t size = 16;
@@ -136,10 +176,12 @@ int srv_cache_reload(struct srv_cache *c) {
   return rc;
 }
 
-void srv_cache_poll(struct srv_cache *c) {
+int srv_cache_poll(struct srv_cache *c) {
   uint64_t v;
-  if (c->st->ops->version(c->st->state, &v) == UC_OK && v != c->version)
-    srv_cache_reload(c);
+  if (c->st->ops->version(c->st->state, &v) != UC_OK || v == c->version)
+    return 0;
+  srv_cache_reload(c);
+  return 1;
 }
 
 static const struct srv_key *find_key(const struct view *v, const uint8_t *hash) {
@@ -149,7 +191,7 @@ static const struct srv_key *find_key(const struct view *v, const uint8_t *hash)
   return NULL;
 }
 
-static const struct srv_account *find_account(const struct view *v, int64_t id) {
+static struct srv_account *account_in(struct view *v, int64_t id) {
   size_t lo = 0, hi = v->naccounts;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -161,6 +203,10 @@ static const struct srv_account *find_account(const struct view *v, int64_t id) 
       hi = mid;
   }
   return NULL;
+}
+
+static const struct srv_account *find_account(const struct view *v, int64_t id) {
+  return account_in((struct view *)v, id);
 }
 
 /* With the read lock held: fills out for a live key; 0 when absent. */

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 uint64_t srv_now_us(void) {
@@ -25,7 +26,8 @@ enum MHD_Result srv_reply(struct MHD_Connection *c, struct req *r, unsigned stat
   if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                             r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS ? "GET, HEAD"
-                                                                                   : "POST");
+                            : r->route == ROUTE_ADMIN ? "GET, POST, PUT, PATCH, DELETE"
+                                                      : "POST");
   enum MHD_Result ret = MHD_queue_response(c, status, resp);
   MHD_destroy_response(resp);
   r->status = status;
@@ -88,10 +90,53 @@ enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r, const str
   return ret;
 }
 
+static const char *skip_space(const char *s) {
+  while (*s == ' ' || *s == '\t')
+    s++;
+  return s;
+}
+
+static size_t trimmed_len(const char *s) {
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    n--;
+  return n;
+}
+
+int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, struct srv_auth *a,
+                     enum MHD_Result *ret, int admin) {
+  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  const char *key = NULL;
+  size_t n = 0;
+  int malformed = 0;
+  if (h && *(h = skip_space(h))) {
+    if (strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t'))
+      key = skip_space(h + 7), n = trimmed_len(key);
+    else
+      malformed = 1; /* Basic, Token, a bare key...: not ours */
+  } else if ((h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key")) != NULL) {
+    key = skip_space(h), n = trimmed_len(key);
+  }
+  enum srv_auth_result res = malformed ? SRV_AUTH_INVALID : srv_auth_key(s->cache, key, n, a);
+  if (res == SRV_AUTH_OK) {
+    snprintf(r->key_prefix, sizeof r->key_prefix, "%.*s", UC_KEY_PREFIX_SHOWN, key);
+    if ((a->key.type == UC_KEY_ADMIN) == (admin != 0))
+      return 1;
+    srv_auth_release(a);
+    *ret = srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN,
+                            admin ? "Admin key required."
+                                  : "This is an admin key; checks need an active or sandbox key.");
+    return 0;
+  }
+  *ret = srv_reply_detail(c, r, MHD_HTTP_UNAUTHORIZED,
+                          res == SRV_AUTH_NONE ? "No auth provided" : "Invalid API key.");
+  return 0;
+}
+
 /* Indexed by enum srv_route_id. */
 static const struct route {
   const char *path;
-  const char *method; /* GET routes answer HEAD too */
+  const char *method; /* GET routes answer HEAD too; NULL: the handler decides */
   enum srv_route_id id;
   srv_handler fn;
 } routes[] = {
@@ -99,11 +144,13 @@ static const struct route {
     {"/v1/external-api-requests/check-email", "POST", ROUTE_CHECK_QUERY, srv_check_query},
     {"/healthz", "GET", ROUTE_HEALTHZ, srv_healthz},
     {"/metrics", "GET", ROUTE_METRICS, srv_metrics},
+    {"/v1/admin/", NULL, ROUTE_ADMIN, srv_admin}, /* a prefix; methods vary by resource */
 };
 
 static enum srv_route_id route_of(const char *url) {
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-    if (strcmp(url, routes[i].path) == 0)
+    if (routes[i].method ? strcmp(url, routes[i].path) == 0
+                         : strncmp(url, routes[i].path, strlen(routes[i].path)) == 0)
       return routes[i].id;
   return ROUTE_OTHER;
 }
@@ -113,7 +160,7 @@ static enum MHD_Result dispatch(struct srv *s, struct MHD_Connection *c, const c
   if (r->route == ROUTE_OTHER)
     return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
   const struct route *rt = &routes[r->route];
-  if (strcmp(method, rt->method) == 0 ||
+  if (!rt->method || strcmp(method, rt->method) == 0 ||
       (strcmp(rt->method, "GET") == 0 && strcmp(method, "HEAD") == 0))
     return rt->fn(s, c, r);
   return srv_reply_detail(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
@@ -190,6 +237,7 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
     return too_large(s, c, r);
   if (r->body)
     r->body[r->len] = 0;
+  r->url = url;
   return dispatch(s, c, method, r);
 }
 

@@ -8,6 +8,7 @@ struct req {
   struct srv *srv;
   uint64_t t0; /* monotonic microseconds at the request head */
   char method[16];
+  const char *url; /* valid while a handler runs */
   char *body;
   size_t len, cap;
   size_t overflow; /* body bytes dropped past body_limit */
@@ -36,8 +37,15 @@ struct srv_invalid {
 };
 enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r, const struct srv_invalid *v);
 
+/* Authenticates from Authorization: Bearer or X-API-Key, wanting an admin key
+ * (admin) or a check key. 1: the account is read-locked in *a until
+ * srv_auth_release. 0: a 401/403 was queued and *ret holds the result. */
+int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, struct srv_auth *a,
+                     enum MHD_Result *ret, int admin);
+
 enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_healthz(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_metrics(struct srv *s, struct MHD_Connection *c, struct req *r);
 

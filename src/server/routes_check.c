@@ -5,50 +5,7 @@
 #include <jansson.h>
 #include <string.h>
 #include <strings.h>
-
-static const char *skip_space(const char *s) {
-  while (*s == ' ' || *s == '\t')
-    s++;
-  return s;
-}
-
-static size_t trimmed_len(const char *s) {
-  size_t n = strlen(s);
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-    n--;
-  return n;
-}
-
-/* Authenticates from Authorization: Bearer or X-API-Key. On success the
- * account is read-locked in *a until srv_auth_release. Otherwise replies. */
-static int authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, struct srv_auth *a,
-                        enum MHD_Result *ret) {
-  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  const char *key = NULL;
-  size_t n = 0;
-  int malformed = 0;
-  if (h && *(h = skip_space(h))) {
-    if (strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t'))
-      key = skip_space(h + 7), n = trimmed_len(key);
-    else
-      malformed = 1; /* Basic, Token, a bare key...: not ours */
-  } else if ((h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key")) != NULL) {
-    key = skip_space(h), n = trimmed_len(key);
-  }
-  enum srv_auth_result res = malformed ? SRV_AUTH_INVALID : srv_auth_key(s->cache, key, n, a);
-  if (res == SRV_AUTH_OK) {
-    snprintf(r->key_prefix, sizeof r->key_prefix, "%.*s", UC_KEY_PREFIX_SHOWN, key);
-    if (a->key.type != UC_KEY_ADMIN)
-      return 1;
-    srv_auth_release(a);
-    *ret = srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN,
-                            "This is an admin key; checks need an active or sandbox key.");
-    return 0;
-  }
-  *ret = srv_reply_detail(c, r, MHD_HTTP_UNAUTHORIZED,
-                          res == SRV_AUTH_NONE ? "No auth provided" : "Invalid API key.");
-  return 0;
-}
+#include <time.h>
 
 /* Sandbox keys: three test addresses classify, everything else is unknown. */
 static void sandbox(struct uc_result *res, const char *email, size_t n) {
@@ -87,12 +44,27 @@ static void note_subject(struct srv *s, struct req *r, const struct uc_result *r
       *p = '?';
 }
 
-/* Classifies email for the authenticated account and replies 200 or 422. */
+static const char banned_msg[] =
+    "Your IP address is banned. Contact the service administrator to unlock access.";
+
+/* Classifies email for the authenticated account and replies 200, 403 or 422.
+ * IP accounting (SPEC §4): live keys only, when banning is on and ip parses
+ * outside the account's never-ban ranges. */
 static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct req *r,
                                 struct srv_auth *a, const char *where, const char *email,
-                                size_t n) {
+                                size_t n, const char *ip, size_t ip_len) {
   static __thread struct uc_result res;
   static __thread char body[UC_RESULT_BODY_MAX];
+  const struct uc_settings *set = &a->account->settings;
+  struct uc_ip addr;
+  long remaining = -1;
+  int64_t now = (int64_t)time(NULL);
+  int counted = a->key.type == UC_KEY_ACTIVE && set->ban_enabled && ip &&
+                uc_ip_parse(ip, ip_len, set->ipv6_prefix, &addr) == UC_OK &&
+                !uc_settings_never_ban(set, &addr);
+  if (counted && srv_bans_state(s->bans, a->account->id, set, addr.key, now, &remaining) ==
+                     SRV_BANNED)
+    return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
   enum MHD_Result ret;
   uc_lists *l = uc_lists_holder_get(s->lists);
   uc_check(l, &a->account->policy, email, n, &res);
@@ -107,10 +79,15 @@ static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct 
   }
   if (a->key.type == UC_KEY_SANDBOX)
     sandbox(&res, email, n);
-  else
+  if (counted && res.category == UC_BLACK &&
+      srv_bans_count_black(s->bans, a->account->id, set, addr.key, now, &remaining) == SRV_BANNED) {
+    ret = srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg); /* lost the race to a ban */
+    goto out;
+  }
+  if (a->key.type == UC_KEY_ACTIVE)
     srv_usage_count(s->usage, a->key.id, res.category);
   srv_metrics_check(s, &res);
-  struct uc_result_ctx ctx = {email, n, -1, NULL, NULL};
+  struct uc_result_ctx ctx = {email, n, counted ? remaining : -1, NULL, NULL};
   size_t len = uc_result_write(&res, l, &ctx, body, sizeof body);
   ret = len ? srv_reply(c, r, MHD_HTTP_OK, "application/json", body, len)
             : srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Result too large.");
@@ -124,14 +101,17 @@ enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct 
   enum MHD_Result ret;
   const char *email = NULL;
   size_t n = 0;
-  if (!authenticate(s, c, r, &a, &ret))
+  if (!srv_authenticate(s, c, r, &a, &ret, 0))
     return ret;
   if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "email", 5, &email, &n) != MHD_YES ||
       !email) {
     struct srv_invalid v = {"missing", "query", "email", "Field required", NULL, 0, NULL};
     ret = srv_reply_422(c, r, &v);
   } else {
-    ret = classify(s, c, r, &a, "query", email, n);
+    const char *ip = NULL;
+    size_t ip_len = 0;
+    MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "ip", 2, &ip, &ip_len);
+    ret = classify(s, c, r, &a, "query", email, n, ip, ip_len);
   }
   srv_auth_release(&a);
   return ret;
@@ -149,7 +129,7 @@ enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct r
   enum MHD_Result ret;
   json_error_t err;
   json_t *doc = NULL;
-  if (!authenticate(s, c, r, &a, &ret))
+  if (!srv_authenticate(s, c, r, &a, &ret, 0))
     return ret;
   doc = r->len ? json_loadb(r->body, r->len, JSON_ALLOW_NUL, &err) : json_object();
   json_t *email = json_object_get(doc, "email"), *ip = json_object_get(doc, "ip");
@@ -170,7 +150,9 @@ enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct r
                             0, NULL};
     ret = srv_reply_422(c, r, &v);
   } else {
-    ret = classify(s, c, r, &a, "body", json_string_value(email), json_string_length(email));
+    ret = classify(s, c, r, &a, "body", json_string_value(email), json_string_length(email),
+                   json_is_string(ip) ? json_string_value(ip) : NULL,
+                   json_is_string(ip) ? json_string_length(ip) : 0);
   }
   json_decref(doc);
   srv_auth_release(&a);

@@ -102,9 +102,14 @@ static void *background(void *arg) {
     if (bg->stop)
       break;
     pthread_mutex_unlock(&bg->lock);
-    srv_cache_poll(bg->s->cache);
-    if (++ticks % bg->s->cfg.flush_interval == 0 && srv_usage_flush(bg->s->usage, bg->s->store))
-      fprintf(stderr, "usercleaning: usage flush failed; will retry\n");
+    if (srv_cache_poll(bg->s->cache)) /* another process wrote: maybe an unban */
+      srv_bans_reload(bg->s->bans);
+    if (++ticks % bg->s->cfg.flush_interval == 0) {
+      if (srv_usage_flush(bg->s->usage, bg->s->store))
+        fprintf(stderr, "usercleaning: usage flush failed; will retry\n");
+      if (srv_bans_flush(bg->s->bans))
+        fprintf(stderr, "usercleaning: ban counters flush failed; will retry\n");
+    }
     if (bg->s->log) {
       pthread_mutex_lock(&bg->s->log_lock);
       fflush(bg->s->log);
@@ -214,9 +219,9 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   pthread_cond_signal(&bg.wake);
   pthread_mutex_unlock(&bg.lock);
   pthread_join(bg_thread, NULL);
-  int rc = srv_usage_flush(s->usage, s->store) ? 1 : 0; /* nothing counted is lost */
-  if (rc)
-    fprintf(stderr, "usercleaning: final usage flush failed\n");
+  int rc = srv_usage_flush(s->usage, s->store) || srv_bans_flush(s->bans) ? 1 : 0;
+  if (rc) /* nothing counted is lost on a clean stop, unless the store refuses it */
+    fprintf(stderr, "usercleaning: final flush of usage or ban counters failed\n");
   return rc;
 }
 
@@ -250,7 +255,8 @@ int srv_run(const struct uc_config *cfg) {
   }
   s->cache = srv_cache_new(s->store);
   s->usage = srv_usage_new();
-  if (!s->lists || !s->cache || !s->usage || open_log(s))
+  s->bans = srv_bans_new(s->store);
+  if (!s->lists || !s->cache || !s->usage || !s->bans || open_log(s))
     goto out;
   rc = serve(s, &ss);
 out:
@@ -259,6 +265,7 @@ out:
   else if (s->log)
     fflush(s->log);
   srv_usage_free(s->usage);
+  srv_bans_free(s->bans);
   srv_cache_free(s->cache);
   uc_store_close(s->store);
   if (s->lists)

@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bans.h"
 #include "uc/config.h"
+#include "uc/settings.h"
 #include "uc/store.h"
 #include "uc/uc.h"
 
@@ -18,7 +20,9 @@
 struct srv_account {
   int64_t id;
   char name[UC_NAME_MAX + 1];
-  struct uc_policy policy;
+  struct uc_settings settings;
+  uc_domset *lists[3];     /* by uc_category */
+  struct uc_policy policy; /* colours from settings, lists above */
 };
 
 struct srv_key {
@@ -33,8 +37,8 @@ struct srv_cache *srv_cache_new(uc_store *st);
 void srv_cache_free(struct srv_cache *c);
 /* Reloads everything from the store; UC_OK or an error (the old view stays). */
 int srv_cache_reload(struct srv_cache *c);
-/* Reloads when another process changed the store. */
-void srv_cache_poll(struct srv_cache *c);
+/* Reloads when another process changed the store; 1 when it did. */
+int srv_cache_poll(struct srv_cache *c);
 
 /* What a request holds while it works: read-locked until srv_auth_release. */
 struct srv_auth {
@@ -66,6 +70,7 @@ enum srv_route_id {
   ROUTE_CHECK_QUERY,
   ROUTE_HEALTHZ,
   ROUTE_METRICS,
+  ROUTE_ADMIN,
   ROUTE_OTHER,
   ROUTE_COUNT
 };
@@ -87,6 +92,7 @@ struct srv {
   uc_lists_holder *lists;
   struct srv_cache *cache;
   struct srv_usage *usage;
+  struct srv_bans *bans;
   struct MHD_Daemon *daemon;
   FILE *log;
   pthread_mutex_t log_lock;

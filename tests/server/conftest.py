@@ -14,11 +14,12 @@ SNAP = os.path.join(ROOT, "build", "lists.snap")
 
 
 class Server:
-    def __init__(self, tmp, *flags, lists=SNAP, env=None):
+    def __init__(self, tmp, *flags, lists=SNAP, env=None, keys=None):
+        """keys: (admin, active) of an existing store, which prints none."""
         self.tmp = tmp
         self.db = str(tmp / "store.db")
-        self.out = open(tmp / "stdout.log", "w+")
-        self.err = open(tmp / "stderr.log", "w+")
+        self.out = open(tmp / "stdout.log", "w")
+        self.err = open(tmp / "stderr.log", "w")
         argv = [BIN, "serve", "--listen", "127.0.0.1:0", "--db", self.db, "--lists", lists,
                 "--flush-interval", "1", *flags]
         self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err,
@@ -36,8 +37,11 @@ class Server:
         else:
             raise RuntimeError("server did not start")
         text = self.stdout()
-        self.admin_key = re.search(r"admin key:\s+(\S+)", text).group(1)
-        self.key = re.search(r"active key:\s+(\S+)", text).group(1)
+        if keys:
+            self.admin_key, self.key = keys
+        else:
+            self.admin_key = re.search(r"admin key:\s+(\S+)", text).group(1)
+            self.key = re.search(r"active key:\s+(\S+)", text).group(1)
 
     def stdout(self):
         self.out.flush()

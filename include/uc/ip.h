@@ -1,0 +1,34 @@
+/* Client IP addresses as ban keys: every spelling of one address (and every
+ * address of one IPv6 prefix) gives the same key; CIDR ranges for never-ban. */
+#ifndef UC_IP_H
+#define UC_IP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UC_IP_KEY_MAX 64 /* "ffff:...:ffff/128" (INET6_ADDRSTRLEN + 4) fits */
+
+struct uc_ip {
+  int family;           /* 4 or 6 */
+  uint8_t addr[16];     /* IPv4 in the first 4 bytes */
+  char key[UC_IP_KEY_MAX]; /* "203.0.113.7" or "2001:db8::/64" */
+};
+
+/* Parses s[0..n) (surrounding spaces ignored). IPv4-mapped IPv6 counts as
+ * IPv4; IPv6 is masked to v6_prefix bits (1..128). UC_OK, or UC_EINVAL for
+ * "", "unknown" and anything that is not an address. */
+int uc_ip_parse(const char *s, size_t n, unsigned v6_prefix, struct uc_ip *out);
+
+struct uc_cidr {
+  int family;
+  uint8_t addr[16];
+  unsigned prefix;
+};
+
+/* "192.0.2.0/24", "2001:db8::/48" or a single address. UC_OK or UC_EINVAL.
+ * The text form (canonical) goes to text when not NULL (UC_IP_KEY_MAX bytes). */
+int uc_cidr_parse(const char *s, struct uc_cidr *out, char *text);
+/* Whether ip (as parsed, before masking) lies in c. */
+int uc_cidr_contains(const struct uc_cidr *c, const struct uc_ip *ip);
+
+#endif

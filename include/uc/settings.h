@@ -1,0 +1,44 @@
+/* An account's settings: ban policy, never-ban ranges, the colour of each
+ * configurable type. One JSON form for the admin API, the CLI and the store. */
+#ifndef UC_SETTINGS_H
+#define UC_SETTINGS_H
+
+#include <jansson.h>
+
+#include "uc/engine.h"
+#include "uc/ip.h"
+
+#define UC_NEVER_BAN_MAX 64
+#define UC_THRESHOLD_MAX 100
+
+struct uc_settings {
+  int ban_enabled;           /* default on */
+  unsigned ban_threshold;    /* black answers before the ban, 1..100, default 5 */
+  unsigned ban_lift_seconds; /* a ban lifts itself after this long; 0: never (default) */
+  unsigned ipv6_prefix;      /* IPv6 addresses share a ban per prefix, 1..128, default 64 */
+  uc_category colors[UC_TYPE_COUNT];
+  size_t never_ban_count;
+  struct uc_cidr never_ban[UC_NEVER_BAN_MAX];
+  char never_ban_text[UC_NEVER_BAN_MAX][UC_IP_KEY_MAX]; /* canonical "addr/prefix" */
+};
+
+void uc_settings_init(struct uc_settings *s);
+
+/* {"ban_enabled":true,"ban_threshold":5,"ban_lift_seconds":0,"ipv6_prefix":64,
+ *  "never_ban":["10.0.0.0/8"],"colors":{"masked legitimate":"black",...}}.
+ * A new reference; NULL on ENOMEM. */
+json_t *uc_settings_to_json(const struct uc_settings *s);
+
+/* Applies the members present in patch (an object) after validating all of
+ * them: on error nothing changes, UC_EINVAL, field names the member (e.g.
+ * "ban_threshold" or "colors.suspicious signs") and msg says what is wrong. */
+int uc_settings_patch(struct uc_settings *s, const json_t *patch, char *field, size_t field_size,
+                      char *msg, size_t msg_size);
+
+/* Copies the colours into a policy. */
+void uc_settings_policy(const struct uc_settings *s, struct uc_policy *p);
+
+/* Whether ip is in one of the never-ban ranges. */
+int uc_settings_never_ban(const struct uc_settings *s, const struct uc_ip *ip);
+
+#endif

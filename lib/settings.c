@@ -1,0 +1,146 @@
+/* Account settings: defaults, JSON form, validated patches (jansson). */
+#include "uc/settings.h"
+#include "uc/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The types whose colour an account may choose (SPEC §3). */
+static const uc_type configurable[] = {UC_T_MASKED, UC_T_NO_WEBSITE, UC_T_MULTI_ALIAS,
+                                       UC_T_SUSPICIOUS};
+#define NCONF (sizeof configurable / sizeof configurable[0])
+
+void uc_settings_init(struct uc_settings *s) {
+  struct uc_policy p;
+  memset(s, 0, sizeof *s);
+  s->ban_enabled = 1;
+  s->ban_threshold = 5;
+  s->ipv6_prefix = 64;
+  uc_policy_init(&p);
+  memcpy(s->colors, p.color, sizeof s->colors);
+}
+
+json_t *uc_settings_to_json(const struct uc_settings *s) {
+  json_t *colors = json_object(), *never = json_array();
+  for (size_t i = 0; colors && i < NCONF; i++)
+    json_object_set_new(colors, uc_type_name(configurable[i]),
+                        json_string(uc_category_name(s->colors[configurable[i]])));
+  for (size_t i = 0; never && i < s->never_ban_count; i++)
+    json_array_append_new(never, json_string(s->never_ban_text[i]));
+  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:o*}", "ban_enabled", s->ban_enabled,
+                   "ban_threshold", (int)s->ban_threshold, "ban_lift_seconds",
+                   (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix, "never_ban",
+                   never, "colors", colors);
+}
+
+static int bad(char *field, size_t fs, const char *name, char *msg, size_t ms, const char *text) {
+  snprintf(field, fs, "%s", name);
+  snprintf(msg, ms, "%s", text);
+  return UC_EINVAL;
+}
+
+static int int_in(const json_t *v, long lo, long hi) {
+  return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
+}
+
+static int patch_colors(struct uc_settings *s, const json_t *obj, char *field, size_t fs,
+                        char *msg, size_t ms) {
+  const char *name;
+  json_t *v;
+  if (!json_is_object(obj))
+    return bad(field, fs, "colors", msg, ms, "must be an object of type: colour");
+  json_object_foreach((json_t *)obj, name, v) {
+    uc_type t;
+    uc_category c;
+    char where[96];
+    snprintf(where, sizeof where, "colors.%s", name);
+    int known = uc_type_parse(name, &t) == UC_OK;
+    int conf = 0;
+    for (size_t i = 0; known && i < NCONF; i++)
+      conf |= configurable[i] == t;
+    if (!conf)
+      return bad(field, fs, where, msg, ms,
+                 "not a configurable type: masked legitimate, no website, multi-alias services, "
+                 "suspicious signs");
+    if (!json_is_string(v) || uc_category_parse(json_string_value(v), &c) != UC_OK)
+      return bad(field, fs, where, msg, ms, "must be \"white\", \"grey\" or \"black\"");
+    if (!uc_policy_color_allowed(t, c)) {
+      snprintf(msg, ms, "%s cannot be %s (allowed: %s)", name, json_string_value(v),
+               t == UC_T_MASKED || t == UC_T_NO_WEBSITE ? "black, grey" : "white, grey, black");
+      snprintf(field, fs, "%s", where);
+      return UC_EINVAL;
+    }
+    s->colors[t] = c;
+  }
+  return UC_OK;
+}
+
+static int patch_never_ban(struct uc_settings *s, const json_t *arr, char *field, size_t fs,
+                           char *msg, size_t ms) {
+  size_t i;
+  json_t *v;
+  if (!json_is_array(arr))
+    return bad(field, fs, "never_ban", msg, ms, "must be an array of IP addresses or CIDR ranges");
+  if (json_array_size(arr) > UC_NEVER_BAN_MAX)
+    return bad(field, fs, "never_ban", msg, ms, "at most 64 ranges");
+  s->never_ban_count = 0;
+  json_array_foreach(arr, i, v) {
+    char where[32];
+    snprintf(where, sizeof where, "never_ban[%zu]", i);
+    if (!json_is_string(v) ||
+        uc_cidr_parse(json_string_value(v), &s->never_ban[i], s->never_ban_text[i]) != UC_OK)
+      return bad(field, fs, where, msg, ms, "not an IP address or CIDR range (e.g. 10.0.0.0/8)");
+    s->never_ban_count = i + 1;
+  }
+  return UC_OK;
+}
+
+int uc_settings_patch(struct uc_settings *s, const json_t *patch, char *field, size_t fs,
+                      char *msg, size_t ms) {
+  struct uc_settings next = *s; /* all or nothing */
+  const char *name;
+  json_t *v;
+  int rc = UC_OK;
+  if (!json_is_object(patch))
+    return bad(field, fs, "body", msg, ms, "must be a JSON object");
+  json_object_foreach((json_t *)patch, name, v) {
+    if (strcmp(name, "ban_enabled") == 0) {
+      if (!json_is_boolean(v))
+        return bad(field, fs, name, msg, ms, "must be true or false");
+      next.ban_enabled = json_is_true(v);
+    } else if (strcmp(name, "ban_threshold") == 0) {
+      if (!int_in(v, 1, UC_THRESHOLD_MAX))
+        return bad(field, fs, name, msg, ms, "must be an integer from 1 to 100");
+      next.ban_threshold = (unsigned)json_integer_value(v);
+    } else if (strcmp(name, "ban_lift_seconds") == 0) {
+      if (!int_in(v, 0, 366L * 86400))
+        return bad(field, fs, name, msg, ms, "must be an integer from 0 (never) to 31622400");
+      next.ban_lift_seconds = (unsigned)json_integer_value(v);
+    } else if (strcmp(name, "ipv6_prefix") == 0) {
+      if (!int_in(v, 1, 128))
+        return bad(field, fs, name, msg, ms, "must be an integer from 1 to 128");
+      next.ipv6_prefix = (unsigned)json_integer_value(v);
+    } else if (strcmp(name, "never_ban") == 0) {
+      rc = patch_never_ban(&next, v, field, fs, msg, ms);
+    } else if (strcmp(name, "colors") == 0) {
+      rc = patch_colors(&next, v, field, fs, msg, ms);
+    } else {
+      return bad(field, fs, name, msg, ms, "unknown setting");
+    }
+    if (rc)
+      return rc;
+  }
+  *s = next;
+  return UC_OK;
+}
+
+void uc_settings_policy(const struct uc_settings *s, struct uc_policy *p) {
+  memcpy(p->color, s->colors, sizeof p->color);
+}
+
+int uc_settings_never_ban(const struct uc_settings *s, const struct uc_ip *ip) {
+  for (size_t i = 0; i < s->never_ban_count; i++)
+    if (uc_cidr_contains(&s->never_ban[i], ip))
+      return 1;
+  return 0;
+}
