@@ -1,0 +1,168 @@
+"""The admin API (SPEC §5): admin keys only, validation with clear 422s,
+settings and lists that the next check follows, keys, usage, audit, and the
+CLI equivalents."""
+import sqlite3
+import time
+
+import requests
+
+
+def admin(server, method, path, key=None, **kw):
+    headers = {} if key == "" else {"Authorization": f"Bearer {key or server.admin_key}"}
+    return requests.request(method, server.url + "/v1/admin" + path, timeout=10, headers=headers,
+                            **kw)
+
+
+def test_admin_key_required(server):
+    r = admin(server, "GET", "/settings", key=server.key)
+    assert r.status_code == 403 and r.json() == {"detail": "Admin key required."}
+    sandbox = server.create_key("sandbox", name="sb")
+    assert admin(server, "GET", "/settings", key=sandbox).status_code == 403
+    r = admin(server, "GET", "/settings", key="")
+    assert r.status_code == 401 and r.json() == {"detail": "No auth provided"}
+    assert admin(server, "GET", "/settings", key="ucl_admin_nope").status_code == 401
+    assert admin(server, "GET", "/nothing").status_code == 404
+    assert admin(server, "POST", "/settings").status_code == 405
+
+
+def test_settings_get_and_validated_patch(server):
+    s = admin(server, "GET", "/settings").json()
+    assert s == {"ban_enabled": True, "ban_threshold": 5, "ban_lift_seconds": 0, "ipv6_prefix": 64,
+                 "never_ban": [],
+                 "colors": {"masked legitimate": "black", "no website": "black",
+                            "multi-alias services": "grey", "suspicious signs": "grey"}}
+    bad = [({"ban_threshold": 0}, "ban_threshold"), ({"ban_threshold": 101}, "ban_threshold"),
+           ({"ban_threshold": "5"}, "ban_threshold"), ({"ban_enabled": 1}, "ban_enabled"),
+           ({"ipv6_prefix": 129}, "ipv6_prefix"), ({"never_ban": ["10.0.0.0/33"]}, "never_ban[0]"),
+           ({"never_ban": "10.0.0.0/8"}, "never_ban"), ({"colors": {"disposable": "grey"}}, "colors.disposable"),
+           ({"colors": {"no website": "white"}}, "colors.no website"),
+           ({"colors": {"suspicious signs": "red"}}, "colors.suspicious signs"),
+           ({"surprise": 1}, "surprise")]
+    for body, field in bad:
+        r = admin(server, "PATCH", "/settings", json=body)
+        assert r.status_code == 422, body
+        d = r.json()["detail"][0]
+        assert d["loc"] == ["body", field] and d["type"] == "value_error" and d["msg"], body
+    # all or nothing: a bad member leaves the good ones unapplied
+    r = admin(server, "PATCH", "/settings", json={"ban_threshold": 7, "ipv6_prefix": 0})
+    assert r.status_code == 422
+    assert admin(server, "GET", "/settings").json()["ban_threshold"] == 5
+    r = admin(server, "PATCH", "/settings", data=b"{not json")
+    assert r.status_code == 400
+    r = admin(server, "PATCH", "/settings",
+              json={"colors": {"multi-alias services": "black", "suspicious signs": "white"}})
+    assert r.status_code == 200 and r.json()["colors"]["multi-alias services"] == "black"
+
+
+def test_colours_take_effect_on_the_next_check(server):
+    assert server.check("me@duck.com").json()["category"] == "grey"
+    assert server.check("j+x@gmail.com").json()["category"] == "grey"
+    admin(server, "PATCH", "/settings",
+          json={"colors": {"multi-alias services": "black", "suspicious signs": "white"}})
+    b = server.check("me@duck.com").json()
+    assert (b["category"], b["type"]) == ("black", "multi-alias services")
+    assert server.check("j+x@gmail.com").json()["category"] == "white"
+    admin(server, "PATCH", "/settings", json={"colors": {"multi-alias services": "white"}})
+    assert server.check("me@duck.com").json()["category"] == "white"
+
+
+def test_lists_add_remove_replace_and_effect(server):
+    r = admin(server, "PUT", "/lists/black/Example.COM")
+    assert r.status_code == 201 and r.json() == {"color": "black", "domain": "example.com"}
+    assert admin(server, "PUT", "/lists/black/example.com").status_code == 200  # already there
+    b = server.check("a@mail.example.com").json()  # subdomains match
+    assert (b["category"], b["type"]) == ("black", "black")
+    assert b["details"]["matched"] == {"entry": "example.com", "list": "account:black"}
+    assert b["details"]["signals"]["custom_list"] is True
+    # white beats a disposable listing; grey lists work the same way
+    admin(server, "PUT", "/lists/white/mailinator.com")
+    admin(server, "PUT", "/lists/grey/bücher.de")
+    assert server.check("x@mailinator.com").json()["type"] == "white"
+    assert server.check("x@shop.bücher.de").json()["category"] == "grey"
+    assert admin(server, "GET", "/lists/grey").json() == {"color": "grey", "domains": ["xn--bcher-kva.de"]}
+    r = admin(server, "DELETE", "/lists/black/example.com")
+    assert r.status_code == 200
+    assert server.check("a@mail.example.com").json()["type"] == "legitimate"
+    assert admin(server, "DELETE", "/lists/black/example.com").status_code == 404
+    r = admin(server, "PUT", "/lists/black/co.uk")
+    assert r.status_code == 422 and "public suffix" in r.json()["detail"][0]["msg"]
+    assert admin(server, "PUT", "/lists/black/bad..name").status_code == 422
+    assert admin(server, "GET", "/lists/purple").status_code == 404
+    # bulk replace: all valid or nothing, the bad line named by its index
+    r = admin(server, "PUT", "/lists/black", json={"domains": ["a.com", "b.org", "nope", "c.net"]})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "domains[2]"]
+    assert admin(server, "GET", "/lists/black").json()["domains"] == []
+    r = admin(server, "PUT", "/lists/black", json={"domains": ["a.com", "B.org", "a.com"]})
+    assert r.status_code == 200 and r.json()["domains"] == ["a.com", "b.org"]
+    assert server.check("x@b.org").json()["category"] == "black"
+
+
+def test_keys_lifecycle(server):
+    r = admin(server, "POST", "/keys", json={"name": "checkout", "type": "active"})
+    assert r.status_code == 201
+    k = r.json()
+    assert k["key"].startswith("ucl_live_") and k["prefix"] == k["key"][:14]
+    assert server.check("a@gmail.com", key=k["key"]).status_code == 200
+    listing = admin(server, "GET", "/keys").json()["keys"]
+    assert {"checkout", "default", "default admin"} <= {x["name"] for x in listing}
+    assert all("key" not in x for x in listing)  # shown once, at creation
+    r = admin(server, "PATCH", f"/keys/{k['id']}", json={"name": "renamed", "type": "sandbox"})
+    assert r.status_code == 200
+    assert server.check("x@mailinator.com", key=k["key"]).json()["type"] == "unknown"  # sandbox now
+    assert admin(server, "PATCH", f"/keys/{k['id']}", json={"type": "admin"}).status_code == 422
+    assert admin(server, "PATCH", f"/keys/{k['id']}", json={"name": ""}).status_code == 422
+    assert admin(server, "POST", "/keys", json={"name": "x", "type": "gold"}).status_code == 422
+    assert admin(server, "POST", "/keys", json={"type": "active"}).status_code == 422
+    r = admin(server, "DELETE", f"/keys/{k['id']}")
+    assert r.status_code == 200 and r.json()["revoked"] is True
+    assert server.check("a@gmail.com", key=k["key"]).status_code == 401
+    assert admin(server, "DELETE", f"/keys/{k['id']}").status_code == 404
+    assert admin(server, "DELETE", "/keys/999").status_code == 404
+    me = [x for x in listing if x["name"] == "default admin"][0]
+    assert admin(server, "DELETE", f"/keys/{me['id']}").status_code == 409  # not itself
+
+
+def test_usage_by_day_category_and_key(server):
+    second = admin(server, "POST", "/keys", json={"name": "second", "type": "active"}).json()
+    for email in ["a@mailinator.com", "b@mailinator.com", "c@gmail.com", "me@duck.com"]:
+        server.check(email)
+    server.check("c@gmail.com", key=second["key"])
+    u = admin(server, "GET", "/usage?days=30").json()  # counted now, not after a flush
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert u["days"] == 30
+    assert u["by_day"] == [{"date": today, "white": 2, "grey": 1, "black": 2, "total": 5}]
+    by_key = {k["name"]: k for k in u["by_key"]}
+    assert by_key["default"]["total"] == 4 and by_key["second"]["white"] == 1
+    assert u["total"] == {"white": 2, "grey": 1, "black": 2, "total": 5}
+    assert admin(server, "GET", "/usage?days=0").status_code == 422
+
+
+def test_every_write_is_audited(server):
+    admin(server, "PATCH", "/settings", json={"ban_threshold": 4})
+    admin(server, "PUT", "/lists/black/example.com")
+    admin(server, "POST", "/keys", json={"name": "k", "type": "sandbox"})
+    admin(server, "DELETE", "/bans")
+    with sqlite3.connect(server.db) as c:
+        rows = list(c.execute("SELECT key_id, action, detail FROM audit ORDER BY id"))
+    assert [a for _, a, _ in rows] == ["settings.update", "lists.add", "keys.create", "bans.unban_all"]
+    assert all(k == 1 for k, _, _ in rows)  # by the admin key (id 1)
+    assert '"ban_threshold":4' in rows[0][2]
+
+
+def test_cli_equivalents_reach_the_server(server):
+    out = server.cli("settings", "set", "ban_threshold", "2", "colors.suspicious signs", "black").stdout
+    assert '"ban_threshold": 2' in out
+    server.cli("lists", "add", "black", "example.org")
+    assert "example.org" in server.cli("lists", "show", "black").stdout
+    deadline = time.time() + 5
+    while time.time() < deadline and server.check("a@example.org").json()["category"] != "black":
+        time.sleep(0.1)
+    assert server.check("a@example.org").json()["category"] == "black"
+    assert server.check("j+t@gmail.com").json()["category"] == "black"
+    assert admin(server, "GET", "/settings").json()["ban_threshold"] == 2
+    p = server.cli("settings", "set", "ban_threshold", "500", check=False)
+    assert p.returncode == 2 and "from 1 to 100" in p.stderr
+    p = server.cli("lists", "add", "black", "co.uk", check=False)
+    assert p.returncode == 1 and "public suffix" in p.stderr
+    server.cli("lists", "remove", "black", "example.org")
+    assert "example.org" not in server.cli("lists", "show", "black").stdout
