@@ -26,7 +26,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
 SNAP    := build/lists.snap
 
-.PHONY: all deps run test unit sanitize cli-test server-test bench fuzz clean lists
+.PHONY: all deps run test unit sanitize cli-test server-test python-test bench fuzz clean lists
 
 all: $(B)/usercleaning $(B)/lists.snap $(TESTS:%=$(B)/tests/%)
 
@@ -77,16 +77,22 @@ cli-test: all
 server-test: all
 	UC_BIN=$(B)/usercleaning $(PYTEST) tests/server
 
+# The Python client and the Django integration, with pytest-django.
+python-test: all
+	cd clients/python && UC_BIN=$(CURDIR)/$(B)/usercleaning $(PYTHON) -m pytest -q
+
 # The unit tests and the black-box suites again under AddressSanitizer + UBSan.
 sanitize: build/lists.snap
 	$(MAKE) SANITIZE=1 all unit
 	UC_SANITIZED=1 UC_BIN=build/asan/usercleaning $(PYTEST) tests/cli tests/server
+	cd clients/python && UC_BIN=$(CURDIR)/build/asan/usercleaning $(PYTHON) -m pytest -q
 
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) cli-test
 	$(MAKE) server-test
+	$(MAKE) python-test
 	$(MAKE) sanitize
 
 # Serves on 127.0.0.1:8080 with the store in ./data (first start prints the keys).

@@ -10,7 +10,8 @@ BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev
   libidn2-dev libpsl-dev publicsuffix libjansson-dev libsodium-dev libinih-dev
   libcmocka-dev libsqlite3-dev libmicrohttpd-dev"
 # Tests and benchmarks.
-TEST_PKGS="python3 python3-pytest python3-requests"
+TEST_PKGS="python3 python3-pytest python3-requests python3-django python3-pytest-django
+  python3-pip python3-setuptools"
 BENCH_PKGS="wrk nginx-light hyperfine"
 
 want="$BUILD_PKGS $TEST_PKGS"

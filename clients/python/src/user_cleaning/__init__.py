@@ -1,0 +1,24 @@
+"""user.cleaning: block disposable and temporary email addresses at sign-up.
+
+    from user_cleaning import Client
+    result = Client(api_key, base_url="http://127.0.0.1:8080").check(email, ip)
+    if result.banned or result.category == "black": ...
+
+Copy-paste users of the integration guide keep their two helpers:
+
+    from user_cleaning import check_email, get_client_ip
+"""
+from .client import (  # noqa: F401
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    CheckResult,
+    Client,
+    ConfigurationError,
+    InvalidEmail,
+    check_email,
+)
+from .ip import get_client_ip, normalize_ip  # noqa: F401
+
+__version__ = "0.1.0"
+__all__ = ["Client", "CheckResult", "InvalidEmail", "ConfigurationError", "check_email",
+           "get_client_ip", "normalize_ip", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT"]
