@@ -23,10 +23,10 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
-CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/web_assets.o
 SNAP    := build/lists.snap
 
-.PHONY: all deps run test unit sanitize cli-test server-test python-test bench fuzz clean lists
+.PHONY: all deps run test unit sanitize cli-test server-test python-test dashboard-test bench fuzz clean lists
 
 all: $(B)/usercleaning $(B)/lists.snap $(TESTS:%=$(B)/tests/%)
 
@@ -34,6 +34,15 @@ deps:
 	@scripts/deps.sh
 
 $(B)/obj/%.o: %.c $(wildcard include/uc/*.h lib/*.h src/cli/*.h src/server/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The dashboard (web/) compiled into the binary.
+$(B)/gen/web_assets.c: $(wildcard web/*) scripts/embed.py
+	@mkdir -p $(dir $@)
+	$(PYTHON) scripts/embed.py web $@
+
+$(B)/obj/gen/web_assets.o: $(B)/gen/web_assets.c src/server/assets.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -81,11 +90,16 @@ server-test: all
 python-test: all
 	cd clients/python && UC_BIN=$(CURDIR)/$(B)/usercleaning $(PYTHON) -m pytest -q
 
+# The dashboard in Debian's chromium (playwright-core); screenshots in build/dashboard-screenshots.
+dashboard-test: all
+	UC_BIN=$(CURDIR)/$(B)/usercleaning node --test tests/dashboard/
+
 # The unit tests and the black-box suites again under AddressSanitizer + UBSan.
 sanitize: build/lists.snap
 	$(MAKE) SANITIZE=1 all unit
 	UC_SANITIZED=1 UC_BIN=build/asan/usercleaning $(PYTEST) tests/cli tests/server
 	cd clients/python && UC_BIN=$(CURDIR)/build/asan/usercleaning $(PYTHON) -m pytest -q
+	UC_BIN=$(CURDIR)/build/asan/usercleaning node --test tests/dashboard/
 
 test: deps
 	$(MAKE) all
@@ -93,6 +107,7 @@ test: deps
 	$(MAKE) cli-test
 	$(MAKE) server-test
 	$(MAKE) python-test
+	$(MAKE) dashboard-test
 	$(MAKE) sanitize
 
 # Serves on 127.0.0.1:8080 with the store in ./data (first start prints the keys).

@@ -11,7 +11,7 @@ BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev
   libcmocka-dev libsqlite3-dev libmicrohttpd-dev"
 # Tests and benchmarks.
 TEST_PKGS="python3 python3-pytest python3-requests python3-django python3-pytest-django
-  python3-pip python3-setuptools"
+  python3-pip python3-setuptools chromium"
 BENCH_PKGS="wrk nginx-light hyperfine"
 
 want="$BUILD_PKGS $TEST_PKGS"
@@ -39,7 +39,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages: reinstall only when the lockfile changed since the last npm ci.
-for dir in lists; do
+for dir in lists tests/dashboard; do
   stamp="$dir/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
     echo "deps: npm ci in $dir"

@@ -25,7 +25,9 @@ enum MHD_Result srv_reply(struct MHD_Connection *c, struct req *r, unsigned stat
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                            r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS ? "GET, HEAD"
+                            r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS ||
+                                    r->route == ROUTE_DASHBOARD
+                                ? "GET, HEAD"
                             : r->route == ROUTE_ADMIN ? "GET, POST, PUT, PATCH, DELETE"
                                                       : "POST");
   enum MHD_Result ret = MHD_queue_response(c, status, resp);
@@ -145,6 +147,7 @@ static const struct route {
     {"/healthz", "GET", ROUTE_HEALTHZ, srv_healthz},
     {"/metrics", "GET", ROUTE_METRICS, srv_metrics},
     {"/v1/admin/", NULL, ROUTE_ADMIN, srv_admin}, /* a prefix; methods vary by resource */
+    {"/dashboard", NULL, ROUTE_DASHBOARD, srv_dashboard}, /* a prefix: /dashboard/... */
 };
 
 static enum srv_route_id route_of(const char *url) {

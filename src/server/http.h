@@ -46,6 +46,7 @@ int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, str
 enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_dashboard(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_healthz(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_metrics(struct srv *s, struct MHD_Connection *c, struct req *r);
 

@@ -1,0 +1,221 @@
+// Browser tests of the dashboard: the real server, Debian's chromium driven by
+// playwright-core, and the check API called over HTTP to see the effects.
+'use strict';
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = process.env.UC_BIN || path.join(ROOT, 'build', 'usercleaning');
+const SHOTS = path.join(ROOT, 'build', 'dashboard-screenshots');
+const XSS = '<img src=x onerror="window.__xss=1">';
+
+let server, base, adminKey, liveKey, browser, page;
+
+function startServer() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uc-dash-'));
+  const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'store.db'),
+    '--lists', path.join(ROOT, 'build', 'lists.snap'), '--access-log', 'off'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 20000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[0-9.]+:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, url: m[1], admin: out.match(/admin key:\s+(\S+)/)[1], live: out.match(/active key:\s+(\S+)/)[1] });
+      }
+    });
+    proc.on('exit', (code) => reject(new Error('server exited ' + code)));
+  });
+}
+
+async function check(email, ip, key = liveKey) {
+  const r = await fetch(base + '/v1/email/check', {
+    method: 'POST', headers: { Authorization: 'Bearer ' + key, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, ip }),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
+}
+
+async function go(section) {
+  await page.click(`#nav a[data-page="${section}"]`);
+  await page.waitForSelector(`#page-${section}:not([hidden])`);
+}
+
+before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  ({ proc: server, url: base, admin: adminKey, live: liveKey } = await startServer());
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on('dialog', (d) => d.accept(d.type() === 'prompt' ? 'renamed key' : undefined));
+  page.on('pageerror', (e) => { throw e; });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill('SIGTERM');
+});
+
+test('sign in: a wrong key is refused in words, the admin key opens the dashboard', async () => {
+  await page.goto(base + '/dashboard/');
+  await shot('01-signin');
+  await page.fill('#signin-key', 'ucl_admin_wrong');
+  await page.click('#signin-form button');
+  await page.waitForSelector('#flash.error:not([hidden])');
+  assert.match(await page.textContent('#flash'), /not an admin key/);
+  await page.fill('#signin-key', liveKey); // a check key is not an admin key either
+  await page.click('#signin-form button');
+  await page.waitForFunction(() => /not an admin key/.test(document.querySelector('#flash').textContent));
+  await page.fill('#signin-key', adminKey);
+  await page.click('#signin-form button');
+  await page.waitForSelector('#page-keys:not([hidden])');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('uc_admin_key')), adminKey);
+});
+
+test('create a key in the UI and use it over HTTP', async () => {
+  await go('keys');
+  await page.fill('#key-name', 'from the browser');
+  await page.selectOption('#key-type', 'active');
+  await page.click('#key-create button[type=submit]');
+  await page.waitForSelector('#key-new:not([hidden])');
+  const key = (await page.textContent('#key-new-value')).trim();
+  assert.match(key, /^ucl_live_/);
+  const r = await check('someone@mailinator.com', 'unknown', key);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.category, 'black');
+  await page.waitForSelector('#keys-table td:text("from the browser")');
+  await shot('02-api-settings');
+});
+
+test('a ban made through the check API shows up; unbanning in the UI lets the IP back', async () => {
+  const ip = '203.0.113.66';
+  for (let i = 0; i < 5; i++) await check('x@mailinator.com', ip);
+  assert.equal((await check('jane@gmail.com', ip)).status, 403);
+  await go('keys');
+  await page.click('#ban-refresh');
+  const row = page.locator('#bans-table tr', { hasText: ip });
+  await row.waitFor();
+  assert.match(await row.textContent(), /yes/);
+  await page.fill('#ban-search', '203.0.113.');
+  await shot('03-banned-ips');
+  await row.locator('button', { hasText: 'Unban' }).click();
+  await page.waitForFunction((x) => !document.querySelector('#bans-table').textContent.includes(x), ip);
+  const again = await check('jane@gmail.com', ip);
+  assert.equal(again.status, 200);
+  assert.equal(again.body.remaining_attempts_before_ban, 5);
+});
+
+test('threshold and colours changed in the UI are followed by the check API', async () => {
+  await go('colors');
+  await page.fill('#ban-threshold', '2');
+  await page.selectOption('select[data-type="multi-alias services"]', 'black');
+  await page.selectOption('select[data-type="suspicious signs"]', 'white');
+  await shot('04-color-configuration');
+  await page.click('#colors-form button[type=submit]');
+  await page.waitForFunction(() => /Saved/.test(document.querySelector('#flash').textContent));
+  const relay = await check('me@duck.com', '198.51.100.5');
+  assert.equal(relay.body.category, 'black');
+  assert.equal(relay.body.remaining_attempts_before_ban, 1);
+  assert.equal((await check('j+x@gmail.com', 'unknown')).body.category, 'white');
+  await check('x@mailinator.com', '198.51.100.5');
+  assert.equal((await check('jane@gmail.com', '198.51.100.5')).status, 403);
+  // errors come back in words
+  await page.fill('#ban-threshold', '0');
+  await page.$eval('#ban-threshold', (e) => e.removeAttribute('min')); // past the browser's own check
+  await page.click('#colors-form button[type=submit]');
+  await page.waitForSelector('#flash.error:not([hidden])');
+  assert.match(await page.textContent('#flash'), /ban_threshold: must be an integer from 1 to 100/);
+});
+
+test('a domain added to the black list is classified black; bad lines are reported per line', async () => {
+  await go('lists');
+  await page.selectOption('#list-color', 'black');
+  await page.fill('#list-bulk', 'spammy-corp.example.com\nbad..domain\nco.uk');
+  await page.click('#list-add button[type=submit]');
+  await page.waitForSelector('#list-results li.bad >> nth=1');
+  const results = await page.textContent('#list-results');
+  assert.match(results, /Line 1: spammy-corp\.example\.com added/);
+  assert.match(results, /Line 2 \(bad\.\.domain\)/);
+  assert.match(results, /Line 3 \(co\.uk\): .*public suffix/);
+  await page.waitForSelector('#list-domains li:has-text("spammy-corp.example.com")');
+  await shot('05-custom-lists');
+  const r = await check('a@mail.spammy-corp.example.com', 'unknown');
+  assert.equal(r.body.category, 'black');
+  assert.equal(r.body.type, 'black');
+});
+
+test('hostile names render as text, never as HTML', async () => {
+  await page.evaluate(() => { window.__xss = 0; });
+  await go('keys');
+  await page.fill('#key-name', XSS);
+  await page.click('#key-create button[type=submit]');
+  await page.locator('#keys-table td', { hasText: XSS }).waitFor();
+  await go('lists');
+  await page.fill('#list-bulk', XSS);
+  await page.click('#list-add button[type=submit]');
+  await page.waitForSelector('#list-results li.bad');
+  assert.equal(await page.evaluate(() => window.__xss), 0);
+  assert.equal(await page.locator('main img').count(), 0);
+  assert.match(await page.textContent('#list-results'), /<img src=x/);
+});
+
+test('usage chart and try it', async () => {
+  await go('usage');
+  await page.waitForSelector('#usage-chart svg rect');
+  assert.ok(await page.locator('#usage-chart rect').count() >= 1);
+  assert.match(await page.textContent('#usage-keys'), /All keys/);
+  await shot('06-usage');
+  await go('try');
+  await page.fill('#try-key', liveKey);
+  await page.fill('#try-email', 'john@gmial.com');
+  await page.click('#try-form button[type=submit]');
+  await page.waitForSelector('#try-result:not([hidden])');
+  assert.match(await page.textContent('#try-verdict'), /BLACK — disposable/);
+  assert.match(await page.textContent('#try-explain'), /Did you mean …@gmail\.com\?/);
+  await shot('07-try-it');
+});
+
+test('360 px wide, keyboard, assets and headers', async () => {
+  await page.setViewportSize({ width: 360, height: 800 });
+  await go('colors');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.equal(overflow, false);
+  await shot('08-narrow-360');
+  await page.setViewportSize({ width: 1200, height: 900 });
+  // every input has a label
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => !e.labels || !e.labels.length).map((e) => e.id));
+  assert.deepEqual(unlabelled, []);
+  const r = await fetch(base + '/dashboard/app.js');
+  assert.equal(r.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.match(r.headers.get('content-security-policy'), /script-src 'self'/);
+  const etag = r.headers.get('etag');
+  assert.equal((await fetch(base + '/dashboard/app.js', { headers: { 'If-None-Match': etag } })).status, 304);
+  assert.equal((await fetch(base + '/dashboard/nope.js')).status, 404);
+  const html = await (await fetch(base + '/dashboard/')).text();
+  assert.doesNotMatch(html, /<script>|onclick=|style=/); // no inline script or style
+});
+
+test('signing out clears the key; a refused key sends back to sign-in', async () => {
+  await page.click('#signout');
+  await page.waitForSelector('#page-signin:not([hidden])');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('uc_admin_key')), null);
+  await page.evaluate(() => sessionStorage.setItem('uc_admin_key', 'ucl_admin_revoked'));
+  await page.goto(base + '/dashboard/#usage');
+  await page.waitForSelector('#page-signin:not([hidden])');
+  assert.match(await page.textContent('#flash'), /sign in again/);
+});

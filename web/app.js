@@ -1,0 +1,388 @@
+// The dashboard: a single page over the admin API. Every value from the
+// server is inserted as text (textContent / createTextNode), never as HTML.
+'use strict';
+
+const $ = (sel) => document.querySelector(sel);
+const KEY = 'uc_admin_key';
+
+// el('td', {class: 'x'}, 'text', childNode): children strings become text nodes.
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'onclick') node.addEventListener('click', v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+let pending = null; // a message that must survive the next navigation
+
+function flash(message, isError) {
+  const f = $('#flash');
+  f.textContent = message;
+  f.className = isError ? 'error' : '';
+  f.hidden = !message;
+}
+
+// Shows an error unless it was already dealt with (a refused key signs out).
+function report(e) {
+  if (!e.handled) flash(e.message, true);
+}
+
+// Turns an API error body into words for people.
+function explain(status, body) {
+  if (body && typeof body.detail === 'string') return body.detail;
+  if (body && Array.isArray(body.detail) && body.detail.length) {
+    const d = body.detail[0];
+    const where = (d.loc || []).filter((x) => x !== 'body' && x !== 'path').join('.');
+    return (where ? where + ': ' : '') + d.msg;
+  }
+  return 'The server answered ' + status + '.';
+}
+
+class ApiError extends Error {
+  constructor(status, body) { super(explain(status, body)); this.status = status; this.body = body; }
+}
+
+async function api(method, path, body, key) {
+  const headers = { Authorization: 'Bearer ' + (key || sessionStorage.getItem(KEY) || '') };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, { detail: 'The server cannot be reached: ' + e.message });
+  }
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
+  if (!res.ok) {
+    const err = new ApiError(res.status, data);
+    if (res.status === 401 && !key) { // the stored admin key stopped working
+      err.handled = true;
+      signOut('Your key was refused; sign in again.');
+    }
+    throw err;
+  }
+  return data;
+}
+const admin = (method, path, body) => api(method, '/v1/admin' + path, body);
+
+// ---- navigation ----
+
+const pages = ['signin', 'keys', 'colors', 'lists', 'usage', 'try'];
+const loaders = {};
+
+function show(page) {
+  const signedIn = !!sessionStorage.getItem(KEY);
+  if (!signedIn) page = 'signin';
+  else if (page === 'signin' || !pages.includes(page)) page = 'keys';
+  for (const p of pages) $('#page-' + p).hidden = p !== page;
+  $('#nav').hidden = !signedIn;
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (a.dataset.page === page) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (loaders[page]) loaders[page]().catch((e) => report(e));
+}
+
+function route() {
+  flash(pending ? pending : '', !!pending);
+  pending = null;
+  show(location.hash.slice(1) || 'keys');
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(KEY);
+  pending = message || null;
+  if (location.hash !== '#signin') location.hash = '#signin'; // route() runs on hashchange
+  else route();
+}
+
+$('#signin-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const key = $('#signin-key').value.trim();
+  try {
+    await api('GET', '/v1/admin/settings', undefined, key);
+    sessionStorage.setItem(KEY, key);
+    $('#signin-key').value = '';
+    location.hash = '#keys';
+    route();
+  } catch (e) {
+    flash(e.status === 401 || e.status === 403 ? 'That is not an admin key of this server.' : e.message, true);
+  }
+});
+$('#signout').addEventListener('click', () => signOut(''));
+window.addEventListener('hashchange', route);
+
+// ---- API Settings: keys and bans ----
+
+const fmtTime = (iso) => (iso ? iso.replace('T', ' ').replace('Z', ' UTC') : '—');
+
+async function loadKeys() {
+  const { keys } = await admin('GET', '/keys');
+  const tbody = $('#keys-table tbody');
+  tbody.replaceChildren();
+  for (const k of keys) {
+    const actions = el('td', {});
+    if (k.type !== 'admin') {
+      actions.append(
+        el('button', { type: 'button', class: 'small', onclick: () => renameKey(k) }, 'Rename'), ' ',
+        el('button', { type: 'button', class: 'small', onclick: () => switchKey(k) },
+          k.type === 'active' ? 'Make sandbox' : 'Make active'), ' ',
+        el('button', { type: 'button', class: 'small danger', onclick: () => revokeKey(k) }, 'Revoke'));
+    }
+    tbody.append(el('tr', {}, el('td', {}, k.name), el('td', {}, k.type), el('td', {}, el('code', {}, k.prefix + '…')),
+      el('td', {}, fmtTime(k.created_at)), el('td', {}, fmtTime(k.last_used_at)), actions));
+  }
+}
+
+async function renameKey(k) {
+  const name = prompt('New name for "' + k.name + '"', k.name);
+  if (name === null) return;
+  try { await admin('PATCH', '/keys/' + k.id, { name }); flash('Renamed.'); await loadKeys(); } catch (e) { report(e); }
+}
+
+async function switchKey(k) {
+  const type = k.type === 'active' ? 'sandbox' : 'active';
+  try { await admin('PATCH', '/keys/' + k.id, { type }); flash('"' + k.name + '" is now ' + type + '.'); await loadKeys(); } catch (e) { report(e); }
+}
+
+async function revokeKey(k) {
+  if (!confirm('Revoke "' + k.name + '"? Requests with it will be refused at once.')) return;
+  try { await admin('DELETE', '/keys/' + k.id); flash('Revoked "' + k.name + '".'); await loadKeys(); } catch (e) { report(e); }
+}
+
+$('#key-create').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  try {
+    const k = await admin('POST', '/keys', { name: $('#key-name').value, type: $('#key-type').value });
+    $('#key-new-value').textContent = k.key;
+    $('#key-new').hidden = false;
+    $('#try-key').value = k.key; // handy for "Try it"
+    $('#key-name').value = '';
+    await loadKeys();
+  } catch (e) { report(e); }
+});
+
+$('#key-copy').addEventListener('click', async () => {
+  try { await navigator.clipboard.writeText($('#key-new-value').textContent); flash('Copied.'); } catch (e) { flash('Copy failed: select the key and copy it by hand.', true); }
+});
+
+let bans = [];
+async function loadBans() {
+  bans = (await admin('GET', '/bans')).bans;
+  renderBans();
+}
+
+function renderBans() {
+  const q = $('#ban-search').value.trim();
+  const tbody = $('#bans-table tbody');
+  tbody.replaceChildren();
+  const shown = bans.filter((b) => b.ip.includes(q)).sort((a, b) => (b.banned - a.banned) || a.ip.localeCompare(b.ip));
+  for (const b of shown) {
+    tbody.append(el('tr', {}, el('td', {}, el('code', {}, b.ip)), el('td', {}, b.attempts), el('td', {}, b.banned ? 'yes' : 'no'),
+      el('td', {}, fmtTime(b.banned_at)),
+      el('td', {}, el('button', { type: 'button', class: 'small', onclick: () => unban(b.ip) }, b.banned ? 'Unban' : 'Reset'))));
+  }
+  $('#bans-empty').hidden = bans.length > 0;
+}
+
+async function unban(ip) {
+  try { await admin('DELETE', '/bans/' + encodeURIComponent(ip)); flash('Unbanned ' + ip + '.'); await loadBans(); } catch (e) { report(e); }
+}
+
+$('#ban-search').addEventListener('input', renderBans);
+$('#ban-refresh').addEventListener('click', () => loadBans().catch((e) => report(e)));
+$('#ban-all').addEventListener('click', async () => {
+  if (!confirm('Unban every IP of this account?')) return;
+  try { const r = await admin('DELETE', '/bans'); flash('Unbanned ' + r.unbanned + ' IP(s).'); await loadBans(); } catch (e) { report(e); }
+});
+
+loaders.keys = async () => { $('#key-new').hidden = true; await Promise.all([loadKeys(), loadBans()]); };
+
+// ---- Color Configuration ----
+
+const TYPES = [
+  ['masked legitimate', ['black', 'grey'], 'The domain is not listed, but its mail servers are those of disposable services.'],
+  ['no website', ['black', 'grey'], 'The domain does not resolve at all, or refuses mail (null MX).'],
+  ['multi-alias services', ['grey', 'white', 'black'], 'Forwarding aliases (Apple Hide My Email, SimpleLogin, Firefox Relay, ...): a real person behind each.'],
+  ['suspicious signs', ['grey', 'white', 'black'], 'A +tag in the mailbox, or more than three dots in it.'],
+];
+
+function buildColorRows() {
+  const box = $('#color-rows');
+  box.replaceChildren();
+  TYPES.forEach(([type, allowed, help], i) => {
+    const select = el('select', { id: 'color-' + i, 'data-type': type });
+    for (const c of allowed) select.append(el('option', { value: c }, c));
+    box.append(el('div', { class: 'color-row' }, el('label', { for: 'color-' + i }, type), select, el('span', { class: 'hint' }, help)));
+  });
+}
+
+loaders.colors = async () => {
+  const s = await admin('GET', '/settings');
+  $('#ban-enabled').checked = s.ban_enabled;
+  $('#ban-threshold').value = s.ban_threshold;
+  $('#ban-lift').value = s.ban_lift_seconds;
+  $('#ipv6-prefix').value = s.ipv6_prefix;
+  $('#never-ban').value = s.never_ban.join('\n');
+  for (const select of document.querySelectorAll('#color-rows select')) select.value = s.colors[select.dataset.type];
+};
+
+$('#colors-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const colors = {};
+  for (const select of document.querySelectorAll('#color-rows select')) colors[select.dataset.type] = select.value;
+  const body = {
+    ban_enabled: $('#ban-enabled').checked,
+    ban_threshold: Number($('#ban-threshold').value),
+    ban_lift_seconds: Number($('#ban-lift').value),
+    ipv6_prefix: Number($('#ipv6-prefix').value),
+    never_ban: $('#never-ban').value.split('\n').map((x) => x.trim()).filter(Boolean),
+    colors,
+  };
+  try { await admin('PATCH', '/settings', body); flash('Saved. The next check follows these settings.'); } catch (e) { report(e); }
+});
+
+// ---- Custom lists ----
+
+let listDomains = [];
+loaders.lists = async () => {
+  listDomains = (await admin('GET', '/lists/' + $('#list-color').value)).domains;
+  renderList();
+};
+
+function renderList() {
+  const q = $('#list-search').value.trim().toLowerCase();
+  const ul = $('#list-domains');
+  ul.replaceChildren();
+  for (const d of listDomains.filter((x) => x.includes(q))) {
+    ul.append(el('li', {}, el('span', {}, d), el('button', { type: 'button', class: 'small danger', onclick: () => removeDomain(d) }, 'Remove')));
+  }
+  $('#list-empty').hidden = listDomains.length > 0;
+}
+
+async function removeDomain(d) {
+  const color = $('#list-color').value;
+  try { await admin('DELETE', '/lists/' + color + '/' + encodeURIComponent(d)); flash('Removed ' + d + '.'); await loaders.lists(); } catch (e) { report(e); }
+}
+
+$('#list-color').addEventListener('change', () => loaders.lists().catch((e) => report(e)));
+$('#list-search').addEventListener('input', renderList);
+$('#list-add').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const color = $('#list-color').value;
+  const lines = $('#list-bulk').value.split('\n').map((x) => x.trim()).filter(Boolean);
+  const results = $('#list-results');
+  results.replaceChildren();
+  const failed = [];
+  for (const [i, line] of lines.entries()) {
+    try {
+      const r = await admin('PUT', '/lists/' + color + '/' + encodeURIComponent(line));
+      results.append(el('li', {}, 'Line ' + (i + 1) + ': ' + r.domain + ' added to ' + color + '.'));
+    } catch (e) {
+      failed.push(line);
+      results.append(el('li', { class: 'bad' }, 'Line ' + (i + 1) + ' (' + line + '): ' + e.message));
+    }
+  }
+  $('#list-bulk').value = failed.join('\n'); // what is left to fix
+  await loaders.lists();
+});
+
+// ---- Usage ----
+
+function chart(days) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const W = 600, H = 220, pad = 30, n = 30;
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+  svg.setAttribute('role', 'img');
+  const byDate = new Map(days.map((d) => [d.date, d]));
+  const today = new Date();
+  const series = [];
+  for (let i = n - 1; i >= 0; i--) {
+    const d = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - i));
+    const key = d.toISOString().slice(0, 10);
+    series.push(byDate.get(key) || { date: key, white: 0, grey: 0, black: 0, total: 0 });
+  }
+  const max = Math.max(1, ...series.map((d) => d.total));
+  const bw = (W - pad) / n;
+  const colors = { white: '#9bd3b0', grey: '#9aa3ae', black: '#3a3f47' };
+  const title = document.createElementNS(NS, 'title');
+  title.textContent = 'Checks per day, ' + series[0].date + ' to ' + series[n - 1].date + '; most in a day: ' + max;
+  svg.append(title);
+  series.forEach((d, i) => {
+    let y = H - pad;
+    for (const cat of ['white', 'grey', 'black']) {
+      const h = (d[cat] / max) * (H - 2 * pad);
+      if (h <= 0) continue;
+      const r = document.createElementNS(NS, 'rect');
+      r.setAttribute('x', pad + i * bw + 1);
+      r.setAttribute('y', y - h);
+      r.setAttribute('width', Math.max(1, bw - 2));
+      r.setAttribute('height', h);
+      r.setAttribute('fill', colors[cat]);
+      const t = document.createElementNS(NS, 'title');
+      t.textContent = d.date + ': ' + d[cat] + ' ' + cat;
+      r.append(t);
+      svg.append(r);
+      y -= h;
+    }
+  });
+  const axis = document.createElementNS(NS, 'text');
+  axis.setAttribute('x', 2); axis.setAttribute('y', pad - 8); axis.setAttribute('font-size', '12');
+  axis.textContent = String(max);
+  svg.append(axis);
+  for (const [i, label] of [[0, series[0].date], [n - 1, series[n - 1].date]]) {
+    const t = document.createElementNS(NS, 'text');
+    t.setAttribute('x', pad + i * bw); t.setAttribute('y', H - 8); t.setAttribute('font-size', '12');
+    if (i) t.setAttribute('text-anchor', 'end'), t.setAttribute('x', W - 2);
+    t.textContent = label;
+    svg.append(t);
+  }
+  return svg;
+}
+
+loaders.usage = async () => {
+  const u = await admin('GET', '/usage?days=30');
+  $('#usage-chart').replaceChildren(chart(u.by_day));
+  const tbody = $('#usage-keys tbody');
+  tbody.replaceChildren();
+  for (const k of u.by_key) tbody.append(el('tr', {}, el('td', {}, k.name || ('#' + k.id)), el('td', {}, k.white), el('td', {}, k.grey), el('td', {}, k.black), el('td', {}, k.total)));
+  tbody.append(el('tr', {}, el('th', {}, 'All keys'), el('th', {}, u.total.white), el('th', {}, u.total.grey), el('th', {}, u.total.black), el('th', {}, u.total.total)));
+};
+
+// ---- Try it ----
+
+$('#try-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const body = { email: $('#try-email').value };
+  if ($('#try-ip').value.trim()) body.ip = $('#try-ip').value.trim();
+  const out = $('#try-result');
+  try {
+    const r = await api('POST', '/v1/email/check', body, $('#try-key').value.trim());
+    const verdict = $('#try-verdict');
+    verdict.textContent = r.category.toUpperCase() + ' — ' + r.type;
+    verdict.className = 'verdict ' + r.category;
+    const ul = $('#try-explain');
+    ul.replaceChildren();
+    const what = { white: 'accept the sign-up', grey: 'ask for more verification', black: 'block the sign-up' };
+    ul.append(el('li', {}, 'What to do: ' + what[r.category] + '.'));
+    if (r.details.matched) ul.append(el('li', {}, 'Because: ' + r.details.matched.entry + ' (' + (r.details.matched.list || 'rule') + ').'));
+    const on = Object.entries(r.details.signals).filter(([, v]) => v).map(([k]) => k);
+    ul.append(el('li', {}, 'Signals: ' + (on.length ? on.join(', ') : 'none') + '.'));
+    if (r.details.normalized) ul.append(el('li', {}, 'Mailbox: ' + r.details.normalized));
+    if (r.details.did_you_mean) ul.append(el('li', {}, 'Did you mean …@' + r.details.did_you_mean + '?'));
+    if (r.remaining_attempts_before_ban !== null) ul.append(el('li', {}, 'Attempts left for this IP: ' + r.remaining_attempts_before_ban + '.'));
+    $('#try-json').textContent = JSON.stringify(r, null, 2);
+    out.hidden = false;
+    flash('');
+  } catch (e) {
+    out.hidden = true;
+    flash(e.status === 401 ? 'That check key was refused: ' + e.message : e.message, true);
+  }
+});
+
+buildColorRows();
+route();
