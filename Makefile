@@ -44,7 +44,7 @@ $(B)/gen/web_assets.c: $(wildcard web/*) scripts/embed.py
 
 $(B)/obj/gen/web_assets.o: $(B)/gen/web_assets.c src/server/assets.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -Isrc/server -c -o $@ $<
 
 $(B)/libuc.a: $(LIB_OBJ)
 	ar rcs $@ $^

@@ -20,12 +20,12 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   int rc = uc_lists_open(path, &l, err, sizeof err);
   if (rc == UC_OK) {
     struct uc_list_hit hit;
-    const char *const *t;
+    const struct uc_typo_target *t;
     uc_lists_find_domain(l, "mailinator.com", 14, &hit);
     uc_lists_find_local(l, "admin", 5, &hit);
     size_t n = uc_lists_typo_targets(l, &t);
     for (size_t i = 0; i < n; i++)
-      assert(strlen(t[i]) < size);
+      assert(strlen(t[i].name) == t[i].len && t[i].len < size);
     struct uc_policy p;
     struct uc_result r;
     uc_policy_init(&p);

@@ -98,32 +98,21 @@ unsigned uc_edit_distance(const char *a, size_t an, const char *b, size_t bn, un
   return prev[bn] > max ? max + 1 : prev[bn];
 }
 
-/* Which of 64 character classes occur in s. One edit changes at most two
- * bits (a substitution removes one character and adds another), so strings
- * within k edits differ in at most 2k bits: a cheap test before the distance. */
-static uint64_t char_mask(const char *s, size_t n) {
-  uint64_t m = 0;
-  for (size_t i = 0; i < n; i++)
-    m |= 1ull << ((unsigned char)s[i] & 63);
-  return m;
-}
-
 /* A popular domain d is probably a typo of, or NULL. Long targets tolerate two edits. */
 static const char *suggest(const uc_lists *l, const char *d, size_t n) {
-  const char *const *targets;
-  size_t count = uc_lists_typo_targets(l, &targets);
+  const struct uc_typo_target *t;
+  size_t count = uc_lists_typo_targets(l, &t);
   const char *best = NULL;
   unsigned best_dist = 3;
-  uint64_t dm = char_mask(d, n);
+  uint64_t dm = uc_char_classes(d, n);
   for (size_t i = 0; i < count; i++) {
-    size_t tn = strlen(targets[i]);
-    unsigned max = tn >= 10 ? 2 : 1;
-    if ((tn > n ? tn - n : n - tn) > max ||
-        (unsigned)__builtin_popcountll(dm ^ char_mask(targets[i], tn)) > 2 * max)
+    unsigned max = t[i].len >= 10 ? 2 : 1;
+    if ((t[i].len > n ? t[i].len - n : n - t[i].len) > max ||
+        (unsigned)__builtin_popcountll(dm ^ t[i].classes) > 2 * max)
       continue;
-    unsigned dist = uc_edit_distance(d, n, targets[i], tn, max);
+    unsigned dist = uc_edit_distance(d, n, t[i].name, t[i].len, max);
     if (dist > 0 && dist <= max && dist < best_dist)
-      best = targets[i], best_dist = dist;
+      best = t[i].name, best_dist = dist;
   }
   return best;
 }

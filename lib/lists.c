@@ -21,7 +21,7 @@ struct uc_lists {
   const struct uc__snap_header *hdr;
   const struct uc__snap_source *sources;
   struct uc__table dom, loc;
-  const char **typo; /* typo_count pointers into the pool */
+  struct uc_typo_target *typo; /* typo_count, names in the pool */
 };
 
 static int failf(char *err, size_t size, int rc, const char *fmt, ...)
@@ -105,7 +105,8 @@ static int map_tables(uc_lists *l, char *err, size_t es) {
   for (uint32_t i = 0; i < h->typo_count; i++) {
     if (offs[i] >= h->pool_len || !memchr(l->dom.pool + offs[i], 0, h->pool_len - offs[i]))
       return failf(err, es, UC_EFORMAT, "snapshot typo target %u is malformed", i);
-    l->typo[i] = l->dom.pool + offs[i];
+    const char *name = l->dom.pool + offs[i];
+    l->typo[i] = (struct uc_typo_target){name, strlen(name), uc_char_classes(name, strlen(name))};
   }
   return UC_OK;
 }
@@ -224,7 +225,14 @@ int uc_lists_find_local(const uc_lists *l, const char *s, size_t n, struct uc_li
   return fill_hit(&l->loc, uc__table_find(&l->loc, s, n), hit);
 }
 
-size_t uc_lists_typo_targets(const uc_lists *l, const char *const **targets) {
+uint64_t uc_char_classes(const char *s, size_t n) {
+  uint64_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    m |= 1ull << ((unsigned char)s[i] & 63);
+  return m;
+}
+
+size_t uc_lists_typo_targets(const uc_lists *l, const struct uc_typo_target **targets) {
   *targets = l->typo;
   return l->hdr->typo_count;
 }

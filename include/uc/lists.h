@@ -4,6 +4,7 @@
 #define UC_LISTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* What a list entry is; a domain can carry several. */
@@ -59,8 +60,19 @@ int uc_lists_default_path(char *buf, size_t size);
 /* Exact lookups; 1 and *hit filled when found, 0 otherwise. Lock-free. */
 int uc_lists_find_domain(const uc_lists *l, const char *d, size_t n, struct uc_list_hit *hit);
 int uc_lists_find_local(const uc_lists *l, const char *s, size_t n, struct uc_list_hit *hit);
+/* A typo target with what the suggestion search needs precomputed. */
+struct uc_typo_target {
+  const char *name;
+  size_t len;
+  uint64_t classes; /* uc_char_classes(name, len) */
+};
 /* Typo targets in popularity order. */
-size_t uc_lists_typo_targets(const uc_lists *l, const char *const **targets);
+size_t uc_lists_typo_targets(const uc_lists *l, const struct uc_typo_target **targets);
+
+/* Which of 64 character classes occur in s. One edit changes at most two
+ * bits (a substitution removes one character and adds another), so strings
+ * within k edits differ in at most 2k bits: a cheap test before a distance. */
+uint64_t uc_char_classes(const char *s, size_t n);
 
 /* Builds a snapshot from an INI manifest (one section per source: file, kind,
  * version, date, license). Paths in it are relative to root (NULL: cwd).

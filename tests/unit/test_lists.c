@@ -88,10 +88,12 @@ static void test_lookups(void **state) {
   assert_true(uc_lists_find_local(l, "admin", 5, &h));
   assert_true(h.flags & UC_LF_ROLE);
   assert_false(uc_lists_find_domain(l, "admin", 5, &h)); /* separate key spaces */
-  const char *const *targets;
+  const struct uc_typo_target *targets;
   assert_int_equal(uc_lists_typo_targets(l, &targets), 2);
-  assert_string_equal(targets[0], "gmail.com");
-  assert_string_equal(targets[1], "yahoo.com");
+  assert_string_equal(targets[0].name, "gmail.com");
+  assert_int_equal(targets[0].len, 9);
+  assert_int_equal(targets[0].classes, uc_char_classes("gmail.com", 9));
+  assert_string_equal(targets[1].name, "yahoo.com");
   assert_int_equal(uc_lists_source_count(l), 6);
   struct uc_list_source src;
   uc_lists_source(l, 0, &src);
