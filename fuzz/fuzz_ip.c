@@ -1,0 +1,37 @@
+/* libFuzzer driver: IP addresses, CIDR ranges and listable domains from
+ * arbitrary text (what the check API's "ip", the admin API and the CLI take). */
+#include "uc/uc.h"
+#include "uc/ip.h"
+
+#include <assert.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
+  char text[256], key[UC_IP_KEY_MAX], name[UC_DOMAIN_MAX + 1], reason[UC_REASON_MAX];
+  struct uc_ip ip, again;
+  struct uc_cidr c;
+  unsigned prefix = size ? 1 + data[0] % 128 : 64;
+  if (uc_ip_parse((const char *)data, size, prefix, &ip) == UC_OK) {
+    /* the key is canonical: parsing the address part again gives the same key */
+    snprintf(key, sizeof key, "%s", ip.key);
+    char *slash = strchr(key, '/');
+    if (slash)
+      *slash = 0;
+    assert(uc_ip_parse(key, strlen(key), prefix, &again) == UC_OK);
+    assert(strcmp(again.key, ip.key) == 0);
+  }
+  size_t n = size < sizeof text - 1 ? size : sizeof text - 1;
+  memcpy(text, data, n);
+  text[n] = 0;
+  if (uc_cidr_parse(text, &c, key) == UC_OK) {
+    struct uc_cidr c2;
+    char key2[UC_IP_KEY_MAX];
+    assert(uc_cidr_parse(key, &c2, key2) == UC_OK && strcmp(key, key2) == 0);
+  }
+  if (uc_domain_parse((const char *)data, size, name, reason, sizeof reason) == UC_OK)
+    assert(strlen(name) <= UC_DOMAIN_MAX && strchr(name, '.'));
+  else
+    assert(reason[0]);
+  return 0;
+}

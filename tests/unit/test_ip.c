@@ -1,0 +1,79 @@
+/* Ban keys and CIDR ranges (lib/ip.c). */
+#include "unit.h"
+
+#include "uc/ip.h"
+
+static void test_one_key_per_address(void **state) {
+  (void)state;
+  static const char *const same[][2] = {
+      {"2001:db8::1", "2001:DB8:0:0::1"},
+      {"2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"},
+      {"2001:db8::1", "2001:db8::ffff:ffff"},            /* one /64 */
+      {"192.0.2.1", "::ffff:192.0.2.1"},                 /* IPv4-mapped is IPv4 */
+      {"192.0.2.1", "::FFFF:c000:0201"},
+      {"192.0.2.1", " 192.0.2.1 "},
+  };
+  for (size_t i = 0; i < COUNT(same); i++) {
+    struct uc_ip a, b;
+    assert_int_equal(uc_ip_parse(same[i][0], strlen(same[i][0]), 64, &a), UC_OK);
+    assert_int_equal(uc_ip_parse(same[i][1], strlen(same[i][1]), 64, &b), UC_OK);
+    assert_string_equal(a.key, b.key);
+  }
+  struct uc_ip ip;
+  uc_ip_parse("2001:db8:aa:bb:1:2:3:4", 22, 64, &ip);
+  assert_string_equal(ip.key, "2001:db8:aa:bb::/64");
+  uc_ip_parse("2001:db8:aa:bb:1:2:3:4", 22, 128, &ip);
+  assert_string_equal(ip.key, "2001:db8:aa:bb:1:2:3:4/128");
+  uc_ip_parse("2001:db8:aa:bb:1:2:3:4", 22, 48, &ip);
+  assert_string_equal(ip.key, "2001:db8:aa::/48");
+  assert_int_equal(ip.family, 6);
+}
+
+static void test_not_addresses(void **state) {
+  (void)state;
+  static const char *const bad[] = {"", "unknown", "   ", "1.2.3", "256.1.1.1", "1.2.3.4.5",
+                                    "fe80::1%eth0", "2001:db8::g", "1.2.3.4/24", "[::1]",
+                                    "localhost"};
+  struct uc_ip ip;
+  for (size_t i = 0; i < COUNT(bad); i++)
+    if (uc_ip_parse(bad[i], strlen(bad[i]), 64, &ip) != UC_EINVAL)
+      fail_msg("'%s' accepted", bad[i]);
+  assert_int_equal(uc_ip_parse("1.2.3.4", 7, 0, &ip), UC_EINVAL); /* prefix out of range */
+  assert_int_equal(uc_ip_parse("1.2\0.3.4", 8, 64, &ip), UC_EINVAL);
+}
+
+static void test_cidr(void **state) {
+  (void)state;
+  struct uc_cidr c;
+  struct uc_ip ip;
+  char text[UC_IP_KEY_MAX];
+  assert_int_equal(uc_cidr_parse("10.1.2.3/8", &c, text), UC_OK);
+  assert_string_equal(text, "10.0.0.0/8");
+  uc_ip_parse("10.200.0.1", 10, 64, &ip);
+  assert_true(uc_cidr_contains(&c, &ip));
+  uc_ip_parse("::ffff:10.200.0.1", 17, 64, &ip);
+  assert_true(uc_cidr_contains(&c, &ip));
+  uc_ip_parse("11.0.0.1", 8, 64, &ip);
+  assert_false(uc_cidr_contains(&c, &ip));
+  assert_int_equal(uc_cidr_parse("::ffff:192.0.2.0/120", &c, text), UC_OK);
+  assert_string_equal(text, "192.0.2.0/24");
+  assert_int_equal(uc_cidr_parse("2001:db8::/32", &c, text), UC_OK);
+  uc_ip_parse("2001:db8:ffff::1", 16, 64, &ip);
+  assert_true(uc_cidr_contains(&c, &ip));
+  assert_int_equal(uc_cidr_parse("203.0.113.9", &c, text), UC_OK);
+  assert_string_equal(text, "203.0.113.9/32");
+  static const char *const bad[] = {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x", "/8", "::/129",
+                                    "::ffff:1.2.3.4/64", "nonsense", "10.0.0.0/-1"};
+  for (size_t i = 0; i < COUNT(bad); i++)
+    if (uc_cidr_parse(bad[i], &c, text) != UC_EINVAL)
+      fail_msg("'%s' accepted", bad[i]);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_one_key_per_address),
+      cmocka_unit_test(test_not_addresses),
+      cmocka_unit_test(test_cidr),
+  };
+  return cmocka_run_group_tests_name("ip", tests, NULL, NULL);
+}

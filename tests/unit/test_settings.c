@@ -1,0 +1,75 @@
+/* Account settings: defaults, validated patches, JSON round trip (lib/settings.c). */
+#include "unit.h"
+
+#include "uc/settings.h"
+
+static int patch(struct uc_settings *s, const char *json, char *field, char *msg) {
+  json_t *doc = json_loads(json, 0, NULL);
+  assert_non_null(doc);
+  int rc = uc_settings_patch(s, doc, field, 96, msg, 200);
+  json_decref(doc);
+  return rc;
+}
+
+static void test_defaults_and_round_trip(void **state) {
+  (void)state;
+  struct uc_settings s, t;
+  char field[96], msg[200];
+  uc_settings_init(&s);
+  assert_true(s.ban_enabled);
+  assert_int_equal(s.ban_threshold, 5);
+  assert_int_equal(s.ipv6_prefix, 64);
+  assert_int_equal(s.colors[UC_T_MULTI_ALIAS], UC_GREY);
+  assert_int_equal(patch(&s, "{\"ban_threshold\": 9, \"never_ban\": [\"10.0.0.1/8\"], "
+                             "\"colors\": {\"no website\": \"grey\"}}", field, msg), UC_OK);
+  json_t *doc = uc_settings_to_json(&s);
+  uc_settings_init(&t);
+  assert_int_equal(uc_settings_patch(&t, doc, field, sizeof field, msg, sizeof msg), UC_OK);
+  json_decref(doc);
+  assert_int_equal(t.ban_threshold, 9);
+  assert_int_equal(t.colors[UC_T_NO_WEBSITE], UC_GREY);
+  assert_int_equal(t.never_ban_count, 1);
+  assert_string_equal(t.never_ban_text[0], "10.0.0.0/8");
+  struct uc_policy p;
+  uc_policy_init(&p);
+  uc_settings_policy(&t, &p);
+  assert_int_equal(p.color[UC_T_NO_WEBSITE], UC_GREY);
+}
+
+static void test_rejections_leave_settings_alone(void **state) {
+  (void)state;
+  static const struct {
+    const char *json, *field;
+  } bad[] = {
+      {"{\"ban_threshold\": 0}", "ban_threshold"},
+      {"{\"ban_threshold\": 101}", "ban_threshold"},
+      {"{\"ban_threshold\": 5.5}", "ban_threshold"},
+      {"{\"ban_enabled\": \"yes\"}", "ban_enabled"},
+      {"{\"ban_lift_seconds\": -1}", "ban_lift_seconds"},
+      {"{\"ipv6_prefix\": 0}", "ipv6_prefix"},
+      {"{\"never_ban\": [\"10.0.0.0/8\", 7]}", "never_ban[1]"},
+      {"{\"colors\": {\"legitimate\": \"black\"}}", "colors.legitimate"},
+      {"{\"colors\": {\"masked legitimate\": \"white\"}}", "colors.masked legitimate"},
+      {"{\"colors\": []}", "colors"},
+      {"{\"threshold\": 3}", "threshold"},
+      {"{\"ban_threshold\": 7, \"ipv6_prefix\": 999}", "ipv6_prefix"},
+  };
+  for (size_t i = 0; i < COUNT(bad); i++) {
+    struct uc_settings s;
+    char field[96] = "", msg[200] = "";
+    uc_settings_init(&s);
+    if (patch(&s, bad[i].json, field, msg) != UC_EINVAL)
+      fail_msg("%s accepted", bad[i].json);
+    assert_string_equal(field, bad[i].field);
+    assert_true(strlen(msg) > 5);
+    assert_int_equal(s.ban_threshold, 5); /* all or nothing */
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults_and_round_trip),
+      cmocka_unit_test(test_rejections_leave_settings_alone),
+  };
+  return cmocka_run_group_tests_name("settings", tests, NULL, NULL);
+}
