@@ -76,8 +76,10 @@ static int bootstrap(struct srv *s, const char *base_url) {
          "  curl -s -X POST %s/v1/email/check \\\n"
          "       -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
          "       -d '{\"email\": \"someone@mailinator.com\", \"ip\": \"203.0.113.7\"}'\n\n"
-         "More keys: build/usercleaning keys create --account default --name NAME --type active\n\n",
-         s->cfg.db, admin, live, base_url, live);
+         "Dashboard: %s/dashboard/ (sign in with the admin key)\n"
+         "More keys: build/usercleaning keys create --account default --name NAME --type active "
+         "--db %s\n\n",
+         s->cfg.db, admin, live, base_url, live, base_url, s->cfg.db);
   return UC_OK;
 }
 
@@ -200,8 +202,8 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   }
   srv_cache_reload(s->cache);
   uc_lists *l = uc_lists_holder_get(s->lists);
-  printf("usercleaning %s listening on %s (lists %s, store %s)\n", UC_VERSION, base,
-         uc_lists_version(l), s->cfg.db);
+  printf("usercleaning %s listening on %s (lists %s, store %s); dashboard: %s/dashboard/\n",
+         UC_VERSION, base, uc_lists_version(l), s->cfg.db, base);
   uc_lists_unref(l);
   fflush(stdout);
   struct bg bg = {s, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
