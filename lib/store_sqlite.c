@@ -181,6 +181,17 @@ static void done(struct sq *s, sqlite3_stmt *st) {
   pthread_mutex_unlock(&s->lock);
 }
 
+/* Steps a prepared write once and releases it: UC_OK; UC_ENOTFOUND when
+ * must_change and no row changed; else the store's error. */
+static int step_write(struct sq *s, sqlite3_stmt *st, int must_change) {
+  int rc = sqlite3_step(st);
+  int ret = rc != SQLITE_DONE                        ? fail_db(s, rc)
+            : must_change && !sqlite3_changes(s->db) ? UC_ENOTFOUND
+                                                     : UC_OK;
+  done(s, st);
+  return ret;
+}
+
 static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col) {
   const unsigned char *t = sqlite3_column_text(st, col);
   snprintf(dst, size, "%s", t ? (const char *)t : "");
@@ -316,10 +327,7 @@ static int sq_key_revoke(void *state, int64_t account_id, int64_t key_id, int64_
   sqlite3_bind_int64(st, 1, when);
   sqlite3_bind_int64(st, 2, key_id);
   sqlite3_bind_int64(st, 3, account_id);
-  int rc = sqlite3_step(st);
-  int ret = rc != SQLITE_DONE ? fail_db(s, rc) : sqlite3_changes(s->db) ? UC_OK : UC_ENOTFOUND;
-  done(s, st);
-  return ret;
+  return step_write(s, st, 1);
 }
 
 static int exec_locked(struct sq *s, const char *sql) {
@@ -418,10 +426,7 @@ static int sq_key_update(void *state, int64_t account_id, int64_t key_id, const 
     sqlite3_bind_text(st, 2, uc_key_type_name((uc_key_type)type), -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, key_id);
   sqlite3_bind_int64(st, 4, account_id);
-  int rc = sqlite3_step(st);
-  int ret = rc != SQLITE_DONE ? fail_db(s, rc) : sqlite3_changes(s->db) ? UC_OK : UC_ENOTFOUND;
-  done(s, st);
-  return ret;
+  return step_write(s, st, 1);
 }
 
 static int sq_settings_get(void *state, int64_t account_id, char **json) {
@@ -450,10 +455,7 @@ static int sq_settings_put(void *state, int64_t account_id, const char *json) {
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
   sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return step_write(s, st, 0);
 }
 
 static int sq_list_each(void *state, int64_t account_id, uc_list_cb cb, void *arg) {
@@ -485,10 +487,7 @@ static int sq_list_add(void *state, int64_t account_id, uc_category c, const cha
   sqlite3_bind_int64(st, 1, account_id);
   sqlite3_bind_text(st, 2, uc_category_name(c), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return step_write(s, st, 0);
 }
 
 static int sq_list_remove(void *state, int64_t account_id, uc_category c, const char *domain) {
@@ -500,10 +499,7 @@ static int sq_list_remove(void *state, int64_t account_id, uc_category c, const 
   sqlite3_bind_int64(st, 1, account_id);
   sqlite3_bind_text(st, 2, uc_category_name(c), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  int ret = rc != SQLITE_DONE ? fail_db(s, rc) : sqlite3_changes(s->db) ? UC_OK : UC_ENOTFOUND;
-  done(s, st);
-  return ret;
+  return step_write(s, st, 1);
 }
 
 static int sq_list_replace(void *state, int64_t account_id, uc_category c,
@@ -609,10 +605,7 @@ static int sq_ban_delete(void *state, int64_t account_id, const char *ip) {
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
   sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  int ret = rc != SQLITE_DONE ? fail_db(s, rc) : sqlite3_changes(s->db) ? UC_OK : UC_ENOTFOUND;
-  done(s, st);
-  return ret;
+  return step_write(s, st, 1);
 }
 
 static int sq_ban_delete_all(void *state, int64_t account_id, size_t *deleted) {
@@ -640,10 +633,7 @@ static int sq_audit_add(void *state, int64_t account_id, int64_t key_id, const c
   sqlite3_bind_int64(st, 2, key_id);
   sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, detail ? detail : "", -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return step_write(s, st, 0);
 }
 
 static int sq_version(void *state, uint64_t *v) {
