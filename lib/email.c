@@ -94,9 +94,10 @@ static int check_quoted(const unsigned char *s, size_t n, unsigned *flags, char 
   return UC_OK;
 }
 
-static int check_dot_atom(const unsigned char *s, size_t n, unsigned *flags, char *reason,
+static int check_dot_atom(const unsigned char *s, size_t n, struct uc_email *out, char *reason,
                           size_t rsize) {
   char bad[64] = "";
+  out->plus_at = n;
   if (s[0] == '.')
     return fail(reason, rsize, "An email address cannot start with a period.");
   if (s[n - 1] == '.')
@@ -107,12 +108,16 @@ static int check_dot_atom(const unsigned char *s, size_t n, unsigned *flags, cha
     if (c == '.') {
       if (s[i + 1] == '.')
         return fail(reason, rsize, "An email address cannot have two periods in a row.");
+      out->dots++;
     } else if (c >= 0x80) {
       size_t k = utf8_seq(s + i, n - i);
       if (!k)
         return fail(reason, rsize, "The email address is not valid UTF-8 before the @-sign.");
-      *flags |= UC_EMAIL_UTF8_LOCAL;
+      out->flags |= UC_EMAIL_UTF8_LOCAL;
       i += k - 1;
+    } else if (c == '+') {
+      if (out->plus_at == n)
+        out->plus_at = i;
     } else if (!is_atext(c)) {
       note_bad(bad, sizeof bad, c);
     }
@@ -132,8 +137,9 @@ static int check_local(const unsigned char *s, size_t n, unsigned opts, struct u
     if (!(opts & UC_PARSE_QUOTED))
       return fail(reason, rsize, "Quoted text before the @-sign is not allowed here.");
     rc = check_quoted(s, n, &out->flags, reason, rsize);
+    out->plus_at = n; /* tags and dots mean nothing inside quotes */
   } else {
-    rc = check_dot_atom(s, n, &out->flags, reason, rsize);
+    rc = check_dot_atom(s, n, out, reason, rsize);
   }
   if (rc)
     return rc;
@@ -148,10 +154,13 @@ static int check_local(const unsigned char *s, size_t n, unsigned opts, struct u
 }
 
 static int is_special_use_tld(const char *tld, size_t n) {
-  static const char *const names[] = {"alt",   "arpa", "example", "internal", "invalid",
-                                      "local", "localhost", "onion", "test"};
+  static const struct {
+    const char *name;
+    size_t len;
+  } names[] = {{"alt", 3},   {"arpa", 4},      {"example", 7}, {"internal", 8}, {"invalid", 7},
+               {"local", 5}, {"localhost", 9}, {"onion", 5},   {"test", 4}};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strlen(names[i]) == n && memcmp(names[i], tld, n) == 0)
+    if (names[i].len == n && memcmp(names[i].name, tld, n) == 0)
       return 1;
   return 0;
 }
@@ -293,7 +302,8 @@ int uc_email_parse(const char *str, size_t len, unsigned opts, struct uc_email *
   if (rsize > 0)
     reason[0] = 0;
   out->flags = 0;
-  out->local_len = out->domain_len = out->display_len = 0;
+  out->dots = 0;
+  out->local_len = out->domain_len = out->display_len = out->plus_at = 0;
   out->local[0] = out->domain[0] = out->display[0] = 0;
   while (len > 0 && is_space(s[0]))
     s++, len--;
@@ -327,14 +337,9 @@ int uc_email_parse(const char *str, size_t len, unsigned opts, struct uc_email *
 }
 
 void uc_email_local_info(const struct uc_email *e, struct uc_local_info *info) {
-  const char *plus = (e->flags & UC_EMAIL_QUOTED) ? NULL : memchr(e->local, '+', e->local_len);
-  info->plus_tag = plus != NULL;
-  info->base_len = plus ? (size_t)(plus - e->local) : e->local_len;
-  info->dots = 0;
-  if (e->flags & UC_EMAIL_QUOTED)
-    return;
-  for (size_t i = 0; i < e->local_len; i++)
-    info->dots += e->local[i] == '.';
+  info->plus_tag = e->plus_at < e->local_len;
+  info->base_len = e->plus_at;
+  info->dots = (int)e->dots;
 }
 
 int uc_domain_parse(const char *s, size_t n, char out[UC_DOMAIN_MAX + 1], char *reason,

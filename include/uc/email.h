@@ -34,6 +34,8 @@ struct uc_email {
   char display[UC_DISPLAY_MAX + 1]; /* lower-cased; Unicode when it was given in Unicode */
   size_t display_len;
   unsigned flags;                   /* enum uc_email_flag */
+  size_t plus_at;                   /* index of the first '+' of a dot-atom local part, or local_len */
+  unsigned dots;                    /* '.' in a dot-atom local part */
 };
 
 /* Parses s[0..len) (surrounding ASCII whitespace ignored) into *out.

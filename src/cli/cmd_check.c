@@ -49,14 +49,19 @@ static int check_one(struct checker *c, const char *s, size_t n) {
     printf("%.*s\n", (int)n, s);
     uc_result_explain(&c->r, c->lists, stdout);
     return 0;
-  case OUT_TSV:
-    fputs(uc_category_name(c->r.category), stdout);
-    putchar('\t');
-    fputs(uc_type_name(c->r.type), stdout);
-    putchar('\t');
-    fwrite(s, 1, n, stdout);
-    putchar('\n');
+  case OUT_TSV: {
+    char line[64 + UC_RESULT_INPUT_MAX]; /* one write per address */
+    const char *cat = uc_category_name(c->r.category), *type = uc_type_name(c->r.type);
+    size_t a = strlen(cat), b = strlen(type);
+    memcpy(line, cat, a);
+    line[a] = '\t';
+    memcpy(line + a + 1, type, b);
+    line[a + 1 + b] = '\t';
+    memcpy(line + a + b + 2, s, n);
+    line[a + b + 2 + n] = '\n';
+    fwrite(line, 1, a + b + 3 + n, stdout);
     return 0;
+  }
   default:
     return print_json(c, s, n);
   }
