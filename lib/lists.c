@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,6 +112,18 @@ static int map_tables(uc_lists *l, char *err, size_t es) {
   return UC_OK;
 }
 
+/* Lookups land anywhere in a few megabytes: on 2 MiB pages they do not also
+ * miss the TLB. The advice is only advice; plain pages work the same. */
+static void *alloc_tables(size_t len) {
+  const size_t huge = 2u << 20;
+  void *p = NULL;
+  if (len >= huge && posix_memalign(&p, huge, (len + huge - 1) & ~(huge - 1)) == 0) {
+    madvise(p, (len + huge - 1) & ~(huge - 1), MADV_HUGEPAGE);
+    return p;
+  }
+  return malloc(len);
+}
+
 int uc_lists_open(const char *path, uc_lists **out, char *err, size_t es) {
   int rc, fd = -1;
   struct stat st;
@@ -135,7 +148,7 @@ int uc_lists_open(const char *path, uc_lists **out, char *err, size_t es) {
   /* Read, not mmap'd: a file rewritten in place (cp over it) would turn the
    * lookups of a mapping into SIGBUS. */
   l->map_len = (size_t)st.st_size;
-  l->map = malloc(l->map_len);
+  l->map = alloc_tables(l->map_len);
   if (!l->map) {
     rc = failf(err, es, UC_ENOMEM, "%s: out of memory", path);
     goto out;
