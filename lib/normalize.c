@@ -1,6 +1,8 @@
 /* Canonical mailbox per provider: the sub-addressing rules each provider documents. */
 #include "uc/email.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,9 +51,23 @@ static int cmp_provider(const void *key, const void *elem) {
 
 static char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c; }
 
+/* Bit c - 'a' set: some provider's domain starts with letter c (a cheap "no"
+ * before the search, for the many domains that are not providers). */
+static uint32_t first_letters(void) {
+  uint32_t m = 0;
+  for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++)
+    m |= 1u << (providers[i].domain[0] - 'a');
+  return m;
+}
+
 size_t uc_email_normalize(const struct uc_email *e, char *out) {
+  static _Atomic uint32_t cached; /* 0 until computed; racing threads store the same value */
+  uint32_t letters = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (!letters)
+    atomic_store_explicit(&cached, letters = first_letters(), memory_order_relaxed);
+  unsigned c0 = (unsigned char)e->domain[0] - 'a';
   const struct provider *p =
-      (e->flags & UC_EMAIL_QUOTED)
+      (e->flags & UC_EMAIL_QUOTED) || c0 >= 26 || !(letters >> c0 & 1)
           ? NULL
           : bsearch(e->domain, providers, sizeof providers / sizeof providers[0],
                     sizeof providers[0], cmp_provider);
