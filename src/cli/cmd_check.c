@@ -1,10 +1,12 @@
 /* usercleaning check: classify arguments or stdin lines, one JSON object each. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void check_usage(FILE *f) {
   fprintf(f,
@@ -67,24 +69,48 @@ static int check_one(struct checker *c, const char *s, size_t n) {
   }
 }
 
-/* Streams stdin in constant memory: a line longer than the buffer is checked
- * by its first bytes (which fail as too long) and the rest is discarded. */
+#define LINE_CAP (UC_EMAIL_INPUT_MAX + 64)
+
+/* One line without its end (\n, \r\n), at most LINE_CAP bytes of it. */
+static int check_line(struct checker *c, const char *s, size_t n) {
+  if (n > 0 && s[n - 1] == '\r')
+    n--;
+  return check_one(c, s, n < LINE_CAP ? n : LINE_CAP);
+}
+
+/* Streams stdin in constant memory: lines are cut out of one fixed buffer; a
+ * line longer than LINE_CAP is checked by its first bytes (which fail as too
+ * long) and the rest of it is skipped. */
 static int check_stdin(struct checker *c) {
-  char line[UC_EMAIL_INPUT_MAX + 64];
-  while (fgets(line, sizeof line, stdin)) {
-    size_t n = strlen(line);
-    int whole = n > 0 && line[n - 1] == '\n';
-    if (!whole && !feof(stdin)) {
-      int ch;
-      while ((ch = getchar()) != EOF && ch != '\n')
-        ;
-    }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-      n--;
-    if (check_one(c, line, n))
+  static char buf[1 << 16];
+  size_t have = 0;
+  int skipping = 0;
+  for (;;) {
+    ssize_t got = read(STDIN_FILENO, buf + have, sizeof buf - have);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
       return 1;
+    have += (size_t)got;
+    size_t start = 0;
+    for (char *nl; (nl = memchr(buf + start, '\n', have - start)) != NULL;) {
+      size_t n = (size_t)(nl - (buf + start));
+      if (!skipping && check_line(c, buf + start, n))
+        return 1;
+      skipping = 0;
+      start += n + 1;
+    }
+    size_t rest = have - start;
+    if (got == 0) /* end of input: a last line without its newline */
+      return rest && !skipping ? check_line(c, buf + start, rest) : 0;
+    if (rest >= LINE_CAP) {
+      if (!skipping && check_line(c, buf + start, rest))
+        return 1;
+      skipping = 1, rest = 0, start = have;
+    }
+    memmove(buf, buf + start, rest);
+    have = rest;
   }
-  return ferror(stdin) ? 1 : 0;
 }
 
 int cmd_check(int argc, char **argv) {

@@ -110,3 +110,18 @@ def test_streaming_runs_in_constant_memory(binary, snapshot):
     large = _peak_rss_kib(binary, snapshot, 200_000)
     # 100x the input may not grow the peak by more than 2 MiB (allocator noise).
     assert large - small < 2048, (small, large)
+
+
+def test_many_lines_across_read_buffers_keep_order(run):
+    emails = [f"user{i}@{'mailinator.com' if i % 3 == 0 else 'gmail.com'}" for i in range(30000)]
+    p = run("check", "--format", "tsv", stdin=("\n".join(emails) + "\n").encode())
+    assert p.returncode == 0
+    rows = p.stdout.decode().splitlines()
+    assert [r.split("\t")[2] for r in rows] == emails
+    assert all(r.startswith("black\tdisposable\t") == (i % 3 == 0) for i, r in enumerate(rows))
+
+
+def test_nul_bytes_are_part_of_the_line(run):
+    (o,) = lines(run("check", stdin=b"a\x00b@x.com\n"))
+    assert o["type"] == "invalid" and "NUL" in o["details"]["reason"]
+    assert o["email"] == "a\x00b@x.com"
