@@ -140,7 +140,13 @@ struct srv_cache *srv_cache_new(uc_store *st) {
   if (!c)
     return NULL;
   c->st = st;
-  pthread_rwlock_init(&c->lock, NULL);
+  /* Readers hold the lock for a whole check; without writer preference a busy
+   * server could starve the admin API's rebuilds forever. */
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&c->lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
   pthread_mutex_init(&c->reload_lock, NULL);
   if (srv_cache_reload(c) != UC_OK) {
     srv_cache_free(c);
