@@ -574,7 +574,10 @@ static int sq_ban_put(void *state, const struct uc_ban_rec *b, size_t n) {
   if (sqlite3_prepare_v2(s->db, "INSERT INTO bans(account_id, ip, attempts, banned_at, updated_at) "
                                 "VALUES (?, ?, ?, nullif(?, 0), ?) ON CONFLICT DO UPDATE SET "
                                 "attempts = excluded.attempts, banned_at = excluded.banned_at, "
-                                "updated_at = excluded.updated_at", -1, &st, NULL) != SQLITE_OK)
+                                "updated_at = excluded.updated_at "
+                                /* a stored ban is only ever lifted by ban_delete */
+                                "WHERE bans.banned_at IS NULL OR excluded.banned_at IS NOT NULL",
+                         -1, &st, NULL) != SQLITE_OK)
     goto fail;
   for (size_t i = 0; i < n; i++) {
     sqlite3_bind_int64(st, 1, b[i].account_id);

@@ -42,8 +42,19 @@ def start_ours(tmp):
                          stdout=out, stderr=subprocess.STDOUT)
     wait_up("http://127.0.0.1:18090/healthz")
     out.flush()
-    key = re.search(r"active key:\s+(\S+)", open(out.name).read()).group(1)
+    text = open(out.name).read()
+    key = re.search(r"active key:\s+(\S+)", text).group(1)
+    raise_threshold(re.search(r"admin key:\s+(\S+)", text).group(1))
     return p, key
+
+
+def raise_threshold(admin_key):
+    """Bans stay on (their accounting is measured), but 65,521 IPs sending a
+    mix stay under 100 black answers each: the run measures checks, not 403s."""
+    req = urllib.request.Request("http://127.0.0.1:18090/v1/admin/settings",
+                                 data=b'{"ban_threshold": 100}', method="PATCH",
+                                 headers={"Authorization": f"Bearer {admin_key}"})
+    urllib.request.urlopen(req).read()
 
 
 def sample_body(key):

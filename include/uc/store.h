@@ -95,7 +95,8 @@ struct uc_store_ops {
   int (*list_remove)(void *s, int64_t account_id, uc_category c, const char *domain);
   int (*list_replace)(void *s, int64_t account_id, uc_category c, const char *const *domains,
                       size_t n);
-  /* Bans; put is an upsert of all n records in one transaction (durable on return). */
+  /* Bans; put is an upsert of all n records in one transaction (durable on
+   * return) that never clears a stored ban: only ban_delete lifts one. */
   int (*ban_each)(void *s, int64_t account_id, uc_ban_cb cb, void *arg);
   int (*ban_put)(void *s, const struct uc_ban_rec *b, size_t n);
   int (*ban_delete)(void *s, int64_t account_id, const char *ip); /* UC_ENOTFOUND */

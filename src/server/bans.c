@@ -23,6 +23,7 @@ struct shard {
 struct srv_bans {
   uc_store *st;
   struct shard shards[SHARDS];
+  pthread_mutex_t flush_lock; /* one flush at a time, and none during an unban */
 };
 
 static uint64_t hash_key(int64_t account, const char *ip) {
@@ -83,6 +84,7 @@ struct srv_bans *srv_bans_new(uc_store *st) {
   if (!b)
     return NULL;
   b->st = st;
+  pthread_mutex_init(&b->flush_lock, NULL);
   for (int i = 0; i < SHARDS; i++)
     pthread_mutex_init(&b->shards[i].lock, NULL);
   if (st->ops->ban_each(st->state, 0, load_one, b) != UC_OK) {
@@ -99,6 +101,7 @@ void srv_bans_free(struct srv_bans *b) {
     free(b->shards[i].e);
     pthread_mutex_destroy(&b->shards[i].lock);
   }
+  pthread_mutex_destroy(&b->flush_lock);
   free(b);
 }
 
@@ -169,6 +172,7 @@ out:
 int srv_bans_unban(struct srv_bans *b, int64_t account, const char *ip) {
   uint64_t h = hash_key(account, ip);
   struct shard *s = shard_of(b, h);
+  pthread_mutex_lock(&b->flush_lock); /* no flush may write an older copy after the delete */
   pthread_mutex_lock(&s->lock);
   struct entry *e = find(s, h, account, ip, 0);
   int rc = b->st->ops->ban_delete(b->st->state, account, ip);
@@ -178,11 +182,13 @@ int srv_bans_unban(struct srv_bans *b, int64_t account, const char *ip) {
     rc = UC_OK;
   }
   pthread_mutex_unlock(&s->lock);
+  pthread_mutex_unlock(&b->flush_lock);
   return rc == UC_OK && !known ? UC_ENOTFOUND : rc;
 }
 
 int srv_bans_unban_all(struct srv_bans *b, int64_t account, size_t *count) {
   size_t n = 0;
+  pthread_mutex_lock(&b->flush_lock);
   for (int i = 0; i < SHARDS; i++)
     pthread_mutex_lock(&b->shards[i].lock);
   int rc = b->st->ops->ban_delete_all(b->st->state, account, NULL);
@@ -198,40 +204,42 @@ int srv_bans_unban_all(struct srv_bans *b, int64_t account, size_t *count) {
   }
   for (int i = SHARDS - 1; i >= 0; i--)
     pthread_mutex_unlock(&b->shards[i].lock);
+  pthread_mutex_unlock(&b->flush_lock);
   if (count)
     *count = n;
   return rc;
 }
 
-/* With every shard locked: write the dirty entries in one transaction. */
-static int flush_locked(struct srv_bans *b) {
-  size_t n = 0, cap = 0;
-  struct uc_ban_rec *recs = NULL;
-  for (int i = 0; i < SHARDS; i++) {
-    struct shard *s = &b->shards[i];
-    for (size_t j = 0; s->e && j <= s->mask; j++) {
-      if (!s->e[j].used || !s->e[j].dirty)
-        continue;
-      if (n == cap) {
-        cap = cap ? cap * 2 : 64;
-        struct uc_ban_rec *p = realloc(recs, cap * sizeof *p);
-        if (!p) {
-          free(recs);
-          return UC_ENOMEM;
-        }
-        recs = p;
-      }
-      recs[n++] = s->e[j].rec;
+/* Copies shard s's dirty entries into *recs (grown as needed) and marks them
+ * clean. With s locked. */
+static int take_dirty(struct shard *s, struct uc_ban_rec **recs, size_t *n, size_t *cap) {
+  for (size_t j = 0; s->e && j <= s->mask; j++) {
+    if (!s->e[j].used || !s->e[j].dirty)
+      continue;
+    if (*n == *cap) {
+      size_t c = *cap ? *cap * 2 : 256;
+      struct uc_ban_rec *p = realloc(*recs, c * sizeof *p);
+      if (!p)
+        return UC_ENOMEM;
+      *recs = p, *cap = c;
     }
+    (*recs)[(*n)++] = s->e[j].rec;
+    s->e[j].dirty = 0;
   }
-  int rc = n ? b->st->ops->ban_put(b->st->state, recs, n) : UC_OK;
-  for (int i = 0; rc == UC_OK && n && i < SHARDS; i++) {
-    struct shard *s = &b->shards[i];
-    for (size_t j = 0; s->e && j <= s->mask; j++)
-      s->e[j].dirty = 0;
+  return UC_OK;
+}
+
+/* Marks the entries of recs dirty again after a failed write. */
+static void redirty(struct srv_bans *b, const struct uc_ban_rec *recs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint64_t h = hash_key(recs[i].account_id, recs[i].ip);
+    struct shard *s = shard_of(b, h);
+    pthread_mutex_lock(&s->lock);
+    struct entry *e = find(s, h, recs[i].account_id, recs[i].ip, 0);
+    if (e)
+      e->dirty = 1;
+    pthread_mutex_unlock(&s->lock);
   }
-  free(recs);
-  return rc;
 }
 
 static void lock_all(struct srv_bans *b) {
@@ -244,24 +252,60 @@ static void unlock_all(struct srv_bans *b) {
     pthread_mutex_unlock(&b->shards[i].lock);
 }
 
+/* Shard locks are held only to copy; the write happens without them, so checks
+ * never wait for SQLite. A copy older than a ban written meanwhile by
+ * count_black cannot undo it: ban_put never clears a stored ban. */
+static int flush_flocked(struct srv_bans *b) {
+  struct uc_ban_rec *recs = NULL;
+  size_t n = 0, cap = 0;
+  int rc = UC_OK;
+  for (int i = 0; i < SHARDS && rc == UC_OK; i++) {
+    pthread_mutex_lock(&b->shards[i].lock);
+    rc = take_dirty(&b->shards[i], &recs, &n, &cap);
+    pthread_mutex_unlock(&b->shards[i].lock);
+  }
+  if (rc == UC_OK && n)
+    rc = b->st->ops->ban_put(b->st->state, recs, n);
+  if (rc)
+    redirty(b, recs, n);
+  free(recs);
+  return rc;
+}
+
 int srv_bans_flush(struct srv_bans *b) {
-  lock_all(b);
-  int rc = flush_locked(b);
-  unlock_all(b);
+  pthread_mutex_lock(&b->flush_lock);
+  int rc = flush_flocked(b);
+  pthread_mutex_unlock(&b->flush_lock);
   return rc;
 }
 
 int srv_bans_reload(struct srv_bans *b) {
-  lock_all(b);
-  int rc = flush_locked(b); /* ours first, then read everyone's (an unban by the CLI) */
+  struct uc_ban_rec *recs = NULL;
+  size_t n = 0, cap = 0;
+  pthread_mutex_lock(&b->flush_lock);
+  lock_all(b); /* rare (another process wrote): checks wait for this one */
+  int rc = UC_OK;
+  for (int i = 0; i < SHARDS && rc == UC_OK; i++)
+    rc = take_dirty(&b->shards[i], &recs, &n, &cap);
+  if (rc == UC_OK && n) /* ours first, then read everyone's (an unban by the CLI) */
+    rc = b->st->ops->ban_put(b->st->state, recs, n);
   if (rc == UC_OK) {
     for (int i = 0; i < SHARDS; i++) {
       free(b->shards[i].e);
       b->shards[i].e = NULL, b->shards[i].mask = 0, b->shards[i].used = 0;
     }
     rc = b->st->ops->ban_each(b->st->state, 0, load_one, b);
+  } else {
+    for (size_t i = 0; i < n; i++) { /* keep them for the next flush */
+      uint64_t h = hash_key(recs[i].account_id, recs[i].ip);
+      struct entry *e = find(shard_of(b, h), h, recs[i].account_id, recs[i].ip, 0);
+      if (e)
+        e->dirty = 1;
+    }
   }
   unlock_all(b);
+  pthread_mutex_unlock(&b->flush_lock);
+  free(recs);
   return rc;
 }
 
