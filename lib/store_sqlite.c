@@ -334,6 +334,16 @@ static int exec_locked(struct sq *s, const char *sql) {
   return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? UC_OK : fail_db(s, SQLITE_ERROR);
 }
 
+/* Ends the caller's BEGIN (lock held): COMMIT when ok; otherwise, or when the
+ * commit fails, ROLLBACK and the store's error. */
+static int end_tx(struct sq *s, int ok) {
+  if (ok && exec_locked(s, "COMMIT") == UC_OK)
+    return UC_OK;
+  int ret = fail_db(s, SQLITE_ERROR);
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return ret;
+}
+
 static int sq_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
   struct sq *s = state;
   sqlite3_stmt *add = NULL, *touch = NULL;
@@ -348,10 +358,8 @@ static int sq_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
       sqlite3_prepare_v2(s->db,
                          "UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) "
                          "WHERE id = ?",
-                         -1, &touch, NULL) != SQLITE_OK) {
-    ret = fail_db(s, SQLITE_ERROR);
-    goto rollback;
-  }
+                         -1, &touch, NULL) != SQLITE_OK)
+    goto fail;
   for (size_t i = 0; i < n; i++) {
     char day[11];
     uc_date_format(d[i].day, day);
@@ -361,18 +369,15 @@ static int sq_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
     sqlite3_bind_int64(add, 4, (sqlite3_int64)d[i].count);
     sqlite3_bind_int64(touch, 1, d[i].last_used);
     sqlite3_bind_int64(touch, 2, d[i].key_id);
-    if (sqlite3_step(add) != SQLITE_DONE || sqlite3_step(touch) != SQLITE_DONE) {
-      ret = fail_db(s, SQLITE_ERROR);
-      goto rollback;
-    }
+    if (sqlite3_step(add) != SQLITE_DONE || sqlite3_step(touch) != SQLITE_DONE)
+      goto fail;
     sqlite3_reset(add);
     sqlite3_reset(touch);
   }
-  ret = exec_locked(s, "COMMIT");
-  if (!ret)
-    goto out;
-rollback:
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  ret = end_tx(s, 1);
+  goto out;
+fail:
+  ret = end_tx(s, 0);
 out:
   sqlite3_finalize(add);
   sqlite3_finalize(touch);
@@ -527,12 +532,10 @@ static int sq_list_replace(void *state, int64_t account_id, uc_category c,
       goto fail;
     sqlite3_reset(ins);
   }
-  ret = exec_locked(s, "COMMIT");
-  if (!ret)
-    goto out;
+  ret = end_tx(s, 1);
+  goto out;
 fail:
-  ret = fail_db(s, SQLITE_ERROR);
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  ret = end_tx(s, 0);
 out:
   sqlite3_finalize(del);
   sqlite3_finalize(ins);
@@ -589,12 +592,10 @@ static int sq_ban_put(void *state, const struct uc_ban_rec *b, size_t n) {
       goto fail;
     sqlite3_reset(st);
   }
-  ret = exec_locked(s, "COMMIT");
-  if (!ret)
-    goto out;
+  ret = end_tx(s, 1);
+  goto out;
 fail:
-  ret = fail_db(s, SQLITE_ERROR);
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  ret = end_tx(s, 0);
 out:
   sqlite3_finalize(st);
   pthread_mutex_unlock(&s->lock);
