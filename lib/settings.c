@@ -3,6 +3,7 @@
 #include "uc/error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The types whose colour an account may choose (SPEC §3). */
@@ -132,6 +133,33 @@ int uc_settings_patch(struct uc_settings *s, const json_t *patch, char *field, s
   }
   *s = next;
   return UC_OK;
+}
+
+int uc_settings_load(uc_store *st, int64_t account, struct uc_settings *s, char *why,
+                     size_t why_size) {
+  char *json = NULL, field[96], msg[200];
+  uc_settings_init(s);
+  int rc = st->ops->settings_get(st->state, account, &json);
+  if (rc == UC_OK && json) {
+    json_t *doc = json_loads(json, 0, NULL);
+    struct uc_settings stored = *s;
+    if (doc && uc_settings_patch(&stored, doc, field, sizeof field, msg, sizeof msg) == UC_OK)
+      *s = stored;
+    else
+      rc = UC_EFORMAT, snprintf(why, why_size, "%s", doc ? msg : "not JSON");
+    json_decref(doc);
+  }
+  free(json);
+  return rc;
+}
+
+int uc_settings_save(uc_store *st, int64_t account, const struct uc_settings *s) {
+  json_t *doc = uc_settings_to_json(s);
+  char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+  int rc = text ? st->ops->settings_put(st->state, account, text) : UC_ENOMEM;
+  free(text);
+  json_decref(doc);
+  return rc;
 }
 
 void uc_settings_policy(const struct uc_settings *s, struct uc_policy *p) {

@@ -7,6 +7,7 @@
 
 #include "uc/engine.h"
 #include "uc/ip.h"
+#include "uc/store.h"
 
 #define UC_NEVER_BAN_MAX 64
 #define UC_THRESHOLD_MAX 100
@@ -34,6 +35,14 @@ json_t *uc_settings_to_json(const struct uc_settings *s);
  * "ban_threshold" or "colors.suspicious signs") and msg says what is wrong. */
 int uc_settings_patch(struct uc_settings *s, const json_t *patch, char *field, size_t field_size,
                       char *msg, size_t msg_size);
+
+/* Reads an account's settings from the store into s: the defaults, then what
+ * is stored. UC_OK; UC_EFORMAT when the stored row no longer validates (s
+ * keeps the defaults, why says what is wrong); or the store's error. */
+int uc_settings_load(uc_store *st, int64_t account, struct uc_settings *s, char *why,
+                     size_t why_size);
+/* Stores s as the account's settings. UC_OK or an error. */
+int uc_settings_save(uc_store *st, int64_t account, const struct uc_settings *s);
 
 /* Copies the colours into a policy. */
 void uc_settings_policy(const struct uc_settings *s, struct uc_policy *p);

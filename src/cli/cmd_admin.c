@@ -60,16 +60,10 @@ static uc_store *open_account(int argc, char **argv, struct admin_args *a,
   return st;
 }
 
+/* The account's settings; a stored row that no longer validates gives the defaults. */
 static void load_settings(uc_store *st, int64_t account, struct uc_settings *set) {
-  char *json = NULL, field[64], msg[160];
-  uc_settings_init(set);
-  if (st->ops->settings_get(st->state, account, &json) == UC_OK && json) {
-    json_t *doc = json_loads(json, 0, NULL);
-    if (doc)
-      uc_settings_patch(set, doc, field, sizeof field, msg, sizeof msg);
-    json_decref(doc);
-  }
-  free(json);
+  char why[200];
+  uc_settings_load(st, account, set, why, sizeof why);
 }
 
 /* ---- bans ---- */
@@ -172,17 +166,16 @@ static int settings_set(uc_store *st, const struct uc_account_rec *acc, char **p
     json_decref(patch);
     return 2;
   }
-  json_t *doc = uc_settings_to_json(&set);
-  char *text = json_dumps(doc, JSON_COMPACT), *detail = json_dumps(patch, JSON_COMPACT);
-  rc = st->ops->settings_put(st->state, acc->id, text);
-  if (!rc)
+  char *detail = json_dumps(patch, JSON_COMPACT);
+  rc = uc_settings_save(st, acc->id, &set);
+  if (!rc) {
     st->ops->audit_add(st->state, acc->id, 0, "settings.update", detail);
+    json_t *doc = uc_settings_to_json(&set);
+    json_dumpf(doc, stdout, JSON_INDENT(2)), putchar('\n');
+    json_decref(doc);
+  }
   free(detail);
   json_decref(patch);
-  if (!rc)
-    json_dumpf(doc, stdout, JSON_INDENT(2)), putchar('\n');
-  free(text);
-  json_decref(doc);
   return rc ? 1 : 0;
 }
 

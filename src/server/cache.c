@@ -56,7 +56,6 @@ static int add_account(void *arg, const struct uc_account_rec *a) {
   memset(acc, 0, sizeof *acc);
   acc->id = a->id;
   snprintf(acc->name, sizeof acc->name, "%s", a->name);
-  uc_settings_init(&acc->settings);
   uc_policy_init(&acc->policy);
   for (int c = 0; c < 3; c++)
     if (!(acc->lists[c] = uc_domset_new()))
@@ -66,22 +65,16 @@ static int add_account(void *arg, const struct uc_account_rec *a) {
 
 static struct srv_account *account_in(struct view *v, int64_t id);
 
-/* Settings are stored as JSON; a row that no longer validates leaves defaults. */
+/* A stored row that no longer validates leaves the defaults (and says so). */
 static int load_settings(uc_store *st, struct srv_account *acc) {
-  char *json = NULL, field[64], msg[160];
-  int rc = st->ops->settings_get(st->state, acc->id, &json);
-  if (rc == UC_OK && json) {
-    json_t *doc = json_loads(json, 0, NULL);
-    if (!doc || uc_settings_patch(&acc->settings, doc, field, sizeof field, msg, sizeof msg))
-      fprintf(stderr, "usercleaning: account %s: stored settings ignored (%s)\n", acc->name,
-              doc ? msg : "not JSON");
-    json_decref(doc);
-  }
-  free(json);
+  char why[200];
+  int rc = uc_settings_load(st, acc->id, &acc->settings, why, sizeof why);
+  if (rc == UC_EFORMAT)
+    fprintf(stderr, "usercleaning: account %s: stored settings ignored (%s)\n", acc->name, why);
   uc_settings_policy(&acc->settings, &acc->policy);
   for (int c = 0; c < 3; c++)
     acc->policy.list[c] = acc->lists[c];
-  return rc;
+  return rc == UC_EFORMAT ? UC_OK : rc;
 }
 
 static int add_listed(void *arg, const struct uc_list_rec *l) {

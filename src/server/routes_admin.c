@@ -78,18 +78,14 @@ static enum MHD_Result settings(struct srv *s, struct MHD_Connection *c, struct 
     json_decref(patch);
     return invalid(c, r, field, msg, NULL);
   }
-  json_t *doc = uc_settings_to_json(&who->settings);
-  char *text = json_dumps(doc, JSON_COMPACT);
-  int rc = text ? s->store->ops->settings_put(s->store->state, who->account, text) : UC_ENOMEM;
-  free(text);
+  int rc = uc_settings_save(s->store, who->account, &who->settings);
   if (rc) {
     json_decref(patch);
-    json_decref(doc);
     return store_failed(c, r, rc);
   }
   audit(s, who, "settings.update", patch);
   srv_cache_reload(s->cache);
-  return reply_json(c, r, MHD_HTTP_OK, doc);
+  return reply_json(c, r, MHD_HTTP_OK, uc_settings_to_json(&who->settings));
 }
 
 /* ---- bans ---- */
