@@ -255,6 +255,7 @@ size_t uc_lists_typo_targets(const uc_lists *l, const struct uc_typo_target **ta
 struct uc_lists_holder {
   pthread_mutex_t lock;
   uc_lists *cur;
+  _Atomic uint64_t gen; /* bumped after each swap, under lock */
 };
 
 uc_lists_holder *uc_lists_holder_new(uc_lists *initial) {
@@ -285,8 +286,26 @@ void uc_lists_holder_swap(uc_lists_holder *h, uc_lists *next) {
   pthread_mutex_lock(&h->lock);
   uc_lists *old = h->cur;
   h->cur = next;
+  atomic_fetch_add_explicit(&h->gen, 1, memory_order_release);
   pthread_mutex_unlock(&h->lock);
   uc_lists_unref(old);
+}
+
+/* Reading gen before get: a swap in between leaves f with the newer snapshot
+ * under the older number, which only costs one more get next time. */
+uc_lists *uc_lists_holder_follow(uc_lists_holder *h, struct uc_lists_follower *f) {
+  uint64_t gen = atomic_load_explicit(&h->gen, memory_order_acquire);
+  if (f->cur && gen == f->gen)
+    return f->cur;
+  uc_lists *l = uc_lists_holder_get(h);
+  uc_lists_unref(f->cur);
+  f->cur = l, f->gen = gen;
+  return l;
+}
+
+void uc_lists_follower_drop(struct uc_lists_follower *f) {
+  uc_lists_unref(f->cur);
+  f->cur = NULL;
 }
 
 /* ---- dates: proleptic Gregorian, no time zones involved ---- */

@@ -88,6 +88,18 @@ void uc_lists_holder_free(uc_lists_holder *h);
 uc_lists *uc_lists_holder_get(uc_lists_holder *h); /* a new reference: uc_lists_unref it */
 void uc_lists_holder_swap(uc_lists_holder *h, uc_lists *next); /* takes the reference */
 
+/* One thread's own reference to the holder's snapshot. A follower costs one
+ * uncontended atomic load per use instead of a lock and two refcount writes
+ * that every thread would fight over; it moves to a swapped-in snapshot on its
+ * next use, and keeps the old one alive until then. Zero-initialise it. */
+struct uc_lists_follower {
+  uc_lists *cur;
+  uint64_t gen;
+};
+/* The current snapshot, valid until the next call on f or uc_lists_follower_drop. */
+uc_lists *uc_lists_holder_follow(uc_lists_holder *h, struct uc_lists_follower *f);
+void uc_lists_follower_drop(struct uc_lists_follower *f);
+
 /* Days since 1970-01-01 for "YYYY-MM-DD"; 0 when malformed. */
 unsigned uc_date_parse(const char *s, size_t n);
 /* Writes "YYYY-MM-DD" (11 bytes with the NUL) for days since 1970-01-01. */

@@ -1,5 +1,7 @@
 /* The in-memory view of keys and accounts that every request reads. Rebuilt
- * whole from the store when it changes; requests hold a read lock. */
+ * whole from the store when it changes and published as a new refcounted
+ * view; each HTTP thread follows the current one (struct srv_view_follower),
+ * so a request takes no lock and writes no shared memory to authenticate. */
 #include "server.h"
 
 #include <jansson.h>
@@ -7,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct view {
+struct srv_view {
+  atomic_long refs;
   struct srv_key *keys; /* open addressing on the hash's first 8 bytes */
   size_t mask;
   struct srv_account *accounts; /* sorted by id */
@@ -16,8 +19,9 @@ struct view {
 
 struct srv_cache {
   uc_store *st;
-  pthread_rwlock_t lock;
-  struct view v;
+  pthread_mutex_t lock; /* guards cur */
+  struct srv_view *cur;
+  _Atomic uint64_t gen; /* bumped after each publish, under lock */
   uint64_t version;
   pthread_mutex_t reload_lock; /* one rebuild at a time */
 };
@@ -28,7 +32,7 @@ static uint64_t slot_of(const uint8_t *hash) {
   return x;
 }
 
-static void view_free(struct view *v) {
+static void view_free(struct srv_view *v) {
   for (size_t i = 0; i < v->naccounts; i++)
     for (int c = 0; c < 3; c++)
       uc_domset_free(v->accounts[i].lists[c]);
@@ -37,8 +41,15 @@ static void view_free(struct view *v) {
   memset(v, 0, sizeof *v);
 }
 
+static void view_unref(struct srv_view *v) {
+  if (v && atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) {
+    view_free(v);
+    free(v);
+  }
+}
+
 struct build {
-  struct view v;
+  struct srv_view v;
   size_t nkeys, cap_accounts;
   int failed;
 };
@@ -63,7 +74,7 @@ static int add_account(void *arg, const struct uc_account_rec *a) {
   return 0;
 }
 
-static struct srv_account *account_in(struct view *v, int64_t id);
+static struct srv_account *account_in(struct srv_view *v, int64_t id);
 
 /* A stored row that no longer validates leaves the defaults (and says so). */
 static int load_settings(uc_store *st, struct srv_account *acc) {
@@ -103,7 +114,7 @@ static int add_key(void *arg, const struct uc_key_rec *k) {
 }
 
 /* Reads accounts and keys (ids are assigned increasing, so ORDER BY id sorts). */
-static int build_view(uc_store *st, struct view *out) {
+static int build_view(uc_store *st, struct srv_view **out) {
   struct build b = {0};
   int rc = st->ops->account_each(st->state, add_account, &b);
   for (size_t i = 0; !rc && !b.failed && i < b.v.naccounts; i++)
@@ -124,7 +135,12 @@ static int build_view(uc_store *st, struct view *out) {
     view_free(&b.v);
     return rc ? rc : UC_ENOMEM;
   }
-  *out = b.v;
+  if (!(*out = malloc(sizeof **out))) {
+    view_free(&b.v);
+    return UC_ENOMEM;
+  }
+  **out = b.v;
+  atomic_init(&(*out)->refs, 1);
   return UC_OK;
 }
 
@@ -133,13 +149,7 @@ struct srv_cache *srv_cache_new(uc_store *st) {
   if (!c)
     return NULL;
   c->st = st;
-  /* Readers hold the lock for a whole check; without writer preference a busy
-   * server could starve the admin API's rebuilds forever. */
-  pthread_rwlockattr_t attr;
-  pthread_rwlockattr_init(&attr);
-  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  pthread_rwlock_init(&c->lock, &attr);
-  pthread_rwlockattr_destroy(&attr);
+  pthread_mutex_init(&c->lock, NULL);
   pthread_mutex_init(&c->reload_lock, NULL);
   if (srv_cache_reload(c) != UC_OK) {
     srv_cache_free(c);
@@ -151,25 +161,26 @@ struct srv_cache *srv_cache_new(uc_store *st) {
 void srv_cache_free(struct srv_cache *c) {
   if (!c)
     return;
-  view_free(&c->v);
-  pthread_rwlock_destroy(&c->lock);
+  view_unref(c->cur);
+  pthread_mutex_destroy(&c->lock);
   pthread_mutex_destroy(&c->reload_lock);
   free(c);
 }
 
 int srv_cache_reload(struct srv_cache *c) {
-  struct view fresh, old;
+  struct srv_view *fresh, *old;
   uint64_t version = 0;
   pthread_mutex_lock(&c->reload_lock);
   c->st->ops->version(c->st->state, &version); /* before reading: a later change reloads again */
   int rc = build_view(c->st, &fresh);
   if (rc == UC_OK) {
-    pthread_rwlock_wrlock(&c->lock);
-    old = c->v;
-    c->v = fresh;
+    pthread_mutex_lock(&c->lock);
+    old = c->cur;
+    c->cur = fresh;
     c->version = version;
-    pthread_rwlock_unlock(&c->lock);
-    view_free(&old);
+    atomic_fetch_add_explicit(&c->gen, 1, memory_order_release);
+    pthread_mutex_unlock(&c->lock);
+    view_unref(old); /* freed now, or by the last thread still following it */
   }
   pthread_mutex_unlock(&c->reload_lock);
   return rc;
@@ -183,14 +194,33 @@ int srv_cache_poll(struct srv_cache *c) {
   return 1;
 }
 
-static const struct srv_key *find_key(const struct view *v, const uint8_t *hash) {
+/* The thread's view, current as of this call (see uc_lists_holder_follow). */
+static struct srv_view *follow(struct srv_cache *c, struct srv_view_follower *f) {
+  uint64_t gen = atomic_load_explicit(&c->gen, memory_order_acquire);
+  if (f->cur && gen == f->gen)
+    return f->cur;
+  pthread_mutex_lock(&c->lock);
+  struct srv_view *v = c->cur;
+  atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&c->lock);
+  view_unref(f->cur);
+  f->cur = v, f->gen = gen;
+  return v;
+}
+
+void srv_view_follower_drop(struct srv_view_follower *f) {
+  view_unref(f->cur);
+  f->cur = NULL;
+}
+
+static const struct srv_key *find_key(const struct srv_view *v, const uint8_t *hash) {
   for (size_t i = slot_of(hash) & v->mask; v->keys[i].id; i = (i + 1) & v->mask)
     if (sodium_memcmp(v->keys[i].hash, hash, UC_KEY_HASH_LEN) == 0)
       return &v->keys[i];
   return NULL;
 }
 
-static struct srv_account *account_in(struct view *v, int64_t id) {
+static struct srv_account *account_in(struct srv_view *v, int64_t id) {
   size_t lo = 0, hi = v->naccounts;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -204,38 +234,55 @@ static struct srv_account *account_in(struct view *v, int64_t id) {
   return NULL;
 }
 
-static const struct srv_account *find_account(const struct view *v, int64_t id) {
-  return account_in((struct view *)v, id);
+static const struct srv_account *find_account(const struct srv_view *v, int64_t id) {
+  return account_in((struct srv_view *)v, id);
 }
 
-/* With the read lock held: fills out for a live key; 0 when absent. */
-static int lookup_locked(struct srv_cache *c, const uint8_t *hash, struct srv_auth *out, int *known) {
-  const struct srv_key *k = find_key(&c->v, hash);
+/* Fills out for a live key; 0 when absent. */
+static int lookup(struct srv_view *v, const uint8_t *hash, struct srv_auth *out, int *known) {
+  const struct srv_key *k = find_key(v, hash);
   *known = k != NULL;
   if (!k || k->revoked)
     return 0;
-  out->account = find_account(&c->v, k->account_id);
+  out->account = find_account(v, k->account_id);
   out->key = *k;
-  out->cache = c;
   return out->account != NULL;
 }
 
-enum srv_auth_result srv_auth_key(struct srv_cache *c, const char *key, size_t n,
-                                  struct srv_auth *out) {
+/* The key's type and hash, from the thread's memo when it saw this key lately.
+ * The memo is compared in constant time, like the hashes. */
+static int parse_key(struct srv_key_memo *memo, const char *key, size_t n, uc_key_type *type,
+                     uint8_t hash[UC_KEY_HASH_LEN]) {
+  struct srv_key_memo *m = &memo[((unsigned char)key[n - 1] + n) % SRV_KEY_MEMO];
+  if (m->n == n && sodium_memcmp(m->key, key, n) == 0) {
+    *type = m->type;
+    memcpy(hash, m->hash, UC_KEY_HASH_LEN);
+    return UC_OK;
+  }
+  if (uc_key_parse(key, n, type) != UC_OK)
+    return UC_EINVAL;
+  uc_key_hash(key, n, hash);
+  if (n <= sizeof m->key) { /* a valid key always fits */
+    memcpy(m->key, key, n);
+    m->n = n, m->type = *type;
+    memcpy(m->hash, hash, UC_KEY_HASH_LEN);
+  }
+  return UC_OK;
+}
+
+enum srv_auth_result srv_auth_key(struct srv_cache *c, struct srv_worker *w, const char *key,
+                                  size_t n, struct srv_auth *out) {
   uc_key_type type;
   uint8_t hash[UC_KEY_HASH_LEN];
   struct uc_key_rec rec;
   int known;
   if (n == 0)
     return SRV_AUTH_NONE;
-  if (uc_key_parse(key, n, &type) != UC_OK) /* no store access for malformed keys */
+  if (parse_key(w->memo, key, n, &type, hash) != UC_OK) /* no store access for malformed keys */
     return SRV_AUTH_INVALID;
-  uc_key_hash(key, n, hash);
   for (int attempt = 0; attempt < 2; attempt++) {
-    pthread_rwlock_rdlock(&c->lock);
-    if (lookup_locked(c, hash, out, &known))
+    if (lookup(follow(c, &w->view), hash, out, &known))
       return SRV_AUTH_OK;
-    pthread_rwlock_unlock(&c->lock);
     /* Unknown here: maybe created by another process since the last poll. */
     if (known || attempt || c->st->ops->key_by_hash(c->st->state, hash, &rec) != UC_OK ||
         rec.revoked_at)
@@ -243,10 +290,4 @@ enum srv_auth_result srv_auth_key(struct srv_cache *c, const char *key, size_t n
     srv_cache_reload(c);
   }
   return SRV_AUTH_INVALID;
-}
-
-void srv_auth_release(struct srv_auth *a) {
-  if (a->cache)
-    pthread_rwlock_unlock(&a->cache->lock);
-  a->cache = NULL;
 }

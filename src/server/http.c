@@ -119,12 +119,11 @@ int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, str
   } else if ((h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key")) != NULL) {
     key = skip_space(h), n = trimmed_len(key);
   }
-  enum srv_auth_result res = malformed ? SRV_AUTH_INVALID : srv_auth_key(s->cache, key, n, a);
+  enum srv_auth_result res = malformed ? SRV_AUTH_INVALID : srv_auth_key(s->cache, r->w, key, n, a);
   if (res == SRV_AUTH_OK) {
     snprintf(r->key_prefix, sizeof r->key_prefix, "%.*s", UC_KEY_PREFIX_SHOWN, key);
     if ((a->key.type == UC_KEY_ADMIN) == (admin != 0))
       return 1;
-    srv_auth_release(a);
     *ret = srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN,
                             admin ? "Admin key required."
                                   : "This is an admin key; checks need an active or sandbox key.");
@@ -212,15 +211,15 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
   struct req *r = *ctx;
   (void)version;
   if (!r) {
-    r = calloc(1, sizeof *r);
-    if (!r)
+    struct srv_worker *w = srv_worker_get(s);
+    if (!w || !(r = calloc(1, sizeof *r)))
       return MHD_NO;
-    r->srv = s;
+    r->srv = s, r->w = w;
     r->t0 = srv_now_us();
     r->route = route_of(url);
     snprintf(r->method, sizeof r->method, "%s", method);
     *ctx = r;
-    atomic_fetch_add(&s->inflight, 1);
+    srv_bump(&w->n.started, 1);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
     if (declared > s->cfg.body_limit + (unsigned long long)DISCARD_MAX)
@@ -276,13 +275,13 @@ void srv_on_completed(void *cls, struct MHD_Connection *c, void **ctx,
   if (!r)
     return;
   uint64_t micros = srv_now_us() - r->t0;
-  srv_metrics_request(s, r->route, r->status, micros);
+  srv_metrics_request(&r->w->n, r->route, r->status, micros);
   if (s->log)
     log_line(s, c, r, micros);
+  srv_bump(&r->w->n.completed, 1);
   free(r->body);
   free(r);
   *ctx = NULL;
-  atomic_fetch_sub(&s->inflight, 1);
 }
 
 void srv_on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,

@@ -6,6 +6,7 @@
 
 struct req {
   struct srv *srv;
+  struct srv_worker *w; /* the thread's: its views of lists and keys, its counters */
   uint64_t t0; /* monotonic microseconds at the request head */
   char method[16];
   const char *url; /* valid while a handler runs */
@@ -38,8 +39,8 @@ struct srv_invalid {
 enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r, const struct srv_invalid *v);
 
 /* Authenticates from Authorization: Bearer or X-API-Key, wanting an admin key
- * (admin) or a check key. 1: the account is read-locked in *a until
- * srv_auth_release. 0: a 401/403 was queued and *ret holds the result. */
+ * (admin) or a check key. 1: *a is filled. 0: a 401/403 was queued and *ret
+ * holds the result. */
 int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, struct srv_auth *a,
                      enum MHD_Result *ret, int admin);
 

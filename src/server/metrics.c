@@ -1,7 +1,9 @@
-/* Prometheus text exposition of the server's counters (all lock-free atomics). */
+/* Prometheus text exposition of the server's counters: each HTTP thread keeps
+ * its own (struct srv_counters); rendering sums them. */
 #include "server.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,19 +22,22 @@ static int status_slot(unsigned status) {
   return SRV_STATUS_SLOTS - 1; /* other */
 }
 
-void srv_metrics_request(struct srv *s, enum srv_route_id r, unsigned status, uint64_t micros) {
-  atomic_fetch_add_explicit(&s->requests[r][status_slot(status)], 1, memory_order_relaxed);
+void srv_metrics_request(struct srv_counters *n, enum srv_route_id r, unsigned status,
+                         uint64_t micros) {
+  srv_bump(&n->requests[r][status_slot(status)], 1);
   int b = 0;
   while (b < SRV_LATENCY_BUCKETS && (double)micros / 1e6 > bounds[b])
     b++;
-  atomic_fetch_add_explicit(&s->latency[b], 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&s->latency_sum_us, micros, memory_order_relaxed);
-  atomic_fetch_add_explicit(&s->latency_count, 1, memory_order_relaxed);
+  srv_bump(&n->latency[b], 1);
+  srv_bump(&n->latency_sum_us, micros);
+  srv_bump(&n->latency_count, 1);
 }
 
-void srv_metrics_check(struct srv *s, const struct uc_result *r) {
-  atomic_fetch_add_explicit(&s->checks[r->category][r->type], 1, memory_order_relaxed);
+void srv_metrics_check(struct srv_counters *n, const struct uc_result *r) {
+  srv_bump(&n->checks[r->category][r->type], 1);
 }
+
+#define SUM(s, field) srv_workers_sum(s, offsetof(struct srv_counters, field))
 
 struct buf {
   char *p;
@@ -65,7 +70,7 @@ static void render_requests(struct srv *s, struct buf *b) {
          "# TYPE usercleaning_http_requests_total counter\n");
   for (int r = 0; r < ROUTE_COUNT; r++)
     for (int i = 0; i < SRV_STATUS_SLOTS; i++) {
-      unsigned long n = atomic_load(&s->requests[r][i]);
+      unsigned long n = SUM(s, requests[r][i]);
       if (!n)
         continue;
       char status[8];
@@ -80,15 +85,16 @@ static void render_requests(struct srv *s, struct buf *b) {
          "# TYPE usercleaning_request_duration_seconds histogram\n");
   unsigned long cum = 0;
   for (int i = 0; i <= SRV_LATENCY_BUCKETS; i++) {
-    cum += atomic_load(&s->latency[i]);
+    cum += SUM(s, latency[i]);
     if (i < SRV_LATENCY_BUCKETS)
       out(b, "usercleaning_request_duration_seconds_bucket{le=\"%g\"} %lu\n", bounds[i], cum);
     else
       out(b, "usercleaning_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
   }
   out(b, "usercleaning_request_duration_seconds_sum %.6f\n",
-      (double)atomic_load(&s->latency_sum_us) / 1e6);
-  out(b, "usercleaning_request_duration_seconds_count %lu\n", atomic_load(&s->latency_count));
+      (double)SUM(s, latency_sum_us) / 1e6);
+  out(b, "usercleaning_request_duration_seconds_count %lu\n",
+      (unsigned long)SUM(s, latency_count));
 }
 
 static void render_checks(struct srv *s, struct buf *b) {
@@ -96,7 +102,7 @@ static void render_checks(struct srv *s, struct buf *b) {
          "# TYPE usercleaning_checks_total counter\n");
   for (int c = 0; c < 3; c++)
     for (int t = 0; t < UC_TYPE_COUNT; t++) {
-      unsigned long n = atomic_load(&s->checks[c][t]);
+      unsigned long n = SUM(s, checks[c][t]);
       if (n)
         out(b, "usercleaning_checks_total{category=\"%s\",type=\"%s\"} %lu\n",
             uc_category_name((uc_category)c), uc_type_name((uc_type)t), n);

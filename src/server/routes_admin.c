@@ -435,7 +435,7 @@ enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r
   if (!srv_authenticate(s, c, r, &a, &ret, 1))
     return ret;
   who.account = a.account->id, who.key = a.key.id, who.settings = a.account->settings;
-  srv_auth_release(&a); /* handlers write to the store and rebuild the cache */
+  /* a.account stays valid while handlers write to the store and rebuild the cache */
   snprintf(path, sizeof path, "%s", r->url + strlen("/v1/admin/"));
   for (char *p = path, *save = NULL; nseg < 4 && (p = strtok_r(nseg ? NULL : p, "/", &save));)
     seg[nseg++] = p;

@@ -65,8 +65,7 @@ static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct 
   if (counted && srv_bans_state(s->bans, a->account->id, set, addr.key, now, &remaining) ==
                      SRV_BANNED)
     return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
-  enum MHD_Result ret;
-  uc_lists *l = uc_lists_holder_get(s->lists);
+  uc_lists *l = uc_lists_holder_follow(s->lists, &r->w->lists);
   uc_check(l, &a->account->policy, email, n, &res);
   note_subject(s, r, &res, email, n);
   if (!res.valid) {
@@ -74,26 +73,21 @@ static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct 
     snprintf(msg, sizeof msg, "value is not a valid email address: %s", res.reason);
     struct srv_invalid v = {"value_error", where, "email", msg, email,
                             n < UC_RESULT_INPUT_MAX ? n : UC_RESULT_INPUT_MAX, res.reason};
-    ret = srv_reply_422(c, r, &v);
-    goto out;
+    return srv_reply_422(c, r, &v);
   }
   if (a->key.type == UC_KEY_SANDBOX)
     sandbox(&res, email, n);
   if (counted && res.category == UC_BLACK &&
       srv_bans_count_black(s->bans, a->account->id, set, addr.key, now, &remaining) == SRV_BANNED) {
-    ret = srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg); /* lost the race to a ban */
-    goto out;
+    return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg); /* lost the race to a ban */
   }
   if (a->key.type == UC_KEY_ACTIVE)
-    srv_usage_count(s->usage, a->key.id, res.category);
-  srv_metrics_check(s, &res);
+    srv_usage_count(s->usage, r->w->index, a->key.id, res.category);
+  srv_metrics_check(&r->w->n, &res);
   struct uc_result_ctx ctx = {email, n, counted ? remaining : -1, NULL, NULL};
   size_t len = uc_result_write(&res, l, &ctx, body, sizeof body);
-  ret = len ? srv_reply(c, r, MHD_HTTP_OK, "application/json", body, len)
-            : srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Result too large.");
-out:
-  uc_lists_unref(l);
-  return ret;
+  return len ? srv_reply(c, r, MHD_HTTP_OK, "application/json", body, len)
+             : srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Result too large.");
 }
 
 enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct req *r) {
@@ -113,7 +107,6 @@ enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct 
     MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "ip", 2, &ip, &ip_len);
     ret = classify(s, c, r, &a, "query", email, n, ip, ip_len);
   }
-  srv_auth_release(&a);
   return ret;
 }
 
@@ -155,6 +148,5 @@ enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct r
                    json_is_string(ip) ? json_string_length(ip) : 0);
   }
   json_decref(doc);
-  srv_auth_release(&a);
   return ret;
 }

@@ -176,7 +176,7 @@ static void drain(struct srv *s) {
   if (fd != MHD_INVALID_SOCKET)
     close(fd);
   uint64_t deadline = srv_now_us() + (uint64_t)s->cfg.drain_timeout * 1000000u;
-  while (atomic_load(&s->inflight) > 0 && srv_now_us() < deadline)
+  while (srv_workers_inflight(s) > 0 && srv_now_us() < deadline)
     usleep(2000);
 }
 
@@ -213,7 +213,7 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
     if (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
       reload_lists(s);
   }
-  fprintf(stderr, "usercleaning: stopping: draining %ld request(s)\n", atomic_load(&s->inflight));
+  fprintf(stderr, "usercleaning: stopping: draining %ld request(s)\n", srv_workers_inflight(s));
   drain(s);
   MHD_stop_daemon(s->daemon);
   pthread_mutex_lock(&bg.lock);
@@ -238,6 +238,7 @@ int srv_run(const struct uc_config *cfg) {
   s->cfg = *cfg;
   s->started = time(NULL);
   pthread_mutex_init(&s->log_lock, NULL);
+  pthread_mutex_init(&s->workers_lock, NULL);
   if (parse_listen(cfg->listen, &ss, err, sizeof err)) {
     fprintf(stderr, "usercleaning: %s\n", err);
     goto out;
@@ -266,6 +267,7 @@ out:
     fclose(s->log);
   else if (s->log)
     fflush(s->log);
+  srv_workers_free(s); /* their references to views and lists go first */
   srv_usage_free(s->usage);
   srv_bans_free(s->bans);
   srv_cache_free(s->cache);
@@ -275,6 +277,7 @@ out:
   else
     uc_lists_unref(l);
   pthread_mutex_destroy(&s->log_lock);
+  pthread_mutex_destroy(&s->workers_lock);
   free(s);
   return rc;
 }

@@ -35,31 +35,51 @@ struct srv_key {
 struct srv_cache;
 struct srv_cache *srv_cache_new(uc_store *st);
 void srv_cache_free(struct srv_cache *c);
-/* Reloads everything from the store; UC_OK or an error (the old view stays). */
+/* Reloads everything from the store into a new view; UC_OK or an error (the
+ * old view stays). Requests already holding the old view finish with it. */
 int srv_cache_reload(struct srv_cache *c);
 /* Reloads when another process changed the store; 1 when it did. */
 int srv_cache_poll(struct srv_cache *c);
 
-/* What a request holds while it works: read-locked until srv_auth_release. */
+/* One thread's reference to the current view (see uc_lists_follower): no lock
+ * on the request path; moves to a rebuilt view on the thread's next request. */
+struct srv_view;
+struct srv_view_follower {
+  struct srv_view *cur;
+  uint64_t gen;
+};
+void srv_view_follower_drop(struct srv_view_follower *f);
+
+/* Keys this thread saw recently, with their parsed type and hash: a key's
+ * checksum and hash depend on its text only, so they are never stale. */
+#define SRV_KEY_MEMO 8
+struct srv_key_memo {
+  size_t n; /* 0: empty */
+  uc_key_type type;
+  uint8_t hash[UC_KEY_HASH_LEN];
+  char key[UC_KEY_MAX];
+};
+
+/* What a request holds while it works; valid until the thread's next request. */
 struct srv_auth {
-  struct srv_cache *cache;
   struct srv_key key;
   const struct srv_account *account;
 };
 
+struct srv_worker;
 enum srv_auth_result { SRV_AUTH_OK, SRV_AUTH_NONE, SRV_AUTH_INVALID };
-/* Looks the key up (memory first, then the store for keys created elsewhere).
- * On SRV_AUTH_OK the cache stays read-locked until srv_auth_release(). */
-enum srv_auth_result srv_auth_key(struct srv_cache *c, const char *key, size_t n,
-                                  struct srv_auth *out);
-void srv_auth_release(struct srv_auth *a);
+/* Looks the key up in w's view (memory first, then the store for keys created
+ * by another process since the last poll). */
+enum srv_auth_result srv_auth_key(struct srv_cache *c, struct srv_worker *w, const char *key,
+                                  size_t n, struct srv_auth *out);
 
 /* ---- usage.c: per key/day/category counters, flushed in the background ---- */
 
 struct srv_usage;
 struct srv_usage *srv_usage_new(void);
 void srv_usage_free(struct srv_usage *u);
-void srv_usage_count(struct srv_usage *u, int64_t key_id, uc_category c);
+/* slot: the caller's worker index, so that threads count into their own shards */
+void srv_usage_count(struct srv_usage *u, unsigned slot, int64_t key_id, uc_category c);
 /* Writes what was counted to the store; on failure keeps it for next time. */
 int srv_usage_flush(struct srv_usage *u, uc_store *st);
 
@@ -76,16 +96,53 @@ enum srv_route_id {
   ROUTE_COUNT
 };
 
+#define SRV_STATUS_SLOTS 16
+#define SRV_LATENCY_BUCKETS 12
+
+/* One thread's counters. Only the owner writes them (a relaxed load and store,
+ * no locked instruction); /metrics and the drain read every thread's. */
+struct srv_counters {
+  _Atomic uint64_t requests[ROUTE_COUNT][SRV_STATUS_SLOTS];
+  _Atomic uint64_t checks[3][UC_TYPE_COUNT];
+  _Atomic uint64_t latency[SRV_LATENCY_BUCKETS + 1];
+  _Atomic uint64_t latency_sum_us, latency_count;
+  _Atomic uint64_t started, completed; /* requests; the difference is in flight */
+};
+
+static inline void srv_bump(_Atomic uint64_t *x, uint64_t d) {
+  atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + d,
+                        memory_order_relaxed);
+}
+
 struct srv;
-void srv_metrics_request(struct srv *s, enum srv_route_id r, unsigned status, uint64_t micros);
-void srv_metrics_check(struct srv *s, const struct uc_result *r);
+void srv_metrics_request(struct srv_counters *n, enum srv_route_id r, unsigned status,
+                         uint64_t micros);
+void srv_metrics_check(struct srv_counters *n, const struct uc_result *r);
 /* A malloc'd text body; *len set. NULL on ENOMEM. */
 char *srv_metrics_render(struct srv *s, size_t *len);
 
-/* ---- server.c ---- */
+/* ---- worker.c: what each HTTP thread keeps to itself ---- */
 
-#define SRV_STATUS_SLOTS 16
-#define SRV_LATENCY_BUCKETS 12
+/* Everything a request would otherwise share with the other threads' requests
+ * (a lock, a refcount, a counter) lives here, one per libmicrohttpd thread, so
+ * that threads never write to the same cache line on the request path. */
+struct srv_worker {
+  struct srv *srv;
+  struct srv_worker *next; /* srv.workers: append-only until the server stops */
+  unsigned index;
+  struct uc_lists_follower lists;
+  struct srv_view_follower view;
+  struct srv_key_memo memo[SRV_KEY_MEMO];
+  struct srv_counters n;
+};
+/* The calling thread's worker, created on its first request; NULL on ENOMEM. */
+struct srv_worker *srv_worker_get(struct srv *s);
+/* Sums one counter over all workers: offset is offsetof(struct srv_counters, x). */
+uint64_t srv_workers_sum(struct srv *s, size_t offset);
+long srv_workers_inflight(struct srv *s);
+void srv_workers_free(struct srv *s);
+
+/* ---- server.c ---- */
 
 struct srv {
   struct uc_config cfg;
@@ -98,13 +155,11 @@ struct srv {
   FILE *log;
   pthread_mutex_t log_lock;
   atomic_int draining;
-  atomic_long inflight, connections;
+  atomic_long connections;
   time_t started;
-  /* metrics */
-  atomic_ulong requests[ROUTE_COUNT][SRV_STATUS_SLOTS];
-  atomic_ulong checks[3][UC_TYPE_COUNT];
-  atomic_ulong latency[SRV_LATENCY_BUCKETS + 1];
-  atomic_ulong latency_sum_us, latency_count;
+  pthread_mutex_t workers_lock; /* appending to workers */
+  _Atomic(struct srv_worker *) workers;
+  atomic_uint nworkers;
   atomic_ulong reloads, reload_failures;
 };
 

@@ -1,6 +1,8 @@
-/* Usage counters: requests add to an in-memory cell (key, day); a background
- * flush moves the sums to the store in one transaction. Nothing counted is
- * dropped: a failed flush puts its sums back. */
+/* Usage counters: requests add to an in-memory cell (key, day) in their
+ * thread's own shard, so that threads never wait on each other's lock; a
+ * background flush moves each shard's sums to the store in one transaction
+ * (the store adds them up). Nothing counted is dropped: a failed flush puts
+ * its sums back. */
 #include "server.h"
 
 #include <stdlib.h>
@@ -73,8 +75,9 @@ static struct cell *find_or_add(struct shard *s, int64_t key, unsigned day) {
   return &s->cells[i];
 }
 
-static void add(struct srv_usage *u, int64_t key, unsigned day, const uint64_t n[3], int64_t when) {
-  struct shard *s = &u->shards[(uint64_t)key % SHARDS];
+static void add(struct srv_usage *u, unsigned slot, int64_t key, unsigned day, const uint64_t n[3],
+                int64_t when) {
+  struct shard *s = &u->shards[slot % SHARDS];
   pthread_mutex_lock(&s->lock);
   struct cell *c = find_or_add(s, key, day);
   if (c) {
@@ -86,11 +89,11 @@ static void add(struct srv_usage *u, int64_t key, unsigned day, const uint64_t n
   pthread_mutex_unlock(&s->lock);
 }
 
-void srv_usage_count(struct srv_usage *u, int64_t key_id, uc_category c) {
+void srv_usage_count(struct srv_usage *u, unsigned slot, int64_t key_id, uc_category c) {
   time_t now = time(NULL);
   uint64_t n[3] = {0, 0, 0};
   n[c] = 1;
-  add(u, key_id, (unsigned)(now / 86400), n, (int64_t)now);
+  add(u, slot, key_id, (unsigned)(now / 86400), n, (int64_t)now);
 }
 
 int srv_usage_flush(struct srv_usage *u, uc_store *st) {
@@ -116,7 +119,7 @@ int srv_usage_flush(struct srv_usage *u, uc_store *st) {
       rc = r;
       for (size_t j = 0; j < size; j++)
         if (cells[j].key_id)
-          add(u, cells[j].key_id, cells[j].day, cells[j].n, cells[j].last_used);
+          add(u, (unsigned)i, cells[j].key_id, cells[j].day, cells[j].n, cells[j].last_used);
     }
     free(d);
     free(cells);

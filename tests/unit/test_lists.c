@@ -200,11 +200,58 @@ static void test_holder_swap(void **state) {
   uc_lists_holder_free(h);
 }
 
+/* Followers keep their own reference: no lookup misses while another thread
+ * swaps, and each moves to the newest snapshot on its next use. */
+struct follower_arg {
+  uc_lists_holder *h;
+  int stop;
+  long misses;
+};
+
+static void *follower(void *p) {
+  struct follower_arg *a = p;
+  struct uc_lists_follower f = {0};
+  struct uc_list_hit hit;
+  long misses = 0;
+  while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE))
+    misses += !uc_lists_find_domain(uc_lists_holder_follow(a->h, &f), "mailinator.com", 14, &hit);
+  uc_lists *now = uc_lists_holder_get(a->h); /* no swaps any more */
+  if (uc_lists_holder_follow(a->h, &f) != now)
+    misses = -1;
+  uc_lists_unref(now);
+  uc_lists_follower_drop(&f);
+  __atomic_fetch_add(&a->misses, misses, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+static void test_holder_follow(void **state) {
+  (void)state;
+  uc_lists_holder *h = uc_lists_holder_new(open_test());
+  struct follower_arg a = {h, 0, 0};
+  struct uc_lists_follower mine = {0};
+  uc_lists *first = uc_lists_holder_follow(h, &mine);
+  assert_ptr_equal(uc_lists_holder_follow(h, &mine), first); /* no swap: the same one */
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    pthread_create(&t[i], NULL, follower, &a);
+  for (int i = 0; i < 200; i++)
+    uc_lists_holder_swap(h, open_test());
+  __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  assert_int_equal(a.misses, 0);
+  struct uc_list_hit hit; /* the first snapshot outlived 200 swaps: mine still holds it */
+  assert_true(uc_lists_find_domain(first, "mailinator.com", 14, &hit));
+  assert_ptr_not_equal(uc_lists_holder_follow(h, &mine), first);
+  uc_lists_follower_drop(&mine);
+  uc_lists_holder_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lookups),      cmocka_unit_test(test_dates),
       cmocka_unit_test(test_corruption),   cmocka_unit_test(test_bad_manifest),
-      cmocka_unit_test(test_holder_swap),
+      cmocka_unit_test(test_holder_swap),  cmocka_unit_test(test_holder_follow),
   };
   return cmocka_run_group_tests_name("lists", tests, setup, teardown);
 }
