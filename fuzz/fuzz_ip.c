@@ -3,6 +3,7 @@
 #include "uc/uc.h"
 #include "uc/ip.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <string.h>
 
@@ -20,6 +21,11 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
       *slash = 0;
     assert(uc_ip_parse(key, strlen(key), prefix, &again) == UC_OK);
     assert(strcmp(again.key, ip.key) == 0);
+    if (ip.family == 4) { /* written by hand, so checked against inet_ntop */
+      char v4[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, ip.addr, v4, sizeof v4);
+      assert(strcmp(v4, ip.key) == 0);
+    }
   }
   size_t n = size < sizeof text - 1 ? size : sizeof text - 1;
   memcpy(text, data, n);

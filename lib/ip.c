@@ -30,6 +30,20 @@ static int parse_addr(const char *text, int *family, uint8_t addr[16]) {
   return *family = 6, UC_OK;
 }
 
+/* inet_ntop's dotted quad, without its trip through sprintf (this runs on
+ * every check). */
+static void format_v4(const uint8_t a[4], char *out) {
+  for (int i = 0; i < 4; i++) {
+    unsigned v = a[i];
+    if (v >= 100)
+      *out++ = (char)('0' + v / 100);
+    if (v >= 10)
+      *out++ = (char)('0' + v / 10 % 10);
+    *out++ = (char)('0' + v % 10);
+    *out++ = i < 3 ? '.' : 0;
+  }
+}
+
 int uc_ip_parse(const char *s, size_t n, unsigned v6_prefix, struct uc_ip *out) {
   char buf[64];
   while (n && (*s == ' ' || *s == '\t'))
@@ -43,7 +57,7 @@ int uc_ip_parse(const char *s, size_t n, unsigned v6_prefix, struct uc_ip *out) 
   if (parse_addr(buf, &out->family, out->addr) != UC_OK)
     return UC_EINVAL;
   if (out->family == 4) {
-    inet_ntop(AF_INET, out->addr, out->key, sizeof out->key);
+    format_v4(out->addr, out->key);
     return UC_OK;
   }
   uint8_t masked[16];

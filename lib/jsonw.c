@@ -169,9 +169,15 @@ static void literal(struct uc_jsonw *w, const char *s) {
 }
 
 void uc_jsonw_int(struct uc_jsonw *w, long v) {
-  char num[24];
-  snprintf(num, sizeof num, "%ld", v);
-  literal(w, num);
+  char num[24], *p = num + sizeof num;
+  unsigned long u = v < 0 ? 0ul - (unsigned long)v : (unsigned long)v;
+  *--p = 0;
+  do
+    *--p = (char)('0' + u % 10);
+  while (u /= 10);
+  if (v < 0)
+    *--p = '-';
+  literal(w, p);
 }
 
 void uc_jsonw_bool(struct uc_jsonw *w, int v) { literal(w, v ? "true" : "false"); }

@@ -343,5 +343,10 @@ void uc_date_format(unsigned days, char out[11]) {
   unsigned d = doy - (153 * mp + 2) / 5 + 1;
   unsigned m = mp < 10 ? mp + 3 : mp - 9;
   y += m <= 2;
-  snprintf(out, 11, "%04ld-%02u-%02u", y % 10000, m % 100, d % 100);
+  unsigned yy = (unsigned)(y % 10000); /* digits by hand: this runs for many checks */
+  out[0] = (char)('0' + yy / 1000), out[1] = (char)('0' + yy / 100 % 10);
+  out[2] = (char)('0' + yy / 10 % 10), out[3] = (char)('0' + yy % 10);
+  out[4] = '-', out[5] = (char)('0' + m / 10), out[6] = (char)('0' + m % 10);
+  out[7] = '-', out[8] = (char)('0' + d / 10), out[9] = (char)('0' + d % 10);
+  out[10] = 0;
 }

@@ -121,7 +121,10 @@ int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, str
   }
   enum srv_auth_result res = malformed ? SRV_AUTH_INVALID : srv_auth_key(s->cache, r->w, key, n, a);
   if (res == SRV_AUTH_OK) {
-    snprintf(r->key_prefix, sizeof r->key_prefix, "%.*s", UC_KEY_PREFIX_SHOWN, key);
+    if (s->log) { /* a valid key is longer than the prefix shown */
+      memcpy(r->key_prefix, key, UC_KEY_PREFIX_SHOWN);
+      r->key_prefix[UC_KEY_PREFIX_SHOWN] = 0;
+    }
     if ((a->key.type == UC_KEY_ADMIN) == (admin != 0))
       return 1;
     *ret = srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN,
@@ -187,13 +190,17 @@ static enum MHD_Result take_upload(struct srv *s, struct MHD_Connection *c, stru
     r->overflow += n;
     return r->overflow > DISCARD_MAX ? too_large(s, c, r) : MHD_YES;
   }
+  if (!r->body && n < sizeof r->small_body)
+    r->body = r->small_body, r->cap = sizeof r->small_body - 1; /* one byte for the NUL */
   if (r->len + n > r->cap) {
     size_t cap = r->cap ? r->cap : 1024;
     while (cap < r->len + n)
       cap *= 2;
-    char *p = realloc(r->body, cap + 1);
+    char *p = realloc(r->body == r->small_body ? NULL : r->body, cap + 1);
     if (!p)
       return MHD_NO;
+    if (r->body == r->small_body)
+      memcpy(p, r->small_body, r->len);
     r->body = p, r->cap = cap;
   }
   memcpy(r->body + r->len, data, n);
@@ -217,7 +224,8 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
     r->srv = s, r->w = w;
     r->t0 = srv_now_us();
     r->route = route_of(url);
-    snprintf(r->method, sizeof r->method, "%s", method);
+    size_t mlen = strnlen(method, sizeof r->method - 1);
+    memcpy(r->method, method, mlen); /* r is zeroed: the NUL is there */
     *ctx = r;
     srv_bump(&w->n.started, 1);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -279,7 +287,8 @@ void srv_on_completed(void *cls, struct MHD_Connection *c, void **ctx,
   if (s->log)
     log_line(s, c, r, micros);
   srv_bump(&r->w->n.completed, 1);
-  free(r->body);
+  if (r->body != r->small_body)
+    free(r->body);
   free(r);
   *ctx = NULL;
 }

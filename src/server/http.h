@@ -10,8 +10,9 @@ struct req {
   uint64_t t0; /* monotonic microseconds at the request head */
   char method[16];
   const char *url; /* valid while a handler runs */
-  char *body;
+  char *body; /* small: small_body; larger: malloc'd (NULL until a byte came) */
   size_t len, cap;
+  char small_body[256]; /* a check's body fits: no allocation for it */
   size_t overflow; /* body bytes dropped past body_limit */
   enum srv_route_id route;
   unsigned status;  /* 0 until a reply is queued */

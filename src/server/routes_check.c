@@ -34,6 +34,8 @@ static void sandbox(struct uc_result *res, const char *email, size_t n) {
 
 static void note_subject(struct srv *s, struct req *r, const struct uc_result *res,
                          const char *email, size_t n) {
+  if (!s->log)
+    return; /* only the access log shows it */
   if (s->cfg.log_emails)
     snprintf(r->subject, sizeof r->subject, "email=%.*s", (int)(n < 256 ? n : 256), email);
   else if (res->valid)

@@ -150,6 +150,18 @@ def test_413_body_too_large(make_server):
     assert s.check("a@gmail.com").status_code == 200
 
 
+def test_body_in_pieces_across_the_inline_buffer(server):
+    # small bodies live in the request, larger ones move to the heap mid-read
+    body = json.dumps({"pad": "p" * 700, "email": "someone@mailinator.com"})
+    for size in (1, 100, 255, 256, 257):
+        def pieces(size=size):
+            for i in range(0, len(body), size):
+                yield body[i:i + size].encode()
+        r = server.post("/v1/email/check", server.key, data=pieces())
+        assert r.status_code == 200, r.text
+        assert (r.json()["email"], r.json()["type"]) == ("someone@mailinator.com", "disposable")
+
+
 def test_431_headers_too_large(server):
     r = requests.get(server.url + "/healthz", headers={"X-Big": "a" * 40000})
     assert r.status_code == 431

@@ -3,6 +3,8 @@
 
 #include "uc/ip.h"
 
+#include <arpa/inet.h>
+
 static void test_one_key_per_address(void **state) {
   (void)state;
   static const char *const same[][2] = {
@@ -69,9 +71,25 @@ static void test_cidr(void **state) {
       fail_msg("'%s' accepted", bad[i]);
 }
 
+/* The IPv4 key is inet_ntop's dotted quad, for every octet value in every place. */
+static void test_v4_key_is_inet_ntop(void **state) {
+  (void)state;
+  for (unsigned v = 0; v < 256; v++)
+    for (int place = 0; place < 4; place++) {
+      uint8_t a[4] = {1, 20, 255, 0};
+      char text[INET_ADDRSTRLEN];
+      struct uc_ip ip;
+      a[place] = (uint8_t)v;
+      inet_ntop(AF_INET, a, text, sizeof text);
+      assert_int_equal(uc_ip_parse(text, strlen(text), 64, &ip), UC_OK);
+      assert_string_equal(ip.key, text);
+    }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_key_per_address),
+      cmocka_unit_test(test_v4_key_is_inet_ntop),
       cmocka_unit_test(test_not_addresses),
       cmocka_unit_test(test_cidr),
   };

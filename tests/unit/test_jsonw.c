@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include <jansson.h>
+#include <limits.h>
 
 static json_t *roundtrip(const char *s, size_t n) {
   char buf[8192];
@@ -97,12 +98,32 @@ static void test_structure_and_overflow(void **state) {
   assert_int_equal(uc_jsonw_finish(&w), 0);
 }
 
+static void test_int(void **state) {
+  (void)state;
+  static const struct {
+    long v;
+    const char *text;
+  } cases[] = {{0, "[0]"}, {7, "[7]"}, {-1, "[-1]"}, {10, "[10]"}, {1234567890, "[1234567890]"},
+               {LONG_MAX, "[9223372036854775807]"}, {LONG_MIN, "[-9223372036854775808]"}};
+  for (size_t i = 0; i < COUNT(cases); i++) {
+    char buf[64];
+    struct uc_jsonw w;
+    uc_jsonw_init(&w, buf, sizeof buf);
+    uc_jsonw_begin_array(&w);
+    uc_jsonw_int(&w, cases[i].v);
+    uc_jsonw_end_array(&w);
+    assert_int_not_equal(uc_jsonw_finish(&w), 0);
+    assert_string_equal(buf, cases[i].text);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_escapes),
       cmocka_unit_test(test_invalid_utf8_becomes_replacement),
       cmocka_unit_test(test_random_bytes_always_parse),
       cmocka_unit_test(test_structure_and_overflow),
+      cmocka_unit_test(test_int),
   };
   return cmocka_run_group_tests_name("jsonw", tests, NULL, NULL);
 }

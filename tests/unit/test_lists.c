@@ -109,6 +109,12 @@ static void test_dates(void **state) {
   char out[11];
   assert_int_equal(uc_date_parse("1970-01-02", 10), 1);
   assert_int_equal(uc_date_parse("2000-03-01", 10), 11017);
+  uc_date_format(0, out);
+  assert_string_equal(out, "1970-01-01");
+  uc_date_format(11017, out);
+  assert_string_equal(out, "2000-03-01");
+  uc_date_format(20064, out);
+  assert_string_equal(out, "2024-12-07");
   for (unsigned d = 1; d < 60000; d += 37) {
     uc_date_format(d, out);
     assert_int_equal(uc_date_parse(out, 10), d);
