@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # Build: compiler, pkg-config and the libraries of STYLE.md.
 BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev
-  libidn2-dev libpsl-dev publicsuffix libjansson-dev libsodium-dev libinih-dev
+  libidn2-dev libpsl-dev publicsuffix libjansson-dev libyajl-dev libsodium-dev libinih-dev
   libcmocka-dev libsqlite3-dev libmicrohttpd-dev"
 # Tests and benchmarks.
 TEST_PKGS="python3 python3-pytest python3-requests python3-django python3-pytest-django

@@ -1,6 +1,7 @@
 /* The two check shapes of SPEC §2: POST /v1/email/check (JSON body) and
  * POST /v1/external-api-requests/check-email?email=&ip= (query). */
 #include "http.h"
+#include "uc/request.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -126,6 +127,9 @@ enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct r
   json_t *doc = NULL;
   if (!srv_authenticate(s, c, r, &a, &ret, 0))
     return ret;
+  struct uc_check_body b; /* the common case, without building a document */
+  if (r->len && uc_check_body_read(r->body, r->len, &b))
+    return classify(s, c, r, &a, "body", b.email, b.email_len, b.ip, b.ip_len);
   doc = r->len ? json_loadb(r->body, r->len, JSON_ALLOW_NUL, &err) : json_object();
   json_t *email = json_object_get(doc, "email"), *ip = json_object_get(doc, "ip");
   if (!doc) {
