@@ -27,11 +27,13 @@ static void add(char *out, size_t *len, size_t cap, const char *s, size_t n) {
     memcpy(out + *len, s, n), *len += n;
 }
 
-/* A piece of raw text from the recipe: up to 24 bytes, anything goes. */
+/* A piece of text from the recipe: up to 24 bytes, mostly printable ASCII
+ * (quotes and backslashes included), now and then any byte at all. */
 static void raw(struct recipe *r, char *out, size_t *len, size_t cap) {
   unsigned n = next(r) % 24;
   for (unsigned i = 0; i < n && r->n; i++) {
-    char c = (char)next(r);
+    unsigned b = next(r);
+    char c = (char)(b < 240 ? 0x20 + b % 95 : b);
     add(out, len, cap, &c, 1);
   }
 }
@@ -43,7 +45,8 @@ static void spaces(struct recipe *r, char *out, size_t *len, size_t cap) {
 }
 
 static size_t build(struct recipe *r, char *out, size_t cap) {
-  static const char *const keys[] = {"\"email\"", "\"ip\"", "\"x\"", "\"emai\"", "\"EMAIL\"", "\"ip \""};
+  static const char *const keys[] = {"\"email\"", "\"email\"", "\"ip\"", "\"ip\"",
+                                     "\"x\"",     "\"emai\"",  "\"EMAIL\"", "\"ip \""};
   static const char *const values[] = {"null", "1", "-0.5e3", "1e999", "true", "{}", "[]",
                                        "{\"email\":\"n@x.io\"}", "nul", "\"\""};
   size_t len = 0;
@@ -54,8 +57,8 @@ static size_t build(struct recipe *r, char *out, size_t cap) {
     if (m)
       add(out, &len, cap, next(r) % 16 ? "," : ",,", next(r) % 16 ? 1 : 2);
     spaces(r, out, &len, cap);
-    unsigned k = next(r) % 8;
-    if (k < 6) {
+    unsigned k = next(r) % 10;
+    if (k < 8) {
       add(out, &len, cap, keys[k], strlen(keys[k]));
     } else {
       add(out, &len, cap, "\"", 1), raw(r, out, &len, cap), add(out, &len, cap, "\"", 1);
@@ -63,7 +66,7 @@ static size_t build(struct recipe *r, char *out, size_t cap) {
     spaces(r, out, &len, cap);
     add(out, &len, cap, ":", next(r) % 32 ? 1 : 0);
     spaces(r, out, &len, cap);
-    unsigned v = next(r) % 16;
+    unsigned v = next(r) % 20;
     if (v < 10) {
       add(out, &len, cap, values[v], strlen(values[v]));
     } else {
