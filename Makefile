@@ -117,6 +117,7 @@ run: deps all
 bench: deps all
 	scripts/deps.sh --bench
 	bench/classify/run.sh
+	/usr/bin/python3 bench/http/run.py
 
 fuzz:
 	$(MAKE) -C fuzz

@@ -3,8 +3,10 @@
 answering a fixed JSON body of the same size, and a Node.js server using the
 mailchecker package; same run, alternating, 64 keep-alive connections.
 
-Prints each server's requests/s (best of the rounds) and p99 latency, and the
-ratios ours/nginx (goal >= 0.9) and ours/node (goal >= 1.5).
+Prints each server's requests/s (best of the rounds) and p99 latency, the
+ratios ours/nginx (goal >= 0.9) and ours/node (goal >= 1.5), and the ratio to
+nginx round by round (each nginx run follows ours at once: the fairest pairs on
+a shared, noisy machine).
 Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C]"""
 import argparse
 import os
@@ -19,6 +21,18 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "build", "usercleaning")
 HERE = os.path.join(ROOT, "bench", "http")
+
+
+def port_free(port):
+    import socket
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def wait_up(url, timeout=20):
@@ -114,6 +128,9 @@ def main():
     for tool in ("wrk", "nginx", "node"):
         if not shutil.which(tool):
             raise SystemExit(f"bench/http needs {tool}: run scripts/deps.sh --bench")
+    busy = [p for p in (18090, 18091, 18092) if not port_free(p)]
+    if busy:
+        raise SystemExit(f"bench/http: port(s) {busy} on 127.0.0.1 are in use; stop what listens there")
     tmp = tempfile.mkdtemp(prefix="uc-bench-http-")
     procs = []
     try:
@@ -138,6 +155,11 @@ def main():
             bad = sum(r[2] for r in runs)
             print(f"{name:22s} {rps:12,.0f} req/s   p99 {p99:7.2f} ms   non-2xx {bad}")
         print(f"ratio usercleaning / nginx          {best['usercleaning'] / best['nginx (fixed body)']:.2f}  (goal >= 0.9)")
+        per_round = sorted(a[0] / b[0] for a, b in zip(results["usercleaning"],
+                                                       results["nginx (fixed body)"]))
+        print("  per round (ours / the nginx run right after it): " +
+              " ".join(f"{x:.2f}" for x in per_round) +
+              f"; median {per_round[len(per_round) // 2]:.2f}")
         print(f"ratio usercleaning / node+mailchecker {best['usercleaning'] / best['node + mailchecker']:.2f}  (goal >= 1.5)")
     finally:
         for p in procs:
