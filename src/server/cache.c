@@ -22,7 +22,7 @@ struct srv_cache {
   pthread_mutex_t lock; /* guards cur */
   struct srv_view *cur;
   _Atomic uint64_t gen; /* bumped after each publish, under lock */
-  uint64_t version;
+  _Atomic uint64_t version; /* the store's data_version the view was read at; polled unlocked */
   pthread_mutex_t reload_lock; /* one rebuild at a time */
 };
 
@@ -177,7 +177,7 @@ int srv_cache_reload(struct srv_cache *c) {
     pthread_mutex_lock(&c->lock);
     old = c->cur;
     c->cur = fresh;
-    c->version = version;
+    atomic_store(&c->version, version);
     atomic_fetch_add_explicit(&c->gen, 1, memory_order_release);
     pthread_mutex_unlock(&c->lock);
     view_unref(old); /* freed now, or by the last thread still following it */
@@ -188,7 +188,7 @@ int srv_cache_reload(struct srv_cache *c) {
 
 int srv_cache_poll(struct srv_cache *c) {
   uint64_t v;
-  if (c->st->ops->version(c->st->state, &v) != UC_OK || v == c->version)
+  if (c->st->ops->version(c->st->state, &v) != UC_OK || v == atomic_load(&c->version))
     return 0;
   srv_cache_reload(c);
   return 1;
