@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(UC_KEY_HASH_LEN == 32, "find_key compares hashes with crypto_verify_32");
+_Static_assert(UC_KEY_MAX <= 64, "the key memo pads keys to 64 bytes");
+
 struct srv_view {
   atomic_long refs;
   struct srv_key *keys; /* open addressing on the hash's first 8 bytes */
@@ -215,7 +218,7 @@ void srv_view_follower_drop(struct srv_view_follower *f) {
 
 static const struct srv_key *find_key(const struct srv_view *v, const uint8_t *hash) {
   for (size_t i = slot_of(hash) & v->mask; v->keys[i].id; i = (i + 1) & v->mask)
-    if (sodium_memcmp(v->keys[i].hash, hash, UC_KEY_HASH_LEN) == 0)
+    if (crypto_verify_32(v->keys[i].hash, hash) == 0) /* constant time, UC_KEY_HASH_LEN bytes */
       return &v->keys[i];
   return NULL;
 }
@@ -250,20 +253,24 @@ static int lookup(struct srv_view *v, const uint8_t *hash, struct srv_auth *out,
 }
 
 /* The key's type and hash, from the thread's memo when it saw this key lately.
- * The memo is compared in constant time, like the hashes. */
+ * Keys are compared zero-padded to 64 bytes in constant time, like the hashes. */
 static int parse_key(struct srv_key_memo *memo, const char *key, size_t n, uc_key_type *type,
                      uint8_t hash[UC_KEY_HASH_LEN]) {
   struct srv_key_memo *m = &memo[((unsigned char)key[n - 1] + n) % SRV_KEY_MEMO];
-  if (m->n == n && sodium_memcmp(m->key, key, n) == 0) {
-    *type = m->type;
-    memcpy(hash, m->hash, UC_KEY_HASH_LEN);
-    return UC_OK;
+  unsigned char padded[sizeof m->key] = {0};
+  if (n <= sizeof m->key) {
+    memcpy(padded, key, n);
+    if (m->n == n && crypto_verify_64(m->key, padded) == 0) {
+      *type = m->type;
+      memcpy(hash, m->hash, UC_KEY_HASH_LEN);
+      return UC_OK;
+    }
   }
   if (uc_key_parse(key, n, type) != UC_OK)
     return UC_EINVAL;
   uc_key_hash(key, n, hash);
   if (n <= sizeof m->key) { /* a valid key always fits */
-    memcpy(m->key, key, n);
+    memcpy(m->key, padded, sizeof m->key);
     m->n = n, m->type = *type;
     memcpy(m->hash, hash, UC_KEY_HASH_LEN);
   }

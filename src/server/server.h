@@ -57,7 +57,7 @@ struct srv_key_memo {
   size_t n; /* 0: empty */
   uc_key_type type;
   uint8_t hash[UC_KEY_HASH_LEN];
-  char key[UC_KEY_MAX];
+  unsigned char key[64]; /* zero-padded (UC_KEY_MAX fits), for crypto_verify_64 */
 };
 
 /* What a request holds while it works; valid until the thread's next request. */

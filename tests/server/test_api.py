@@ -69,6 +69,21 @@ def test_401_messages(server):
     assert r.status_code == 401 and r.json() == {"detail": "Invalid API key."}
 
 
+def test_near_misses_of_a_recently_used_key_are_401(server):
+    # each thread remembers keys it saw: a key one character off, or a prefix or
+    # extension of it, must still be refused on every thread, again and again
+    key = server.key
+    assert server.check("a@b.com", key=key).status_code == 200
+    mid = len(key) // 2
+    near = [key[:mid] + ("x" if key[mid] != "x" else "y") + key[mid + 1:],
+            key[:-1], key + "A", key[:-1] + ("A" if key[-1] != "A" else "B")]
+    for _ in range(8):  # enough to meet both threads
+        assert server.check("a@b.com", key=key).status_code == 200
+        for k in near:
+            r = server.check("a@b.com", key=k)
+            assert r.status_code == 401 and r.json() == {"detail": "Invalid API key."}, k
+
+
 def test_well_formed_unknown_key_is_401(server, make_server):
     other = make_server()  # a key from another store: right format, right checksum
     r = server.check("a@b.com", key=other.key)
