@@ -17,8 +17,12 @@ struct entry {
 struct shard {
   pthread_mutex_t lock;
   struct entry *e;
+  uint32_t *fp; /* beside e: 0 for an empty slot, else a fingerprint of the hash
+                 * (never 0); probing reads these 4-byte cells, not 100-byte entries */
   size_t mask, used;
 };
+
+static uint32_t fingerprint(uint64_t h) { return (uint32_t)(h >> 32) | 1u; }
 
 struct srv_bans {
   uc_store *st;
@@ -40,24 +44,29 @@ static struct entry *find(struct shard *s, uint64_t h, int64_t account, const ch
   if (create && (!s->e || (s->used + 1) * 2 > s->mask + 1)) {
     size_t size = s->e ? (s->mask + 1) * 2 : 16;
     struct entry *e = calloc(size, sizeof *e);
-    if (!e)
+    uint32_t *fp = calloc(size, sizeof *fp);
+    if (!e || !fp) {
+      free(e), free(fp);
       return NULL;
-    for (size_t i = 0; s->e && i <= s->mask; i++) {
-      if (!s->e[i].used)
-        continue;
-      size_t j = (hash_key(s->e[i].rec.account_id, s->e[i].rec.ip) / SHARDS) & (size - 1);
-      while (e[j].used)
-        j = (j + 1) & (size - 1);
-      e[j] = s->e[i];
     }
-    free(s->e);
-    s->e = e, s->mask = size - 1;
+    for (size_t i = 0; s->e && i <= s->mask; i++) {
+      if (!s->fp[i])
+        continue;
+      uint64_t hi = hash_key(s->e[i].rec.account_id, s->e[i].rec.ip);
+      size_t j = (hi / SHARDS) & (size - 1);
+      while (fp[j])
+        j = (j + 1) & (size - 1);
+      e[j] = s->e[i], fp[j] = s->fp[i];
+    }
+    free(s->e), free(s->fp);
+    s->e = e, s->fp = fp, s->mask = size - 1;
   }
   if (!s->e)
     return NULL;
+  uint32_t f = fingerprint(h);
   size_t i = (h / SHARDS) & s->mask;
-  for (; s->e[i].used; i = (i + 1) & s->mask)
-    if (s->e[i].rec.account_id == account && strcmp(s->e[i].rec.ip, ip) == 0)
+  for (; s->fp[i]; i = (i + 1) & s->mask)
+    if (s->fp[i] == f && s->e[i].rec.account_id == account && strcmp(s->e[i].rec.ip, ip) == 0)
       return &s->e[i];
   if (!create)
     return NULL;
@@ -66,6 +75,7 @@ static struct entry *find(struct shard *s, uint64_t h, int64_t account, const ch
   e->used = 1;
   e->rec.account_id = account;
   snprintf(e->rec.ip, sizeof e->rec.ip, "%s", ip);
+  s->fp[i] = f;
   s->used++;
   return e;
 }
@@ -99,6 +109,7 @@ void srv_bans_free(struct srv_bans *b) {
     return;
   for (int i = 0; i < SHARDS; i++) {
     free(b->shards[i].e);
+    free(b->shards[i].fp);
     pthread_mutex_destroy(&b->shards[i].lock);
   }
   pthread_mutex_destroy(&b->flush_lock);
@@ -292,7 +303,8 @@ int srv_bans_reload(struct srv_bans *b) {
   if (rc == UC_OK) {
     for (int i = 0; i < SHARDS; i++) {
       free(b->shards[i].e);
-      b->shards[i].e = NULL, b->shards[i].mask = 0, b->shards[i].used = 0;
+      free(b->shards[i].fp);
+      b->shards[i].e = NULL, b->shards[i].fp = NULL, b->shards[i].mask = 0, b->shards[i].used = 0;
     }
     rc = b->st->ops->ban_each(b->st->state, 0, load_one, b);
   } else {
