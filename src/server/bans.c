@@ -11,7 +11,7 @@
 
 struct entry {
   struct uc_ban_rec rec;
-  int used, dirty;
+  int dirty;
 };
 
 struct shard {
@@ -23,6 +23,12 @@ struct shard {
 };
 
 static uint32_t fingerprint(uint64_t h) { return (uint32_t)(h >> 32) | 1u; }
+
+/* Whether slot j holds an IP of account with a count or a ban to show or clear. */
+static int counts_for(const struct shard *s, size_t j, int64_t account) {
+  const struct entry *e = &s->e[j];
+  return s->fp[j] && e->rec.account_id == account && (e->rec.attempts || e->rec.banned_at);
+}
 
 struct srv_bans {
   uc_store *st;
@@ -72,7 +78,6 @@ static struct entry *find(struct shard *s, uint64_t h, int64_t account, const ch
     return NULL;
   struct entry *e = &s->e[i];
   memset(e, 0, sizeof *e);
-  e->used = 1;
   e->rec.account_id = account;
   snprintf(e->rec.ip, sizeof e->rec.ip, "%s", ip);
   s->fp[i] = f;
@@ -207,7 +212,7 @@ int srv_bans_unban_all(struct srv_bans *b, int64_t account, size_t *count) {
     struct shard *s = &b->shards[i];
     for (size_t j = 0; s->e && j <= s->mask; j++) {
       struct entry *e = &s->e[j];
-      if (!e->used || e->rec.account_id != account || (!e->rec.attempts && !e->rec.banned_at))
+      if (!counts_for(s, j, account))
         continue;
       n += e->rec.banned_at != 0;
       e->rec.attempts = 0, e->rec.banned_at = 0, e->dirty = 0;
@@ -225,7 +230,7 @@ int srv_bans_unban_all(struct srv_bans *b, int64_t account, size_t *count) {
  * clean. With s locked. */
 static int take_dirty(struct shard *s, struct uc_ban_rec **recs, size_t *n, size_t *cap) {
   for (size_t j = 0; s->e && j <= s->mask; j++) {
-    if (!s->e[j].used || !s->e[j].dirty)
+    if (!s->fp[j] || !s->e[j].dirty)
       continue;
     if (*n == *cap) {
       size_t c = *cap ? *cap * 2 : 256;
@@ -329,7 +334,7 @@ int srv_bans_each(struct srv_bans *b, int64_t account, uc_ban_cb cb, void *arg) 
     struct shard *s = &b->shards[i];
     for (size_t j = 0; s->e && j <= s->mask; j++) {
       const struct entry *e = &s->e[j];
-      if (!e->used || e->rec.account_id != account || (!e->rec.attempts && !e->rec.banned_at))
+      if (!counts_for(s, j, account))
         continue;
       if (n == cap) {
         cap = cap ? cap * 2 : 64;
