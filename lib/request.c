@@ -20,6 +20,8 @@ struct reader {
   size_t end; /* just past the object's closing brace */
 };
 
+static int json_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 static int cancel(void *ctx) {
   (void)ctx;
   return 0; /* not the common case: jansson decides */
@@ -103,7 +105,7 @@ int uc_check_body_read(const char *body, size_t len, struct uc_check_body *out) 
    * control characters, where the two parsers' rules could differ. */
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)body[i];
-    if (c == '\\' || c >= 0x7F || (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r'))
+    if (c == '\\' || c >= 0x7F || (c < 0x20 && !json_space(c)))
       return 0;
   }
   struct reader r = {body, len, 0, OTHER, ABSENT, ABSENT, out, NULL, 0};
@@ -116,7 +118,7 @@ int uc_check_body_read(const char *body, size_t len, struct uc_check_body *out) 
   /* yajl takes a lone '"' after the value as the start of a string still to
    * come: anything but whitespace after the object is jansson's to refuse */
   for (size_t i = ok ? r.end : len; i < len; i++)
-    if (body[i] != ' ' && body[i] != '\t' && body[i] != '\n' && body[i] != '\r')
+    if (!json_space((unsigned char)body[i]))
       ok = 0;
   return ok && r.depth == 0 && r.email == STRING;
 }
