@@ -171,51 +171,52 @@ static void test_bad_manifest(void **state) {
   assert_non_null(strstr(err, "nowhere.txt"));
 }
 
-/* Readers keep using the snapshot they took while another thread swaps. */
-struct reader_arg {
+/* Two threads read through h (fn) while this one swaps in 200 snapshots;
+ * returns the lookups they missed (each thread adds its own count at the end). */
+struct race {
   uc_lists_holder *h;
   int stop;
-  long lookups, misses;
+  long misses;
 };
 
+static long race_swaps(uc_lists_holder *h, void *(*fn)(void *)) {
+  struct race a = {h, 0, 0};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    pthread_create(&t[i], NULL, fn, &a);
+  for (int i = 0; i < 200; i++)
+    uc_lists_holder_swap(h, open_test());
+  __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  return a.misses;
+}
+
+/* Readers keep using the snapshot they took while another thread swaps. */
 static void *reader(void *p) {
-  struct reader_arg *a = p;
+  struct race *a = p;
   struct uc_list_hit hit;
+  long misses = 0;
   while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
     uc_lists *l = uc_lists_holder_get(a->h);
-    a->misses += !uc_lists_find_domain(l, "mailinator.com", 14, &hit);
-    a->lookups++;
+    misses += !uc_lists_find_domain(l, "mailinator.com", 14, &hit);
     uc_lists_unref(l);
   }
+  __atomic_fetch_add(&a->misses, misses, __ATOMIC_RELAXED);
   return NULL;
 }
 
 static void test_holder_swap(void **state) {
   (void)state;
   uc_lists_holder *h = uc_lists_holder_new(open_test());
-  struct reader_arg a = {h, 0, 0, 0};
-  pthread_t t[2];
-  for (int i = 0; i < 2; i++)
-    pthread_create(&t[i], NULL, reader, &a);
-  for (int i = 0; i < 200; i++)
-    uc_lists_holder_swap(h, open_test());
-  __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
-  for (int i = 0; i < 2; i++)
-    pthread_join(t[i], NULL);
-  assert_int_equal(a.misses, 0);
+  assert_int_equal(race_swaps(h, reader), 0);
   uc_lists_holder_free(h);
 }
 
 /* Followers keep their own reference: no lookup misses while another thread
  * swaps, and each moves to the newest snapshot on its next use. */
-struct follower_arg {
-  uc_lists_holder *h;
-  int stop;
-  long misses;
-};
-
 static void *follower(void *p) {
-  struct follower_arg *a = p;
+  struct race *a = p;
   struct uc_lists_follower f = {0};
   struct uc_list_hit hit;
   long misses = 0;
@@ -233,19 +234,10 @@ static void *follower(void *p) {
 static void test_holder_follow(void **state) {
   (void)state;
   uc_lists_holder *h = uc_lists_holder_new(open_test());
-  struct follower_arg a = {h, 0, 0};
   struct uc_lists_follower mine = {0};
   uc_lists *first = uc_lists_holder_follow(h, &mine);
   assert_ptr_equal(uc_lists_holder_follow(h, &mine), first); /* no swap: the same one */
-  pthread_t t[2];
-  for (int i = 0; i < 2; i++)
-    pthread_create(&t[i], NULL, follower, &a);
-  for (int i = 0; i < 200; i++)
-    uc_lists_holder_swap(h, open_test());
-  __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
-  for (int i = 0; i < 2; i++)
-    pthread_join(t[i], NULL);
-  assert_int_equal(a.misses, 0);
+  assert_int_equal(race_swaps(h, follower), 0);
   struct uc_list_hit hit; /* the first snapshot outlived 200 swaps: mine still holds it */
   assert_true(uc_lists_find_domain(first, "mailinator.com", 14, &hit));
   assert_ptr_not_equal(uc_lists_holder_follow(h, &mine), first);
