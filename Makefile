@@ -26,7 +26,8 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/web_assets.o
 SNAP    := build/lists.snap
 
-.PHONY: all deps run test unit sanitize cli-test server-test python-test dashboard-test bench fuzz clean lists
+.PHONY: all deps run test unit sanitize cli-test server-test python-test dashboard-test bench fuzz clean lists \
+        format format-check
 
 all: $(B)/usercleaning $(B)/lists.snap $(TESTS:%=$(B)/tests/%)
 
@@ -101,7 +102,7 @@ sanitize: build/lists.snap
 	cd clients/python && UC_BIN=$(CURDIR)/build/asan/usercleaning $(PYTHON) -m pytest -q
 	UC_BIN=$(CURDIR)/build/asan/usercleaning node --test tests/dashboard/
 
-test: deps
+test: deps format-check
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) cli-test
@@ -121,6 +122,13 @@ bench: deps all
 
 fuzz:
 	$(MAKE) -C fuzz
+
+# Every C file follows .clang-format; CI fails on the first difference.
+C_FILES = $(shell find include lib src tests fuzz bench -name '*.[ch]' -not -path '*/node_modules/*')
+format:
+	clang-format -i $(C_FILES)
+format-check:
+	clang-format --dry-run --Werror $(C_FILES)
 
 clean:
 	rm -rf build

@@ -45,10 +45,10 @@ static void spaces(struct recipe *r, char *out, size_t *len, size_t cap) {
 }
 
 static size_t build(struct recipe *r, char *out, size_t cap) {
-  static const char *const keys[] = {"\"email\"", "\"email\"", "\"ip\"", "\"ip\"",
+  static const char *const keys[] = {"\"email\"", "\"email\"", "\"ip\"",    "\"ip\"",
                                      "\"x\"",     "\"emai\"",  "\"EMAIL\"", "\"ip \""};
-  static const char *const values[] = {"null", "1", "-0.5e3", "1e999", "true", "{}", "[]",
-                                       "{\"email\":\"n@x.io\"}", "nul", "\"\""};
+  static const char *const values[] = {
+      "null", "1", "-0.5e3", "1e999", "true", "{}", "[]", "{\"email\":\"n@x.io\"}", "nul", "\"\""};
   size_t len = 0;
   spaces(r, out, &len, cap);
   add(out, &len, cap, "{", 1);

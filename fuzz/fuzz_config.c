@@ -1,7 +1,7 @@
 /* libFuzzer driver: the INI config reader and the settings table on arbitrary
  * files: a bad file is refused with a reason, a good one gives bounded values. */
-#include "uc/uc.h"
 #include "uc/config.h"
+#include "uc/uc.h"
 
 #include <assert.h>
 #include <stdio.h>

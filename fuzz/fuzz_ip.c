@@ -1,7 +1,7 @@
 /* libFuzzer driver: IP addresses, CIDR ranges and listable domains from
  * arbitrary text (what the check API's "ip", the admin API and the CLI take). */
-#include "uc/uc.h"
 #include "uc/ip.h"
+#include "uc/uc.h"
 
 #include <arpa/inet.h>
 #include <assert.h>

@@ -1,7 +1,7 @@
 /* libFuzzer driver: API key parsing (format + checksum) never accepts what it
  * did not generate, and accepts all it did. */
-#include "uc/uc.h"
 #include "uc/keys.h"
+#include "uc/uc.h"
 
 #include <assert.h>
 #include <string.h>

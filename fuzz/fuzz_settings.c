@@ -1,7 +1,7 @@
 /* libFuzzer driver: account settings patches (admin API PATCH, CLI, the store)
  * never leave values outside their ranges, and what they accept round-trips. */
-#include "uc/uc.h"
 #include "uc/settings.h"
+#include "uc/uc.h"
 
 #include <assert.h>
 #include <string.h>

@@ -22,21 +22,30 @@ struct setting {
   const char *def, *help;
 };
 
-#define S(field, help, def) {#field, STR, offsetof(struct uc_config, field), sizeof(((struct uc_config *)0)->field), 0, 0, def, help}
-#define U(field, lo, hi, help, def) {#field, UINT, offsetof(struct uc_config, field), 0, lo, hi, def, help}
-#define L(field, lo, hi, help, def) {#field, ULONG, offsetof(struct uc_config, field), 0, lo, hi, def, help}
-#define B(field, help, def) {#field, BOOL, offsetof(struct uc_config, field), 0, 0, 1, def, help}
+#define S(field, help, def)                                                                        \
+  {                                                                                                \
+#field, STR, offsetof(struct uc_config, field), sizeof(((struct uc_config *)0)->field), 0, 0,  \
+        def, help                                                                                  \
+  }
+#define U(field, lo, hi, help, def)                                                                \
+  { #field, UINT, offsetof(struct uc_config, field), 0, lo, hi, def, help }
+#define L(field, lo, hi, help, def)                                                                \
+  { #field, ULONG, offsetof(struct uc_config, field), 0, lo, hi, def, help }
+#define B(field, help, def)                                                                        \
+  { #field, BOOL, offsetof(struct uc_config, field), 0, 0, 1, def, help }
 
 static const struct setting settings[] = {
     S(listen, "address and port to listen on (IPv6 as [::1]:8080)", "127.0.0.1:8080"),
     S(db, "the store: a SQLite file (created with its directory)", "./data/usercleaning.db"),
     S(lists, "list snapshot; empty: lists.snap beside the binary", ""),
     U(threads, 0, 256, "HTTP worker threads; 0: one per core", "0"),
-    U(max_connections, 1, 100000, "open connections at once; more wait in the listen backlog", "1024"),
+    U(max_connections, 1, 100000, "open connections at once; more wait in the listen backlog",
+      "1024"),
     U(idle_timeout, 1, 3600, "seconds a connection may stay silent before it is closed", "30"),
     U(per_ip_connections, 0, 100000, "open connections per client address; 0: no limit", "0"),
     L(body_limit, 64, 16UL << 20, "largest request body in bytes (413 above)", "65536"),
-    L(header_limit, 1024, 1UL << 20, "largest request line + headers in bytes (431 above)", "16384"),
+    L(header_limit, 1024, 1UL << 20, "largest request line + headers in bytes (431 above)",
+      "16384"),
     S(access_log, "access log: '-' for stdout, 'off', or a file path", "-"),
     B(log_emails, "write full email addresses in the access log (else the domain only)", "false"),
     U(flush_interval, 1, 3600, "seconds between writes of usage counters to the store", "5"),

@@ -1,8 +1,8 @@
 /* Account domain lists: an in-memory string table matched with parents. */
-#include "uc/engine.h"
-#include "uc/error.h"
 #include "domset_int.h"
 #include "table.h"
+#include "uc/engine.h"
+#include "uc/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,9 @@ int uc_domset_add(uc_domset *s, const char *domain, size_t n) {
   return uc__tb_upsert(&s->tb, domain, n) ? UC_OK : UC_ENOMEM;
 }
 
-size_t uc_domset_count(const uc_domset *s) { return s ? s->tb.count : 0; }
+size_t uc_domset_count(const uc_domset *s) {
+  return s ? s->tb.count : 0;
+}
 
 const char *uc__domset_match(const uc_domset *s, const char *d, size_t n) {
   struct uc__table t;

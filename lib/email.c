@@ -21,7 +21,9 @@ static int fail(char *reason, size_t size, const char *fmt, ...) {
   return UC_ESYNTAX;
 }
 
-static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+static int is_space(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 static int is_atext(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
@@ -123,8 +125,8 @@ static int check_dot_atom(const unsigned char *s, size_t n, struct uc_email *out
     }
   }
   if (bad[0])
-    return fail(reason, rsize, "The email address contains invalid characters before the @-sign: %s.",
-                bad);
+    return fail(reason, rsize,
+                "The email address contains invalid characters before the @-sign: %s.", bad);
   return UC_OK;
 }
 
@@ -170,7 +172,8 @@ static int check_ldh(const char *d, size_t n, char *reason, size_t rsize) {
   char bad[64] = "";
   size_t labels = 0, start = 0;
   if (d[0] == '.')
-    return fail(reason, rsize, "An email address cannot have a period immediately after the @-sign.");
+    return fail(reason, rsize,
+                "An email address cannot have a period immediately after the @-sign.");
   if (d[n - 1] == '.')
     return fail(reason, rsize, "An email address cannot end with a period.");
   for (size_t i = 0; i <= n; i++) {
@@ -187,8 +190,7 @@ static int check_ldh(const char *d, size_t n, char *reason, size_t rsize) {
       return fail(reason, rsize,
                   "The part after the @-sign has a label longer than 63 characters.");
     if (d[start] == '-' || d[i - 1] == '-')
-      return fail(reason, rsize,
-                  "A label after the @-sign cannot start or end with a hyphen.");
+      return fail(reason, rsize, "A label after the @-sign cannot start or end with a hyphen.");
     labels++;
     start = i + 1;
   }
@@ -199,11 +201,13 @@ static int check_ldh(const char *d, size_t n, char *reason, size_t rsize) {
   const char *tld = strrchr(d, '.') + 1;
   size_t tlen = (size_t)(d + n - tld);
   if (strspn(tld, "0123456789") == tlen)
-    return fail(reason, rsize,
-                "The part after the @-sign is not valid. It is not within a valid top-level domain.");
+    return fail(
+        reason, rsize,
+        "The part after the @-sign is not valid. It is not within a valid top-level domain.");
   if (is_special_use_tld(tld, tlen))
     return fail(reason, rsize,
-                "The part after the @-sign is a special-use or reserved name that cannot be used with email.");
+                "The part after the @-sign is a special-use or reserved name that cannot be used "
+                "with email.");
   if (n > UC_DOMAIN_MAX)
     return fail(reason, rsize, "The email address is too long after the @-sign.");
   return UC_OK;
@@ -238,9 +242,11 @@ static int check_idn(const unsigned char *s, size_t n, struct uc_email *out, cha
   }
   memcpy(in, s, n);
   in[n] = 0;
-  int irc = idn2_lookup_u8((const uint8_t *)in, (uint8_t **)&ascii, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+  int irc = idn2_lookup_u8((const uint8_t *)in, (uint8_t **)&ascii,
+                           IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
   if (irc != IDN2_OK) {
-    rc = fail(reason, rsize, "The part after the @-sign is not a valid internationalized domain name (%s).",
+    rc = fail(reason, rsize,
+              "The part after the @-sign is not a valid internationalized domain name (%s).",
               idn2_strerror(irc));
     goto out;
   }
@@ -258,7 +264,8 @@ static int check_idn(const unsigned char *s, size_t n, struct uc_email *out, cha
     goto out;
   if (had_unicode) {
     if (idn2_to_unicode_8z8z(out->domain, &uni, 0) != IDN2_OK || strlen(uni) > UC_DISPLAY_MAX) {
-      rc = fail(reason, rsize, "The part after the @-sign is not a valid internationalized domain name.");
+      rc = fail(reason, rsize,
+                "The part after the @-sign is not a valid internationalized domain name.");
       goto out;
     }
     out->display_len = strlen(uni);
@@ -358,8 +365,8 @@ int uc_domain_parse(const char *s, size_t n, char out[UC_DOMAIN_MAX + 1], char *
   if (!psl) /* psl_builtin() is a static table: the race is benign */
     psl = psl_builtin();
   if (psl_is_public_suffix2(psl, e.domain, PSL_TYPE_ANY))
-    return fail(reason, rsize, "%s is a public suffix: listing it would match every domain under it.",
-                e.domain);
+    return fail(reason, rsize,
+                "%s is a public suffix: listing it would match every domain under it.", e.domain);
   memcpy(out, e.domain, e.domain_len + 1);
   return UC_OK;
 }

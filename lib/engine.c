@@ -1,24 +1,36 @@
 /* uc_check: the matching order of SPEC §3 over the snapshot and the account policy. */
 #include "uc/engine.h"
-#include "uc/error.h"
 #include "domset_int.h"
+#include "uc/error.h"
 
 #include <string.h>
 
 static const char *const category_names[] = {"white", "grey", "black"};
-static const char *const type_names[UC_TYPE_COUNT] = {
-    "white",      "grey", "black", "disposable", "masked legitimate", "no website",
-    "multi-alias services", "suspicious signs", "legitimate", "invalid", "unknown"};
+static const char *const type_names[UC_TYPE_COUNT] = {"white",
+                                                      "grey",
+                                                      "black",
+                                                      "disposable",
+                                                      "masked legitimate",
+                                                      "no website",
+                                                      "multi-alias services",
+                                                      "suspicious signs",
+                                                      "legitimate",
+                                                      "invalid",
+                                                      "unknown"};
 static const char *const signal_names[UC_SIGNAL_COUNT] = {
-    "disposable",    "multi_alias",    "suspicious", "free_provider", "role_account",
-    "no_website",    "custom_list",    "premium",    "major_provider", "typo",
-    "smtputf8",      "idn",            "masked"};
+    "disposable", "multi_alias", "suspicious", "free_provider",  "role_account",
+    "no_website", "custom_list", "premium",    "major_provider", "typo",
+    "smtputf8",   "idn",         "masked"};
 
 const char *uc_category_name(uc_category c) {
   return (unsigned)c < 3 ? category_names[c] : "white";
 }
-const char *uc_type_name(uc_type t) { return (unsigned)t < UC_TYPE_COUNT ? type_names[t] : "unknown"; }
-const char *uc_signal_name(unsigned i) { return i < UC_SIGNAL_COUNT ? signal_names[i] : NULL; }
+const char *uc_type_name(uc_type t) {
+  return (unsigned)t < UC_TYPE_COUNT ? type_names[t] : "unknown";
+}
+const char *uc_signal_name(unsigned i) {
+  return i < UC_SIGNAL_COUNT ? signal_names[i] : NULL;
+}
 
 int uc_category_parse(const char *s, uc_category *out) {
   for (int i = 0; i < 3; i++)
@@ -36,12 +48,16 @@ int uc_type_parse(const char *s, uc_type *out) {
 
 /* Bit c set: colour c allowed for the type (SPEC §3 "configurable to"). */
 static const unsigned allowed_colors[UC_TYPE_COUNT] = {
-    [UC_T_WHITE_LIST] = 1u << UC_WHITE,   [UC_T_GREY_LIST] = 1u << UC_GREY,
-    [UC_T_BLACK_LIST] = 1u << UC_BLACK,   [UC_T_DISPOSABLE] = 1u << UC_BLACK,
+    [UC_T_WHITE_LIST] = 1u << UC_WHITE,
+    [UC_T_GREY_LIST] = 1u << UC_GREY,
+    [UC_T_BLACK_LIST] = 1u << UC_BLACK,
+    [UC_T_DISPOSABLE] = 1u << UC_BLACK,
     [UC_T_MASKED] = 1u << UC_BLACK | 1u << UC_GREY,
     [UC_T_NO_WEBSITE] = 1u << UC_BLACK | 1u << UC_GREY,
-    [UC_T_MULTI_ALIAS] = 7,               [UC_T_SUSPICIOUS] = 7,
-    [UC_T_LEGITIMATE] = 1u << UC_WHITE,   [UC_T_INVALID] = 1u << UC_BLACK,
+    [UC_T_MULTI_ALIAS] = 7,
+    [UC_T_SUSPICIOUS] = 7,
+    [UC_T_LEGITIMATE] = 1u << UC_WHITE,
+    [UC_T_INVALID] = 1u << UC_BLACK,
     [UC_T_UNKNOWN] = 1u << UC_WHITE};
 
 int uc_policy_color_allowed(uc_type t, uc_category c) {
@@ -49,9 +65,9 @@ int uc_policy_color_allowed(uc_type t, uc_category c) {
 }
 
 void uc_policy_init(struct uc_policy *p) {
-  static const uc_category defaults[UC_TYPE_COUNT] = {
-      UC_WHITE, UC_GREY, UC_BLACK, UC_BLACK, UC_BLACK, UC_BLACK,
-      UC_GREY,  UC_GREY, UC_WHITE, UC_BLACK, UC_WHITE};
+  static const uc_category defaults[UC_TYPE_COUNT] = {UC_WHITE, UC_GREY,  UC_BLACK, UC_BLACK,
+                                                      UC_BLACK, UC_BLACK, UC_GREY,  UC_GREY,
+                                                      UC_WHITE, UC_BLACK, UC_WHITE};
   memcpy(p->color, defaults, sizeof defaults);
   p->list[0] = p->list[1] = p->list[2] = NULL;
   p->parse_opts = 0;
@@ -233,7 +249,8 @@ void uc_check(const uc_lists *l, const struct uc_policy *p, const char *addr, si
   r->date_added = 0;
   r->premium = -1;
   r->normalized[0] = 0;
-  r->valid = uc_email_parse(addr, len, p->parse_opts, &r->email, r->reason, sizeof r->reason) == UC_OK;
+  r->valid =
+      uc_email_parse(addr, len, p->parse_opts, &r->email, r->reason, sizeof r->reason) == UC_OK;
   if (!r->valid) {
     decide(r, p, UC_T_INVALID);
     return;

@@ -5,8 +5,8 @@ const char *uc_strerror(int err) {
   switch (err) {
   case UC_OK:
     return "success";
-#define UC__ERR_CASE(name, code, msg) \
-  case (code):                        \
+#define UC__ERR_CASE(name, code, msg)                                                              \
+  case (code):                                                                                     \
     return (msg);
     UC_ERRNO_MAP(UC__ERR_CASE)
 #undef UC__ERR_CASE

@@ -48,10 +48,18 @@ static void close_(struct uc_jsonw *w, const char *c) {
   put(w, c, 1);
 }
 
-void uc_jsonw_begin_object(struct uc_jsonw *w) { open_(w, "{"); }
-void uc_jsonw_end_object(struct uc_jsonw *w) { close_(w, "}"); }
-void uc_jsonw_begin_array(struct uc_jsonw *w) { open_(w, "["); }
-void uc_jsonw_end_array(struct uc_jsonw *w) { close_(w, "]"); }
+void uc_jsonw_begin_object(struct uc_jsonw *w) {
+  open_(w, "{");
+}
+void uc_jsonw_end_object(struct uc_jsonw *w) {
+  close_(w, "}");
+}
+void uc_jsonw_begin_array(struct uc_jsonw *w) {
+  open_(w, "[");
+}
+void uc_jsonw_end_array(struct uc_jsonw *w) {
+  close_(w, "]");
+}
 
 /* Length of the well-formed UTF-8 sequence at s, or 0 (RFC 3629 table 3-7). */
 static size_t utf8_len(const unsigned char *s, size_t n) {
@@ -64,8 +72,8 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   }
   if (c >= 0xF0 && c <= 0xF4) {
     unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    return n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80
-               ? 4 : 0;
+    return n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4
+                                                                                                : 0;
   }
   return 0;
 }
@@ -74,10 +82,9 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
 static const unsigned char verbatim[256] = {
 #define R4(x) x, x, x, x
 #define R16(x) R4(x), R4(x), R4(x), R4(x)
-    R16(0), R16(0), /* 0x00-0x1f: controls */
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x22 '"' */
-    R16(1), R16(1),
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x5c '\\' */
+    R16(0), R16(0),                                                 /* 0x00-0x1f: controls */
+    1,      1,      0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,       /* 0x22 '"' */
+    R16(1), R16(1), 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x5c '\\' */
     R16(1), R16(1),
 #undef R16
 #undef R4
@@ -180,8 +187,12 @@ void uc_jsonw_int(struct uc_jsonw *w, long v) {
   literal(w, p);
 }
 
-void uc_jsonw_bool(struct uc_jsonw *w, int v) { literal(w, v ? "true" : "false"); }
-void uc_jsonw_null(struct uc_jsonw *w) { literal(w, "null"); }
+void uc_jsonw_bool(struct uc_jsonw *w, int v) {
+  literal(w, v ? "true" : "false");
+}
+void uc_jsonw_null(struct uc_jsonw *w) {
+  literal(w, "null");
+}
 
 size_t uc_jsonw_finish(struct uc_jsonw *w) {
   if (w->overflow || w->depth != 0)

@@ -9,7 +9,9 @@ static const char *const prefixes[] = {"ucl_live_", "ucl_test_", "ucl_admin_"};
 static const char *const names[] = {"active", "sandbox", "admin"};
 static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-const char *uc_key_type_name(uc_key_type t) { return (unsigned)t < 3 ? names[t] : "unknown"; }
+const char *uc_key_type_name(uc_key_type t) {
+  return (unsigned)t < 3 ? names[t] : "unknown";
+}
 
 int uc_key_type_parse(const char *s, uc_key_type *out) {
   for (int i = 0; i < 3; i++)

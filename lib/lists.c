@@ -1,7 +1,7 @@
 /* Loading, checking and querying list snapshots; the holder for hot swaps. */
 #include "uc/lists.h"
-#include "uc/error.h"
 #include "snapshot.h"
+#include "uc/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,10 +213,18 @@ int uc_lists_default_path(char *buf, size_t size) {
   return UC_OK;
 }
 
-const char *uc_lists_version(const uc_lists *l) { return l->hdr->version; }
-size_t uc_lists_domain_count(const uc_lists *l) { return l->dom.count; }
-size_t uc_lists_local_count(const uc_lists *l) { return l->loc.count; }
-size_t uc_lists_source_count(const uc_lists *l) { return l->hdr->nsources; }
+const char *uc_lists_version(const uc_lists *l) {
+  return l->hdr->version;
+}
+size_t uc_lists_domain_count(const uc_lists *l) {
+  return l->dom.count;
+}
+size_t uc_lists_local_count(const uc_lists *l) {
+  return l->loc.count;
+}
+size_t uc_lists_source_count(const uc_lists *l) {
+  return l->hdr->nsources;
+}
 
 void uc_lists_source(const uc_lists *l, size_t i, struct uc_list_source *src) {
   const struct uc__snap_source *s = &l->sources[i];

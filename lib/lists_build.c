@@ -1,8 +1,8 @@
 /* Builds a list snapshot from the sources named in an INI manifest. */
+#include "snapshot.h"
 #include "uc/email.h"
 #include "uc/error.h"
 #include "uc/lists.h"
-#include "snapshot.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -46,9 +46,12 @@ static unsigned kind_flag(const char *kind) {
   static const struct {
     const char *kind;
     unsigned flag;
-  } kinds[] = {{"disposable", UC_LF_DISPOSABLE}, {"multi-alias", UC_LF_RELAY},
-               {"guard", UC_LF_GUARD},           {"free", UC_LF_FREE},
-               {"premium", UC_LF_PREMIUM},       {"typo", UC_LF_TYPO_TARGET},
+  } kinds[] = {{"disposable", UC_LF_DISPOSABLE},
+               {"multi-alias", UC_LF_RELAY},
+               {"guard", UC_LF_GUARD},
+               {"free", UC_LF_FREE},
+               {"premium", UC_LF_PREMIUM},
+               {"typo", UC_LF_TYPO_TARGET},
                {"role", UC_LF_ROLE}};
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
     if (strcmp(kind, kinds[i].kind) == 0)
@@ -78,8 +81,8 @@ static int on_ini(void *user, const char *section, const char *key, const char *
   else if (strcmp(key, "date") == 0 && uc_date_parse(value, vlen))
     s->date = uc_date_parse(value, vlen);
   else if (strcmp(key, "license") != 0 && strcmp(key, "comment") != 0) {
-    snprintf(b->bad_msg, sizeof b->bad_msg, "[%s] %s = %s: unknown key or bad value", section,
-             key, value);
+    snprintf(b->bad_msg, sizeof b->bad_msg, "[%s] %s = %s: unknown key or bad value", section, key,
+             value);
     return b->bad = 1, 0;
   }
   return 1;
@@ -174,7 +177,9 @@ static int read_source(struct build *b, int bit, const char *root, char *err, si
   return rc;
 }
 
-static uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
+static uint64_t align8(uint64_t x) {
+  return (x + 7) & ~(uint64_t)7;
+}
 
 static int write_snapshot(struct build *b, const char *out_path, char *err, size_t es) {
   struct uc__snap_header h;

@@ -23,33 +23,55 @@ struct provider {
  * in Outlook.com"; Yahoo "disposable addresses" (base-keyword); Apple iCloud
  * Mail, Proton, Fastmail, Zoho, Yandex, HEY: "+" sub-addressing. */
 static const struct provider providers[] = {
-    {"fastmail.com", NULL, R_PLUS},     {"fastmail.fm", NULL, R_PLUS},
-    {"gmail.com", NULL, R_DOTS | R_PLUS}, {"googlemail.com", "gmail.com", R_DOTS | R_PLUS},
-    {"hey.com", NULL, R_PLUS},          {"hotmail.co.uk", NULL, R_PLUS},
-    {"hotmail.com", NULL, R_PLUS},      {"hotmail.de", NULL, R_PLUS},
-    {"hotmail.es", NULL, R_PLUS},       {"hotmail.fr", NULL, R_PLUS},
-    {"hotmail.it", NULL, R_PLUS},       {"icloud.com", NULL, R_PLUS},
-    {"live.co.uk", NULL, R_PLUS},       {"live.com", NULL, R_PLUS},
-    {"live.de", NULL, R_PLUS},          {"live.fr", NULL, R_PLUS},
-    {"mac.com", NULL, R_PLUS},          {"me.com", NULL, R_PLUS},
-    {"msn.com", NULL, R_PLUS},          {"outlook.com", NULL, R_PLUS},
-    {"outlook.de", NULL, R_PLUS},       {"outlook.es", NULL, R_PLUS},
-    {"outlook.fr", NULL, R_PLUS},       {"pm.me", NULL, R_PLUS},
-    {"proton.me", NULL, R_PLUS},        {"protonmail.ch", NULL, R_PLUS},
-    {"protonmail.com", NULL, R_PLUS},   {"rocketmail.com", NULL, R_HYPHEN},
-    {"ya.ru", NULL, R_PLUS},            {"yahoo.co.uk", NULL, R_HYPHEN},
-    {"yahoo.com", NULL, R_HYPHEN},      {"yahoo.de", NULL, R_HYPHEN},
-    {"yahoo.es", NULL, R_HYPHEN},       {"yahoo.fr", NULL, R_HYPHEN},
-    {"yahoo.it", NULL, R_HYPHEN},       {"yandex.com", NULL, R_PLUS},
-    {"yandex.ru", NULL, R_PLUS},        {"ymail.com", NULL, R_HYPHEN},
-    {"zoho.com", NULL, R_PLUS},         {"zohomail.com", NULL, R_PLUS},
+    {"fastmail.com", NULL, R_PLUS},
+    {"fastmail.fm", NULL, R_PLUS},
+    {"gmail.com", NULL, R_DOTS | R_PLUS},
+    {"googlemail.com", "gmail.com", R_DOTS | R_PLUS},
+    {"hey.com", NULL, R_PLUS},
+    {"hotmail.co.uk", NULL, R_PLUS},
+    {"hotmail.com", NULL, R_PLUS},
+    {"hotmail.de", NULL, R_PLUS},
+    {"hotmail.es", NULL, R_PLUS},
+    {"hotmail.fr", NULL, R_PLUS},
+    {"hotmail.it", NULL, R_PLUS},
+    {"icloud.com", NULL, R_PLUS},
+    {"live.co.uk", NULL, R_PLUS},
+    {"live.com", NULL, R_PLUS},
+    {"live.de", NULL, R_PLUS},
+    {"live.fr", NULL, R_PLUS},
+    {"mac.com", NULL, R_PLUS},
+    {"me.com", NULL, R_PLUS},
+    {"msn.com", NULL, R_PLUS},
+    {"outlook.com", NULL, R_PLUS},
+    {"outlook.de", NULL, R_PLUS},
+    {"outlook.es", NULL, R_PLUS},
+    {"outlook.fr", NULL, R_PLUS},
+    {"pm.me", NULL, R_PLUS},
+    {"proton.me", NULL, R_PLUS},
+    {"protonmail.ch", NULL, R_PLUS},
+    {"protonmail.com", NULL, R_PLUS},
+    {"rocketmail.com", NULL, R_HYPHEN},
+    {"ya.ru", NULL, R_PLUS},
+    {"yahoo.co.uk", NULL, R_HYPHEN},
+    {"yahoo.com", NULL, R_HYPHEN},
+    {"yahoo.de", NULL, R_HYPHEN},
+    {"yahoo.es", NULL, R_HYPHEN},
+    {"yahoo.fr", NULL, R_HYPHEN},
+    {"yahoo.it", NULL, R_HYPHEN},
+    {"yandex.com", NULL, R_PLUS},
+    {"yandex.ru", NULL, R_PLUS},
+    {"ymail.com", NULL, R_HYPHEN},
+    {"zoho.com", NULL, R_PLUS},
+    {"zohomail.com", NULL, R_PLUS},
 };
 
 static int cmp_provider(const void *key, const void *elem) {
   return strcmp(key, ((const struct provider *)elem)->domain);
 }
 
-static char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c; }
+static char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
+}
 
 /* Bit c - 'a' set: some provider's domain starts with letter c (a cheap "no"
  * before the search, for the many domains that are not providers). */

@@ -20,7 +20,9 @@ struct reader {
   size_t end; /* just past the object's closing brace */
 };
 
-static int json_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static int json_space(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 static int cancel(void *ctx) {
   (void)ctx;
@@ -71,8 +73,9 @@ static int on_key(void *ctx, const unsigned char *s, size_t n) {
   struct reader *r = ctx;
   if (has_control(s, n))
     return 0;
-  r->key = n == 5 && memcmp(s, "email", 5) == 0 ? EMAIL : n == 2 && memcmp(s, "ip", 2) == 0 ? IP
-                                                                                            : OTHER;
+  r->key = n == 5 && memcmp(s, "email", 5) == 0 ? EMAIL
+           : n == 2 && memcmp(s, "ip", 2) == 0  ? IP
+                                                : OTHER;
   return 1;
 }
 

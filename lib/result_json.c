@@ -1,6 +1,6 @@
 /* The 200 body and the human explanation of a classification result. */
-#include "uc/result.h"
 #include "uc/jsonw.h"
+#include "uc/result.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -53,7 +53,8 @@ struct quoted {
 static struct quoted keys_[UC_SIGNAL_COUNT];
 static void quote_signals(void) {
   for (unsigned i = 0; i < UC_SIGNAL_COUNT; i++)
-    keys_[i].len = (size_t)snprintf(keys_[i].text, sizeof keys_[i].text, "\"%s\":", uc_signal_name(i));
+    keys_[i].len =
+        (size_t)snprintf(keys_[i].text, sizeof keys_[i].text, "\"%s\":", uc_signal_name(i));
 }
 
 /* Signal names as member names, quoted once (they are plain identifiers). */
@@ -130,8 +131,8 @@ void uc_result_explain(const struct uc_result *r, const uc_lists *l, FILE *f) {
             uc_category_name(r->category), uc_type_name(r->type), r->reason);
     return;
   }
-  fprintf(f, "  %s / %s\n  mailbox:   %s\n", uc_category_name(r->category),
-          uc_type_name(r->type), r->normalized);
+  fprintf(f, "  %s / %s\n  mailbox:   %s\n", uc_category_name(r->category), uc_type_name(r->type),
+          r->normalized);
   if (r->matched)
     fprintf(f, "  because:   %s (%s)\n", r->matched, r->matched_list ? r->matched_list : "");
   else

@@ -30,8 +30,8 @@ json_t *uc_settings_to_json(const struct uc_settings *s) {
     json_array_append_new(never, json_string(s->never_ban_text[i]));
   return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:o*}", "ban_enabled", s->ban_enabled,
                    "ban_threshold", (int)s->ban_threshold, "ban_lift_seconds",
-                   (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix, "never_ban",
-                   never, "colors", colors);
+                   (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix, "never_ban", never,
+                   "colors", colors);
 }
 
 static int bad(char *field, size_t fs, const char *name, char *msg, size_t ms, const char *text) {
@@ -44,8 +44,8 @@ static int int_in(const json_t *v, long lo, long hi) {
   return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
 }
 
-static int patch_colors(struct uc_settings *s, const json_t *obj, char *field, size_t fs,
-                        char *msg, size_t ms) {
+static int patch_colors(struct uc_settings *s, const json_t *obj, char *field, size_t fs, char *msg,
+                        size_t ms) {
   const char *name;
   json_t *v;
   if (!json_is_object(obj))
@@ -96,8 +96,8 @@ static int patch_never_ban(struct uc_settings *s, const json_t *arr, char *field
   return UC_OK;
 }
 
-int uc_settings_patch(struct uc_settings *s, const json_t *patch, char *field, size_t fs,
-                      char *msg, size_t ms) {
+int uc_settings_patch(struct uc_settings *s, const json_t *patch, char *field, size_t fs, char *msg,
+                      size_t ms) {
   struct uc_settings next = *s; /* all or nothing */
   const char *name;
   json_t *v;

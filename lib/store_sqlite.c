@@ -37,31 +37,30 @@ static const char schema_v1[] =
     "  PRIMARY KEY (key_id, day, category)) WITHOUT ROWID;";
 
 /* Version 2: account settings, domain lists, bans, audit. */
-static const char schema_v2[] =
-    "CREATE TABLE settings ("
-    "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
-    "  data TEXT NOT NULL);"
-    "CREATE TABLE domain_lists ("
-    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-    "  color TEXT NOT NULL CHECK (color IN ('white','grey','black')),"
-    "  domain TEXT NOT NULL,"
-    "  added_at INTEGER NOT NULL,"
-    "  PRIMARY KEY (account_id, color, domain)) WITHOUT ROWID;"
-    "CREATE TABLE bans ("
-    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-    "  ip TEXT NOT NULL,"
-    "  attempts INTEGER NOT NULL,"
-    "  banned_at INTEGER,"
-    "  updated_at INTEGER NOT NULL,"
-    "  PRIMARY KEY (account_id, ip)) WITHOUT ROWID;"
-    "CREATE TABLE audit ("
-    "  id INTEGER PRIMARY KEY,"
-    "  account_id INTEGER NOT NULL,"
-    "  key_id INTEGER,"
-    "  at INTEGER NOT NULL,"
-    "  action TEXT NOT NULL,"
-    "  detail TEXT NOT NULL);"
-    "CREATE INDEX audit_account ON audit(account_id, at);";
+static const char schema_v2[] = "CREATE TABLE settings ("
+                                "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
+                                "  data TEXT NOT NULL);"
+                                "CREATE TABLE domain_lists ("
+                                "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+                                "  color TEXT NOT NULL CHECK (color IN ('white','grey','black')),"
+                                "  domain TEXT NOT NULL,"
+                                "  added_at INTEGER NOT NULL,"
+                                "  PRIMARY KEY (account_id, color, domain)) WITHOUT ROWID;"
+                                "CREATE TABLE bans ("
+                                "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+                                "  ip TEXT NOT NULL,"
+                                "  attempts INTEGER NOT NULL,"
+                                "  banned_at INTEGER,"
+                                "  updated_at INTEGER NOT NULL,"
+                                "  PRIMARY KEY (account_id, ip)) WITHOUT ROWID;"
+                                "CREATE TABLE audit ("
+                                "  id INTEGER PRIMARY KEY,"
+                                "  account_id INTEGER NOT NULL,"
+                                "  key_id INTEGER,"
+                                "  at INTEGER NOT NULL,"
+                                "  action TEXT NOT NULL,"
+                                "  detail TEXT NOT NULL);"
+                                "CREATE INDEX audit_account ON audit(account_id, at);";
 
 struct sq {
   sqlite3 *db;
@@ -130,15 +129,18 @@ static int sq_open(const char *path, void **state, char *err, size_t es) {
     snprintf(err, es, "%s: cannot create its directory: %s", path, strerror(errno));
     goto out;
   }
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2(path, &s->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
     snprintf(err, es, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
     goto out;
   }
   sqlite3_busy_timeout(s->db, 5000); /* the CLI and the server share the file */
   char *msg = NULL;
-  if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                          "PRAGMA foreign_keys=ON;", NULL, NULL, &msg) != SQLITE_OK) {
+  if (sqlite3_exec(s->db,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                   "PRAGMA foreign_keys=ON;",
+                   NULL, NULL, &msg) != SQLITE_OK) {
     snprintf(err, es, "%s: %s", path, msg ? msg : "cannot configure");
     sqlite3_free(msg);
     goto out;
@@ -223,7 +225,7 @@ static int sq_account_get(void *state, const char *name, struct uc_account_rec *
     return UC_ESTORE;
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
   int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_ROW ? (read_account(st, out), UC_OK)
+  int ret = rc == SQLITE_ROW    ? (read_account(st, out), UC_OK)
             : rc == SQLITE_DONE ? UC_ENOTFOUND
                                 : fail_db(s, rc);
   done(s, st);
@@ -247,8 +249,9 @@ static int sq_account_each(void *state, uc_account_cb cb, void *arg) {
   return ret;
 }
 
-#define KEY_COLS "id, account_id, name, type, prefix, hash, created_at, " \
-                 "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
+#define KEY_COLS                                                                                   \
+  "id, account_id, name, type, prefix, hash, created_at, "                                         \
+  "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
 
 static void read_key(sqlite3_stmt *st, struct uc_key_rec *k) {
   char type[16];
@@ -269,8 +272,9 @@ static void read_key(sqlite3_stmt *st, struct uc_key_rec *k) {
 
 static int sq_key_insert(void *state, struct uc_key_rec *k) {
   struct sq *s = state;
-  sqlite3_stmt *st = prepare(s, "INSERT INTO keys(account_id, name, type, prefix, hash, created_at) "
-                                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
+  sqlite3_stmt *st =
+      prepare(s, "INSERT INTO keys(account_id, name, type, prefix, hash, created_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, k->account_id);
@@ -304,14 +308,15 @@ static int sq_key_each(void *state, int64_t account_id, uc_key_cb cb, void *arg)
   return ret;
 }
 
-static int sq_key_by_hash(void *state, const uint8_t hash[UC_KEY_HASH_LEN], struct uc_key_rec *out) {
+static int sq_key_by_hash(void *state, const uint8_t hash[UC_KEY_HASH_LEN],
+                          struct uc_key_rec *out) {
   struct sq *s = state;
   sqlite3_stmt *st = prepare(s, "SELECT " KEY_COLS " FROM keys WHERE hash = ?");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_blob(st, 1, hash, UC_KEY_HASH_LEN, SQLITE_STATIC);
   int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_ROW ? (read_key(st, out), UC_OK)
+  int ret = rc == SQLITE_ROW    ? (read_key(st, out), UC_OK)
             : rc == SQLITE_DONE ? UC_ENOTFOUND
                                 : fail_db(s, rc);
   done(s, st);
@@ -421,8 +426,9 @@ static int sq_usage_each(void *state, int64_t account_id, unsigned since_day, uc
 static int sq_key_update(void *state, int64_t account_id, int64_t key_id, const char *name,
                          int type) {
   struct sq *s = state;
-  sqlite3_stmt *st = prepare(s, "UPDATE keys SET name = coalesce(?, name), type = coalesce(?, type) "
-                                "WHERE id = ? AND account_id = ? AND revoked_at IS NULL");
+  sqlite3_stmt *st =
+      prepare(s, "UPDATE keys SET name = coalesce(?, name), type = coalesce(?, type) "
+                 "WHERE id = ? AND account_id = ? AND revoked_at IS NULL");
   if (!st)
     return UC_ESTORE;
   if (name)
@@ -465,8 +471,9 @@ static int sq_settings_put(void *state, int64_t account_id, const char *json) {
 
 static int sq_list_each(void *state, int64_t account_id, uc_list_cb cb, void *arg) {
   struct sq *s = state;
-  sqlite3_stmt *st = prepare(s, "SELECT account_id, color, domain, added_at FROM domain_lists "
-                                "WHERE ?1 = 0 OR account_id = ?1 ORDER BY account_id, color, domain");
+  sqlite3_stmt *st =
+      prepare(s, "SELECT account_id, color, domain, added_at FROM domain_lists "
+                 "WHERE ?1 = 0 OR account_id = ?1 ORDER BY account_id, color, domain");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
@@ -517,8 +524,10 @@ static int sq_list_replace(void *state, int64_t account_id, uc_category c,
     goto out;
   if (sqlite3_prepare_v2(s->db, "DELETE FROM domain_lists WHERE account_id = ? AND color = ?", -1,
                          &del, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO domain_lists(account_id, color, domain, "
-                                "added_at) VALUES (?, ?, ?, unixepoch())", -1, &ins, NULL) != SQLITE_OK)
+      sqlite3_prepare_v2(s->db,
+                         "INSERT OR IGNORE INTO domain_lists(account_id, color, domain, "
+                         "added_at) VALUES (?, ?, ?, unixepoch())",
+                         -1, &ins, NULL) != SQLITE_OK)
     goto fail;
   sqlite3_bind_int64(del, 1, account_id);
   sqlite3_bind_text(del, 2, uc_category_name(c), -1, SQLITE_STATIC);
@@ -545,8 +554,9 @@ out:
 
 static int sq_ban_each(void *state, int64_t account_id, uc_ban_cb cb, void *arg) {
   struct sq *s = state;
-  sqlite3_stmt *st = prepare(s, "SELECT account_id, ip, attempts, coalesce(banned_at, 0), updated_at "
-                                "FROM bans WHERE ?1 = 0 OR account_id = ?1 ORDER BY account_id, ip");
+  sqlite3_stmt *st =
+      prepare(s, "SELECT account_id, ip, attempts, coalesce(banned_at, 0), updated_at "
+                 "FROM bans WHERE ?1 = 0 OR account_id = ?1 ORDER BY account_id, ip");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
@@ -574,12 +584,13 @@ static int sq_ban_put(void *state, const struct uc_ban_rec *b, size_t n) {
   int ret = exec_locked(s, "BEGIN IMMEDIATE");
   if (ret)
     goto out;
-  if (sqlite3_prepare_v2(s->db, "INSERT INTO bans(account_id, ip, attempts, banned_at, updated_at) "
-                                "VALUES (?, ?, ?, nullif(?, 0), ?) ON CONFLICT DO UPDATE SET "
-                                "attempts = excluded.attempts, banned_at = excluded.banned_at, "
-                                "updated_at = excluded.updated_at "
-                                /* a stored ban is only ever lifted by ban_delete */
-                                "WHERE bans.banned_at IS NULL OR excluded.banned_at IS NOT NULL",
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO bans(account_id, ip, attempts, banned_at, updated_at) "
+                         "VALUES (?, ?, ?, nullif(?, 0), ?) ON CONFLICT DO UPDATE SET "
+                         "attempts = excluded.attempts, banned_at = excluded.banned_at, "
+                         "updated_at = excluded.updated_at "
+                         /* a stored ban is only ever lifted by ban_delete */
+                         "WHERE bans.banned_at IS NULL OR excluded.banned_at IS NOT NULL",
                          -1, &st, NULL) != SQLITE_OK)
     goto fail;
   for (size_t i = 0; i < n; i++) {

@@ -28,7 +28,9 @@ const struct uc__entry *uc__table_find(const struct uc__table *t, const char *s,
   }
 }
 
-void uc__tb_init(struct uc__table_builder *b) { memset(b, 0, sizeof *b); }
+void uc__tb_init(struct uc__table_builder *b) {
+  memset(b, 0, sizeof *b);
+}
 
 void uc__tb_release(struct uc__table_builder *b) {
   free(b->slots);

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: compiler, pkg-config and the libraries of STYLE.md.
-BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev
+BUILD_PKGS="build-essential pkg-config clang clang-format libclang-rt-14-dev
   libidn2-dev libpsl-dev publicsuffix libjansson-dev libyajl-dev libsodium-dev libinih-dev
   libcmocka-dev libsqlite3-dev libmicrohttpd-dev"
 # Tests and benchmarks.

@@ -5,19 +5,19 @@
 #include <stddef.h>
 
 struct uc_config {
-  char listen[128];          /* ADDR:PORT; [v6]:PORT */
-  char db[1024];             /* store: a SQLite path (or sqlite:PATH) */
-  char lists[1024];          /* snapshot path; "" = lists.snap beside the binary */
-  unsigned threads;          /* HTTP worker threads; 0 = one per core */
-  unsigned max_connections;  /* open connections at once */
-  unsigned idle_timeout;     /* seconds a connection may stay silent */
+  char listen[128];            /* ADDR:PORT; [v6]:PORT */
+  char db[1024];               /* store: a SQLite path (or sqlite:PATH) */
+  char lists[1024];            /* snapshot path; "" = lists.snap beside the binary */
+  unsigned threads;            /* HTTP worker threads; 0 = one per core */
+  unsigned max_connections;    /* open connections at once */
+  unsigned idle_timeout;       /* seconds a connection may stay silent */
   unsigned per_ip_connections; /* per client address; 0 = no limit */
-  unsigned long body_limit;  /* bytes of request body */
-  unsigned long header_limit;/* bytes of request line + headers */
-  char access_log[1024];     /* "-" stdout, "off", or a file path */
-  int log_emails;            /* put full addresses in the access log */
-  unsigned flush_interval;   /* seconds between usage flushes */
-  unsigned drain_timeout;    /* seconds SIGTERM waits for in-flight requests */
+  unsigned long body_limit;    /* bytes of request body */
+  unsigned long header_limit;  /* bytes of request line + headers */
+  char access_log[1024];       /* "-" stdout, "off", or a file path */
+  int log_emails;              /* put full addresses in the access log */
+  unsigned flush_interval;     /* seconds between usage flushes */
+  unsigned drain_timeout;      /* seconds SIGTERM waits for in-flight requests */
 };
 
 void uc_config_defaults(struct uc_config *c);

@@ -10,7 +10,7 @@
 #define UC_ADDRESS_MAX 254      /* octets of local@domain (A-label form) */
 #define UC_DOMAIN_MAX 253       /* octets of the A-label domain */
 #define UC_LABEL_MAX 63
-#define UC_DISPLAY_MAX 1024     /* Unicode domain form, UTF-8 */
+#define UC_DISPLAY_MAX 1024 /* Unicode domain form, UTF-8 */
 #define UC_REASON_MAX 200
 
 /* Parse options. */
@@ -27,23 +27,23 @@ enum uc_email_flag {
 
 /* A parsed address. Caller-owned, no heap: all strings are NUL-terminated copies. */
 struct uc_email {
-  char local[UC_LOCAL_MAX + 1];     /* as given (case kept) */
+  char local[UC_LOCAL_MAX + 1]; /* as given (case kept) */
   size_t local_len;
-  char domain[UC_DOMAIN_MAX + 1];   /* lower-case A-label form: the lookup key */
+  char domain[UC_DOMAIN_MAX + 1]; /* lower-case A-label form: the lookup key */
   size_t domain_len;
   char display[UC_DISPLAY_MAX + 1]; /* lower-cased; Unicode when it was given in Unicode */
   size_t display_len;
-  unsigned flags;                   /* enum uc_email_flag */
-  size_t plus_at;                   /* index of the first '+' of a dot-atom local part, or local_len */
-  unsigned dots;                    /* '.' in a dot-atom local part */
+  unsigned flags; /* enum uc_email_flag */
+  size_t plus_at; /* index of the first '+' of a dot-atom local part, or local_len */
+  unsigned dots;  /* '.' in a dot-atom local part */
 };
 
 /* Parses s[0..len) (surrounding ASCII whitespace ignored) into *out.
  * Returns UC_OK, or UC_ESYNTAX with a sentence for people in reason (always
  * NUL-terminated when reason_size > 0). Never allocates except through libidn2
  * for internationalised domains. Thread-safe. */
-int uc_email_parse(const char *s, size_t len, unsigned opts, struct uc_email *out,
-                   char *reason, size_t reason_size);
+int uc_email_parse(const char *s, size_t len, unsigned opts, struct uc_email *out, char *reason,
+                   size_t reason_size);
 
 /* A domain as an account lists it: the same rules as the part after the @,
  * and not a public suffix (co.uk) unless allow_suffix. Writes the lower-case

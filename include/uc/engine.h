@@ -96,8 +96,8 @@ struct uc_result {
 
 /* Classifies addr[0..len). Never fails: invalid syntax yields type invalid.
  * Thread-safe, no allocation except libidn2 for internationalised domains. */
-void uc_check(const uc_lists *lists, const struct uc_policy *policy, const char *addr,
-              size_t len, struct uc_result *r);
+void uc_check(const uc_lists *lists, const struct uc_policy *policy, const char *addr, size_t len,
+              struct uc_result *r);
 
 /* Damerau (optimal string alignment) distance of a and b, capped at max + 1. */
 unsigned uc_edit_distance(const char *a, size_t an, const char *b, size_t bn, unsigned max);

@@ -9,8 +9,8 @@
 #define UC_IP_KEY_MAX 64 /* "ffff:...:ffff/128" (INET6_ADDRSTRLEN + 4) fits */
 
 struct uc_ip {
-  int family;           /* 4 or 6 */
-  uint8_t addr[16];     /* IPv4 in the first 4 bytes */
+  int family;              /* 4 or 6 */
+  uint8_t addr[16];        /* IPv4 in the first 4 bytes */
   char key[UC_IP_KEY_MAX]; /* "203.0.113.7" or "2001:db8::/64" */
 };
 

@@ -15,7 +15,7 @@ typedef enum uc_key_type { UC_KEY_ACTIVE = 0, UC_KEY_SANDBOX = 1, UC_KEY_ADMIN =
 
 #define UC_KEY_RANDOM_LEN 32
 #define UC_KEY_CHECK_LEN 6
-#define UC_KEY_MAX 48       /* longest key text, without the NUL */
+#define UC_KEY_MAX 48 /* longest key text, without the NUL */
 #define UC_KEY_HASH_LEN 32
 #define UC_KEY_PREFIX_SHOWN 14 /* "ucl_live_" + 5 chars: enough to recognise, useless to attack */
 

@@ -26,9 +26,9 @@ typedef struct uc_lists uc_lists;
 struct uc_list_hit {
   const char *entry; /* NUL-terminated */
   size_t len;
-  unsigned flags;    /* enum uc_list_flag */
-  unsigned sources;  /* bit i: uc_lists_source(l, i) lists it */
-  unsigned date;     /* days since 1970-01-01 it entered our lists; 0: none */
+  unsigned flags;   /* enum uc_list_flag */
+  unsigned sources; /* bit i: uc_lists_source(l, i) lists it */
+  unsigned date;    /* days since 1970-01-01 it entered our lists; 0: none */
 };
 
 struct uc_list_source {

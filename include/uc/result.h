@@ -8,7 +8,7 @@
 
 /* Context the engine does not know: what the caller received and decided. */
 struct uc_result_ctx {
-  const char *raw;        /* the address as received */
+  const char *raw; /* the address as received */
   size_t raw_len;
   long remaining;         /* remaining_attempts_before_ban; < 0: null */
   const char *mx_record;  /* NULL: "unknown" */

@@ -32,7 +32,8 @@ int cmd_accounts(int argc, char **argv) {
     return nargs && strcmp(args[0], "--help") == 0 ? 0 : 2;
   }
   if (create && !uc_name_valid(args[1])) {
-    fprintf(stderr, "usercleaning: an account name has 1 to %d printable characters\n", UC_NAME_MAX);
+    fprintf(stderr, "usercleaning: an account name has 1 to %d printable characters\n",
+            UC_NAME_MAX);
     return 2;
   }
   uc_store *st = cli_open_store(&cfg);

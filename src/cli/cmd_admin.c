@@ -111,7 +111,8 @@ int cmd_bans(int argc, char **argv) {
     if (uc_ip_parse(a.pos[1], strlen(a.pos[1]), set.ipv6_prefix, &ip) != UC_OK) {
       fprintf(stderr, "usercleaning: '%s' is not an IP address\n", a.pos[1]);
     } else if ((rc = st->ops->ban_delete(st->state, acc.id, ip.key)) == UC_ENOTFOUND) {
-      fprintf(stderr, "usercleaning: %s has no attempts counted in account '%s'\n", ip.key, acc.name);
+      fprintf(stderr, "usercleaning: %s has no attempts counted in account '%s'\n", ip.key,
+              acc.name);
       rc = 1;
     } else if (rc == UC_OK) {
       char detail[128];
@@ -131,12 +132,13 @@ int cmd_bans(int argc, char **argv) {
 /* ---- settings ---- */
 
 static void settings_usage(FILE *f) {
-  fprintf(f, "usage: usercleaning settings get [--account NAME]\n"
-             "       usercleaning settings set NAME VALUE [NAME VALUE...] [--account NAME]\n\n"
-             "NAME: ban_enabled (true|false), ban_threshold (1-100), ban_lift_seconds (0 = never),\n"
-             "ipv6_prefix (1-128), never_ban (JSON array of IPs/CIDRs), colors (JSON object),\n"
-             "or colors.TYPE with TYPE one of 'masked legitimate', 'no website',\n"
-             "'multi-alias services', 'suspicious signs' and VALUE white|grey|black.\n");
+  fprintf(f,
+          "usage: usercleaning settings get [--account NAME]\n"
+          "       usercleaning settings set NAME VALUE [NAME VALUE...] [--account NAME]\n\n"
+          "NAME: ban_enabled (true|false), ban_threshold (1-100), ban_lift_seconds (0 = never),\n"
+          "ipv6_prefix (1-128), never_ban (JSON array of IPs/CIDRs), colors (JSON object),\n"
+          "or colors.TYPE with TYPE one of 'masked legitimate', 'no website',\n"
+          "'multi-alias services', 'suspicious signs' and VALUE white|grey|black.\n");
 }
 
 /* VALUE as JSON when it parses (numbers, booleans, arrays), else as a string. */

@@ -9,16 +9,15 @@
 #include <unistd.h>
 
 static void check_usage(FILE *f) {
-  fprintf(f,
-          "usage: usercleaning check [--lists FILE] [--format json|tsv] [--explain] [--quoted]\n"
-          "                          [EMAIL...]\n\n"
-          "Classifies each EMAIL, or every line of standard input when none is given,\n"
-          "and prints one JSON object per line with the fields of the API's 200 body.\n\n"
-          "  --lists FILE  list snapshot (default: $USER_CLEANING_LISTS, else lists.snap\n"
-          "                beside the executable)\n"
-          "  --format tsv  print \"category<TAB>type<TAB>email\" lines instead of JSON\n"
-          "  --explain     print a readable account instead of JSON\n"
-          "  --quoted      accept quoted local parts (\"john doe\"@example.com)\n");
+  fprintf(f, "usage: usercleaning check [--lists FILE] [--format json|tsv] [--explain] [--quoted]\n"
+             "                          [EMAIL...]\n\n"
+             "Classifies each EMAIL, or every line of standard input when none is given,\n"
+             "and prints one JSON object per line with the fields of the API's 200 body.\n\n"
+             "  --lists FILE  list snapshot (default: $USER_CLEANING_LISTS, else lists.snap\n"
+             "                beside the executable)\n"
+             "  --format tsv  print \"category<TAB>type<TAB>email\" lines instead of JSON\n"
+             "  --explain     print a readable account instead of JSON\n"
+             "  --quoted      accept quoted local parts (\"john doe\"@example.com)\n");
 }
 
 struct checker {
@@ -114,12 +113,10 @@ static int check_stdin(struct checker *c) {
 }
 
 int cmd_check(int argc, char **argv) {
-  static const struct option opts[] = {{"lists", required_argument, 0, 'l'},
-                                       {"explain", no_argument, 0, 'e'},
-                                       {"format", required_argument, 0, 'f'},
-                                       {"quoted", no_argument, 0, 'q'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
+  static const struct option opts[] = {
+      {"lists", required_argument, 0, 'l'},  {"explain", no_argument, 0, 'e'},
+      {"format", required_argument, 0, 'f'}, {"quoted", no_argument, 0, 'q'},
+      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   struct checker c = {0};
   const char *lists_path = NULL;
   int opt, rc = 0;

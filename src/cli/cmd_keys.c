@@ -7,11 +7,12 @@
 #include <time.h>
 
 static void keys_usage(FILE *f) {
-  fprintf(f, "usage: usercleaning keys create --account NAME --name NAME --type active|sandbox|admin\n"
-             "       usercleaning keys list [--account NAME]\n"
-             "       usercleaning keys revoke --account NAME KEY_ID\n"
-             "All take --db PATH. 'create' prints the key alone on the last line of stdout:\n"
-             "it is shown once and only its hash is stored.\n");
+  fprintf(f,
+          "usage: usercleaning keys create --account NAME --name NAME --type active|sandbox|admin\n"
+          "       usercleaning keys list [--account NAME]\n"
+          "       usercleaning keys revoke --account NAME KEY_ID\n"
+          "All take --db PATH. 'create' prints the key alone on the last line of stdout:\n"
+          "it is shown once and only its hash is stored.\n");
 }
 
 struct opts {
@@ -76,8 +77,10 @@ static int keys_create(uc_store *st, const struct opts *o) {
     return 2;
   }
   if (uc_key_type_parse(o->type, &t) != UC_OK || !uc_name_valid(o->name)) {
-    fprintf(stderr, "usercleaning: --type is active, sandbox or admin; --name has 1 to %d "
-                    "printable characters\n", UC_NAME_MAX);
+    fprintf(stderr,
+            "usercleaning: --type is active, sandbox or admin; --name has 1 to %d "
+            "printable characters\n",
+            UC_NAME_MAX);
     return 2;
   }
   if (find_account(st, o->account, &a))

@@ -20,8 +20,8 @@ static int lists_info(const char *path) {
     return 1;
   struct uc_list_source s;
   char day[11];
-  printf("version  %s\ndomains  %zu\nlocals   %zu\n", uc_lists_version(l),
-         uc_lists_domain_count(l), uc_lists_local_count(l));
+  printf("version  %s\ndomains  %zu\nlocals   %zu\n", uc_lists_version(l), uc_lists_domain_count(l),
+         uc_lists_local_count(l));
   for (size_t i = 0; i < uc_lists_source_count(l); i++) {
     uc_lists_source(l, i, &s);
     uc_date_format(s.date, day);

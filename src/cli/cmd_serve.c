@@ -1,6 +1,6 @@
 /* usercleaning serve: the HTTP API (src/server). */
-#include "cli.h"
 #include "../server/server.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -89,7 +89,8 @@ void cli_config_help(FILE *f) {
     snprintf(flag, sizeof flag, "--%s", docs[i].name);
     for (char *p = flag + 2; *p; p++)
       *p = *p == '_' ? '-' : *p;
-    fprintf(f, "  %-22s %s (default: %s)\n", flag, docs[i].help, docs[i].def[0] ? docs[i].def : "\"\"");
+    fprintf(f, "  %-22s %s (default: %s)\n", flag, docs[i].help,
+            docs[i].def[0] ? docs[i].def : "\"\"");
   }
   fprintf(f, "  %-22s %s\n", "--config FILE", "INI file of the settings above ([server] section)");
 }

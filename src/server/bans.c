@@ -22,7 +22,9 @@ struct shard {
   size_t mask, used;
 };
 
-static uint32_t fingerprint(uint64_t h) { return (uint32_t)(h >> 32) | 1u; }
+static uint32_t fingerprint(uint64_t h) {
+  return (uint32_t)(h >> 32) | 1u;
+}
 
 /* Whether slot j holds an IP of account with a count or a ban to show or clear. */
 static int counts_for(const struct shard *s, size_t j, int64_t account) {
@@ -43,10 +45,13 @@ static uint64_t hash_key(int64_t account, const char *ip) {
   return h ^ h >> 31;
 }
 
-static struct shard *shard_of(struct srv_bans *b, uint64_t h) { return &b->shards[h % SHARDS]; }
+static struct shard *shard_of(struct srv_bans *b, uint64_t h) {
+  return &b->shards[h % SHARDS];
+}
 
 /* With the shard locked: the entry for (account, ip), created when create. */
-static struct entry *find(struct shard *s, uint64_t h, int64_t account, const char *ip, int create) {
+static struct entry *find(struct shard *s, uint64_t h, int64_t account, const char *ip,
+                          int create) {
   if (create && (!s->e || (s->used + 1) * 2 > s->mask + 1)) {
     size_t size = s->e ? (s->mask + 1) * 2 : 16;
     struct entry *e = calloc(size, sizeof *e);
@@ -134,8 +139,9 @@ static long remaining_of(const struct entry *e, const struct uc_settings *set) {
   return used >= set->ban_threshold ? 0 : (long)(set->ban_threshold - used);
 }
 
-enum srv_ban_state srv_bans_state(struct srv_bans *b, int64_t account, const struct uc_settings *set,
-                                  const char *ip, int64_t now, long *remaining) {
+enum srv_ban_state srv_bans_state(struct srv_bans *b, int64_t account,
+                                  const struct uc_settings *set, const char *ip, int64_t now,
+                                  long *remaining) {
   uint64_t h = hash_key(account, ip);
   struct shard *s = shard_of(b, h);
   pthread_mutex_lock(&s->lock);
@@ -149,8 +155,8 @@ enum srv_ban_state srv_bans_state(struct srv_bans *b, int64_t account, const str
 }
 
 enum srv_ban_state srv_bans_count_black(struct srv_bans *b, int64_t account,
-                                        const struct uc_settings *set, const char *ip,
-                                        int64_t now, long *remaining) {
+                                        const struct uc_settings *set, const char *ip, int64_t now,
+                                        long *remaining) {
   uint64_t h = hash_key(account, ip);
   struct shard *s = shard_of(b, h);
   enum srv_ban_state state = SRV_NOT_BANNED;
@@ -177,7 +183,8 @@ enum srv_ban_state srv_bans_count_black(struct srv_bans *b, int64_t account,
     if (b->st->ops->ban_put(b->st->state, &e->rec, 1) == UC_OK)
       e->dirty = 0;
     else
-      fprintf(stderr, "usercleaning: could not store the ban of %s; retrying at the next flush\n", ip);
+      fprintf(stderr, "usercleaning: could not store the ban of %s; retrying at the next flush\n",
+              ip);
     state = SRV_JUST_BANNED;
   }
 out:

@@ -18,14 +18,15 @@ struct srv_bans *srv_bans_new(uc_store *st);
 void srv_bans_free(struct srv_bans *b);
 
 /* Before a check: banned or not, and the attempts left (*remaining). */
-enum srv_ban_state srv_bans_state(struct srv_bans *b, int64_t account, const struct uc_settings *set,
-                                  const char *ip, int64_t now, long *remaining);
+enum srv_ban_state srv_bans_state(struct srv_bans *b, int64_t account,
+                                  const struct uc_settings *set, const char *ip, int64_t now,
+                                  long *remaining);
 /* After a black answer: counts it. SRV_BANNED if a concurrent request banned
  * the IP first (answer 403); SRV_JUST_BANNED when this one reached 0 (the ban
  * is in the store on return). */
 enum srv_ban_state srv_bans_count_black(struct srv_bans *b, int64_t account,
-                                        const struct uc_settings *set, const char *ip,
-                                        int64_t now, long *remaining);
+                                        const struct uc_settings *set, const char *ip, int64_t now,
+                                        long *remaining);
 /* Unban resets the counter; UC_ENOTFOUND when the IP had nothing counted. */
 int srv_bans_unban(struct srv_bans *b, int64_t account, const char *ip);
 int srv_bans_unban_all(struct srv_bans *b, int64_t account, size_t *count);

@@ -24,8 +24,8 @@ struct srv_cache {
   uc_store *st;
   pthread_mutex_t lock; /* guards cur */
   struct srv_view *cur;
-  _Atomic uint64_t gen; /* bumped after each publish, under lock */
-  _Atomic uint64_t version; /* the store's data_version the view was read at; polled unlocked */
+  _Atomic uint64_t gen;        /* bumped after each publish, under lock */
+  _Atomic uint64_t version;    /* the store's data_version the view was read at; polled unlocked */
   pthread_mutex_t reload_lock; /* one rebuild at a time */
 };
 

@@ -50,7 +50,8 @@ enum MHD_Result srv_reply_detail(struct MHD_Connection *c, struct req *r, unsign
   return srv_reply(c, r, status, "application/json", buf, n);
 }
 
-enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r, const struct srv_invalid *v) {
+enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r,
+                              const struct srv_invalid *v) {
   size_t cap = 2048 + 6 * v->input_len * 2;
   char *buf = malloc(cap);
   if (!buf)
@@ -148,7 +149,7 @@ static const struct route {
     {"/v1/external-api-requests/check-email", "POST", ROUTE_CHECK_QUERY, srv_check_query},
     {"/healthz", "GET", ROUTE_HEALTHZ, srv_healthz},
     {"/metrics", "GET", ROUTE_METRICS, srv_metrics},
-    {"/v1/admin/", NULL, ROUTE_ADMIN, srv_admin}, /* a prefix; methods vary by resource */
+    {"/v1/admin/", NULL, ROUTE_ADMIN, srv_admin},         /* a prefix; methods vary by resource */
     {"/dashboard", NULL, ROUTE_DASHBOARD, srv_dashboard}, /* a prefix: /dashboard/... */
 };
 
@@ -228,7 +229,8 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
     memcpy(r->method, method, mlen); /* r is zeroed: the NUL is there */
     *ctx = r;
     srv_bump(&w->n.started, 1);
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
     if (declared > s->cfg.body_limit + (unsigned long long)DISCARD_MAX)
       return too_large(s, c, r);
@@ -253,13 +255,15 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
 
 static void log_line(struct srv *s, struct MHD_Connection *c, struct req *r, uint64_t micros) {
   char ip[INET6_ADDRSTRLEN] = "-", when[32];
-  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   if (ci && ci->client_addr) {
     const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET)
       inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, sizeof ip);
     else if (sa->sa_family == AF_INET6)
-      inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, sizeof ip);
+      inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip,
+                sizeof ip);
   }
   time_t now = time(NULL);
   struct tm tm;

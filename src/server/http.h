@@ -7,16 +7,16 @@
 struct req {
   struct srv *srv;
   struct srv_worker *w; /* the thread's: its views of lists and keys, its counters */
-  uint64_t t0; /* monotonic microseconds at the request head */
+  uint64_t t0;          /* monotonic microseconds at the request head */
   char method[16];
   const char *url; /* valid while a handler runs */
-  char *body; /* small: small_body; larger: malloc'd (NULL until a byte came) */
+  char *body;      /* small: small_body; larger: malloc'd (NULL until a byte came) */
   size_t len, cap;
   char small_body[256]; /* a check's body fits: no allocation for it */
-  size_t overflow; /* body bytes dropped past body_limit */
+  size_t overflow;      /* body bytes dropped past body_limit */
   enum srv_route_id route;
-  unsigned status;  /* 0 until a reply is queued */
-  size_t sent;      /* body bytes of the reply */
+  unsigned status; /* 0 until a reply is queued */
+  size_t sent;     /* body bytes of the reply */
   char key_prefix[UC_KEY_PREFIX_SHOWN + 1];
   char subject[300]; /* the domain (or address, if configured) for the access log */
 };

@@ -7,13 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const unsigned statuses[SRV_STATUS_SLOTS - 1] = {200, 400, 401, 403, 404, 405, 413,
-                                                        422, 429, 431, 500, 503};
-static const char *const route_names[ROUTE_COUNT] = {"check_json", "check_query", "healthz",
-                                                     "metrics", "admin", "dashboard", "other"};
-static const double bounds[SRV_LATENCY_BUCKETS] = {0.00005, 0.0001, 0.00025, 0.0005,
-                                                   0.001,   0.0025, 0.005,   0.01,
-                                                   0.025,   0.05,   0.1,     0.5};
+static const unsigned statuses[SRV_STATUS_SLOTS - 1] = {200, 400, 401, 403, 404, 405,
+                                                        413, 422, 429, 431, 500, 503};
+static const char *const route_names[ROUTE_COUNT] = {
+    "check_json", "check_query", "healthz", "metrics", "admin", "dashboard", "other"};
+static const double bounds[SRV_LATENCY_BUCKETS] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                   0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
 
 static int status_slot(unsigned status) {
   for (int i = 0; i < SRV_STATUS_SLOTS - 1; i++)
@@ -78,8 +77,8 @@ static void render_requests(struct srv *s, struct buf *b) {
         snprintf(status, sizeof status, "%u", statuses[i]);
       else
         snprintf(status, sizeof status, "other");
-      out(b, "usercleaning_http_requests_total{route=\"%s\",status=\"%s\"} %lu\n",
-          route_names[r], status, n);
+      out(b, "usercleaning_http_requests_total{route=\"%s\",status=\"%s\"} %lu\n", route_names[r],
+          status, n);
     }
   out(b, "# HELP usercleaning_request_duration_seconds Time from request head to response.\n"
          "# TYPE usercleaning_request_duration_seconds histogram\n");
@@ -91,10 +90,8 @@ static void render_requests(struct srv *s, struct buf *b) {
     else
       out(b, "usercleaning_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
   }
-  out(b, "usercleaning_request_duration_seconds_sum %.6f\n",
-      (double)SUM(s, latency_sum_us) / 1e6);
-  out(b, "usercleaning_request_duration_seconds_count %lu\n",
-      (unsigned long)SUM(s, latency_count));
+  out(b, "usercleaning_request_duration_seconds_sum %.6f\n", (double)SUM(s, latency_sum_us) / 1e6);
+  out(b, "usercleaning_request_duration_seconds_count %lu\n", (unsigned long)SUM(s, latency_count));
 }
 
 static void render_checks(struct srv *s, struct buf *b) {
@@ -111,18 +108,21 @@ static void render_checks(struct srv *s, struct buf *b) {
 
 static void render_state(struct srv *s, struct buf *b) {
   uc_lists *l = uc_lists_holder_get(s->lists);
-  out(b, "# HELP usercleaning_open_connections Connections open now.\n"
-         "# TYPE usercleaning_open_connections gauge\n"
-         "usercleaning_open_connections %ld\n",
+  out(b,
+      "# HELP usercleaning_open_connections Connections open now.\n"
+      "# TYPE usercleaning_open_connections gauge\n"
+      "usercleaning_open_connections %ld\n",
       atomic_load(&s->connections));
-  out(b, "# HELP usercleaning_lists_info The list snapshot in use.\n"
-         "# TYPE usercleaning_lists_info gauge\n"
-         "usercleaning_lists_info{version=\"%s\"} 1\n",
+  out(b,
+      "# HELP usercleaning_lists_info The list snapshot in use.\n"
+      "# TYPE usercleaning_lists_info gauge\n"
+      "usercleaning_lists_info{version=\"%s\"} 1\n",
       uc_lists_version(l));
-  out(b, "# HELP usercleaning_lists_entries Entries in the list snapshot.\n"
-         "# TYPE usercleaning_lists_entries gauge\n"
-         "usercleaning_lists_entries{table=\"domains\"} %zu\n"
-         "usercleaning_lists_entries{table=\"local_parts\"} %zu\n",
+  out(b,
+      "# HELP usercleaning_lists_entries Entries in the list snapshot.\n"
+      "# TYPE usercleaning_lists_entries gauge\n"
+      "usercleaning_lists_entries{table=\"domains\"} %zu\n"
+      "usercleaning_lists_entries{table=\"local_parts\"} %zu\n",
       uc_lists_domain_count(l), uc_lists_local_count(l));
   out(b, "# HELP usercleaning_lists_source_entries Entries each source contributed.\n"
          "# TYPE usercleaning_lists_source_entries gauge\n");
@@ -132,14 +132,16 @@ static void render_state(struct srv *s, struct buf *b) {
     out(b, "usercleaning_lists_source_entries{source=\"%s\",version=\"%s\"} %u\n", src.name,
         src.version, src.count);
   }
-  out(b, "# HELP usercleaning_lists_reloads_total List reloads (SIGHUP) by outcome.\n"
-         "# TYPE usercleaning_lists_reloads_total counter\n"
-         "usercleaning_lists_reloads_total{result=\"ok\"} %lu\n"
-         "usercleaning_lists_reloads_total{result=\"failed\"} %lu\n",
+  out(b,
+      "# HELP usercleaning_lists_reloads_total List reloads (SIGHUP) by outcome.\n"
+      "# TYPE usercleaning_lists_reloads_total counter\n"
+      "usercleaning_lists_reloads_total{result=\"ok\"} %lu\n"
+      "usercleaning_lists_reloads_total{result=\"failed\"} %lu\n",
       atomic_load(&s->reloads), atomic_load(&s->reload_failures));
-  out(b, "# HELP usercleaning_start_time_seconds Unix time the server started.\n"
-         "# TYPE usercleaning_start_time_seconds gauge\n"
-         "usercleaning_start_time_seconds %ld\n",
+  out(b,
+      "# HELP usercleaning_start_time_seconds Unix time the server started.\n"
+      "# TYPE usercleaning_start_time_seconds gauge\n"
+      "usercleaning_start_time_seconds %ld\n",
       (long)s->started);
   uc_lists_unref(l);
 }

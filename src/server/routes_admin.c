@@ -101,11 +101,12 @@ static int add_ban(void *arg, const struct uc_ban_rec *b) {
   time_t t = (time_t)b->banned_at;
   if (b->banned_at)
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-  long left = b->attempts >= bl->set->ban_threshold ? 0 : (long)(bl->set->ban_threshold - b->attempts);
-  json_array_append_new(bl->arr, json_pack("{s:s, s:i, s:i, s:b, s:s?}", "ip", b->ip, "attempts",
-                                           (int)b->attempts, "remaining", (int)(b->banned_at ? 0 : left),
-                                           "banned", b->banned_at != 0, "banned_at",
-                                           b->banned_at ? when : NULL));
+  long left =
+      b->attempts >= bl->set->ban_threshold ? 0 : (long)(bl->set->ban_threshold - b->attempts);
+  json_array_append_new(
+      bl->arr, json_pack("{s:s, s:i, s:i, s:b, s:s?}", "ip", b->ip, "attempts", (int)b->attempts,
+                         "remaining", (int)(b->banned_at ? 0 : left), "banned", b->banned_at != 0,
+                         "banned_at", b->banned_at ? when : NULL));
   return 0;
 }
 
@@ -128,7 +129,8 @@ static enum MHD_Result bans(struct srv *s, struct MHD_Connection *c, struct req 
   }
   struct uc_ip addr;
   if (uc_ip_parse(ip, strlen(ip), who->settings.ipv6_prefix, &addr) != UC_OK) {
-    struct srv_invalid v = {"value_error", "path", "ip", "Not an IP address.", ip, strlen(ip), NULL};
+    struct srv_invalid v = {"value_error", "path", "ip", "Not an IP address.", ip,
+                            strlen(ip),    NULL};
     return srv_reply_422(c, r, &v);
   }
   int rc = srv_bans_unban(s->bans, who->account, addr.key);
@@ -165,7 +167,7 @@ static enum MHD_Result list_replace(struct srv *s, struct MHD_Connection *c, str
     return invalid(c, r, "domains", "Must be an array of at most 100000 domain names.", NULL);
   }
   size_t n = json_array_size(arr), i;
-  char (*names)[UC_DOMAIN_MAX + 1] = calloc(n ? n : 1, sizeof *names);
+  char(*names)[UC_DOMAIN_MAX + 1] = calloc(n ? n : 1, sizeof *names);
   const char **ptrs = calloc(n ? n : 1, sizeof *ptrs);
   json_t *v;
   ret = MHD_NO;
@@ -186,11 +188,13 @@ static enum MHD_Result list_replace(struct srv *s, struct MHD_Connection *c, str
     ret = store_failed(c, r, rc);
     goto out;
   }
-  audit(s, who, "lists.replace", json_pack("{s:s, s:i}", "color", uc_category_name(color), "count", (int)n));
+  audit(s, who, "lists.replace",
+        json_pack("{s:s, s:i}", "color", uc_category_name(color), "count", (int)n));
   srv_cache_reload(s->cache);
   struct list_out o = {json_array(), color};
   s->store->ops->list_each(s->store->state, who->account, add_domain, &o);
-  ret = reply_json(c, r, MHD_HTTP_OK, json_pack("{s:s, s:o}", "color", uc_category_name(color), "domains", o.arr));
+  ret = reply_json(c, r, MHD_HTTP_OK,
+                   json_pack("{s:s, s:o}", "color", uc_category_name(color), "domains", o.arr));
 out:
   free(names);
   free(ptrs);
@@ -210,7 +214,8 @@ static enum MHD_Result lists(struct srv *s, struct MHD_Connection *c, struct req
       return srv_reply_detail(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
     struct list_out o = {json_array(), color};
     s->store->ops->list_each(s->store->state, who->account, add_domain, &o);
-    return reply_json(c, r, MHD_HTTP_OK, json_pack("{s:s, s:o}", "color", color_name, "domains", o.arr));
+    return reply_json(c, r, MHD_HTTP_OK,
+                      json_pack("{s:s, s:o}", "color", color_name, "domains", o.arr));
   }
   char name[UC_DOMAIN_MAX + 1], reason[UC_REASON_MAX];
   if (uc_domain_parse(domain, strlen(domain), name, reason, sizeof reason) != UC_OK) {
@@ -235,7 +240,8 @@ static enum MHD_Result lists(struct srv *s, struct MHD_Connection *c, struct req
     return srv_reply_detail(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
   }
   srv_cache_reload(s->cache);
-  return reply_json(c, r, strcmp(r->method, "PUT") == 0 && rc == UC_OK ? MHD_HTTP_CREATED : MHD_HTTP_OK,
+  return reply_json(c, r,
+                    strcmp(r->method, "PUT") == 0 && rc == UC_OK ? MHD_HTTP_CREATED : MHD_HTTP_OK,
                     json_pack("{s:s, s:s}", "color", color_name, "domain", name));
 }
 
@@ -246,10 +252,9 @@ static json_t *key_json(const struct uc_key_rec *k) {
   time_t t1 = (time_t)k->created_at, t2 = (time_t)k->last_used_at;
   strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t1));
   strftime(used, sizeof used, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t2));
-  return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:b}", "id", (json_int_t)k->id, "name",
-                   k->name, "type", uc_key_type_name(k->type), "prefix", k->prefix, "created_at",
-                   created, "last_used_at", k->last_used_at ? used : NULL, "revoked",
-                   k->revoked_at != 0);
+  return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:b}", "id", (json_int_t)k->id, "name", k->name,
+                   "type", uc_key_type_name(k->type), "prefix", k->prefix, "created_at", created,
+                   "last_used_at", k->last_used_at ? used : NULL, "revoked", k->revoked_at != 0);
 }
 
 static int add_key(void *arg, const struct uc_key_rec *k) {
@@ -271,7 +276,8 @@ static int key_fields(struct MHD_Connection *c, struct req *r, json_t *doc, cons
                           (kt == UC_KEY_ADMIN && !creating))) {
     *ret = invalid(c, r, "type",
                    creating ? "Must be \"active\", \"sandbox\" or \"admin\"."
-                            : "Must be \"active\" or \"sandbox\".", NULL);
+                            : "Must be \"active\" or \"sandbox\".",
+                   NULL);
     return 0;
   }
   *name = n ? json_string_value(n) : NULL;
@@ -301,8 +307,9 @@ static enum MHD_Result keys(struct srv *s, struct MHD_Connection *c, struct req 
     json_decref(doc);
     if (rc)
       return store_failed(c, r, rc);
-    audit(s, who, "keys.create", json_pack("{s:I, s:s, s:s}", "id", (json_int_t)rec.id, "name",
-                                           rec.name, "type", uc_key_type_name(rec.type)));
+    audit(s, who, "keys.create",
+          json_pack("{s:I, s:s, s:s}", "id", (json_int_t)rec.id, "name", rec.name, "type",
+                    uc_key_type_name(rec.type)));
     srv_cache_reload(s->cache);
     json_t *out = key_json(&rec);
     json_object_set_new(out, "key", json_string(key)); /* the only time it is shown */
@@ -322,8 +329,9 @@ static enum MHD_Result keys(struct srv *s, struct MHD_Connection *c, struct req 
       return json_decref(doc), ret;
     rc = s->store->ops->key_update(s->store->state, who->account, id, name, type);
   } else if (strcmp(r->method, "DELETE") == 0) {
-    rc = id == who->key ? UC_EINVAL
-                        : s->store->ops->key_revoke(s->store->state, who->account, id, (int64_t)time(NULL));
+    rc = id == who->key
+             ? UC_EINVAL
+             : s->store->ops->key_revoke(s->store->state, who->account, id, (int64_t)time(NULL));
   } else {
     return srv_reply_detail(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
   }
@@ -342,8 +350,9 @@ static enum MHD_Result keys(struct srv *s, struct MHD_Connection *c, struct req 
             : json_pack("{s:I}", "id", (json_int_t)id));
   json_decref(doc);
   srv_cache_reload(s->cache);
-  return reply_json(c, r, MHD_HTTP_OK, json_pack("{s:I, s:b}", "id", (json_int_t)id, "revoked",
-                                                 strcmp(r->method, "DELETE") == 0));
+  return reply_json(
+      c, r, MHD_HTTP_OK,
+      json_pack("{s:I, s:b}", "id", (json_int_t)id, "revoked", strcmp(r->method, "DELETE") == 0));
 }
 
 /* ---- usage ---- */
@@ -356,17 +365,21 @@ struct usage_out {
 static int name_key(void *arg, const struct uc_key_rec *k) {
   char id[24];
   snprintf(id, sizeof id, "%lld", (long long)k->id);
-  json_object_set_new(arg, id, json_pack("{s:s, s:s, s:b}", "name", k->name, "type",
-                                         uc_key_type_name(k->type), "revoked", k->revoked_at != 0));
+  json_object_set_new(arg, id,
+                      json_pack("{s:s, s:s, s:b}", "name", k->name, "type",
+                                uc_key_type_name(k->type), "revoked", k->revoked_at != 0));
   return 0;
 }
 
 static void bump(json_t *obj, const uint64_t n[3]) {
   static const char *const cats[3] = {"white", "grey", "black"};
   for (int c = 0; c < 3; c++)
-    json_object_set_new(obj, cats[c], json_integer(json_integer_value(json_object_get(obj, cats[c])) + (json_int_t)n[c]));
-  json_object_set_new(obj, "total", json_integer(json_integer_value(json_object_get(obj, "total")) +
-                                                 (json_int_t)(n[0] + n[1] + n[2])));
+    json_object_set_new(
+        obj, cats[c],
+        json_integer(json_integer_value(json_object_get(obj, cats[c])) + (json_int_t)n[c]));
+  json_object_set_new(obj, "total",
+                      json_integer(json_integer_value(json_object_get(obj, "total")) +
+                                   (json_int_t)(n[0] + n[1] + n[2])));
 }
 
 static int add_usage(void *arg, const struct uc_usage_row *u) {
@@ -376,11 +389,15 @@ static int add_usage(void *arg, const struct uc_usage_row *u) {
   snprintf(id, sizeof id, "%lld", (long long)u->key_id);
   json_t *d = json_object_get(o->days, day), *k = json_object_get(o->keys, id);
   if (!d)
-    json_object_set_new(o->days, day, d = json_pack("{s:s, s:i, s:i, s:i, s:i}", "date", day, "white", 0, "grey", 0, "black", 0, "total", 0));
+    json_object_set_new(o->days, day,
+                        d = json_pack("{s:s, s:i, s:i, s:i, s:i}", "date", day, "white", 0, "grey",
+                                      0, "black", 0, "total", 0));
   if (!k) {
     json_t *meta = json_object_get(o->names, id);
-    json_object_set_new(o->keys, id, k = json_pack("{s:I, s:O?, s:i, s:i, s:i, s:i}", "id", (json_int_t)u->key_id,
-                                                   "name", json_object_get(meta, "name"), "white", 0, "grey", 0, "black", 0, "total", 0));
+    json_object_set_new(o->keys, id,
+                        k = json_pack("{s:I, s:O?, s:i, s:i, s:i, s:i}", "id",
+                                      (json_int_t)u->key_id, "name", json_object_get(meta, "name"),
+                                      "white", 0, "grey", 0, "black", 0, "total", 0));
   }
   bump(d, u->count);
   bump(k, u->count);
@@ -397,14 +414,16 @@ static enum MHD_Result usage(struct srv *s, struct MHD_Connection *c, struct req
   char *end;
   long days = d ? strtol(d, &end, 10) : 30;
   if (d && (*end || days < 1 || days > 366)) {
-    struct srv_invalid v = {"value_error", "query", "days", "Must be an integer from 1 to 366.", d, strlen(d), NULL};
+    struct srv_invalid v = {"value_error", "query", "days", "Must be an integer from 1 to 366.", d,
+                            strlen(d),     NULL};
     return srv_reply_422(c, r, &v);
   }
   srv_usage_flush(s->usage, s->store); /* include what is still only in memory */
   unsigned today = (unsigned)(time(NULL) / 86400);
   struct usage_out o = {json_object(), json_object(), json_object(), {0, 0, 0}};
   s->store->ops->key_each(s->store->state, who->account, name_key, o.names);
-  int rc = s->store->ops->usage_each(s->store->state, who->account, today - (unsigned)days + 1, add_usage, &o);
+  int rc = s->store->ops->usage_each(s->store->state, who->account, today - (unsigned)days + 1,
+                                     add_usage, &o);
   json_t *days_arr = json_array(), *keys_arr = json_array(), *v;
   const char *k;
   json_object_foreach(o.days, k, v) json_array_append(days_arr, v);
@@ -418,10 +437,11 @@ static enum MHD_Result usage(struct srv *s, struct MHD_Connection *c, struct req
     return store_failed(c, r, rc);
   }
   return reply_json(c, r, MHD_HTTP_OK,
-                    json_pack("{s:i, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "days", (int)days, "by_day",
-                              days_arr, "by_key", keys_arr, "total", "white", (json_int_t)o.total[0],
-                              "grey", (json_int_t)o.total[1], "black", (json_int_t)o.total[2],
-                              "total", (json_int_t)(o.total[0] + o.total[1] + o.total[2])));
+                    json_pack("{s:i, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "days", (int)days,
+                              "by_day", days_arr, "by_key", keys_arr, "total", "white",
+                              (json_int_t)o.total[0], "grey", (json_int_t)o.total[1], "black",
+                              (json_int_t)o.total[2], "total",
+                              (json_int_t)(o.total[0] + o.total[1] + o.total[2])));
 }
 
 /* ---- routing: /v1/admin/<what>[/<a>[/<b>]] ---- */

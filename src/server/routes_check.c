@@ -40,8 +40,8 @@ static void note_subject(struct srv *s, struct req *r, const struct uc_result *r
   if (s->cfg.log_emails)
     snprintf(r->subject, sizeof r->subject, "email=%.*s", (int)(n < 256 ? n : 256), email);
   else if (res->valid)
-    snprintf(r->subject, sizeof r->subject, "domain=%.*s", (int)(res->email.domain_len < 256 ? res->email.domain_len : 256),
-             res->email.domain);
+    snprintf(r->subject, sizeof r->subject, "domain=%.*s",
+             (int)(res->email.domain_len < 256 ? res->email.domain_len : 256), res->email.domain);
   for (char *p = r->subject; *p; p++) /* one line per request, whatever was sent */
     if ((unsigned char)*p < 0x20 || *p == 0x7F || *p == ' ')
       *p = '?';
@@ -54,8 +54,8 @@ static const char banned_msg[] =
  * IP accounting (SPEC §4): live keys only, when banning is on and ip parses
  * outside the account's never-ban ranges. */
 static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct req *r,
-                                struct srv_auth *a, const char *where, const char *email,
-                                size_t n, const char *ip, size_t ip_len) {
+                                struct srv_auth *a, const char *where, const char *email, size_t n,
+                                const char *ip, size_t ip_len) {
   static __thread struct uc_result res;
   static __thread char body[UC_RESULT_BODY_MAX];
   const struct uc_settings *set = &a->account->settings;
@@ -65,8 +65,8 @@ static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct 
   int counted = a->key.type == UC_KEY_ACTIVE && set->ban_enabled && ip &&
                 uc_ip_parse(ip, ip_len, set->ipv6_prefix, &addr) == UC_OK &&
                 !uc_settings_never_ban(set, &addr);
-  if (counted && srv_bans_state(s->bans, a->account->id, set, addr.key, now, &remaining) ==
-                     SRV_BANNED)
+  if (counted &&
+      srv_bans_state(s->bans, a->account->id, set, addr.key, now, &remaining) == SRV_BANNED)
     return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
   uc_lists *l = uc_lists_holder_follow(s->lists, &r->w->lists);
   uc_check(l, &a->account->policy, email, n, &res);
@@ -74,8 +74,9 @@ static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct 
   if (!res.valid) {
     char msg[UC_REASON_MAX + 64];
     snprintf(msg, sizeof msg, "value is not a valid email address: %s", res.reason);
-    struct srv_invalid v = {"value_error", where, "email", msg, email,
-                            n < UC_RESULT_INPUT_MAX ? n : UC_RESULT_INPUT_MAX, res.reason};
+    struct srv_invalid v = {"value_error", where, "email",
+                            msg,           email, n < UC_RESULT_INPUT_MAX ? n : UC_RESULT_INPUT_MAX,
+                            res.reason};
     return srv_reply_422(c, r, &v);
   }
   if (a->key.type == UC_KEY_SANDBOX)
@@ -135,18 +136,26 @@ enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct r
   if (!doc) {
     ret = bad_json(c, r, &err);
   } else if (!json_is_object(doc)) {
-    struct srv_invalid v = {"model_attributes_type", "body", NULL,
+    struct srv_invalid v = {"model_attributes_type",
+                            "body",
+                            NULL,
                             "Input should be a valid dictionary or object to extract fields from",
-                            NULL, 0, NULL};
+                            NULL,
+                            0,
+                            NULL};
     ret = srv_reply_422(c, r, &v);
   } else if (!email || !json_is_string(email)) {
-    struct srv_invalid v = {email ? "string_type" : "missing", "body", "email",
-                            email ? "Input should be a valid string" : "Field required", NULL, 0,
+    struct srv_invalid v = {email ? "string_type" : "missing",
+                            "body",
+                            "email",
+                            email ? "Input should be a valid string" : "Field required",
+                            NULL,
+                            0,
                             NULL};
     ret = srv_reply_422(c, r, &v);
   } else if (ip && !json_is_string(ip) && !json_is_null(ip)) {
-    struct srv_invalid v = {"string_type", "body", "ip", "Input should be a valid string", NULL,
-                            0, NULL};
+    struct srv_invalid v = {"string_type", "body", "ip", "Input should be a valid string",
+                            NULL,          0,      NULL};
     ret = srv_reply_422(c, r, &v);
   } else {
     ret = classify(s, c, r, &a, "body", json_string_value(email), json_string_length(email),

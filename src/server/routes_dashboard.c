@@ -10,10 +10,10 @@ static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'sel
                           "form-action 'self'; frame-ancestors 'none'";
 
 static enum MHD_Result send_asset(struct MHD_Connection *c, struct req *r, unsigned status,
-                            const struct srv_asset *a, const char *location) {
-  struct MHD_Response *resp = MHD_create_response_from_buffer(
-      a && status == MHD_HTTP_OK ? a->len : 0, a ? (void *)a->data : (void *)"",
-      MHD_RESPMEM_PERSISTENT);
+                                  const struct srv_asset *a, const char *location) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(a && status == MHD_HTTP_OK ? a->len : 0,
+                                      a ? (void *)a->data : (void *)"", MHD_RESPMEM_PERSISTENT);
   if (!resp)
     return MHD_NO;
   MHD_add_response_header(resp, "Content-Security-Policy", csp);
@@ -47,8 +47,10 @@ enum MHD_Result srv_dashboard(struct srv *s, struct MHD_Connection *c, struct re
     const struct srv_asset *a = &srv_assets[i];
     if (strcmp(a->name, name) != 0)
       continue;
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    return send_asset(c, r, inm && strstr(inm, a->etag) ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, a, NULL);
+    const char *inm =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    return send_asset(c, r, inm && strstr(inm, a->etag) ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, a,
+                      NULL);
   }
   return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
 }

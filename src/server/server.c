@@ -132,7 +132,8 @@ static void reload_lists(struct srv *s) {
     path[0] = 0;
   if (!path[0] || uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
     atomic_fetch_add(&s->reload_failures, 1);
-    fprintf(stderr, "usercleaning: SIGHUP: keeping the lists in use: %s\n", path[0] ? err : "no path");
+    fprintf(stderr, "usercleaning: SIGHUP: keeping the lists in use: %s\n",
+            path[0] ? err : "no path");
     return;
   }
   uc_lists_holder_swap(s->lists, l);
@@ -193,7 +194,8 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
   char host[128], base[160];
-  snprintf(host, sizeof host, "%.*s", (int)(strrchr(s->cfg.listen, ':') - s->cfg.listen), s->cfg.listen);
+  snprintf(host, sizeof host, "%.*s", (int)(strrchr(s->cfg.listen, ':') - s->cfg.listen),
+           s->cfg.listen);
   snprintf(base, sizeof base, "http://%s:%u", host, info ? info->port : 0);
   if (bootstrap(s, base) != UC_OK) {
     fprintf(stderr, "usercleaning: cannot create the default account\n");

@@ -110,8 +110,7 @@ struct srv_counters {
 };
 
 static inline void srv_bump(_Atomic uint64_t *x, uint64_t d) {
-  atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + d,
-                        memory_order_relaxed);
+  atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + d, memory_order_relaxed);
 }
 
 struct srv;

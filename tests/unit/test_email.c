@@ -27,8 +27,8 @@ static const struct syntax_case cases[] = {
     {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@x.com", 0,
      "too long before the @-sign (1 character too many)", NULL, NULL},
     {"x@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com", 0, NULL, NULL, NULL},
-    {"x@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com", 0,
-     "longer than 63", NULL, NULL},
+    {"x@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com", 0, "longer than 63",
+     NULL, NULL},
     /* quoted local parts only when configured */
     {"\"john doe\"@example.com", 0, "Quoted text", NULL, NULL},
     {"\"john doe\"@example.com", UC_PARSE_QUOTED, NULL, "example.com", "example.com"},
@@ -59,7 +59,7 @@ static const struct syntax_case cases[] = {
     {"john@printer.local", 0, "special-use or reserved", NULL, NULL},
     {"john@site.test", 0, "special-use or reserved", NULL, NULL},
     {"jo\xffhn@example.com", 0, "not valid UTF-8 before", NULL, NULL},
-    {"jo\xc0\xafhn@example.com", 0, "not valid UTF-8 before", NULL, NULL}, /* overlong '/' */
+    {"jo\xc0\xafhn@example.com", 0, "not valid UTF-8 before", NULL, NULL},   /* overlong '/' */
     {"jo\xed\xa0\x80@example.com", 0, "not valid UTF-8 before", NULL, NULL}, /* surrogate */
     {"john@ex\xffmple.com", 0, "not valid UTF-8", NULL, NULL},
     {"john@xn--zz.com", 0, "internationalized domain name", NULL, NULL},
@@ -118,7 +118,8 @@ static void test_flags_and_local_info(void **state) {
   (void)state;
   struct uc_email e;
   struct uc_local_info li;
-  assert_int_equal(uc_email_parse("jörg@bücher.de", strlen("jörg@bücher.de"), 0, &e, NULL, 0), UC_OK);
+  assert_int_equal(uc_email_parse("jörg@bücher.de", strlen("jörg@bücher.de"), 0, &e, NULL, 0),
+                   UC_OK);
   assert_true(e.flags & UC_EMAIL_UTF8_LOCAL);
   assert_true(e.flags & UC_EMAIL_IDN);
   assert_int_equal(uc_email_parse("a.b.c.d.e+tag@x.com", 19, 0, &e, NULL, 0), UC_OK);

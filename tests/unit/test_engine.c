@@ -210,8 +210,10 @@ static void test_json_body(void **state) {
   json_error_t jerr;
   json_t *o = json_loadb(buf, n, JSON_ALLOW_NUL, &jerr); /* jansson is the judge of the text */
   assert_non_null(o);
-  const char *order[] = {"email", "domain", "category", "type", "mx_record", "premium",
-                         "domain_age", "date_added", "remaining_attempts_before_ban", "details"};
+  const char *order[] = {"email",      "domain",     "category",
+                         "type",       "mx_record",  "premium",
+                         "domain_age", "date_added", "remaining_attempts_before_ban",
+                         "details"};
   size_t i = 0;
   const char *key;
   json_t *value;
@@ -242,7 +244,8 @@ static void test_json_body(void **state) {
   n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
   o = json_loadb(buf, n, JSON_ALLOW_NUL, &jerr);
   assert_non_null(o);
-  assert_string_equal(json_string_value(json_object_get(o, "email")), "\xef\xbf\xbd\xef\xbf\xbd@\xef\xbf\xbd");
+  assert_string_equal(json_string_value(json_object_get(o, "email")),
+                      "\xef\xbf\xbd\xef\xbf\xbd@\xef\xbf\xbd");
   assert_int_equal(uc_result_write(&r, l, &ctx, buf, 100), 0); /* too small: refused */
   assert_true(json_is_null(json_object_get(o, "remaining_attempts_before_ban")));
   assert_string_equal(json_string_value(json_object_get(o, "type")), "invalid");
@@ -292,9 +295,12 @@ static void test_edit_distance(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_cases),           cmocka_unit_test(test_default_colours),
-      cmocka_unit_test(test_configured_colours), cmocka_unit_test(test_account_lists),
-      cmocka_unit_test(test_signals_and_fields), cmocka_unit_test(test_json_body),
+      cmocka_unit_test(test_cases),
+      cmocka_unit_test(test_default_colours),
+      cmocka_unit_test(test_configured_colours),
+      cmocka_unit_test(test_account_lists),
+      cmocka_unit_test(test_signals_and_fields),
+      cmocka_unit_test(test_json_body),
       cmocka_unit_test(test_edit_distance),
   };
   int rc = cmocka_run_group_tests_name("engine", tests, NULL, NULL);

@@ -10,8 +10,8 @@ static void test_one_key_per_address(void **state) {
   static const char *const same[][2] = {
       {"2001:db8::1", "2001:DB8:0:0::1"},
       {"2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"},
-      {"2001:db8::1", "2001:db8::ffff:ffff"},            /* one /64 */
-      {"192.0.2.1", "::ffff:192.0.2.1"},                 /* IPv4-mapped is IPv4 */
+      {"2001:db8::1", "2001:db8::ffff:ffff"}, /* one /64 */
+      {"192.0.2.1", "::ffff:192.0.2.1"},      /* IPv4-mapped is IPv4 */
       {"192.0.2.1", "::FFFF:c000:0201"},
       {"192.0.2.1", " 192.0.2.1 "},
   };
@@ -33,9 +33,9 @@ static void test_one_key_per_address(void **state) {
 
 static void test_not_addresses(void **state) {
   (void)state;
-  static const char *const bad[] = {"", "unknown", "   ", "1.2.3", "256.1.1.1", "1.2.3.4.5",
-                                    "fe80::1%eth0", "2001:db8::g", "1.2.3.4/24", "[::1]",
-                                    "localhost"};
+  static const char *const bad[] = {"",           "unknown",   "   ",          "1.2.3",
+                                    "256.1.1.1",  "1.2.3.4.5", "fe80::1%eth0", "2001:db8::g",
+                                    "1.2.3.4/24", "[::1]",     "localhost"};
   struct uc_ip ip;
   for (size_t i = 0; i < COUNT(bad); i++)
     if (uc_ip_parse(bad[i], strlen(bad[i]), 64, &ip) != UC_EINVAL)
@@ -64,8 +64,8 @@ static void test_cidr(void **state) {
   assert_true(uc_cidr_contains(&c, &ip));
   assert_int_equal(uc_cidr_parse("203.0.113.9", &c, text), UC_OK);
   assert_string_equal(text, "203.0.113.9/32");
-  static const char *const bad[] = {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x", "/8", "::/129",
-                                    "::ffff:1.2.3.4/64", "nonsense", "10.0.0.0/-1"};
+  static const char *const bad[] = {"10.0.0.0/33",       "10.0.0.0/", "10.0.0.0/x", "/8", "::/129",
+                                    "::ffff:1.2.3.4/64", "nonsense",  "10.0.0.0/-1"};
   for (size_t i = 0; i < COUNT(bad); i++)
     if (uc_cidr_parse(bad[i], &c, text) != UC_EINVAL)
       fail_msg("'%s' accepted", bad[i]);

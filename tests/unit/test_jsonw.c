@@ -23,8 +23,8 @@ static json_t *roundtrip(const char *s, size_t n) {
 
 static void test_escapes(void **state) {
   (void)state;
-  static const char *const plain[] = {"", "abc", "quote\" back\\slash", "tab\tnl\ncr\r",
-                                      "\x01\x1f\x7f", "é例😀", "</script>"};
+  static const char *const plain[] = {
+      "", "abc", "quote\" back\\slash", "tab\tnl\ncr\r", "\x01\x1f\x7f", "é例😀", "</script>"};
   for (size_t i = 0; i < COUNT(plain); i++) {
     json_t *a = roundtrip(plain[i], strlen(plain[i]));
     assert_string_equal(json_string_value(json_array_get(a, 0)), plain[i]);
@@ -39,10 +39,10 @@ static void test_escapes(void **state) {
 static void test_invalid_utf8_becomes_replacement(void **state) {
   (void)state;
   static const char *const bad[][2] = {
-      {"\xff", "\xef\xbf\xbd"},                     /* never valid */
-      {"a\xc3", "a\xef\xbf\xbd"},                   /* truncated */
-      {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},     /* overlong */
-      {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate */
+      {"\xff", "\xef\xbf\xbd"},                                                 /* never valid */
+      {"a\xc3", "a\xef\xbf\xbd"},                                               /* truncated */
+      {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},                                 /* overlong */
+      {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},                 /* surrogate */
       {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* > U+10FFFF */
   };
   for (size_t i = 0; i < COUNT(bad); i++) {
@@ -103,8 +103,13 @@ static void test_int(void **state) {
   static const struct {
     long v;
     const char *text;
-  } cases[] = {{0, "[0]"}, {7, "[7]"}, {-1, "[-1]"}, {10, "[10]"}, {1234567890, "[1234567890]"},
-               {LONG_MAX, "[9223372036854775807]"}, {LONG_MIN, "[-9223372036854775808]"}};
+  } cases[] = {{0, "[0]"},
+               {7, "[7]"},
+               {-1, "[-1]"},
+               {10, "[10]"},
+               {1234567890, "[1234567890]"},
+               {LONG_MAX, "[9223372036854775807]"},
+               {LONG_MIN, "[-9223372036854775808]"}};
   for (size_t i = 0; i < COUNT(cases); i++) {
     char buf[64];
     struct uc_jsonw w;

@@ -8,7 +8,8 @@ static void test_generate_and_parse(void **state) {
   static const struct {
     uc_key_type t;
     const char *prefix;
-  } kinds[] = {{UC_KEY_ACTIVE, "ucl_live_"}, {UC_KEY_SANDBOX, "ucl_test_"}, {UC_KEY_ADMIN, "ucl_admin_"}};
+  } kinds[] = {
+      {UC_KEY_ACTIVE, "ucl_live_"}, {UC_KEY_SANDBOX, "ucl_test_"}, {UC_KEY_ADMIN, "ucl_admin_"}};
   for (size_t i = 0; i < COUNT(kinds); i++) {
     char a[UC_KEY_MAX + 1], b[UC_KEY_MAX + 1];
     size_t n = uc_key_generate(kinds[i].t, a);

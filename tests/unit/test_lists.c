@@ -36,13 +36,14 @@ static int setup(void **state) {
   write_file("guard.txt", "gmail.com # Google\n");
   write_file("typo.txt", "gmail.com\nyahoo.com\n");
   write_file("role.txt", "Admin\npostmaster\n");
-  write_file("sources.ini", "[one]\nfile = disp.txt\nkind = disposable\nversion = 1.0\n"
-                            "date = 2024-12-07\n\n[two]\nfile = disp2.txt\nkind = disposable\n"
-                            "version = 2.0\ndate = 2023-01-01\n\n[relay]\nfile = relay.txt\n"
-                            "kind = multi-alias\nversion = 1\ndate = 2026-11-24\n\n[guard]\n"
-                            "file = guard.txt\nkind = guard\nversion = 1\ndate = 2026-11-24\n\n"
-                            "[typo]\nfile = typo.txt\nkind = typo\nversion = 1\ndate = 2026-11-24\n\n"
-                            "[role]\nfile = role.txt\nkind = role\nversion = 1\ndate = 2026-11-24\n");
+  write_file("sources.ini",
+             "[one]\nfile = disp.txt\nkind = disposable\nversion = 1.0\n"
+             "date = 2024-12-07\n\n[two]\nfile = disp2.txt\nkind = disposable\n"
+             "version = 2.0\ndate = 2023-01-01\n\n[relay]\nfile = relay.txt\n"
+             "kind = multi-alias\nversion = 1\ndate = 2026-11-24\n\n[guard]\n"
+             "file = guard.txt\nkind = guard\nversion = 1\ndate = 2026-11-24\n\n"
+             "[typo]\nfile = typo.txt\nkind = typo\nversion = 1\ndate = 2026-11-24\n\n"
+             "[role]\nfile = role.txt\nkind = role\nversion = 1\ndate = 2026-11-24\n");
   char err[256];
   int rc = uc_lists_build(path_of("sources.ini"), dir, path_of("test.snap"), NULL, err, sizeof err);
   if (rc)
@@ -70,7 +71,7 @@ static void test_lookups(void **state) {
   struct uc_list_hit h;
   assert_true(uc_lists_find_domain(l, "mailinator.com", 14, &h));
   assert_true(h.flags & UC_LF_DISPOSABLE);
-  assert_int_equal(h.sources, 3);                       /* bits of [one] and [two] */
+  assert_int_equal(h.sources, 3);                            /* bits of [one] and [two] */
   assert_int_equal(h.date, uc_date_parse("2023-01-01", 10)); /* the earliest source */
   assert_string_equal(h.entry, "mailinator.com");
   /* Unicode entries are stored in A-label form */
@@ -162,12 +163,13 @@ static void test_bad_manifest(void **state) {
   (void)state;
   char err[256];
   write_file("bad.ini", "[x]\nfile = disp.txt\nkind = nonsense\ndate = 2024-01-01\n");
-  assert_int_equal(uc_lists_build(path_of("bad.ini"), dir, path_of("x.snap"), NULL, err, sizeof err),
-                   UC_EFORMAT);
+  assert_int_equal(
+      uc_lists_build(path_of("bad.ini"), dir, path_of("x.snap"), NULL, err, sizeof err),
+      UC_EFORMAT);
   assert_non_null(strstr(err, "kind = nonsense"));
   write_file("bad2.ini", "[x]\nfile = nowhere.txt\nkind = disposable\ndate = 2024-01-01\n");
-  assert_int_equal(uc_lists_build(path_of("bad2.ini"), dir, path_of("x.snap"), NULL, err, sizeof err),
-                   UC_EIO);
+  assert_int_equal(
+      uc_lists_build(path_of("bad2.ini"), dir, path_of("x.snap"), NULL, err, sizeof err), UC_EIO);
   assert_non_null(strstr(err, "nowhere.txt"));
 }
 
@@ -247,9 +249,9 @@ static void test_holder_follow(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_lookups),      cmocka_unit_test(test_dates),
-      cmocka_unit_test(test_corruption),   cmocka_unit_test(test_bad_manifest),
-      cmocka_unit_test(test_holder_swap),  cmocka_unit_test(test_holder_follow),
+      cmocka_unit_test(test_lookups),     cmocka_unit_test(test_dates),
+      cmocka_unit_test(test_corruption),  cmocka_unit_test(test_bad_manifest),
+      cmocka_unit_test(test_holder_swap), cmocka_unit_test(test_holder_follow),
   };
   return cmocka_run_group_tests_name("lists", tests, setup, teardown);
 }

@@ -29,7 +29,8 @@ static void test_common_bodies(void **state) {
   expect("{\"email\":\"a@b.co\"}", "a@b.co", NULL);
   expect("{\"email\":\"a@b.co\",\"ip\":null}", "a@b.co", NULL);
   expect("{\"email\":\"a@b.co\",\"ip\":\"\"}", "a@b.co", "");
-  expect(" \r\n{ \"ip\" : \"::1\" ,\t\"email\" : \"x@y.z\" , \"other\": \"v\" }\n ", "x@y.z", "::1");
+  expect(" \r\n{ \"ip\" : \"::1\" ,\t\"email\" : \"x@y.z\" , \"other\": \"v\" }\n ", "x@y.z",
+         "::1");
   expect("{\"email\":\"first@x.io\",\"email\":\"last@x.io\"}", "last@x.io", NULL); /* as jansson */
   expect("{\"email\":\"a@b.co\",\"ip\":\"1.2.3.4\",\"ip\":null}", "a@b.co", NULL);
   expect("{\"email\":\"\"}", "", NULL); /* empty is a string: the engine says why it is invalid */
@@ -38,25 +39,25 @@ static void test_common_bodies(void **state) {
 static void test_left_to_jansson(void **state) {
   (void)state;
   static const char *const others[] = {
-      "",                                        /* empty */
-      "{}",                                      /* email missing */
-      "{\"email\":null}",                        /* not a string */
-      "{\"email\":5}",                           /* numbers are never read here */
-      "{\"email\":\"a@b.co\",\"n\":1e999}",      /* jansson refuses this one */
-      "{\"email\":\"a@b.co\",\"t\":true}",       /* booleans */
+      "",                                           /* empty */
+      "{}",                                         /* email missing */
+      "{\"email\":null}",                           /* not a string */
+      "{\"email\":5}",                              /* numbers are never read here */
+      "{\"email\":\"a@b.co\",\"n\":1e999}",         /* jansson refuses this one */
+      "{\"email\":\"a@b.co\",\"t\":true}",          /* booleans */
       "{\"email\":\"a@b.co\",\"o\":{\"x\":\"y\"}}", /* nested */
-      "{\"email\":\"a@b.co\",\"a\":[]}",         /* arrays */
-      "[\"a@b.co\"]",                            /* not an object */
+      "{\"email\":\"a@b.co\",\"a\":[]}",            /* arrays */
+      "[\"a@b.co\"]",                               /* not an object */
       "\"a@b.co\"",
-      "{\"email\":\"j\\u00f6rg@b.de\"}",         /* escapes */
-      "{\"email\":\"j\xc3\xb6rg@b.de\"}",        /* UTF-8 */
-      "{\"email\":\"a\tb@c.de\"}",               /* a raw tab inside a string */
-      "{\"email\":\"a@b.co\"}\"",                /* a lone quote after the object */
-      "{\"email\":\"a@b.co\"} x",                /* trailing garbage */
-      "{\"email\":\"a@b.co\"}{}",                /* two values */
-      "{\"email\":\"a@b.co\",}",                 /* trailing comma */
-      "{\"email\" \"a@b.co\"}",                  /* missing colon */
-      "{\"email\":\"a@b.co\"",                   /* unterminated */
+      "{\"email\":\"j\\u00f6rg@b.de\"}",  /* escapes */
+      "{\"email\":\"j\xc3\xb6rg@b.de\"}", /* UTF-8 */
+      "{\"email\":\"a\tb@c.de\"}",        /* a raw tab inside a string */
+      "{\"email\":\"a@b.co\"}\"",         /* a lone quote after the object */
+      "{\"email\":\"a@b.co\"} x",         /* trailing garbage */
+      "{\"email\":\"a@b.co\"}{}",         /* two values */
+      "{\"email\":\"a@b.co\",}",          /* trailing comma */
+      "{\"email\" \"a@b.co\"}",           /* missing colon */
+      "{\"email\":\"a@b.co\"",            /* unterminated */
   };
   for (size_t i = 0; i < COUNT(others); i++) {
     struct uc_check_body b;

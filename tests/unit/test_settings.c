@@ -20,8 +20,11 @@ static void test_defaults_and_round_trip(void **state) {
   assert_int_equal(s.ban_threshold, 5);
   assert_int_equal(s.ipv6_prefix, 64);
   assert_int_equal(s.colors[UC_T_MULTI_ALIAS], UC_GREY);
-  assert_int_equal(patch(&s, "{\"ban_threshold\": 9, \"never_ban\": [\"10.0.0.1/8\"], "
-                             "\"colors\": {\"no website\": \"grey\"}}", field, msg), UC_OK);
+  assert_int_equal(patch(&s,
+                         "{\"ban_threshold\": 9, \"never_ban\": [\"10.0.0.1/8\"], "
+                         "\"colors\": {\"no website\": \"grey\"}}",
+                         field, msg),
+                   UC_OK);
   json_t *doc = uc_settings_to_json(&s);
   uc_settings_init(&t);
   assert_int_equal(uc_settings_patch(&t, doc, field, sizeof field, msg, sizeof msg), UC_OK);
