@@ -2,6 +2,7 @@
 #include "uc/lists.h"
 #include "snapshot.h"
 #include "uc/error.h"
+#include "uc/follow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,50 +22,40 @@ struct uc_lists {
   size_t map_len;
   const struct uc__snap_header *hdr;
   const struct uc__snap_source *sources;
-  struct uc__table dom, loc;
+  struct uc__strtab dom, loc;
   struct uc_typo_target *typo; /* typo_count, names in the pool */
 };
-
-static int failf(char *err, size_t size, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int failf(char *err, size_t size, int rc, const char *fmt, ...) {
-  if (size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, size, fmt, ap);
-    va_end(ap);
-  }
-  return rc;
-}
 
 static int range_ok(uint64_t off, uint64_t len, uint64_t total) {
   return off <= total && len <= total - off;
 }
 
 /* Every slot must point inside the pool at a NUL-terminated key. */
-static int table_ok(const struct uc__table *t, uint64_t pool_len) {
+static int table_ok(const struct uc__strtab *t, uint64_t pool_len) {
   uint32_t used = 0;
-  for (uint64_t i = 0; i <= t->mask; i++) {
-    const struct uc__entry *e = &t->slots[i];
-    if (e->len == 0)
+  for (uint32_t i = 0; i < uc_table_capacity(&t->t); i++) {
+    const struct uc__entry *e = uc_table_slot(&t->t, i);
+    if (e->hash == 0)
       continue;
+    if (e->len == 0)
+      return 0;
     if (!range_ok(e->off, (uint64_t)e->len + 1, pool_len) || t->pool[e->off + e->len] != 0)
       return 0;
     used++;
   }
   /* at least one empty slot, or lookups of absent keys would never end */
-  return used == t->count && used <= t->mask;
+  return used == t->t.count && used <= t->t.mask;
 }
 
 static int check_header(const struct uc__snap_header *h, size_t len, char *err, size_t es) {
   if (len < sizeof *h || memcmp(h->magic, UC__SNAP_MAGIC, 8) != 0)
-    return failf(err, es, UC_EFORMAT, "not a list snapshot");
+    return uc_errorf(err, es, UC_EFORMAT, "not a list snapshot");
   if (h->format != UC__SNAP_FORMAT)
-    return failf(err, es, UC_EFORMAT, "snapshot format %u, this build reads %u", h->format,
-                 UC__SNAP_FORMAT);
+    return uc_errorf(err, es, UC_EFORMAT, "snapshot format %u, this build reads %u", h->format,
+                     UC__SNAP_FORMAT);
   if (h->file_len != len)
-    return failf(err, es, UC_EFORMAT, "snapshot truncated (%zu of %llu bytes)", len,
-                 (unsigned long long)h->file_len);
+    return uc_errorf(err, es, UC_EFORMAT, "snapshot truncated (%zu of %llu bytes)", len,
+                     (unsigned long long)h->file_len);
   if (h->nsources > UC_LISTS_MAX_SOURCES || memchr(h->version, 0, sizeof h->version) == NULL ||
       ((uint64_t)h->dom_mask + 1) & h->dom_mask || ((uint64_t)h->loc_mask + 1) & h->loc_mask ||
       !range_ok(h->sources_off, (uint64_t)h->nsources * sizeof(struct uc__snap_source), len) ||
@@ -73,7 +64,7 @@ static int check_header(const struct uc__snap_header *h, size_t len, char *err, 
       !range_ok(h->typo_off, (uint64_t)h->typo_count * 4, len) ||
       !range_ok(h->pool_off, h->pool_len, len) || h->pool_len == 0 ||
       (h->sources_off | h->dom_off | h->loc_off | h->typo_off) % 8)
-    return failf(err, es, UC_EFORMAT, "snapshot header is inconsistent");
+    return uc_errorf(err, es, UC_EFORMAT, "snapshot header is inconsistent");
   return UC_OK;
 }
 
@@ -85,27 +76,25 @@ static int map_tables(uc_lists *l, char *err, size_t es) {
                      h->file_len - sizeof *h, NULL, 0);
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* let the fuzzer reach the checks below */
   if (sodium_memcmp(digest, h->digest, sizeof digest) != 0)
-    return failf(err, es, UC_EFORMAT, "snapshot digest mismatch (corrupt file)");
+    return uc_errorf(err, es, UC_EFORMAT, "snapshot digest mismatch (corrupt file)");
 #endif
   l->sources = (const void *)(base + h->sources_off);
-  l->dom = (struct uc__table){(const void *)(base + h->dom_off), h->dom_mask, h->dom_count,
-                              base + h->pool_off};
-  l->loc = (struct uc__table){(const void *)(base + h->loc_off), h->loc_mask, h->loc_count,
-                              base + h->pool_off};
+  uc__strtab_view(&l->dom, base + h->dom_off, h->dom_mask, h->dom_count, base + h->pool_off);
+  uc__strtab_view(&l->loc, base + h->loc_off, h->loc_mask, h->loc_count, base + h->pool_off);
   if (!table_ok(&l->dom, h->pool_len) || !table_ok(&l->loc, h->pool_len))
-    return failf(err, es, UC_EFORMAT, "snapshot table points outside its pool");
+    return uc_errorf(err, es, UC_EFORMAT, "snapshot table points outside its pool");
   for (uint32_t i = 0; i < h->nsources; i++)
     if (!memchr(l->sources[i].name, 0, sizeof l->sources[i].name) ||
         !memchr(l->sources[i].kind, 0, sizeof l->sources[i].kind) ||
         !memchr(l->sources[i].version, 0, sizeof l->sources[i].version))
-      return failf(err, es, UC_EFORMAT, "snapshot source %u is malformed", i);
+      return uc_errorf(err, es, UC_EFORMAT, "snapshot source %u is malformed", i);
   l->typo = calloc(h->typo_count + 1, sizeof *l->typo);
   if (!l->typo)
-    return failf(err, es, UC_ENOMEM, "out of memory");
+    return uc_errorf(err, es, UC_ENOMEM, "out of memory");
   const uint32_t *offs = (const void *)(base + h->typo_off);
   for (uint32_t i = 0; i < h->typo_count; i++) {
     if (offs[i] >= h->pool_len || !memchr(l->dom.pool + offs[i], 0, h->pool_len - offs[i]))
-      return failf(err, es, UC_EFORMAT, "snapshot typo target %u is malformed", i);
+      return uc_errorf(err, es, UC_EFORMAT, "snapshot typo target %u is malformed", i);
     const char *name = l->dom.pool + offs[i];
     l->typo[i] = (struct uc_typo_target){name, strlen(name), uc_char_classes(name, strlen(name))};
   }
@@ -130,19 +119,19 @@ int uc_lists_open(const char *path, uc_lists **out, char *err, size_t es) {
   uc_lists *l = NULL;
   *out = NULL;
   if (sodium_init() < 0)
-    return failf(err, es, UC_EIO, "libsodium failed to initialise");
+    return uc_errorf(err, es, UC_EIO, "libsodium failed to initialise");
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0 || fstat(fd, &st) < 0) {
-    rc = failf(err, es, UC_EIO, "%s: %s", path, strerror(errno));
+    rc = uc_errorf(err, es, UC_EIO, "%s: %s", path, strerror(errno));
     goto out;
   }
   l = calloc(1, sizeof *l);
   if (!l) {
-    rc = failf(err, es, UC_ENOMEM, "out of memory");
+    rc = uc_errorf(err, es, UC_ENOMEM, "out of memory");
     goto out;
   }
   if ((size_t)st.st_size < sizeof(struct uc__snap_header)) {
-    rc = failf(err, es, UC_EFORMAT, "%s: not a list snapshot", path);
+    rc = uc_errorf(err, es, UC_EFORMAT, "%s: not a list snapshot", path);
     goto out;
   }
   /* Read, not mmap'd: a file rewritten in place (cp over it) would turn the
@@ -150,14 +139,14 @@ int uc_lists_open(const char *path, uc_lists **out, char *err, size_t es) {
   l->map_len = (size_t)st.st_size;
   l->map = alloc_tables(l->map_len);
   if (!l->map) {
-    rc = failf(err, es, UC_ENOMEM, "%s: out of memory", path);
+    rc = uc_errorf(err, es, UC_ENOMEM, "%s: out of memory", path);
     goto out;
   }
   for (size_t got = 0; got < l->map_len;) {
     ssize_t n = read(fd, (char *)l->map + got, l->map_len - got);
     if (n <= 0) {
-      rc = failf(err, es, n == 0 ? UC_EFORMAT : UC_EIO, "%s: %s", path,
-                 n == 0 ? "file shrank while read" : strerror(errno));
+      rc = uc_errorf(err, es, n == 0 ? UC_EFORMAT : UC_EIO, "%s: %s", path,
+                     n == 0 ? "file shrank while read" : strerror(errno));
       goto out;
     }
     got += (size_t)n;
@@ -217,10 +206,10 @@ const char *uc_lists_version(const uc_lists *l) {
   return l->hdr->version;
 }
 size_t uc_lists_domain_count(const uc_lists *l) {
-  return l->dom.count;
+  return l->dom.t.count;
 }
 size_t uc_lists_local_count(const uc_lists *l) {
-  return l->loc.count;
+  return l->loc.t.count;
 }
 size_t uc_lists_source_count(const uc_lists *l) {
   return l->hdr->nsources;
@@ -231,7 +220,8 @@ void uc_lists_source(const uc_lists *l, size_t i, struct uc_list_source *src) {
   *src = (struct uc_list_source){s->name, s->kind, s->version, s->date, s->count};
 }
 
-static int fill_hit(const struct uc__table *t, const struct uc__entry *e, struct uc_list_hit *hit) {
+static int fill_hit(const struct uc__strtab *t, const struct uc__entry *e,
+                    struct uc_list_hit *hit) {
   if (!e)
     return 0;
   *hit = (struct uc_list_hit){t->pool + e->off, e->len, e->flags, e->sources, e->date};
@@ -239,11 +229,11 @@ static int fill_hit(const struct uc__table *t, const struct uc__entry *e, struct
 }
 
 int uc_lists_find_domain(const uc_lists *l, const char *d, size_t n, struct uc_list_hit *hit) {
-  return fill_hit(&l->dom, uc__table_find(&l->dom, d, n), hit);
+  return fill_hit(&l->dom, uc__strtab_find(&l->dom, d, n), hit);
 }
 
 int uc_lists_find_local(const uc_lists *l, const char *s, size_t n, struct uc_list_hit *hit) {
-  return fill_hit(&l->loc, uc__table_find(&l->loc, s, n), hit);
+  return fill_hit(&l->loc, uc__strtab_find(&l->loc, s, n), hit);
 }
 
 uint64_t uc_char_classes(const char *s, size_t n) {
@@ -258,103 +248,46 @@ size_t uc_lists_typo_targets(const uc_lists *l, const struct uc_typo_target **ta
   return l->hdr->typo_count;
 }
 
-/* ---- holder: a mutex guards only the pointer and the reference it owns ---- */
+/* ---- holder: a uc_pub of snapshots ---- */
 
 struct uc_lists_holder {
-  pthread_mutex_t lock;
-  uc_lists *cur;
-  _Atomic uint64_t gen; /* bumped after each swap, under lock */
+  struct uc_pub pub;
 };
+
+static void *ref_lists(void *l) {
+  return uc_lists_ref(l);
+}
+static void unref_lists(void *l) {
+  uc_lists_unref(l);
+}
 
 uc_lists_holder *uc_lists_holder_new(uc_lists *initial) {
   uc_lists_holder *h = calloc(1, sizeof *h);
-  if (!h)
-    return NULL;
-  pthread_mutex_init(&h->lock, NULL);
-  h->cur = initial;
+  if (h)
+    uc_pub_init(&h->pub, initial, ref_lists, unref_lists);
   return h;
 }
 
 void uc_lists_holder_free(uc_lists_holder *h) {
   if (!h)
     return;
-  uc_lists_unref(h->cur);
-  pthread_mutex_destroy(&h->lock);
+  uc_pub_release(&h->pub);
   free(h);
 }
 
 uc_lists *uc_lists_holder_get(uc_lists_holder *h) {
-  pthread_mutex_lock(&h->lock);
-  uc_lists *l = h->cur ? uc_lists_ref(h->cur) : NULL;
-  pthread_mutex_unlock(&h->lock);
-  return l;
+  return uc_pub_get(&h->pub);
 }
 
 void uc_lists_holder_swap(uc_lists_holder *h, uc_lists *next) {
-  pthread_mutex_lock(&h->lock);
-  uc_lists *old = h->cur;
-  h->cur = next;
-  atomic_fetch_add_explicit(&h->gen, 1, memory_order_release);
-  pthread_mutex_unlock(&h->lock);
-  uc_lists_unref(old);
+  uc_pub_swap(&h->pub, next);
 }
 
-/* Reading gen before get: a swap in between leaves f with the newer snapshot
- * under the older number, which only costs one more get next time. */
-uc_lists *uc_lists_holder_follow(uc_lists_holder *h, struct uc_lists_follower *f) {
-  uint64_t gen = atomic_load_explicit(&h->gen, memory_order_acquire);
-  if (f->cur && gen == f->gen)
-    return f->cur;
-  uc_lists *l = uc_lists_holder_get(h);
-  uc_lists_unref(f->cur);
-  f->cur = l, f->gen = gen;
-  return l;
+uc_lists *uc_lists_holder_follow(uc_lists_holder *h, struct uc_follower *f) {
+  return uc_pub_follow(&h->pub, f);
 }
 
-void uc_lists_follower_drop(struct uc_lists_follower *f) {
+void uc_lists_follower_drop(struct uc_follower *f) {
   uc_lists_unref(f->cur);
   f->cur = NULL;
-}
-
-/* ---- dates: proleptic Gregorian, no time zones involved ---- */
-
-unsigned uc_date_parse(const char *s, size_t n) {
-  unsigned y, m, d;
-  if (n != 10 || s[4] != '-' || s[7] != '-')
-    return 0;
-  for (size_t i = 0; i < 10; i++)
-    if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-      return 0;
-  y = (unsigned)((s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0'));
-  m = (unsigned)((s[5] - '0') * 10 + (s[6] - '0'));
-  d = (unsigned)((s[8] - '0') * 10 + (s[9] - '0'));
-  if (y < 1970 || y > 2149 || m < 1 || m > 12 || d < 1 || d > 31)
-    return 0;
-  /* days_from_civil (H. Hinnant) */
-  int yy = (int)y - (m <= 2);
-  int era = yy / 400;
-  unsigned yoe = (unsigned)(yy - era * 400);
-  unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  long days = (long)era * 146097 + (long)doe - 719468;
-  return days > 0 && days <= 0xFFFF ? (unsigned)days : 0;
-}
-
-void uc_date_format(unsigned days, char out[11]) {
-  long z = (long)days + 719468;
-  long era = z / 146097;
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  long y = (long)yoe + era * 400;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2;
-  unsigned yy = (unsigned)(y % 10000); /* digits by hand: this runs for many checks */
-  out[0] = (char)('0' + yy / 1000), out[1] = (char)('0' + yy / 100 % 10);
-  out[2] = (char)('0' + yy / 10 % 10), out[3] = (char)('0' + yy % 10);
-  out[4] = '-', out[5] = (char)('0' + m / 10), out[6] = (char)('0' + m % 10);
-  out[7] = '-', out[8] = (char)('0' + d / 10), out[9] = (char)('0' + d % 10);
-  out[10] = 0;
 }

@@ -24,23 +24,10 @@ struct build {
   int nsrc;
   int bad; /* set by the INI handler on an unknown key or too many sources */
   char bad_msg[160];
-  struct uc__table_builder dom, loc;
-  uint32_t *typo;
-  size_t ntypo, typo_cap;
+  struct uc__strtab_builder dom, loc;
+  struct uc_buf typo; /* uint32_t pool offsets of typo targets, in popularity order */
   const psl_ctx_t *psl;
 };
-
-static int failf(char *err, size_t size, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int failf(char *err, size_t size, int rc, const char *fmt, ...) {
-  if (size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, size, fmt, ap);
-    va_end(ap);
-  }
-  return rc;
-}
 
 static unsigned kind_flag(const char *kind) {
   static const struct {
@@ -112,7 +99,7 @@ static int add_line(struct build *b, int bit, char *line) {
     size_t n = strlen(entry);
     for (size_t i = 0; i < n; i++)
       entry[i] = (char)((entry[i] >= 'A' && entry[i] <= 'Z') ? entry[i] | 0x20 : entry[i]);
-    struct uc__entry *e = uc__tb_upsert(&b->loc, entry, n);
+    struct uc__entry *e = uc__stb_upsert(&b->loc, entry, n);
     if (!e)
       return UC_ENOMEM;
     merge(e, s->flag, bit, 0);
@@ -131,18 +118,14 @@ static int add_line(struct build *b, int bit, char *line) {
     s->skipped_suffix++; /* a listed public suffix must never black-list all under it */
     return 0;
   }
-  struct uc__entry *e = uc__tb_upsert(&b->dom, em.domain, em.domain_len);
+  struct uc__entry *e = uc__stb_upsert(&b->dom, em.domain, em.domain_len);
   if (!e)
     return UC_ENOMEM;
   if (s->flag == UC_LF_TYPO_TARGET && !(e->flags & UC_LF_TYPO_TARGET)) {
-    if (b->ntypo == b->typo_cap) {
-      size_t cap = b->typo_cap ? b->typo_cap * 2 : 32;
-      uint32_t *t = realloc(b->typo, cap * sizeof *t);
-      if (!t)
-        return UC_ENOMEM;
-      b->typo = t, b->typo_cap = cap;
-    }
-    b->typo[b->ntypo++] = e->off;
+    uint32_t off = e->off;
+    int rc = uc_buf_add(&b->typo, &off, sizeof off);
+    if (rc)
+      return rc;
   }
   merge(e, s->flag, bit, (s->flag & (UC_LF_DISPOSABLE | UC_LF_RELAY)) ? date : 0);
   s->count++;
@@ -153,11 +136,11 @@ static int read_source(struct build *b, int bit, const char *root, char *err, si
   struct source *s = &b->src[bit];
   char path[1100], line[LINE_MAX_LEN];
   if (!s->flag || !s->file[0] || !s->date)
-    return failf(err, es, UC_EFORMAT, "[%s] needs file, kind and date", s->name);
+    return uc_errorf(err, es, UC_EFORMAT, "[%s] needs file, kind and date", s->name);
   snprintf(path, sizeof path, "%s%s%s", root ? root : "", root ? "/" : "", s->file);
   FILE *f = fopen(path, "r");
   if (!f)
-    return failf(err, es, UC_EIO, "%s: %s", path, strerror(errno));
+    return uc_errorf(err, es, UC_EIO, "%s: %s", path, strerror(errno));
   int rc = 0;
   while (!rc && fgets(line, sizeof line, f)) {
     if (!strchr(line, '\n') && !feof(f)) {
@@ -170,9 +153,9 @@ static int read_source(struct build *b, int bit, const char *root, char *err, si
     rc = add_line(b, bit, line);
   }
   if (!rc && ferror(f))
-    rc = failf(err, es, UC_EIO, "%s: read error", path);
+    rc = uc_errorf(err, es, UC_EIO, "%s: read error", path);
   else if (rc)
-    failf(err, es, rc, "%s: %s", path, uc_strerror(rc));
+    uc_errorf(err, es, rc, "%s: %s", path, uc_strerror(rc));
   fclose(f);
   return rc;
 }
@@ -187,19 +170,27 @@ static int write_snapshot(struct build *b, const char *out_path, char *err, size
   memcpy(h.magic, UC__SNAP_MAGIC, 8);
   h.format = UC__SNAP_FORMAT;
   h.nsources = (uint32_t)b->nsrc;
-  h.dom_mask = b->dom.mask, h.dom_count = b->dom.count;
-  h.loc_mask = b->loc.mask, h.loc_count = b->loc.count;
-  h.typo_count = (uint32_t)b->ntypo;
+  struct uc__strtab dom, loc;
+  uc__stb_view(&b->dom, &dom);
+  uc__stb_view(&b->loc, &loc);
+  if (!dom.t.slots || !loc.t.slots) /* an empty table still needs its empty slots */
+    if (uc_table_reserve(&b->dom.t, 1) || uc_table_reserve(&b->loc.t, 1))
+      return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+  uc__stb_view(&b->dom, &dom);
+  uc__stb_view(&b->loc, &loc);
+  h.dom_mask = dom.t.mask, h.dom_count = dom.t.count;
+  h.loc_mask = loc.t.mask, h.loc_count = loc.t.count;
+  h.typo_count = (uint32_t)UC_BUF_COUNT(&b->typo, uint32_t);
   h.sources_off = align8(sizeof h);
   h.dom_off = align8(h.sources_off + (uint64_t)b->nsrc * sizeof(struct uc__snap_source));
-  h.loc_off = h.dom_off + ((uint64_t)b->dom.mask + 1) * sizeof(struct uc__entry);
-  h.typo_off = h.loc_off + ((uint64_t)b->loc.mask + 1) * sizeof(struct uc__entry);
-  h.pool_off = align8(h.typo_off + b->ntypo * 4);
-  h.pool_len = b->dom.pool_len + b->loc.pool_len; /* local parts follow the domains */
+  h.loc_off = h.dom_off + ((uint64_t)dom.t.mask + 1) * sizeof(struct uc__entry);
+  h.typo_off = h.loc_off + ((uint64_t)loc.t.mask + 1) * sizeof(struct uc__entry);
+  h.pool_off = align8(h.typo_off + UC_BUF_COUNT(&b->typo, uint32_t) * 4);
+  h.pool_len = b->dom.pool.len + b->loc.pool.len; /* local parts follow the domains */
   h.file_len = h.pool_off + h.pool_len;
   unsigned char *buf = calloc(1, h.file_len);
   if (!buf)
-    return failf(err, es, UC_ENOMEM, "out of memory");
+    return uc_errorf(err, es, UC_ENOMEM, "out of memory");
   unsigned latest = 0;
   for (int i = 0; i < b->nsrc; i++) {
     struct uc__snap_source *d = (void *)(buf + h.sources_off + i * sizeof *d);
@@ -209,19 +200,19 @@ static int write_snapshot(struct build *b, const char *out_path, char *err, size
     d->date = b->src[i].date, d->count = b->src[i].count;
     latest = b->src[i].date > latest ? b->src[i].date : latest;
   }
-  if (b->dom.slots)
-    memcpy(buf + h.dom_off, b->dom.slots, ((size_t)b->dom.mask + 1) * sizeof(struct uc__entry));
-  struct uc__entry *loc = (void *)(buf + h.loc_off);
-  for (uint32_t i = 0; b->loc.slots && i <= b->loc.mask; i++) {
-    loc[i] = b->loc.slots[i];
-    if (loc[i].len)
-      loc[i].off += (uint32_t)b->dom.pool_len;
+  memcpy(buf + h.dom_off, dom.t.slots, ((size_t)dom.t.mask + 1) * sizeof(struct uc__entry));
+  struct uc__entry *lslots = (void *)(buf + h.loc_off);
+  for (uint32_t i = 0; i <= loc.t.mask; i++) {
+    lslots[i] = *(const struct uc__entry *)uc_table_slot(&loc.t, i);
+    if (lslots[i].hash)
+      lslots[i].off += (uint32_t)b->dom.pool.len;
   }
-  if (b->ntypo)
-    memcpy(buf + h.typo_off, b->typo, b->ntypo * 4);
-  memcpy(buf + h.pool_off, b->dom.pool, b->dom.pool_len);
-  if (b->loc.pool_len)
-    memcpy(buf + h.pool_off + b->dom.pool_len, b->loc.pool, b->loc.pool_len);
+  if (UC_BUF_COUNT(&b->typo, uint32_t))
+    memcpy(buf + h.typo_off, b->typo.data, UC_BUF_COUNT(&b->typo, uint32_t) * 4);
+  if (b->dom.pool.len)
+    memcpy(buf + h.pool_off, b->dom.pool.data, b->dom.pool.len);
+  if (b->loc.pool.len)
+    memcpy(buf + h.pool_off + b->dom.pool.len, b->loc.pool.data, b->loc.pool.len);
   crypto_generichash(h.digest, sizeof h.digest, buf + sizeof h, h.file_len - sizeof h, NULL, 0);
   char day[11];
   uc_date_format(latest, day);
@@ -235,7 +226,7 @@ static int write_snapshot(struct build *b, const char *out_path, char *err, size
   int rc = UC_OK;
   if (!f || fwrite(buf, 1, h.file_len, f) != h.file_len || fclose(f) != 0 ||
       rename(tmp, out_path) != 0) /* readers see the old file or the new, never half */
-    rc = failf(err, es, UC_EIO, "%s: %s", out_path, strerror(errno));
+    rc = uc_errorf(err, es, UC_EIO, "%s: %s", out_path, strerror(errno));
   free(buf);
   return rc;
 }
@@ -245,19 +236,21 @@ int uc_lists_build(const char *manifest, const char *root, const char *out_path,
   struct build *b = calloc(1, sizeof *b);
   int rc = UC_OK;
   if (!b || sodium_init() < 0)
-    return failf(err, es, UC_ENOMEM, "out of memory");
-  uc__tb_init(&b->dom);
-  uc__tb_init(&b->loc);
+    return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+  uc__stb_init(&b->dom);
+  uc__stb_init(&b->loc);
+  uc_buf_init(&b->typo, 1u << 20);
   b->psl = psl_latest(NULL);
   if (!b->psl)
     b->psl = psl_builtin();
   int line = ini_parse(manifest, on_ini, b);
   if (line < 0) {
-    rc = failf(err, es, UC_EIO, "%s: cannot open", manifest);
+    rc = uc_errorf(err, es, UC_EIO, "%s: cannot open", manifest);
     goto out;
   }
   if (line > 0 || b->bad) {
-    rc = failf(err, es, UC_EFORMAT, "%s:%d: %s", manifest, line, b->bad ? b->bad_msg : "syntax");
+    rc =
+        uc_errorf(err, es, UC_EFORMAT, "%s:%d: %s", manifest, line, b->bad ? b->bad_msg : "syntax");
     goto out;
   }
   for (int i = 0; i < b->nsrc && !rc; i++)
@@ -272,9 +265,9 @@ int uc_lists_build(const char *manifest, const char *root, const char *out_path,
 out:
   if (b->psl != psl_builtin())
     psl_free((psl_ctx_t *)b->psl);
-  uc__tb_release(&b->dom);
-  uc__tb_release(&b->loc);
-  free(b->typo);
+  uc__stb_release(&b->dom);
+  uc__stb_release(&b->loc);
+  uc_buf_release(&b->typo);
   free(b);
   return rc;
 }

@@ -4,10 +4,10 @@
 
 #include <stdint.h>
 
-#include "table.h"
+#include "strtab.h"
 
 #define UC__SNAP_MAGIC "UCSNAP\0\1"
-#define UC__SNAP_FORMAT 1
+#define UC__SNAP_FORMAT 2 /* 2: slot hash is the table tag, 0 only when empty */
 #define UC__SNAP_DIGEST 32
 
 /* All integers little-endian (the snapshot is built on the machine that runs it). */

@@ -1,107 +1,131 @@
-/* Open-addressing (linear probing) string table; load factor kept <= 3/4. */
-#include "table.h"
+/* The open-addressing table (include/uc/table.h, docs/internals/table.md). */
+#include "uc/table.h"
+#include "uc/error.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-uint32_t uc__hash(const char *s, size_t n) {
+uint32_t uc_hash(const void *s, size_t n, uint32_t seed) {
   /* FNV-1a, then a final avalanche so the low bits used for the slot mix well. */
-  uint32_t h = 2166136261u;
+  const unsigned char *p = s;
+  uint32_t h = 2166136261u ^ seed;
   for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 16777619u;
+    h = (h ^ p[i]) * 16777619u;
   h ^= h >> 16;
   h *= 0x7feb352dU;
   h ^= h >> 15;
   return h;
 }
 
-const struct uc__entry *uc__table_find(const struct uc__table *t, const char *s, size_t n) {
+static void set_tag(struct uc_table *t, uint32_t i, uint32_t tag) {
+  memcpy(t->tags + (size_t)i * t->tag_stride, &tag, sizeof tag);
+}
+
+void uc_table_init(struct uc_table *t, size_t esize, size_t tag_off) {
+  memset(t, 0, sizeof *t);
+  t->esize = esize;
+  t->tag_off = tag_off;
+  t->tag_stride = tag_off == UC_TABLE_TAGS_APART ? sizeof(uint32_t) : esize;
+}
+
+void uc_table_view(struct uc_table *t, const void *slots, size_t esize, size_t tag_off,
+                   uint32_t mask, uint32_t count) {
+  uc_table_init(t, esize, tag_off);
+  t->slots = (unsigned char *)slots;
+  t->tags = t->slots + tag_off; /* views always carry their tags inside */
+  t->mask = mask, t->count = count, t->view = 1;
+}
+
+void uc_table_release(struct uc_table *t) {
+  if (!t->view) {
+    if (t->tag_off == UC_TABLE_TAGS_APART)
+      free(t->tags);
+    free(t->slots);
+  }
+  uc_table_init(t, t->esize, t->tag_off);
+}
+
+void uc_table_clear(struct uc_table *t) {
   if (!t->slots)
-    return NULL;
-  uint32_t h = uc__hash(s, n);
-  for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
-    const struct uc__entry *e = &t->slots[i];
-    if (e->len == 0)
-      return NULL;
-    if (e->hash == h && e->len == n && memcmp(t->pool + e->off, s, n) == 0)
-      return e;
+    return;
+  memset(t->slots, 0, ((size_t)t->mask + 1) * t->esize);
+  if (t->tag_off == UC_TABLE_TAGS_APART)
+    memset(t->tags, 0, ((size_t)t->mask + 1) * sizeof(uint32_t));
+  t->count = 0;
+}
+
+/* Moves every entry into a table of size slots. */
+static int resize(struct uc_table *t, uint32_t size) {
+  struct uc_table n;
+  uc_table_init(&n, t->esize, t->tag_off);
+  n.slots = calloc(size, t->esize);
+  n.tags =
+      t->tag_off == UC_TABLE_TAGS_APART ? calloc(size, sizeof(uint32_t)) : n.slots + t->tag_off;
+  if (!n.slots || !n.tags) {
+    free(n.slots);
+    if (t->tag_off == UC_TABLE_TAGS_APART)
+      free(n.tags);
+    return UC_ENOMEM;
   }
-}
-
-void uc__tb_init(struct uc__table_builder *b) {
-  memset(b, 0, sizeof *b);
-}
-
-void uc__tb_release(struct uc__table_builder *b) {
-  free(b->slots);
-  free(b->pool);
-  uc__tb_init(b);
-}
-
-static int grow(struct uc__table_builder *b) {
-  uint32_t size = b->slots ? (b->mask + 1) * 2 : 64;
-  struct uc__entry *slots = calloc(size, sizeof *slots);
-  if (!slots)
-    return -1;
-  for (uint32_t i = 0; b->slots && i <= b->mask; i++) {
-    if (b->slots[i].len == 0)
+  n.mask = size - 1;
+  for (uint32_t i = 0; t->slots && i <= t->mask; i++) {
+    uint32_t tag = uc__table_tag_at(t, i);
+    if (!tag)
       continue;
-    uint32_t j = b->slots[i].hash & (size - 1);
-    while (slots[j].len)
-      j = (j + 1) & (size - 1);
-    slots[j] = b->slots[i];
+    uint32_t j = tag & n.mask;
+    while (uc__table_tag_at(&n, j))
+      j = (j + 1) & n.mask;
+    memcpy(uc_table_slot(&n, j), uc_table_slot(t, i), t->esize);
+    set_tag(&n, j, tag);
   }
-  free(b->slots);
-  b->slots = slots;
-  b->mask = size - 1;
-  return 0;
+  n.count = t->count;
+  uc_table_release(t);
+  *t = n;
+  return UC_OK;
 }
 
-static int pool_add(struct uc__table_builder *b, const char *s, size_t n, uint32_t *off) {
-  if (b->pool_len + n + 1 > UINT32_MAX)
-    return -1;
-  if (b->pool_len + n + 1 > b->pool_cap) {
-    size_t cap = b->pool_cap ? b->pool_cap * 2 : 4096;
-    while (cap < b->pool_len + n + 1)
-      cap *= 2;
-    char *p = realloc(b->pool, cap);
-    if (!p)
-      return -1;
-    b->pool = p;
-    b->pool_cap = cap;
-  }
-  memcpy(b->pool + b->pool_len, s, n);
-  b->pool[b->pool_len + n] = 0;
-  *off = (uint32_t)b->pool_len;
-  b->pool_len += n + 1;
-  return 0;
+int uc_table_reserve(struct uc_table *t, uint32_t n) {
+  uint64_t size = t->slots ? (uint64_t)t->mask + 1 : 16;
+  while ((uint64_t)n * 4 > size * 3)
+    size *= 2;
+  if (size > UC_TABLE_MAX_SLOTS)
+    return UC_ENOMEM;
+  return t->slots && size == (uint64_t)t->mask + 1 ? UC_OK : resize(t, (uint32_t)size);
 }
 
-struct uc__entry *uc__tb_upsert(struct uc__table_builder *b, const char *s, size_t n) {
-  if (n == 0 || n > 0xFFFF)
-    return NULL;
-  if ((!b->slots || (b->count + 1) * 4 > (b->mask + 1) * 3) && grow(b))
-    return NULL;
-  uint32_t h = uc__hash(s, n);
-  uint32_t i = h & b->mask;
-  for (; b->slots[i].len; i = (i + 1) & b->mask) {
-    struct uc__entry *e = &b->slots[i];
-    if (e->hash == h && e->len == n && memcmp(b->pool + e->off, s, n) == 0)
-      return e;
-  }
-  struct uc__entry *e = &b->slots[i];
-  if (pool_add(b, s, n, &e->off))
-    return NULL;
-  e->hash = h;
-  e->len = (uint16_t)n;
-  e->flags = e->sources = e->date = 0;
-  b->count++;
-  return e;
+void *uc_table_insert(struct uc_table *t, uint32_t hash, uc_table_eq eq, const void *key,
+                      int *created) {
+  void *slot = uc_table_find(t, hash, eq, key);
+  if (created)
+    *created = slot == NULL;
+  if (slot || t->view || uc_table_reserve(t, t->count + 1) != UC_OK)
+    return slot;
+  uint32_t tag = uc_table_tag(hash), i = tag & t->mask;
+  while (uc__table_tag_at(t, i))
+    i = (i + 1) & t->mask;
+  slot = uc_table_slot(t, i);
+  memset(slot, 0, t->esize);
+  set_tag(t, i, tag);
+  t->count++;
+  return slot;
 }
 
-void uc__tb_view(const struct uc__table_builder *b, struct uc__table *t) {
-  t->slots = b->slots;
-  t->mask = b->mask;
-  t->count = b->count;
-  t->pool = b->pool;
+void uc_table_remove(struct uc_table *t, void *slot) {
+  uint32_t i = (uint32_t)(((unsigned char *)slot - t->slots) / t->esize);
+  /* Backward shift: an entry further along the run moves into the hole when
+   * its home slot is not between the hole and itself (cyclically). */
+  for (uint32_t j = (i + 1) & t->mask;; j = (j + 1) & t->mask) {
+    uint32_t tag = uc__table_tag_at(t, j);
+    if (!tag)
+      break;
+    uint32_t home = tag & t->mask;
+    if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+      memcpy(uc_table_slot(t, i), uc_table_slot(t, j), t->esize);
+      set_tag(t, i, tag);
+      i = j;
+    }
+  }
+  memset(uc_table_slot(t, i), 0, t->esize);
+  set_tag(t, i, 0);
+  t->count--;
 }

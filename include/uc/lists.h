@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "uc/date.h"
+#include "uc/follow.h"
+
 /* What a list entry is; a domain can carry several. */
 enum uc_list_flag {
   UC_LF_DISPOSABLE = 1u << 0,  /* a disposable / temporary mail service */
@@ -88,21 +91,12 @@ void uc_lists_holder_free(uc_lists_holder *h);
 uc_lists *uc_lists_holder_get(uc_lists_holder *h); /* a new reference: uc_lists_unref it */
 void uc_lists_holder_swap(uc_lists_holder *h, uc_lists *next); /* takes the reference */
 
-/* One thread's own reference to the holder's snapshot. A follower costs one
- * uncontended atomic load per use instead of a lock and two refcount writes
- * that every thread would fight over; it moves to a swapped-in snapshot on its
- * next use, and keeps the old one alive until then. Zero-initialise it. */
-struct uc_lists_follower {
-  uc_lists *cur;
-  uint64_t gen;
-};
-/* The current snapshot, valid until the next call on f or uc_lists_follower_drop. */
-uc_lists *uc_lists_holder_follow(uc_lists_holder *h, struct uc_lists_follower *f);
-void uc_lists_follower_drop(struct uc_lists_follower *f);
-
-/* Days since 1970-01-01 for "YYYY-MM-DD"; 0 when malformed. */
-unsigned uc_date_parse(const char *s, size_t n);
-/* Writes "YYYY-MM-DD" (11 bytes with the NUL) for days since 1970-01-01. */
-void uc_date_format(unsigned days, char out[11]);
+/* One thread's own reference to the holder's snapshot (uc_follower of
+ * include/uc/follow.h): one uncontended atomic load per use instead of a lock
+ * and two refcount writes; it moves to a swapped-in snapshot on its next use
+ * and keeps the old one alive until then. Zero-initialise it.
+ * The current snapshot, valid until the next call on f or the drop: */
+uc_lists *uc_lists_holder_follow(uc_lists_holder *h, struct uc_follower *f);
+void uc_lists_follower_drop(struct uc_follower *f);
 
 #endif

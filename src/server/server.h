@@ -129,7 +129,7 @@ struct srv_worker {
   struct srv *srv;
   struct srv_worker *next; /* srv.workers: append-only until the server stops */
   unsigned index;
-  struct uc_lists_follower lists;
+  struct uc_follower lists;
   struct srv_view_follower view;
   struct srv_key_memo memo[SRV_KEY_MEMO];
   struct srv_counters n;

@@ -219,7 +219,7 @@ static void test_holder_swap(void **state) {
  * swaps, and each moves to the newest snapshot on its next use. */
 static void *follower(void *p) {
   struct race *a = p;
-  struct uc_lists_follower f = {0};
+  struct uc_follower f = {0};
   struct uc_list_hit hit;
   long misses = 0;
   while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE))
@@ -236,7 +236,7 @@ static void *follower(void *p) {
 static void test_holder_follow(void **state) {
   (void)state;
   uc_lists_holder *h = uc_lists_holder_new(open_test());
-  struct uc_lists_follower mine = {0};
+  struct uc_follower mine = {0};
   uc_lists *first = uc_lists_holder_follow(h, &mine);
   assert_ptr_equal(uc_lists_holder_follow(h, &mine), first); /* no swap: the same one */
   assert_int_equal(race_swaps(h, follower), 0);

@@ -1,0 +1,95 @@
+/* The one open-addressing hash table of libuc and its programs: the list
+ * snapshot (a read-only view of a file), account domain lists, IP bans, usage
+ * counters and the key cache are all this table over their own slot type.
+ *
+ * Slots are esize bytes. Each slot has a 32-bit tag: the key's hash, with 0
+ * reserved for "empty" (uc_table_tag). The tag lives either inside the slot
+ * (at byte tag_off: the snapshot's 16-byte entries, found in one cache line)
+ * or in an array beside the slots (UC_TABLE_TAGS_APART: probing a 100-byte
+ * ban entry reads 4-byte tags, not entries). Linear probing from tag & mask;
+ * the table grows to keep count <= 3/4 of the slots; removal shifts later
+ * entries back (no tombstones), so a lookup stops at the first empty slot.
+ * Invariants and costs: docs/internals/table.md. Not thread-safe: callers lock. */
+#ifndef UC_TABLE_H
+#define UC_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UC_TABLE_TAGS_APART ((size_t)-1)
+#define UC_TABLE_MAX_SLOTS (1u << 30)
+
+struct uc_table {
+  unsigned char *slots; /* (mask + 1) * esize bytes; NULL while empty */
+  unsigned char *tags;  /* tag of slot i at tags + i * tag_stride */
+  size_t esize, tag_off, tag_stride;
+  uint32_t mask, count;
+  int view; /* 1: slots belong to someone else (read-only) */
+};
+
+/* 32-bit hash of s[0..n) (FNV-1a with a final avalanche), seeded. */
+uint32_t uc_hash(const void *s, size_t n, uint32_t seed);
+static inline uint32_t uc_table_tag(uint32_t hash) {
+  return hash ? hash : 1;
+}
+
+/* An empty table of esize-byte slots, tags at tag_off inside each slot or
+ * UC_TABLE_TAGS_APART. */
+void uc_table_init(struct uc_table *t, size_t esize, size_t tag_off);
+/* A read-only view of slots laid out by someone else (mask + 1 of them). */
+void uc_table_view(struct uc_table *t, const void *slots, size_t esize, size_t tag_off,
+                   uint32_t mask, uint32_t count);
+/* Frees the slots (not a view's); t is empty again with the same layout. */
+void uc_table_release(struct uc_table *t);
+
+static inline uint32_t uc__table_tag_at(const struct uc_table *t, uint32_t i) {
+  uint32_t v;
+  __builtin_memcpy(&v, t->tags + (size_t)i * t->tag_stride, sizeof v);
+  return v;
+}
+static inline void *uc_table_slot(const struct uc_table *t, uint32_t i) {
+  return t->slots + (size_t)i * t->esize;
+}
+/* Number of slots (0 while empty) and whether slot i holds an entry. */
+static inline uint32_t uc_table_capacity(const struct uc_table *t) {
+  return t->slots ? t->mask + 1 : 0;
+}
+static inline int uc_table_used(const struct uc_table *t, uint32_t i) {
+  return uc__table_tag_at(t, i) != 0;
+}
+
+/* eq(slot, key): whether the entry in slot is the one key names. */
+typedef int (*uc_table_eq)(const void *slot, const void *key);
+
+/* The slot holding key (whose hash is hash), or NULL. Inline so that a
+ * constant eq is inlined too: this is the lookup of every check. */
+static inline void *uc_table_find(const struct uc_table *t, uint32_t hash, uc_table_eq eq,
+                                  const void *key) {
+  if (!t->slots)
+    return 0;
+  uint32_t tag = uc_table_tag(hash);
+  for (uint32_t i = tag & t->mask;; i = (i + 1) & t->mask) {
+    uint32_t got = uc__table_tag_at(t, i);
+    if (got == 0)
+      return 0;
+    if (got == tag && eq(uc_table_slot(t, i), key))
+      return uc_table_slot(t, i);
+  }
+}
+
+/* The slot for key, inserting it when absent: a new slot is zeroed except for
+ * its tag, and *created (may be NULL) says so. NULL on ENOMEM or when the
+ * table would pass UC_TABLE_MAX_SLOTS. A slot pointer is valid until the next
+ * insert or remove. */
+void *uc_table_insert(struct uc_table *t, uint32_t hash, uc_table_eq eq, const void *key,
+                      int *created);
+/* Room for n entries in all without growing again. UC_OK or UC_ENOMEM. */
+int uc_table_reserve(struct uc_table *t, uint32_t n);
+/* Removes the entry in slot (a pointer from find/insert/uc_table_slot); later
+ * entries of its probe run move back, so slot pointers are invalidated and an
+ * iteration must look at slot i again after removing it. */
+void uc_table_remove(struct uc_table *t, void *slot);
+/* Empties the table, keeping its memory. */
+void uc_table_clear(struct uc_table *t);
+
+#endif
