@@ -36,7 +36,11 @@ struct setting {
 
 static const struct setting settings[] = {
     S(listen, "address and port to listen on (IPv6 as [::1]:8080)", "127.0.0.1:8080"),
-    S(db, "the store: a SQLite file (created with its directory)", "./data/usercleaning.db"),
+    S(store, "the store: sqlite:///abs/path.db, sqlite:rel/path.db or a plain SQLite path",
+      "./data/usercleaning.db"),
+    /* An alias: the same field under its older name (no default of its own). */
+    {"db", STR, offsetof(struct uc_config, store), sizeof(((struct uc_config *)0)->store), 0, 0,
+     NULL, "shorthand for --store: a SQLite file path"},
     S(lists, "list snapshot; empty: lists.snap beside the binary", ""),
     U(threads, 0, 256, "HTTP worker threads; 0: one per core", "0"),
     U(max_connections, 1, 100000, "open connections at once; more wait in the listen backlog",
@@ -50,6 +54,10 @@ static const struct setting settings[] = {
     B(log_emails, "write full email addresses in the access log (else the domain only)", "false"),
     U(flush_interval, 1, 3600, "seconds between writes of usage counters to the store", "5"),
     U(drain_timeout, 0, 3600, "seconds SIGTERM waits for requests in flight", "10"),
+    L(ban_memory, 1024, 1UL << 26,
+      "IPs with attempts counted (not banned) kept in memory; the oldest written-back ones "
+      "leave first (bans always stay)",
+      "262144"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -89,7 +97,8 @@ void uc_config_defaults(struct uc_config *c) {
   char err[128];
   memset(c, 0, sizeof *c);
   for (size_t i = 0; i < NSETTINGS; i++)
-    set_one(c, &settings[i], settings[i].def, err, sizeof err);
+    if (settings[i].def)
+      set_one(c, &settings[i], settings[i].def, err, sizeof err);
 }
 
 int uc_config_set(struct uc_config *c, const char *name, const char *value, char *err, size_t es) {
@@ -159,7 +168,8 @@ int uc_config_load_env(struct uc_config *c, char **envp, char *err, size_t es) {
 const struct uc_config_doc *uc_config_docs(size_t *count) {
   static struct uc_config_doc docs[NSETTINGS];
   for (size_t i = 0; i < NSETTINGS; i++)
-    docs[i] = (struct uc_config_doc){settings[i].name, settings[i].help, settings[i].def};
+    docs[i] = (struct uc_config_doc){settings[i].name, settings[i].help,
+                                     settings[i].def ? settings[i].def : "(see --store)"};
   *count = NSETTINGS;
   return docs;
 }

@@ -180,31 +180,21 @@ static const char *source_name(const uc_lists *l, unsigned sources) {
   return NULL;
 }
 
-static void decide(struct uc_result *r, const struct uc_policy *p, uc_type t) {
-  r->type = t;
-  r->category = p->color[t];
+static struct uc_match match_of(const uc_lists *l, const struct uc_list_hit *h) {
+  return (struct uc_match){h->entry, source_name(l, h->sources), h->sources, h->date};
 }
 
-static void set_match(struct uc_result *r, const uc_lists *l, const struct uc_list_hit *h) {
-  r->matched = h->entry;
-  r->matched_sources = h->sources;
-  r->matched_list = source_name(l, h->sources);
-  r->date_added = h->date;
-}
-
-static int match_account_lists(struct uc_result *r, const struct uc_policy *p) {
-  static const uc_type types[3] = {UC_T_WHITE_LIST, UC_T_GREY_LIST, UC_T_BLACK_LIST};
+static void match_account_lists(struct uc_result *r, const struct uc_policy *p) {
   static const char *const names[3] = {"account:white", "account:grey", "account:black"};
   for (int c = 0; c < 3; c++) {
     const char *m = uc__domset_match(p->list[c], r->email.domain, r->email.domain_len);
     if (m) {
       r->signals |= UC_SIG_CUSTOM_LIST;
-      r->matched = m, r->matched_list = names[c];
-      decide(r, p, types[c]);
-      return 1;
+      r->account_list = c;
+      r->account = (struct uc_match){m, names[c], 0, 0};
+      return;
     }
   }
-  return 0;
 }
 
 static void collect_signals(struct uc_result *r, const uc_lists *l, const struct walk *w,
@@ -214,18 +204,24 @@ static void collect_signals(struct uc_result *r, const uc_lists *l, const struct
     r->signals |= UC_SIG_SMTPUTF8;
   if (r->email.flags & UC_EMAIL_IDN)
     r->signals |= UC_SIG_IDN;
-  if (w->found_disposable && !w->found_relay && !w->guard)
+  if (w->found_disposable && !w->found_relay && !w->guard) {
     r->signals |= UC_SIG_DISPOSABLE;
-  if (w->found_relay)
+    r->disposable = match_of(l, &w->disposable);
+  }
+  if (w->found_relay) {
     r->signals |= UC_SIG_MULTI_ALIAS;
+    r->relay = match_of(l, &w->relay);
+  }
   if (w->guard)
     r->signals |= UC_SIG_MAJOR_PROVIDER;
   if (w->found_exact && (w->exact.flags & UC_LF_FREE))
     r->signals |= UC_SIG_FREE_PROVIDER;
   if (w->found_exact && (w->exact.flags & UC_LF_PREMIUM))
     r->signals |= UC_SIG_PREMIUM;
-  if (li->plus_tag || li->dots > 3)
+  if (li->plus_tag || li->dots > 3) {
     r->signals |= UC_SIG_SUSPICIOUS;
+    r->rule = (struct uc_match){li->plus_tag ? "plus_tag" : "many_dots", "rule", 0, 0};
+  }
   char base[UC_LOCAL_MAX];
   for (size_t i = 0; i < li->base_len; i++) {
     char c = r->email.local[i];
@@ -239,8 +235,9 @@ static void collect_signals(struct uc_result *r, const uc_lists *l, const struct
     r->premium = 0;
 }
 
-void uc_check(const uc_lists *l, const struct uc_policy *p, const char *addr, size_t len,
-              struct uc_result *r) {
+void uc_check_lists(const uc_lists *l, const struct uc_policy *p, const char *addr, size_t len,
+                    struct uc_result *r) {
+  static const struct uc_match none = {0};
   struct walk w;
   struct uc_local_info li;
   r->signals = 0;
@@ -249,12 +246,12 @@ void uc_check(const uc_lists *l, const struct uc_policy *p, const char *addr, si
   r->date_added = 0;
   r->premium = -1;
   r->normalized[0] = 0;
+  r->account_list = -1;
+  r->account = r->disposable = r->relay = r->rule = none;
   r->valid =
       uc_email_parse(addr, len, p->parse_opts, &r->email, r->reason, sizeof r->reason) == UC_OK;
-  if (!r->valid) {
-    decide(r, p, UC_T_INVALID);
+  if (!r->valid)
     return;
-  }
   r->reason[0] = 0;
   uc_email_normalize(&r->email, r->normalized);
   uc_email_local_info(&r->email, &li);
@@ -265,19 +262,50 @@ void uc_check(const uc_lists *l, const struct uc_policy *p, const char *addr, si
     if (r->did_you_mean)
       r->signals |= UC_SIG_TYPO;
   }
-  if (match_account_lists(r, p))
-    return;
-  if (r->signals & UC_SIG_DISPOSABLE) {
-    set_match(r, l, &w.disposable);
-    decide(r, p, UC_T_DISPOSABLE);
-  } else if (r->signals & UC_SIG_MULTI_ALIAS) {
-    set_match(r, l, &w.relay);
-    decide(r, p, UC_T_MULTI_ALIAS);
-  } else if (r->signals & UC_SIG_SUSPICIOUS) {
-    r->matched = li.plus_tag ? "plus_tag" : "many_dots";
-    r->matched_list = "rule";
-    decide(r, p, UC_T_SUSPICIOUS);
-  } else {
-    decide(r, p, UC_T_LEGITIMATE);
+  match_account_lists(r, p);
+}
+
+int uc_check_wants_facts(const struct uc_result *r) {
+  return r->valid && r->account_list < 0 && !(r->signals & UC_SIG_DISPOSABLE);
+}
+
+static void decide(struct uc_result *r, const struct uc_policy *p, uc_type t,
+                   const struct uc_match *m) {
+  r->type = t;
+  r->category = p->color[t];
+  if (m) {
+    r->matched = m->entry, r->matched_list = m->list;
+    r->matched_sources = m->sources, r->date_added = m->date;
   }
+}
+
+void uc_check_decide(const struct uc_policy *p, const struct uc_facts *f, struct uc_result *r) {
+  static const uc_type account_types[3] = {UC_T_WHITE_LIST, UC_T_GREY_LIST, UC_T_BLACK_LIST};
+  static const struct uc_facts nothing = {0};
+  if (!f)
+    f = &nothing;
+  if (!r->valid)
+    decide(r, p, UC_T_INVALID, NULL);
+  else if (r->account_list >= 0)
+    decide(r, p, account_types[r->account_list], &r->account);
+  else if (r->signals & UC_SIG_DISPOSABLE)
+    decide(r, p, UC_T_DISPOSABLE, &r->disposable);
+  else if (f->known && f->masked.entry && !f->relay.entry && !(r->signals & UC_SIG_MULTI_ALIAS))
+    r->signals |= UC_SIG_MASKED, decide(r, p, UC_T_MASKED, &f->masked);
+  else if (f->known && f->no_website && !(r->signals & UC_SIG_MULTI_ALIAS))
+    r->signals |= UC_SIG_NO_WEBSITE, decide(r, p, UC_T_NO_WEBSITE, NULL);
+  else if (r->signals & UC_SIG_MULTI_ALIAS)
+    decide(r, p, UC_T_MULTI_ALIAS, &r->relay);
+  else if (f->known && f->relay.entry)
+    r->signals |= UC_SIG_MULTI_ALIAS, decide(r, p, UC_T_MULTI_ALIAS, &f->relay);
+  else if (r->signals & UC_SIG_SUSPICIOUS)
+    decide(r, p, UC_T_SUSPICIOUS, &r->rule);
+  else
+    decide(r, p, UC_T_LEGITIMATE, NULL);
+}
+
+void uc_check(const uc_lists *l, const struct uc_policy *p, const char *addr, size_t len,
+              struct uc_result *r) {
+  uc_check_lists(l, p, addr, len, r);
+  uc_check_decide(p, NULL, r);
 }

@@ -111,3 +111,21 @@ int uc_cidr_contains(const struct uc_cidr *c, const struct uc_ip *ip) {
   mask(a, c->family == 4 ? 4 : 16, c->prefix);
   return memcmp(a, c->addr, c->family == 4 ? 4 : 16) == 0;
 }
+
+int uc_ip_key_parse(const char *s, unsigned v6_prefix, char key[UC_IP_KEY_MAX]) {
+  struct uc_ip ip;
+  struct uc_cidr c;
+  char text[UC_IP_KEY_MAX];
+  if (!strchr(s, '/')) {
+    if (uc_ip_parse(s, strlen(s), v6_prefix, &ip) != UC_OK)
+      return UC_EINVAL;
+    memcpy(key, ip.key, UC_IP_KEY_MAX);
+    return UC_OK;
+  }
+  if (uc_cidr_parse(s, &c, text) != UC_OK || (c.family == 4 && c.prefix != 32))
+    return UC_EINVAL;
+  if (c.family == 4) /* IPv4 keys are plain addresses */
+    *strchr(text, '/') = 0;
+  memcpy(key, text, UC_IP_KEY_MAX);
+  return UC_OK;
+}

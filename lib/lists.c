@@ -202,6 +202,13 @@ int uc_lists_default_path(char *buf, size_t size) {
   return UC_OK;
 }
 
+void uc_lists_path(const char *configured, char *buf, size_t size) {
+  if (configured && *configured)
+    snprintf(buf, size, "%s", configured);
+  else if (uc_lists_default_path(buf, size) != UC_OK)
+    snprintf(buf, size, "lists.snap");
+}
+
 const char *uc_lists_version(const uc_lists *l) {
   return l->hdr->version;
 }

@@ -2,6 +2,8 @@
 #include "uc/settings.h"
 #include "uc/error.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@ void uc_settings_init(struct uc_settings *s) {
   memcpy(s->colors, p.color, sizeof s->colors);
 }
 
-json_t *uc_settings_to_json(const struct uc_settings *s) {
+static json_t *to_doc(const struct uc_settings *s) {
   json_t *colors = json_object(), *never = json_array();
   for (size_t i = 0; colors && i < NCONF; i++)
     json_object_set_new(colors, uc_type_name(configurable[i]),
@@ -96,8 +98,15 @@ static int patch_never_ban(struct uc_settings *s, const json_t *arr, char *field
   return UC_OK;
 }
 
-int uc_settings_patch(struct uc_settings *s, const json_t *patch, char *field, size_t fs, char *msg,
-                      size_t ms) {
+char *uc_settings_to_json(const struct uc_settings *s) {
+  json_t *doc = to_doc(s);
+  char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+  json_decref(doc);
+  return text;
+}
+
+static int patch_doc(struct uc_settings *s, const json_t *patch, char *field, size_t fs, char *msg,
+                     size_t ms) {
   struct uc_settings next = *s; /* all or nothing */
   const char *name;
   json_t *v;
@@ -135,30 +144,56 @@ int uc_settings_patch(struct uc_settings *s, const json_t *patch, char *field, s
   return UC_OK;
 }
 
+int uc_settings_patch(struct uc_settings *s, const char *patch, size_t len, char *field, size_t fs,
+                      char *msg, size_t ms) {
+  json_error_t e;
+  json_t *doc = json_loadb(patch, len, 0, &e);
+  int rc = doc ? patch_doc(s, doc, field, fs, msg, ms)
+               : bad(field, fs, "body", msg, ms, "must be a JSON object");
+  json_decref(doc);
+  return rc;
+}
+
+char *uc_settings_patch_from_pairs(const char *const *pairs, size_t npairs) {
+  json_t *patch = json_object(), *colors = NULL;
+  for (size_t i = 0; patch && i + 1 < npairs; i += 2) {
+    json_t *v = json_loads(pairs[i + 1], JSON_DECODE_ANY, NULL);
+    if (!v)
+      v = json_string(pairs[i + 1]);
+    if (strncmp(pairs[i], "colors.", 7) == 0) {
+      if (!colors)
+        json_object_set_new(patch, "colors", colors = json_object());
+      json_object_set_new(colors, pairs[i] + 7, v);
+    } else {
+      json_object_set_new(patch, pairs[i], v);
+    }
+  }
+  char *text = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
+  json_decref(patch);
+  return text;
+}
+
 int uc_settings_load(uc_store *st, int64_t account, struct uc_settings *s, char *why,
                      size_t why_size) {
   char *json = NULL, field[96], msg[200];
   uc_settings_init(s);
-  int rc = st->ops->settings_get(st->state, account, &json);
+  int rc = uc_store_settings_get(st, account, &json);
   if (rc == UC_OK && json) {
-    json_t *doc = json_loads(json, 0, NULL);
     struct uc_settings stored = *s;
-    if (doc && uc_settings_patch(&stored, doc, field, sizeof field, msg, sizeof msg) == UC_OK)
+    if (uc_settings_patch(&stored, json, strlen(json), field, sizeof field, msg, sizeof msg) ==
+        UC_OK)
       *s = stored;
     else
-      rc = UC_EFORMAT, snprintf(why, why_size, "%s", doc ? msg : "not JSON");
-    json_decref(doc);
+      rc = UC_EFORMAT, snprintf(why, why_size, "%s", msg);
   }
   free(json);
   return rc;
 }
 
 int uc_settings_save(uc_store *st, int64_t account, const struct uc_settings *s) {
-  json_t *doc = uc_settings_to_json(s);
-  char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-  int rc = text ? st->ops->settings_put(st->state, account, text) : UC_ENOMEM;
+  char *text = uc_settings_to_json(s);
+  int rc = text ? uc_store_settings_put(st, account, text) : UC_ENOMEM;
   free(text);
-  json_decref(doc);
   return rc;
 }
 

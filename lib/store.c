@@ -1,26 +1,99 @@
-/* Store front: backend selection and the operations built on the ops table. */
-#include "uc/store.h"
+/* Store front: opening by URL, the uc_store_* calls over the backend's ops,
+ * per-thread error messages, and the helpers built on the calls. */
+#include "store_int.h"
 #include "uc/error.h"
 
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-uc_store *uc_store_open(const char *target, char *err, size_t es) {
-  const struct uc_store_ops *ops = &uc_store_sqlite_ops;
-  if (strncmp(target, "sqlite:", 7) == 0)
-    target += 7;
+struct uc_store {
+  const struct uc_store_ops *ops;
+  void *state;
+  char where[UC_STORE_URL_MAX];
+};
+
+static const struct uc_store_ops *const backends[] = {&uc__store_sqlite_ops};
+#define NBACKENDS (sizeof backends / sizeof backends[0])
+
+/* This thread's message about its last failed store call. */
+static __thread char last_error[512];
+
+int uc__store_errorf(int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int uc_store_error(const uc_store *st, int rc, char *buf, size_t size) {
+  (void)st;
+  if (size)
+    snprintf(buf, size, "%s", last_error[0] ? last_error : uc_strerror(rc));
+  return rc;
+}
+
+const char *uc_store_schemes(void) {
+  return "sqlite";
+}
+
+/* "scheme://rest" or "sqlite:rest": the backend and its target; a plain path is SQLite. */
+static const struct uc_store_ops *resolve(const char *url, const char **target, char *err,
+                                          size_t es) {
+  const char *sep = strstr(url, "://");
+  const char *colon = strchr(url, ':');
+  size_t n = sep ? (size_t)(sep - url) : 0;
+  for (size_t i = 0; sep && i < n; i++)
+    if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789+.-", url[i]))
+      sep = NULL, n = 0; /* "./a://b" is a path, not a URL */
+  if (!sep && colon && strncmp(url, "sqlite:", 7) == 0)
+    sep = colon, n = 6;
+  if (!sep) {
+    *target = url;
+    return &uc__store_sqlite_ops;
+  }
+  for (size_t i = 0; i < NBACKENDS; i++)
+    if (strlen(backends[i]->scheme) == n && strncmp(url, backends[i]->scheme, n) == 0) {
+      *target = sep + (sep[1] == '/' && sep[2] == '/' ? 3 : 1);
+      return backends[i];
+    }
+  uc_errorf(err, es, UC_EINVAL, "unknown store scheme '%.*s' in '%s' (known: %s)", (int)n, url, url,
+            uc_store_schemes());
+  return NULL;
+}
+
+int uc_store_open(const char *url, unsigned flags, uc_store **out, char *err, size_t es) {
+  const char *target = NULL;
+  uint64_t origin;
+  *out = NULL;
+  if (!url || !*url)
+    return uc_errorf(err, es, UC_EINVAL, "no store given (--store URL or --db PATH)");
+  if (strlen(url) >= UC_STORE_URL_MAX)
+    return uc_errorf(err, es, UC_EINVAL, "store URL too long");
+  const struct uc_store_ops *ops = resolve(url, &target, err, es);
+  if (!ops)
+    return UC_EINVAL;
+  if (!*target)
+    return uc_errorf(err, es, UC_EINVAL, "'%s' names no %s store", url, ops->scheme);
+  if (sodium_init() < 0)
+    return uc_errorf(err, es, UC_EIO, "libsodium failed to initialise");
+  randombytes_buf(&origin, sizeof origin); /* tells this handle's changes from others' */
   uc_store *st = calloc(1, sizeof *st);
-  if (!st) {
-    snprintf(err, es, "out of memory");
-    return NULL;
-  }
+  if (!st)
+    return uc_errorf(err, es, UC_ENOMEM, "out of memory");
   st->ops = ops;
-  if (ops->open(target, &st->state, err, es) != UC_OK) {
+  snprintf(st->where, sizeof st->where, "%s", target);
+  int rc = ops->open(target, flags, origin | 1, &st->state, err, es);
+  if (rc != UC_OK) {
     free(st);
-    return NULL;
+    return rc;
   }
-  return st;
+  *out = st;
+  return UC_OK;
 }
 
 void uc_store_close(uc_store *st) {
@@ -28,6 +101,119 @@ void uc_store_close(uc_store *st) {
     return;
   st->ops->close(st->state);
   free(st);
+}
+
+const char *uc_store_backend(const uc_store *st) {
+  return st->ops->scheme;
+}
+const char *uc_store_where(const uc_store *st) {
+  return st->where;
+}
+int uc_store_shared(const uc_store *st) {
+  return st->ops->shared;
+}
+
+/* Every call starts with no message: what uc_store_error shows is this call's. */
+#define CALL(op, ...) (last_error[0] = 0, st->ops->op(st->state, __VA_ARGS__))
+
+int uc_store_version(uc_store *st, uint64_t *v) {
+  return CALL(version, v);
+}
+int uc_store_account_create(uc_store *st, const char *name, struct uc_account_rec *out) {
+  return CALL(account_create, name, out);
+}
+int uc_store_account_get(uc_store *st, const char *name, struct uc_account_rec *out) {
+  return CALL(account_get, name, out);
+}
+int uc_store_account_each(uc_store *st, uc_account_cb cb, void *arg) {
+  return CALL(account_each, cb, arg);
+}
+int uc_store_key_insert(uc_store *st, struct uc_key_rec *k) {
+  return CALL(key_insert, k);
+}
+int uc_store_key_each(uc_store *st, int64_t account_id, uc_key_cb cb, void *arg) {
+  return CALL(key_each, account_id, cb, arg);
+}
+int uc_store_key_by_hash(uc_store *st, const uint8_t hash[UC_KEY_HASH_LEN],
+                         struct uc_key_rec *out) {
+  return CALL(key_by_hash, hash, out);
+}
+int uc_store_key_get(uc_store *st, int64_t account_id, int64_t key_id, struct uc_key_rec *out) {
+  return CALL(key_get, account_id, key_id, out);
+}
+int uc_store_key_revoke(uc_store *st, int64_t account_id, int64_t key_id, int64_t when) {
+  return CALL(key_revoke, account_id, key_id, when);
+}
+int uc_store_key_update(uc_store *st, const struct uc_key_rec *k) {
+  return CALL(key_update, k);
+}
+int uc_store_key_touch(uc_store *st, int64_t key_id, int64_t when) {
+  return CALL(key_touch, key_id, when);
+}
+int uc_store_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n) {
+  return n ? CALL(usage_add, d, n) : UC_OK;
+}
+int uc_store_usage_each(uc_store *st, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                        void *arg) {
+  return CALL(usage_each, account_id, since_day, cb, arg);
+}
+int uc_store_settings_get(uc_store *st, int64_t account_id, char **json) {
+  return CALL(settings_get, account_id, json);
+}
+int uc_store_settings_put(uc_store *st, int64_t account_id, const char *json) {
+  return CALL(settings_put, account_id, json);
+}
+int uc_store_list_each(uc_store *st, int64_t account_id, uc_list_cb cb, void *arg) {
+  return CALL(list_each, account_id, cb, arg);
+}
+int uc_store_list_add(uc_store *st, int64_t account_id, uc_category c, const char *domain) {
+  return CALL(list_add, account_id, c, domain);
+}
+int uc_store_list_remove(uc_store *st, int64_t account_id, uc_category c, const char *domain) {
+  return CALL(list_remove, account_id, c, domain);
+}
+int uc_store_list_replace(uc_store *st, int64_t account_id, uc_category c,
+                          const char *const *domains, size_t n) {
+  return CALL(list_replace, account_id, c, domains, n);
+}
+int uc_store_ban_each(uc_store *st, int64_t account_id, uc_ban_cb cb, void *arg) {
+  return CALL(ban_each, account_id, cb, arg);
+}
+int uc_store_ban_get(uc_store *st, int64_t account_id, const char *ip, struct uc_ban_rec *out) {
+  return CALL(ban_get, account_id, ip, out);
+}
+int uc_store_ban_put(uc_store *st, const struct uc_ban_rec *b, size_t n) {
+  return n ? CALL(ban_put, b, n) : UC_OK;
+}
+int uc_store_ban_hit(uc_store *st, int64_t account_id, const char *ip, unsigned threshold,
+                     unsigned lift_seconds, int64_t now, struct uc_ban_rec *out, int *counted) {
+  int c = 0;
+  if (threshold == 0)
+    return UC_EINVAL;
+  int rc = CALL(ban_hit, account_id, ip, threshold, lift_seconds, now, out, &c);
+  if (counted)
+    *counted = rc == UC_OK && c;
+  return rc;
+}
+int uc_store_ban_delete(uc_store *st, int64_t account_id, const char *ip) {
+  return CALL(ban_delete, account_id, ip);
+}
+int uc_store_ban_delete_all(uc_store *st, int64_t account_id, size_t *deleted) {
+  size_t n = 0;
+  int rc = CALL(ban_delete_all, account_id, &n);
+  if (deleted)
+    *deleted = n;
+  return rc;
+}
+int uc_store_changes(uc_store *st, uint64_t *cursor, uc_change_cb cb, void *arg) {
+  return CALL(changes, cursor, cb, arg);
+}
+int uc_store_audit_add(uc_store *st, int64_t account_id, int64_t key_id, const char *action,
+                       const char *detail) {
+  return CALL(audit_add, account_id, key_id, action, detail ? detail : "{}");
+}
+int uc_store_audit_each(uc_store *st, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg) {
+  return CALL(audit_each, account_id, limit, cb, arg);
 }
 
 int uc_name_valid(const char *name) {
@@ -54,5 +240,5 @@ int uc_store_key_create(uc_store *st, int64_t account_id, const char *name, uc_k
   snprintf(rec->prefix, sizeof rec->prefix, "%.*s", UC_KEY_PREFIX_SHOWN, key);
   uc_key_hash(key, n, rec->hash);
   rec->created_at = (int64_t)time(NULL);
-  return st->ops->key_insert(st->state, rec);
+  return uc_store_key_insert(st, rec);
 }

@@ -1,7 +1,7 @@
 /* The embedded store: one SQLite file in WAL mode (schema: docs/internals/store.md). */
+#include "store_int.h"
 #include "uc/error.h"
 #include "uc/lists.h"
-#include "uc/store.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema_v1[] =
     "CREATE TABLE accounts ("
@@ -62,18 +62,32 @@ static const char schema_v2[] = "CREATE TABLE settings ("
                                 "  detail TEXT NOT NULL);"
                                 "CREATE INDEX audit_account ON audit(account_id, at);";
 
+/* Version 3: the change feed (unbans by other processes; docs/internals/bans.md). */
+static const char schema_v3[] =
+    "CREATE TABLE changes ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT," /* never reused, even after trimming */
+    "  origin INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  account_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('unban','unban_all')),"
+    "  ip TEXT);";
+
 struct sq {
   sqlite3 *db;
   pthread_mutex_t lock; /* one connection, one statement at a time */
+  int64_t origin;       /* written with our changes, to tell them from others' */
+  char path[1024];
 };
 
+/* The error of the last statement, as a uc_err; the message is kept for uc_store_error. */
 static int fail_db(struct sq *s, int rc) {
   int code = sqlite3_extended_errcode(s->db);
+  (void)rc;
   if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY)
     return UC_EEXISTS;
-  (void)rc;
-  fprintf(stderr, "usercleaning: sqlite: %s\n", sqlite3_errmsg(s->db));
-  return UC_ESTORE;
+  int busy = (code & 0xFF) == SQLITE_BUSY || (code & 0xFF) == SQLITE_LOCKED;
+  return uc__store_errorf(busy ? UC_EBUSY : UC_ESTORE, "sqlite %s: %s", s->path,
+                          sqlite3_errmsg(s->db));
 }
 
 static int mkdir_parent(const char *path) {
@@ -89,7 +103,7 @@ static int mkdir_parent(const char *path) {
 }
 
 static int migrate(struct sq *s, char *err, size_t es) {
-  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2};
+  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
   sqlite3_stmt *st = NULL;
   int version = 0;
   if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
@@ -120,19 +134,28 @@ static int migrate(struct sq *s, char *err, size_t es) {
   return UC_OK;
 }
 
-static int sq_open(const char *path, void **state, char *err, size_t es) {
+static int sq_open(const char *path, unsigned flags, uint64_t origin, void **state, char *err,
+                   size_t es) {
   struct sq *s = calloc(1, sizeof *s);
+  struct stat sb;
   int rc = UC_ESTORE;
   if (!s)
-    return snprintf(err, es, "out of memory"), UC_ENOMEM;
-  if (mkdir_parent(path) != 0) {
-    snprintf(err, es, "%s: cannot create its directory: %s", path, strerror(errno));
+    return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+  snprintf(s->path, sizeof s->path, "%s", path);
+  s->origin = (int64_t)(origin >> 1);
+  if (!(flags & UC_STORE_CREATE) && stat(path, &sb) != 0) {
+    rc = uc_errorf(err, es, UC_ENOTFOUND, "no store at %s", path);
+    goto out;
+  }
+  if ((flags & UC_STORE_CREATE) && mkdir_parent(path) != 0) {
+    uc_errorf(err, es, rc, "%s: cannot create its directory: %s", path, strerror(errno));
     goto out;
   }
   if (sqlite3_open_v2(path, &s->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                          (flags & UC_STORE_CREATE ? SQLITE_OPEN_CREATE : 0),
                       NULL) != SQLITE_OK) {
-    snprintf(err, es, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+    uc_errorf(err, es, rc, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
     goto out;
   }
   sqlite3_busy_timeout(s->db, 5000); /* the CLI and the server share the file */
@@ -141,7 +164,7 @@ static int sq_open(const char *path, void **state, char *err, size_t es) {
                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                    "PRAGMA foreign_keys=ON;",
                    NULL, NULL, &msg) != SQLITE_OK) {
-    snprintf(err, es, "%s: %s", path, msg ? msg : "cannot configure");
+    uc_errorf(err, es, rc, "%s: %s", path, msg ? msg : "cannot configure");
     sqlite3_free(msg);
     goto out;
   }
@@ -171,7 +194,7 @@ static sqlite3_stmt *prepare(struct sq *s, const char *sql) {
   sqlite3_stmt *st = NULL;
   pthread_mutex_lock(&s->lock);
   if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-    fprintf(stderr, "usercleaning: sqlite: %s\n", sqlite3_errmsg(s->db));
+    fail_db(s, SQLITE_ERROR);
     pthread_mutex_unlock(&s->lock);
     return NULL;
   }
@@ -248,6 +271,9 @@ static int sq_account_each(void *state, uc_account_cb cb, void *arg) {
   done(s, st);
   return ret;
 }
+
+#define BAN_COLS "account_id, ip, attempts, coalesce(banned_at, 0), updated_at"
+static void read_ban(sqlite3_stmt *st, struct uc_ban_rec *b);
 
 #define KEY_COLS                                                                                   \
   "id, account_id, name, type, prefix, hash, created_at, "                                         \
@@ -423,21 +449,46 @@ static int sq_usage_each(void *state, int64_t account_id, unsigned since_day, uc
   return ret;
 }
 
-static int sq_key_update(void *state, int64_t account_id, int64_t key_id, const char *name,
-                         int type) {
+static int sq_key_update(void *state, const struct uc_key_rec *k) {
   struct sq *s = state;
-  sqlite3_stmt *st =
-      prepare(s, "UPDATE keys SET name = coalesce(?, name), type = coalesce(?, type) "
-                 "WHERE id = ? AND account_id = ? AND revoked_at IS NULL");
+  sqlite3_stmt *st = prepare(s, "UPDATE keys SET name = ?, type = ?, prefix = ?, hash = ? "
+                                "WHERE id = ? AND account_id = ? AND revoked_at IS NULL");
   if (!st)
     return UC_ESTORE;
-  if (name)
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  if (type >= 0)
-    sqlite3_bind_text(st, 2, uc_key_type_name((uc_key_type)type), -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, key_id);
-  sqlite3_bind_int64(st, 4, account_id);
+  sqlite3_bind_text(st, 1, k->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, uc_key_type_name(k->type), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, k->prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 4, k->hash, UC_KEY_HASH_LEN, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, k->id);
+  sqlite3_bind_int64(st, 6, k->account_id);
   return step_write(s, st, 1);
+}
+
+static int sq_key_get(void *state, int64_t account_id, int64_t key_id, struct uc_key_rec *out) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT " KEY_COLS " FROM keys WHERE id = ? AND account_id = ? "
+                                "AND revoked_at IS NULL");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, key_id);
+  sqlite3_bind_int64(st, 2, account_id);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_ROW    ? (read_key(st, out), UC_OK)
+            : rc == SQLITE_DONE ? UC_ENOTFOUND
+                                : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_key_touch(void *state, int64_t key_id, int64_t when) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) "
+                                "WHERE id = ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, when);
+  sqlite3_bind_int64(st, 2, key_id);
+  return step_write(s, st, 0);
 }
 
 static int sq_settings_get(void *state, int64_t account_id, char **json) {
@@ -554,21 +605,15 @@ out:
 
 static int sq_ban_each(void *state, int64_t account_id, uc_ban_cb cb, void *arg) {
   struct sq *s = state;
-  sqlite3_stmt *st =
-      prepare(s, "SELECT account_id, ip, attempts, coalesce(banned_at, 0), updated_at "
-                 "FROM bans WHERE ?1 = 0 OR account_id = ?1 ORDER BY account_id, ip");
+  sqlite3_stmt *st = prepare(s, "SELECT " BAN_COLS " FROM bans WHERE ?1 = 0 OR account_id = ?1 "
+                                "ORDER BY account_id, ip");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     struct uc_ban_rec b;
-    memset(&b, 0, sizeof b);
-    b.account_id = sqlite3_column_int64(st, 0);
-    copy_text(b.ip, sizeof b.ip, st, 1);
-    b.attempts = (unsigned)sqlite3_column_int(st, 2);
-    b.banned_at = sqlite3_column_int64(st, 3);
-    b.updated_at = sqlite3_column_int64(st, 4);
+    read_ban(st, &b);
     if (cb(arg, &b))
       break;
   }
@@ -577,9 +622,48 @@ static int sq_ban_each(void *state, int64_t account_id, uc_ban_cb cb, void *arg)
   return ret;
 }
 
+static void read_ban(sqlite3_stmt *st, struct uc_ban_rec *b) {
+  memset(b, 0, sizeof *b);
+  b->account_id = sqlite3_column_int64(st, 0);
+  copy_text(b->ip, sizeof b->ip, st, 1);
+  b->attempts = (unsigned)sqlite3_column_int(st, 2);
+  b->banned_at = sqlite3_column_int64(st, 3);
+  b->updated_at = sqlite3_column_int64(st, 4);
+}
+
+static int sq_ban_get(void *state, int64_t account_id, const char *ip, struct uc_ban_rec *out) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT " BAN_COLS " FROM bans WHERE account_id = ? AND ip = ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_ROW    ? (read_ban(st, out), UC_OK)
+            : rc == SQLITE_DONE ? UC_ENOTFOUND
+                                : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+/* With the lock held and a transaction open. */
+static int put_one(struct sq *s, sqlite3_stmt *up, sqlite3_stmt *drop, const struct uc_ban_rec *b) {
+  sqlite3_stmt *st = b->attempts || b->banned_at ? up : drop;
+  sqlite3_bind_int64(st, 1, b->account_id);
+  sqlite3_bind_text(st, 2, b->ip, -1, SQLITE_STATIC);
+  if (st == up) {
+    sqlite3_bind_int(st, 3, (int)b->attempts);
+    sqlite3_bind_int64(st, 4, b->banned_at);
+    sqlite3_bind_int64(st, 5, b->updated_at);
+  }
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+}
+
 static int sq_ban_put(void *state, const struct uc_ban_rec *b, size_t n) {
   struct sq *s = state;
-  sqlite3_stmt *st = NULL;
+  sqlite3_stmt *up = NULL, *drop = NULL;
   pthread_mutex_lock(&s->lock);
   int ret = exec_locked(s, "BEGIN IMMEDIATE");
   if (ret)
@@ -589,24 +673,134 @@ static int sq_ban_put(void *state, const struct uc_ban_rec *b, size_t n) {
                          "VALUES (?, ?, ?, nullif(?, 0), ?) ON CONFLICT DO UPDATE SET "
                          "attempts = excluded.attempts, banned_at = excluded.banned_at, "
                          "updated_at = excluded.updated_at "
-                         /* a stored ban is only ever lifted by ban_delete */
+                         /* a stored ban is only ever lifted by an unban */
                          "WHERE bans.banned_at IS NULL OR excluded.banned_at IS NOT NULL",
-                         -1, &st, NULL) != SQLITE_OK)
+                         -1, &up, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->db,
+                         "DELETE FROM bans WHERE account_id = ? AND ip = ? AND banned_at IS NULL",
+                         -1, &drop, NULL) != SQLITE_OK)
     goto fail;
-  for (size_t i = 0; i < n; i++) {
-    sqlite3_bind_int64(st, 1, b[i].account_id);
-    sqlite3_bind_text(st, 2, b[i].ip, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, (int)b[i].attempts);
-    sqlite3_bind_int64(st, 4, b[i].banned_at);
-    sqlite3_bind_int64(st, 5, b[i].updated_at);
-    if (sqlite3_step(st) != SQLITE_DONE)
+  for (size_t i = 0; i < n; i++)
+    if ((ret = put_one(s, up, drop, &b[i])) != UC_OK)
       goto fail;
-    sqlite3_reset(st);
-  }
   ret = end_tx(s, 1);
   goto out;
 fail:
   ret = end_tx(s, 0);
+out:
+  sqlite3_finalize(up);
+  sqlite3_finalize(drop);
+  pthread_mutex_unlock(&s->lock);
+  return ret;
+}
+
+/* One statement, run with the lock held inside a transaction. */
+static int run_locked(struct sq *s, const char *sql, sqlite3_stmt **out) {
+  return sqlite3_prepare_v2(s->db, sql, -1, out, NULL) == SQLITE_OK ? UC_OK
+                                                                    : fail_db(s, SQLITE_ERROR);
+}
+
+static int sq_ban_hit(void *state, int64_t account_id, const char *ip, unsigned threshold,
+                      unsigned lift_seconds, int64_t now, struct uc_ban_rec *out, int *counted) {
+  struct sq *s = state;
+  sqlite3_stmt *get = NULL, *up = NULL;
+  pthread_mutex_lock(&s->lock);
+  int ret = exec_locked(s, "BEGIN IMMEDIATE"); /* read and write as one: exact across processes */
+  if (ret)
+    goto out;
+  if ((ret = run_locked(s, "SELECT " BAN_COLS " FROM bans WHERE account_id = ? AND ip = ?",
+                        &get)) != UC_OK)
+    goto fail;
+  sqlite3_bind_int64(get, 1, account_id);
+  sqlite3_bind_text(get, 2, ip, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(get);
+  if (rc == SQLITE_ROW) {
+    read_ban(get, out);
+  } else if (rc == SQLITE_DONE) {
+    memset(out, 0, sizeof *out);
+    out->account_id = account_id;
+    snprintf(out->ip, sizeof out->ip, "%s", ip);
+  } else {
+    ret = fail_db(s, rc);
+    goto fail;
+  }
+  if (uc__ban_expired(out, lift_seconds, now))
+    out->banned_at = 0, out->attempts = 0;
+  if (out->banned_at) { /* banned: nothing to count */
+    ret = end_tx(s, 1);
+    goto out;
+  }
+  out->attempts++;
+  out->updated_at = now;
+  *counted = 1;
+  if (out->attempts >= threshold)
+    out->banned_at = now;
+  if ((ret = run_locked(s,
+                        "INSERT INTO bans(account_id, ip, attempts, banned_at, updated_at) "
+                        "VALUES (?, ?, ?, nullif(?, 0), ?) ON CONFLICT DO UPDATE SET "
+                        "attempts = excluded.attempts, banned_at = excluded.banned_at, "
+                        "updated_at = excluded.updated_at",
+                        &up)) != UC_OK ||
+      (ret = put_one(s, up, NULL, out)) != UC_OK) /* attempts >= 1: always the upsert */
+    goto fail;
+  ret = end_tx(s, 1);
+  goto out;
+fail:
+  end_tx(s, 0);
+out:
+  sqlite3_finalize(get);
+  sqlite3_finalize(up);
+  pthread_mutex_unlock(&s->lock);
+  return ret;
+}
+
+/* Appends a change (lock held, inside the caller's transaction), and drops
+ * changes older than a day: the feed is for servers polling every second. */
+static int add_change(struct sq *s, int64_t account_id, const char *kind, const char *ip) {
+  sqlite3_stmt *st = NULL;
+  int ret = run_locked(s,
+                       "INSERT INTO changes(origin, at, account_id, kind, ip) "
+                       "VALUES (?, unixepoch(), ?, ?, ?)",
+                       &st);
+  if (ret)
+    return ret;
+  sqlite3_bind_int64(st, 1, s->origin);
+  sqlite3_bind_int64(st, 2, account_id);
+  sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+  if (ip)
+    sqlite3_bind_text(st, 4, ip, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return fail_db(s, rc);
+  return exec_locked(s, "DELETE FROM changes WHERE at < unixepoch() - 86400");
+}
+
+/* Deletes the account's rows (ip NULL: all of them) and records the change. */
+static int unban(struct sq *s, int64_t account_id, const char *ip, size_t *deleted) {
+  sqlite3_stmt *st = NULL;
+  pthread_mutex_lock(&s->lock);
+  int ret = exec_locked(s, "BEGIN IMMEDIATE");
+  if (ret)
+    goto out;
+  if ((ret = run_locked(s, "DELETE FROM bans WHERE account_id = ?1 AND (?2 IS NULL OR ip = ?2)",
+                        &st)) != UC_OK)
+    goto fail;
+  sqlite3_bind_int64(st, 1, account_id);
+  if (ip)
+    sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE) {
+    ret = fail_db(s, rc);
+    goto fail;
+  }
+  *deleted = (size_t)sqlite3_changes(s->db);
+  if ((ret = add_change(s, account_id, ip ? "unban" : "unban_all", ip)) != UC_OK)
+    goto fail;
+  ret = end_tx(s, 1);
+  goto out;
+fail:
+  end_tx(s, 0);
 out:
   sqlite3_finalize(st);
   pthread_mutex_unlock(&s->lock);
@@ -614,25 +808,45 @@ out:
 }
 
 static int sq_ban_delete(void *state, int64_t account_id, const char *ip) {
-  struct sq *s = state;
-  sqlite3_stmt *st = prepare(s, "DELETE FROM bans WHERE account_id = ? AND ip = ?");
-  if (!st)
-    return UC_ESTORE;
-  sqlite3_bind_int64(st, 1, account_id);
-  sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
-  return step_write(s, st, 1);
+  size_t n = 0;
+  int rc = unban(state, account_id, ip, &n);
+  return rc == UC_OK && n == 0 ? UC_ENOTFOUND : rc;
 }
 
 static int sq_ban_delete_all(void *state, int64_t account_id, size_t *deleted) {
+  return unban(state, account_id, NULL, deleted);
+}
+
+/* *cursor is the next id to read, once set (ids start at 1, so 0 means "not yet"). */
+static int sq_changes(void *state, uint64_t *cursor, uc_change_cb cb, void *arg) {
   struct sq *s = state;
-  sqlite3_stmt *st = prepare(s, "DELETE FROM bans WHERE account_id = ?");
+  int from_now = *cursor == 0;
+  sqlite3_stmt *st = prepare(s, from_now ? "SELECT coalesce(max(id), 0) + 1 FROM changes"
+                                         : "SELECT id, origin, account_id, kind, ip FROM changes "
+                                           "WHERE id >= ? ORDER BY id");
   if (!st)
     return UC_ESTORE;
-  sqlite3_bind_int64(st, 1, account_id);
-  int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  if (deleted)
-    *deleted = rc == SQLITE_DONE ? (size_t)sqlite3_changes(s->db) : 0;
+  int rc;
+  if (from_now) {
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+      *cursor = (uint64_t)sqlite3_column_int64(st, 0);
+    int ret = rc == SQLITE_ROW ? UC_OK : fail_db(s, rc);
+    done(s, st);
+    return ret;
+  }
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)*cursor);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *kind = (const char *)sqlite3_column_text(st, 3);
+    struct uc_change c = {(uint64_t)sqlite3_column_int64(st, 0),
+                          kind && strcmp(kind, "unban_all") == 0 ? UC_CHANGE_UNBAN_ALL
+                                                                 : UC_CHANGE_UNBAN,
+                          sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 4),
+                          sqlite3_column_int64(st, 1) == s->origin};
+    *cursor = c.id + 1;
+    if (cb(arg, &c))
+      break;
+  }
+  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
   done(s, st);
   return ret;
 }
@@ -651,6 +865,30 @@ static int sq_audit_add(void *state, int64_t account_id, int64_t key_id, const c
   return step_write(s, st, 0);
 }
 
+static int sq_audit_each(void *state, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT id, account_id, coalesce(key_id, 0), at, action, detail "
+                                "FROM audit WHERE account_id = ? ORDER BY id DESC LIMIT ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)(limit > INT64_MAX ? INT64_MAX : limit));
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct uc_audit_rec a = {sqlite3_column_int64(st, 0),
+                             sqlite3_column_int64(st, 1),
+                             sqlite3_column_int64(st, 2),
+                             sqlite3_column_int64(st, 3),
+                             (const char *)sqlite3_column_text(st, 4),
+                             (const char *)sqlite3_column_text(st, 5)};
+    if (cb(arg, &a))
+      break;
+  }
+  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
 static int sq_version(void *state, uint64_t *v) {
   struct sq *s = state;
   sqlite3_stmt *st = prepare(s, "PRAGMA data_version");
@@ -664,20 +902,24 @@ static int sq_version(void *state, uint64_t *v) {
   return ret;
 }
 
-const struct uc_store_ops uc_store_sqlite_ops = {
-    .name = "sqlite",
+const struct uc_store_ops uc__store_sqlite_ops = {
+    .scheme = "sqlite",
+    .shared = 0,
     .open = sq_open,
     .close = sq_close,
+    .version = sq_version,
     .account_create = sq_account_create,
     .account_get = sq_account_get,
     .account_each = sq_account_each,
     .key_insert = sq_key_insert,
     .key_each = sq_key_each,
     .key_by_hash = sq_key_by_hash,
+    .key_get = sq_key_get,
     .key_revoke = sq_key_revoke,
+    .key_update = sq_key_update,
+    .key_touch = sq_key_touch,
     .usage_add = sq_usage_add,
     .usage_each = sq_usage_each,
-    .key_update = sq_key_update,
     .settings_get = sq_settings_get,
     .settings_put = sq_settings_put,
     .list_each = sq_list_each,
@@ -685,9 +927,12 @@ const struct uc_store_ops uc_store_sqlite_ops = {
     .list_remove = sq_list_remove,
     .list_replace = sq_list_replace,
     .ban_each = sq_ban_each,
+    .ban_get = sq_ban_get,
     .ban_put = sq_ban_put,
+    .ban_hit = sq_ban_hit,
     .ban_delete = sq_ban_delete,
     .ban_delete_all = sq_ban_delete_all,
+    .changes = sq_changes,
     .audit_add = sq_audit_add,
-    .version = sq_version,
+    .audit_each = sq_audit_each,
 };

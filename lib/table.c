@@ -129,3 +129,12 @@ void uc_table_remove(struct uc_table *t, void *slot) {
   set_tag(t, i, 0);
   t->count--;
 }
+
+int uc_table_shrink(struct uc_table *t) {
+  uint64_t size = 16;
+  while ((uint64_t)t->count * 4 > size * 3)
+    size *= 2;
+  if (!t->slots || t->view || size >= (uint64_t)t->mask + 1)
+    return UC_OK;
+  return resize(t, (uint32_t)size);
+}

@@ -6,7 +6,7 @@
 
 struct uc_config {
   char listen[128];            /* ADDR:PORT; [v6]:PORT */
-  char db[1024];               /* store: a SQLite path (or sqlite:PATH) */
+  char store[1024];            /* the store's URL (uc_store_open); --db PATH sets it too */
   char lists[1024];            /* snapshot path; "" = lists.snap beside the binary */
   unsigned threads;            /* HTTP worker threads; 0 = one per core */
   unsigned max_connections;    /* open connections at once */
@@ -18,6 +18,7 @@ struct uc_config {
   int log_emails;              /* put full addresses in the access log */
   unsigned flush_interval;     /* seconds between usage flushes */
   unsigned drain_timeout;      /* seconds SIGTERM waits for in-flight requests */
+  unsigned long ban_memory;    /* counting IPs kept in memory (bans always are) */
 };
 
 void uc_config_defaults(struct uc_config *c);

@@ -76,6 +76,24 @@ int uc_policy_set_color(struct uc_policy *p, uc_type t, uc_category c);
 /* Whether colour c is allowed for type t. */
 int uc_policy_color_allowed(uc_type t, uc_category c);
 
+/* An entry or rule that can decide a type, and where it comes from. */
+struct uc_match {
+  const char *entry; /* NULL: none */
+  const char *list;  /* a source name, "account:black", "rule", ... */
+  unsigned sources;  /* all sources listing the entry (bits) */
+  unsigned date;     /* days since 1970-01-01 it entered our lists; 0: none */
+};
+
+/* What was learnt about the domain outside the lists (DNS), for the
+ * decision. Zero-initialised: nothing known (DNS off, not asked, or timed
+ * out), and the decision is made from the lists alone. */
+struct uc_facts {
+  int known;              /* the facts below were looked up */
+  int no_website;         /* NXDOMAIN, neither MX nor A/AAAA, or a null MX */
+  struct uc_match masked; /* an MX host/address fingerprint of disposable mail */
+  struct uc_match relay;  /* an MX of a relay (alias) service */
+};
+
 /* The result of one check. Caller-owned, no heap. Pointers into the lists
  * (matched, matched_list, did_you_mean) are valid while those lists are held. */
 struct uc_result {
@@ -92,10 +110,27 @@ struct uc_result {
   const char *did_you_mean; /* a suggested domain or NULL */
   unsigned date_added;      /* days since 1970-01-01; 0: not added */
   int premium;              /* 1, 0, or -1 unknown */
+  /* What the list phase found, for the decision (uc_check_decide). */
+  int account_list; /* the uc_category of the account list that matched, or -1 */
+  struct uc_match account, disposable, relay, rule;
 };
 
-/* Classifies addr[0..len). Never fails: invalid syntax yields type invalid.
- * Thread-safe, no allocation except libidn2 for internationalised domains. */
+/* A check is two steps: the list phase (syntax, normalisation, every list
+ * and the account's own lists) and the decision (the type table of SPEC §3,
+ * in one place) from what the list phase found and the facts learnt since.
+ * A caller with no facts (or no wish to wait for them) decides at once;
+ * the server can suspend a request between the two while DNS answers.
+ * Never fails: invalid syntax yields type invalid. Thread-safe, no allocation
+ * except libidn2 for internationalised domains. */
+void uc_check_lists(const uc_lists *lists, const struct uc_policy *policy, const char *addr,
+                    size_t len, struct uc_result *r);
+/* Whether facts could change the decision of r: the address is valid and no
+ * account list or disposable listing has decided it already. */
+int uc_check_wants_facts(const struct uc_result *r);
+/* Sets type, category and the matched evidence of r. facts may be NULL. */
+void uc_check_decide(const struct uc_policy *policy, const struct uc_facts *facts,
+                     struct uc_result *r);
+/* Both steps with no facts. */
 void uc_check(const uc_lists *lists, const struct uc_policy *policy, const char *addr, size_t len,
               struct uc_result *r);
 

@@ -19,6 +19,12 @@ struct uc_ip {
  * "", "unknown" and anything that is not an address. */
 int uc_ip_parse(const char *s, size_t n, unsigned v6_prefix, struct uc_ip *out);
 
+/* The ban key for what an operator typed: an address (grouped as
+ * uc_ip_parse does), or a key as the ban list shows it ("2001:db8::/64" keeps
+ * its own prefix, so a ban made under another ipv6_prefix can be lifted;
+ * "203.0.113.7/32" is "203.0.113.7"). UC_OK or UC_EINVAL. */
+int uc_ip_key_parse(const char *s, unsigned v6_prefix, char key[UC_IP_KEY_MAX]);
+
 struct uc_cidr {
   int family;
   uint8_t addr[16];

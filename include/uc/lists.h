@@ -59,6 +59,9 @@ void uc_lists_source(const uc_lists *l, size_t i, struct uc_list_source *src);
 /* The default snapshot path: $USER_CLEANING_LISTS, else lists.snap beside the
  * running executable. UC_OK, or UC_ENOTFOUND when neither can be had. */
 int uc_lists_default_path(char *buf, size_t size);
+/* The one answer to "which snapshot": configured when not NULL or empty,
+ * else the default path, else "lists.snap" in the current directory. */
+void uc_lists_path(const char *configured, char *buf, size_t size);
 
 /* Exact lookups; 1 and *hit filled when found, 0 otherwise. Lock-free. */
 int uc_lists_find_domain(const uc_lists *l, const char *d, size_t n, struct uc_list_hit *hit);

@@ -3,8 +3,6 @@
 #ifndef UC_SETTINGS_H
 #define UC_SETTINGS_H
 
-#include <jansson.h>
-
 #include "uc/engine.h"
 #include "uc/ip.h"
 #include "uc/store.h"
@@ -26,15 +24,22 @@ struct uc_settings {
 void uc_settings_init(struct uc_settings *s);
 
 /* {"ban_enabled":true,"ban_threshold":5,"ban_lift_seconds":0,"ipv6_prefix":64,
- *  "never_ban":["10.0.0.0/8"],"colors":{"masked legitimate":"black",...}}.
- * A new reference; NULL on ENOMEM. */
-json_t *uc_settings_to_json(const struct uc_settings *s);
+ *  "never_ban":["10.0.0.0/8"],"colors":{"masked legitimate":"black",...}}
+ * as compact JSON text: free() it. NULL on ENOMEM. */
+char *uc_settings_to_json(const struct uc_settings *s);
 
-/* Applies the members present in patch (an object) after validating all of
- * them: on error nothing changes, UC_EINVAL, field names the member (e.g.
- * "ban_threshold" or "colors.suspicious signs") and msg says what is wrong. */
-int uc_settings_patch(struct uc_settings *s, const json_t *patch, char *field, size_t field_size,
-                      char *msg, size_t msg_size);
+/* Applies the members present in patch (the JSON text of an object) after
+ * validating all of them: on error nothing changes, UC_EINVAL, field names
+ * the member (e.g. "ban_threshold" or "colors.suspicious signs"; "body" when
+ * the text is not a JSON object) and msg says what is wrong. */
+int uc_settings_patch(struct uc_settings *s, const char *patch, size_t len, char *field,
+                      size_t field_size, char *msg, size_t msg_size);
+
+/* A patch from NAME VALUE pairs as operators type them (the CLI):
+ * "ban_threshold" "3", "never_ban" "[\"10.0.0.0/8\"]", "colors.no website" "grey".
+ * VALUE is read as JSON when it parses, else as a string. The JSON text of
+ * the patch (free() it), or NULL on ENOMEM. */
+char *uc_settings_patch_from_pairs(const char *const *pairs, size_t npairs);
 
 /* Reads an account's settings from the store into s: the defaults, then what
  * is stored. UC_OK; UC_EFORMAT when the stored row no longer validates (s

@@ -1,5 +1,14 @@
-/* Persistent state behind an ops table: accounts, keys, usage. One backend per
- * file (lib/store_sqlite.c; Redis later). Every call is thread-safe. */
+/* Persistent state: accounts, keys, usage, settings, domain lists, IP bans,
+ * the change feed and the audit trail. A store is opened from a URL and
+ * reached only through these functions; each backend (lib/store_sqlite.c;
+ * Redis later) implements a private ops table behind them. The contract every
+ * backend honours, and the conformance suite that checks it, are in
+ * docs/internals/store.md. Every call is thread-safe.
+ *
+ * Errors: UC_OK or a negative uc_err. UC_ESTORE (and UC_EBUSY, UC_EUNAVAILABLE)
+ * come with a message for people that the backend keeps for the calling
+ * thread: uc_store_error() copies it into the caller's buffer. Nothing is
+ * ever printed by the store. */
 #ifndef UC_STORE_H
 #define UC_STORE_H
 
@@ -11,6 +20,9 @@
 #include "uc/keys.h"
 
 #define UC_NAME_MAX 64
+#define UC_STORE_URL_MAX 1024
+
+typedef struct uc_store uc_store;
 
 struct uc_account_rec {
   int64_t id;
@@ -58,67 +70,148 @@ struct uc_list_rec {
   int64_t added_at;
 };
 
-typedef int (*uc_ban_cb)(void *arg, const struct uc_ban_rec *b);
-typedef int (*uc_list_cb)(void *arg, const struct uc_list_rec *l);
-typedef int (*uc_account_cb)(void *arg, const struct uc_account_rec *a); /* non-zero stops */
-typedef int (*uc_key_cb)(void *arg, const struct uc_key_rec *k);
-typedef int (*uc_usage_cb)(void *arg, const struct uc_usage_row *u);
-
-struct uc_store_ops {
-  const char *name;
-  int (*open)(const char *target, void **state, char *err, size_t err_size);
-  void (*close)(void *state);
-  /* UC_EEXISTS when the name is taken. */
-  int (*account_create)(void *s, const char *name, struct uc_account_rec *out);
-  /* UC_ENOTFOUND when there is none. */
-  int (*account_get)(void *s, const char *name, struct uc_account_rec *out);
-  int (*account_each)(void *s, uc_account_cb cb, void *arg);
-  /* Sets k->id. UC_EEXISTS on a hash collision. */
-  int (*key_insert)(void *s, struct uc_key_rec *k);
-  int (*key_each)(void *s, int64_t account_id /* 0: every account */, uc_key_cb cb, void *arg);
-  /* UC_ENOTFOUND when no key (revoked or not) has that hash. */
-  int (*key_by_hash)(void *s, const uint8_t hash[UC_KEY_HASH_LEN], struct uc_key_rec *out);
-  /* UC_ENOTFOUND when the account has no such live key. */
-  int (*key_revoke)(void *s, int64_t account_id, int64_t key_id, int64_t when);
-  /* Adds the counts (one transaction) and advances last_used_at. */
-  int (*usage_add)(void *s, const struct uc_usage_delta *d, size_t n);
-  int (*usage_each)(void *s, int64_t account_id, unsigned since_day, uc_usage_cb cb, void *arg);
-  /* Renames and/or retypes a live key (name NULL, type < 0: unchanged). */
-  int (*key_update)(void *s, int64_t account_id, int64_t key_id, const char *name, int type);
-  /* Settings as the JSON text of uc_settings_to_json; *json NULL when never set.
-   * The caller free()s it. */
-  int (*settings_get)(void *s, int64_t account_id, char **json);
-  int (*settings_put)(void *s, int64_t account_id, const char *json);
-  /* Domain lists; account_id 0: every account. add: UC_EEXISTS; remove: UC_ENOTFOUND. */
-  int (*list_each)(void *s, int64_t account_id, uc_list_cb cb, void *arg);
-  int (*list_add)(void *s, int64_t account_id, uc_category c, const char *domain);
-  int (*list_remove)(void *s, int64_t account_id, uc_category c, const char *domain);
-  int (*list_replace)(void *s, int64_t account_id, uc_category c, const char *const *domains,
-                      size_t n);
-  /* Bans; put is an upsert of all n records in one transaction (durable on
-   * return) that never clears a stored ban: only ban_delete lifts one. */
-  int (*ban_each)(void *s, int64_t account_id, uc_ban_cb cb, void *arg);
-  int (*ban_put)(void *s, const struct uc_ban_rec *b, size_t n);
-  int (*ban_delete)(void *s, int64_t account_id, const char *ip); /* UC_ENOTFOUND */
-  int (*ban_delete_all)(void *s, int64_t account_id, size_t *deleted);
-  /* Who (a key id, 0 for the CLI) did what to which account. */
-  int (*audit_add)(void *s, int64_t account_id, int64_t key_id, const char *action,
-                   const char *detail);
-  /* A number that changes when another process has changed the store. */
-  int (*version)(void *s, uint64_t *v);
+struct uc_audit_rec {
+  int64_t id, account_id, key_id; /* key_id 0: not made with a key (the CLI) */
+  int64_t at;
+  const char *action, *detail; /* detail: JSON text */
 };
 
-typedef struct uc_store {
-  const struct uc_store_ops *ops;
-  void *state;
-} uc_store;
+/* What other processes did that a server must apply to its memory. */
+enum uc_change_kind {
+  UC_CHANGE_UNBAN,     /* ip of account lifted (counter reset) */
+  UC_CHANGE_UNBAN_ALL, /* every IP of account */
+};
+struct uc_change {
+  uint64_t id; /* increasing; the feed's cursor */
+  enum uc_change_kind kind;
+  int64_t account_id;
+  const char *ip; /* UC_CHANGE_UNBAN */
+  int own;        /* written through this very handle */
+};
 
-extern const struct uc_store_ops uc_store_sqlite_ops;
+typedef int (*uc_ban_cb)(void *arg, const struct uc_ban_rec *b); /* non-zero stops */
+typedef int (*uc_list_cb)(void *arg, const struct uc_list_rec *l);
+typedef int (*uc_account_cb)(void *arg, const struct uc_account_rec *a);
+typedef int (*uc_key_cb)(void *arg, const struct uc_key_rec *k);
+typedef int (*uc_usage_cb)(void *arg, const struct uc_usage_row *u);
+typedef int (*uc_audit_cb)(void *arg, const struct uc_audit_rec *a);
+typedef int (*uc_change_cb)(void *arg, const struct uc_change *c);
 
-/* Opens a store from "sqlite:PATH" or a plain PATH (SQLite), creating the file,
- * its directory and the schema as needed. NULL and err on failure. */
-uc_store *uc_store_open(const char *target, char *err, size_t err_size);
-void uc_store_close(uc_store *st);
+/* ---- opening ---- */
+
+enum uc_store_flag {
+  UC_STORE_CREATE = 1u << 0, /* create the store (file, directory, schema) if missing */
+};
+
+/* Opens the store named by url:
+ *   sqlite:///abs/path.db   sqlite:relative/path.db   path.db (a plain path: SQLite)
+ * Without UC_STORE_CREATE a missing store is UC_ENOTFOUND ("no store at ...").
+ * An unknown scheme is UC_EINVAL, and err lists the known ones. On error *out
+ * is NULL and err (NUL-terminated) says why. */
+int uc_store_open(const char *url, unsigned flags, uc_store **out, char *err, size_t err_size);
+void uc_store_close(uc_store *st); /* NULL is fine */
+
+/* The backend's name ("sqlite") and where it keeps the data (a path), for messages. */
+const char *uc_store_backend(const uc_store *st);
+const char *uc_store_where(const uc_store *st);
+/* Whether several server processes share the store (and must count bans
+ * through it). SQLite: no, one server process per file. */
+int uc_store_shared(const uc_store *st);
+/* Copies the message of this thread's last failed call on st into buf (or
+ * uc_strerror(rc) when there is none); returns rc. */
+int uc_store_error(const uc_store *st, int rc, char *buf, size_t size);
+/* The known schemes, for messages: "sqlite". */
+const char *uc_store_schemes(void);
+
+/* A number that changes whenever another process changed the store. */
+int uc_store_version(uc_store *st, uint64_t *v);
+
+/* ---- accounts and keys ---- */
+
+/* UC_EEXISTS when the name is taken. */
+int uc_store_account_create(uc_store *st, const char *name, struct uc_account_rec *out);
+/* UC_ENOTFOUND when there is none. */
+int uc_store_account_get(uc_store *st, const char *name, struct uc_account_rec *out);
+int uc_store_account_each(uc_store *st, uc_account_cb cb, void *arg); /* by id */
+
+/* Stores k (hash, not key text) and sets k->id. UC_EEXISTS on a hash collision. */
+int uc_store_key_insert(uc_store *st, struct uc_key_rec *k);
+/* Keys of one account (account_id 0: every account), by id, revoked ones too. */
+int uc_store_key_each(uc_store *st, int64_t account_id, uc_key_cb cb, void *arg);
+/* UC_ENOTFOUND when no key (revoked or not) has that hash. */
+int uc_store_key_by_hash(uc_store *st, const uint8_t hash[UC_KEY_HASH_LEN], struct uc_key_rec *out);
+/* UC_ENOTFOUND when the account has no live key with that id. */
+int uc_store_key_get(uc_store *st, int64_t account_id, int64_t key_id, struct uc_key_rec *out);
+int uc_store_key_revoke(uc_store *st, int64_t account_id, int64_t key_id, int64_t when);
+/* Writes name, type, prefix and hash of the live key k->id of k->account_id
+ * (a retype gives the key new text: see uc_admin_key_update). UC_ENOTFOUND. */
+int uc_store_key_update(uc_store *st, const struct uc_key_rec *k);
+/* Advances last_used_at (admin calls, which usage does not count). */
+int uc_store_key_touch(uc_store *st, int64_t key_id, int64_t when);
+
+/* ---- usage ---- */
+
+/* Adds the counts (one transaction) and advances the keys' last_used_at. */
+int uc_store_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n);
+/* Rows of one account since a day, by key then day. */
+int uc_store_usage_each(uc_store *st, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                        void *arg);
+
+/* ---- settings and domain lists ---- */
+
+/* The JSON text of uc_settings_to_json; *json NULL when never set. free() it. */
+int uc_store_settings_get(uc_store *st, int64_t account_id, char **json);
+int uc_store_settings_put(uc_store *st, int64_t account_id, const char *json);
+
+/* account_id 0: every account; ordered by account, colour, domain.
+ * add: UC_EEXISTS; remove: UC_ENOTFOUND; replace: all or nothing. */
+int uc_store_list_each(uc_store *st, int64_t account_id, uc_list_cb cb, void *arg);
+int uc_store_list_add(uc_store *st, int64_t account_id, uc_category c, const char *domain);
+int uc_store_list_remove(uc_store *st, int64_t account_id, uc_category c, const char *domain);
+int uc_store_list_replace(uc_store *st, int64_t account_id, uc_category c,
+                          const char *const *domains, size_t n);
+
+/* ---- bans (docs/internals/bans.md) ---- */
+
+/* account_id 0: every account. */
+int uc_store_ban_each(uc_store *st, int64_t account_id, uc_ban_cb cb, void *arg);
+/* UC_ENOTFOUND when the IP has no row. */
+int uc_store_ban_get(uc_store *st, int64_t account_id, const char *ip, struct uc_ban_rec *out);
+/* Upserts all n records in one transaction, durable on return. Never clears
+ * a stored ban: only an unban lifts one. A record with nothing counted and no
+ * ban removes the IP's row (unless that row is banned). */
+int uc_store_ban_put(uc_store *st, const struct uc_ban_rec *b, size_t n);
+/* Counts one black answer of ip, atomically, durable on return: when the IP
+ * is banned (and lift_seconds, if not 0, has not passed since banned_at)
+ * nothing is counted; a ban older than that is lifted first; otherwise
+ * attempts + 1, and attempts >= threshold bans it (banned_at = now). *out is
+ * the row afterwards, and *counted (may be NULL) whether this call counted. */
+int uc_store_ban_hit(uc_store *st, int64_t account_id, const char *ip, unsigned threshold,
+                     unsigned lift_seconds, int64_t now, struct uc_ban_rec *out, int *counted);
+/* Lifts the IP's ban and resets its counter, and appends UC_CHANGE_UNBAN to
+ * the change feed. UC_ENOTFOUND when it had no row (the change is still
+ * recorded: a server may be counting it in memory). */
+int uc_store_ban_delete(uc_store *st, int64_t account_id, const char *ip);
+/* Every IP of the account; *deleted (may be NULL) rows went. Feeds UC_CHANGE_UNBAN_ALL. */
+int uc_store_ban_delete_all(uc_store *st, int64_t account_id, size_t *deleted);
+
+/* ---- change feed ---- */
+
+/* Calls cb for each change not seen yet, in order, and advances *cursor (an
+ * opaque position). *cursor 0 on a fresh start means "from now": it is set
+ * past the newest change and nothing is replayed. Changes older than a day
+ * may be gone. */
+int uc_store_changes(uc_store *st, uint64_t *cursor, uc_change_cb cb, void *arg);
+
+/* ---- audit ---- */
+
+/* Who (a key id, 0 for the CLI) did what to which account; detail is JSON. */
+int uc_store_audit_add(uc_store *st, int64_t account_id, int64_t key_id, const char *action,
+                       const char *detail);
+/* The account's newest rows first, at most limit. */
+int uc_store_audit_each(uc_store *st, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg);
+
+/* ---- helpers over the above ---- */
 
 /* Creates a key of type t for the account, fills rec and writes the key text
  * (shown once, never stored) into key. */

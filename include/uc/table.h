@@ -91,5 +91,8 @@ int uc_table_reserve(struct uc_table *t, uint32_t n);
 void uc_table_remove(struct uc_table *t, void *slot);
 /* Empties the table, keeping its memory. */
 void uc_table_clear(struct uc_table *t);
+/* Gives memory back after many removals: the smallest size that keeps the
+ * load under 3/4 (at least 16 slots). UC_OK or UC_ENOMEM (t unchanged). */
+int uc_table_shrink(struct uc_table *t);
 
 #endif

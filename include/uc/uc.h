@@ -1,14 +1,27 @@
-/* libuc: the umbrella header. */
+/* libuc: the umbrella header, every public header of the library. */
 #ifndef UC_UC_H
 #define UC_UC_H
 
+#include "uc/admin.h"
+#include "uc/bans.h"
+#include "uc/buf.h"
+#include "uc/config.h"
+#include "uc/date.h"
 #include "uc/email.h"
 #include "uc/engine.h"
 #include "uc/error.h"
+#include "uc/follow.h"
+#include "uc/ip.h"
 #include "uc/jsonw.h"
+#include "uc/keys.h"
 #include "uc/lists.h"
+#include "uc/request.h"
 #include "uc/result.h"
+#include "uc/settings.h"
+#include "uc/store.h"
+#include "uc/table.h"
+#include "uc/usage.h"
 
-#define UC_VERSION "0.1.0"
+#define UC_VERSION "0.2.0"
 
 #endif

@@ -6,14 +6,14 @@
 #include <time.h>
 
 static void accounts_usage(FILE *f) {
-  fprintf(f, "usage: usercleaning accounts create NAME [--db PATH]\n"
-             "       usercleaning accounts list [--db PATH]\n");
+  fprintf(f, "usage: usercleaning accounts create NAME [--store URL | --db PATH]\n"
+             "       usercleaning accounts list [--store URL | --db PATH]\n"
+             "'create' creates the store too when there is none yet.\n");
 }
 
 static int print_account(void *arg, const struct uc_account_rec *a) {
   char when[32];
-  time_t t = (time_t)a->created_at;
-  strftime(when, sizeof when, "%Y-%m-%d %H:%M", gmtime(&t));
+  uc_time_format(a->created_at, "%Y-%m-%d %H:%M", when, sizeof when);
   printf("%-6lld %-32s %s\n", (long long)a->id, a->name, when);
   (void)arg;
   return 0;
@@ -36,15 +36,15 @@ int cmd_accounts(int argc, char **argv) {
             UC_NAME_MAX);
     return 2;
   }
-  uc_store *st = cli_open_store(&cfg);
+  uc_store *st = cli_open_store(&cfg, create ? UC_STORE_CREATE : 0);
   if (!st)
     return 1;
   if (list) {
     printf("%-6s %-32s %s\n", "ID", "NAME", "CREATED (UTC)");
-    rc = st->ops->account_each(st->state, print_account, NULL) ? 1 : 0;
+    rc = uc_store_account_each(st, print_account, NULL) ? 1 : 0;
   } else {
     struct uc_account_rec a;
-    int r = st->ops->account_create(st->state, args[1], &a);
+    int r = uc_store_account_create(st, args[1], &a);
     if (r == UC_EEXISTS)
       fprintf(stderr, "usercleaning: account '%s' already exists\n", args[1]);
     else if (r)

@@ -1,22 +1,28 @@
-/* usercleaning keys create|list|revoke: API keys of an account. */
+/* usercleaning keys create|list|rename|retype|revoke: API keys of an account,
+ * over the same operations as the admin API (include/uc/admin.h). */
 #include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static void keys_usage(FILE *f) {
   fprintf(f,
           "usage: usercleaning keys create --account NAME --name NAME --type active|sandbox|admin\n"
-          "       usercleaning keys list [--account NAME]\n"
+          "       usercleaning keys list [--account NAME] [--json]\n"
+          "       usercleaning keys rename --account NAME KEY_ID --name NEW\n"
+          "       usercleaning keys retype --account NAME KEY_ID --type active|sandbox\n"
           "       usercleaning keys revoke --account NAME KEY_ID\n"
-          "All take --db PATH. 'create' prints the key alone on the last line of stdout:\n"
-          "it is shown once and only its hash is stored.\n");
+          "All take --store URL or --db PATH. 'create' and 'retype' print the key alone on\n"
+          "the last line of stdout: it is shown once and only its hash is stored. A retyped\n"
+          "key gets new text (its prefix says its type); the old text stops working.\n");
 }
+
+static const struct uc_actor cli_actor = {0, "cli"};
 
 struct opts {
   const char *account, *name, *type, *id;
+  int json;
 };
 
 /* Splits "--account X --name Y --type Z" and one positional. -1 on junk. */
@@ -29,6 +35,8 @@ static int parse(char **args, int n, struct opts *o) {
                                                           : NULL;
     if (slot && i + 1 < n)
       *slot = args[++i];
+    else if (strcmp(args[i], "--json") == 0)
+      o->json = 1;
     else if (!slot && !o->id && args[i][0] != '-')
       o->id = args[i];
     else
@@ -38,11 +46,8 @@ static int parse(char **args, int n, struct opts *o) {
 }
 
 static void fmt_time(int64_t t, char out[20]) {
-  time_t tt = (time_t)t;
-  if (!t)
+  if (!t || !uc_time_format(t, "%Y-%m-%d %H:%M", out, 20))
     snprintf(out, 20, "-");
-  else
-    strftime(out, 20, "%Y-%m-%d %H:%M", gmtime(&tt));
 }
 
 static int print_key(void *arg, const struct uc_key_rec *k) {
@@ -57,19 +62,27 @@ static int print_key(void *arg, const struct uc_key_rec *k) {
   return 0;
 }
 
-static int find_account(uc_store *st, const char *name, struct uc_account_rec *a) {
-  int rc = st->ops->account_get(st->state, name, a);
-  if (rc == UC_ENOTFOUND)
-    fprintf(stderr, "usercleaning: no account '%s' (create it: usercleaning accounts create %s)\n",
-            name, name);
-  else if (rc)
-    fprintf(stderr, "usercleaning: %s\n", uc_strerror(rc));
-  return rc;
+static int keys_list(uc_store *st, const struct opts *o) {
+  struct uc_account_rec a = {0};
+  if (o->account && cli_account(st, o->account, &a))
+    return 1;
+  if (o->json) {
+    struct uc_admin ad = {st, NULL};
+    struct uc_admin_error e;
+    char *json = NULL;
+    int rc = uc_admin_keys_json(&ad, a.id, 1, &json, &e);
+    return rc ? cli_admin_error(rc, &e) : cli_print_json(json);
+  }
+  printf("%-6s %-8s %-24s %-8s %-15s %-17s %-17s %s\n", "ID", "ACCOUNT", "NAME", "TYPE", "PREFIX",
+         "CREATED (UTC)", "LAST USED", "REVOKED");
+  return uc_store_key_each(st, a.id, print_key, NULL) ? 1 : 0;
 }
 
 static int keys_create(uc_store *st, const struct opts *o) {
   struct uc_account_rec a;
   struct uc_key_rec rec;
+  struct uc_admin ad = {st, NULL};
+  struct uc_admin_error e;
   char key[UC_KEY_MAX + 1];
   uc_key_type t;
   if (!o->account || !o->name || !o->type || o->id) {
@@ -83,67 +96,75 @@ static int keys_create(uc_store *st, const struct opts *o) {
             UC_NAME_MAX);
     return 2;
   }
-  if (find_account(st, o->account, &a))
+  if (cli_account(st, o->account, &a))
     return 1;
-  int rc = uc_store_key_create(st, a.id, o->name, t, &rec, key);
-  if (rc) {
-    fprintf(stderr, "usercleaning: cannot create key: %s\n", uc_strerror(rc));
-    return 1;
-  }
+  int rc = uc_admin_key_create(&ad, a.id, &cli_actor, o->name, t, &rec, key, &e);
+  if (rc)
+    return cli_admin_error(rc, &e);
   printf("created %s key %lld '%s' for account '%s' (shown once, store it now):\n%s\n",
          uc_key_type_name(t), (long long)rec.id, rec.name, a.name, key);
   return 0;
 }
 
-static int keys_revoke(uc_store *st, const struct opts *o) {
+/* rename, retype and revoke: one key of one account. */
+static int keys_change(uc_store *st, const char *what, const struct opts *o) {
   struct uc_account_rec a;
-  char *end;
+  struct uc_key_rec rec;
+  struct uc_admin ad = {st, NULL};
+  struct uc_admin_error e;
+  char *end, new_key[UC_KEY_MAX + 1] = "";
+  uc_key_type t = UC_KEY_ACTIVE;
   long long id = o->id ? strtoll(o->id, &end, 10) : 0;
-  if (!o->account || !o->id || *end || id <= 0) {
+  int rename = strcmp(what, "rename") == 0, retype = strcmp(what, "retype") == 0;
+  if (!o->account || !o->id || *end || id <= 0 || (rename && !o->name) ||
+      (retype && (!o->type || uc_key_type_parse(o->type, &t) != UC_OK))) {
     keys_usage(stderr);
     return 2;
   }
-  if (find_account(st, o->account, &a))
+  if (cli_account(st, o->account, &a))
     return 1;
-  int rc = st->ops->key_revoke(st->state, a.id, id, (int64_t)time(NULL));
-  if (rc == UC_ENOTFOUND)
-    fprintf(stderr, "usercleaning: account '%s' has no live key %lld\n", a.name, id);
-  else if (rc)
-    fprintf(stderr, "usercleaning: %s\n", uc_strerror(rc));
-  else
+  int rc = rename || retype
+               ? uc_admin_key_update(&ad, a.id, &cli_actor, id, rename ? o->name : NULL,
+                                     retype ? (int)t : -1, &rec, new_key, &e)
+               : uc_admin_key_revoke(&ad, a.id, &cli_actor, id, &e);
+  if (rc)
+    return cli_admin_error(rc, &e);
+  if (!rename && !retype)
     printf("revoked key %lld of account '%s'\n", id, a.name);
-  return rc ? 1 : 0;
+  else if (new_key[0])
+    printf("key %lld of account '%s' is now %s; its new text (shown once, the old one no longer "
+           "works):\n%s\n",
+           id, a.name, uc_key_type_name(rec.type), new_key);
+  else
+    printf("key %lld of account '%s' is now '%s' (%s)\n", id, a.name, rec.name,
+           uc_key_type_name(rec.type));
+  return 0;
 }
 
 int cmd_keys(int argc, char **argv) {
+  static const char *const verbs[] = {"create", "list", "rename", "retype", "revoke"};
   struct uc_config cfg;
   struct opts o;
   char *args[32];
-  int nargs, rc;
+  int nargs, rc, known = 0;
   if (argc > 32 || cli_config(argc, argv, &cfg, args, &nargs))
     return 2;
-  if (nargs == 0 || parse(args, nargs, &o) ||
-      (strcmp(args[0], "create") && strcmp(args[0], "list") && strcmp(args[0], "revoke"))) {
+  for (size_t i = 0; nargs && i < sizeof verbs / sizeof verbs[0]; i++)
+    known |= strcmp(args[0], verbs[i]) == 0;
+  if (!known || parse(args, nargs, &o)) {
     int help = nargs && strcmp(args[0], "--help") == 0;
     keys_usage(help ? stdout : stderr);
     return help ? 0 : 2;
   }
-  uc_store *st = cli_open_store(&cfg);
+  uc_store *st = cli_open_store(&cfg, 0);
   if (!st)
     return 1;
-  if (strcmp(args[0], "create") == 0) {
+  if (strcmp(args[0], "create") == 0)
     rc = keys_create(st, &o);
-  } else if (strcmp(args[0], "revoke") == 0) {
-    rc = keys_revoke(st, &o);
-  } else {
-    struct uc_account_rec a = {0};
-    rc = o.account ? find_account(st, o.account, &a) : 0;
-    if (!rc) {
-      printf("%-6s %-8s %-24s %-8s %-15s %-17s %-17s %s\n", "ID", "ACCOUNT", "NAME", "TYPE",
-             "PREFIX", "CREATED (UTC)", "LAST USED", "REVOKED");
-      rc = st->ops->key_each(st->state, a.id, print_key, NULL) ? 1 : 0;
-    }
-  }
+  else if (strcmp(args[0], "list") == 0)
+    rc = keys_list(st, &o);
+  else
+    rc = keys_change(st, args[0], &o);
   uc_store_close(st);
   return rc;
 }

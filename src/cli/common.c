@@ -7,17 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 uc_lists *cli_open_lists(const char *path) {
   char buf[PATH_MAX], err[256];
   uc_lists *l = NULL;
-  if (!path || !*path) {
-    if (uc_lists_default_path(buf, sizeof buf) != UC_OK) {
-      fprintf(stderr, "usercleaning: cannot find the executable's directory; use --lists FILE\n");
-      return NULL;
-    }
-    path = buf;
-  }
-  if (uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
+  uc_lists_path(path, buf, sizeof buf);
+  if (uc_lists_open(buf, &l, err, sizeof err) != UC_OK) {
     fprintf(stderr, "usercleaning: cannot load lists: %s\n", err);
     return NULL;
   }
@@ -95,10 +91,50 @@ void cli_config_help(FILE *f) {
   fprintf(f, "  %-22s %s\n", "--config FILE", "INI file of the settings above ([server] section)");
 }
 
-uc_store *cli_open_store(const struct uc_config *cfg) {
+uc_store *cli_open_store(const struct uc_config *cfg, unsigned flags) {
   char err[512];
-  uc_store *st = uc_store_open(cfg->db, err, sizeof err);
-  if (!st)
-    fprintf(stderr, "usercleaning: store %s: %s\n", cfg->db, err);
+  uc_store *st = NULL;
+  int rc = uc_store_open(cfg->store, flags, &st, err, sizeof err);
+  if (rc == UC_ENOTFOUND)
+    fprintf(stderr,
+            "usercleaning: %s: nothing there yet.\n"
+            "Point at your store with --store URL or --db PATH (or USER_CLEANING_STORE,\n"
+            "USER_CLEANING_DB); `usercleaning serve` creates one on its first start.\n",
+            err);
+  else if (rc)
+    fprintf(stderr, "usercleaning: store %s: %s\n", cfg->store, err);
   return st;
+}
+
+int cli_account(uc_store *st, const char *name, struct uc_account_rec *out) {
+  char why[256];
+  int rc = uc_store_account_get(st, name, out);
+  if (rc == UC_ENOTFOUND)
+    fprintf(stderr,
+            "usercleaning: no account '%s' in %s (create it: usercleaning accounts create %s)\n",
+            name, uc_store_where(st), name);
+  else if (rc)
+    fprintf(stderr, "usercleaning: %s\n", (uc_store_error(st, rc, why, sizeof why), why));
+  return rc;
+}
+
+int cli_admin_error(int rc, const struct uc_admin_error *e) {
+  if (e->field[0])
+    fprintf(stderr, "usercleaning: %s: %s\n", e->field, e->msg);
+  else
+    fprintf(stderr, "usercleaning: %s\n", e->msg[0] ? e->msg : uc_strerror(rc));
+  return rc == UC_EINVAL ? 2 : 1;
+}
+
+int cli_print_json(char *json) {
+  json_t *doc = json ? json_loads(json, 0, NULL) : NULL;
+  free(json);
+  if (!doc) {
+    fprintf(stderr, "usercleaning: out of memory\n");
+    return 1;
+  }
+  json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  putchar('\n');
+  json_decref(doc);
+  return 0;
 }

@@ -16,6 +16,8 @@ static const struct {
     {"lists", cmd_lists, "build or inspect list snapshots; an account's domain lists"},
     {"bans", cmd_bans, "list and unban an account's banned IPs"},
     {"settings", cmd_settings, "show and change an account's settings"},
+    {"usage", cmd_usage, "checks answered per day, category and key"},
+    {"audit", cmd_audit, "an account's audit trail"},
 };
 
 static void usage(FILE *f) {

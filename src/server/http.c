@@ -14,10 +14,28 @@ uint64_t srv_now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static enum MHD_Result queue(struct MHD_Connection *c, struct req *r, unsigned status,
+                             const char *ctype, struct MHD_Response *resp, size_t len);
+
 enum MHD_Result srv_reply(struct MHD_Connection *c, struct req *r, unsigned status,
                           const char *ctype, const char *body, size_t len) {
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  return queue(c, r, status, ctype, resp, len);
+}
+
+enum MHD_Result srv_reply_owned(struct MHD_Connection *c, struct req *r, unsigned status,
+                                const char *ctype, char *body, size_t len) {
+  if (!body)
+    return srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Out of memory.");
+  struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+  if (!resp)
+    free(body);
+  return queue(c, r, status, ctype, resp, len);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, struct req *r, unsigned status,
+                             const char *ctype, struct MHD_Response *resp, size_t len) {
   if (!resp)
     return MHD_NO;
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
@@ -187,26 +205,12 @@ static enum MHD_Result take_upload(struct srv *s, struct MHD_Connection *c, stru
                                    const char *data, size_t n) {
   if (r->status)
     return MHD_YES; /* already answered: discard */
-  if (r->overflow || n > s->cfg.body_limit - r->len) {
+  int rc = r->overflow ? UC_ETOOBIG : uc_buf_add(&r->body, data, n);
+  if (rc == UC_ETOOBIG) {
     r->overflow += n;
     return r->overflow > DISCARD_MAX ? too_large(s, c, r) : MHD_YES;
   }
-  if (!r->body && n < sizeof r->small_body)
-    r->body = r->small_body, r->cap = sizeof r->small_body - 1; /* one byte for the NUL */
-  if (r->len + n > r->cap) {
-    size_t cap = r->cap ? r->cap : 1024;
-    while (cap < r->len + n)
-      cap *= 2;
-    char *p = realloc(r->body == r->small_body ? NULL : r->body, cap + 1);
-    if (!p)
-      return MHD_NO;
-    if (r->body == r->small_body)
-      memcpy(p, r->small_body, r->len);
-    r->body = p, r->cap = cap;
-  }
-  memcpy(r->body + r->len, data, n);
-  r->len += n;
-  return MHD_YES;
+  return rc == UC_OK ? MHD_YES : MHD_NO;
 }
 
 enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -220,9 +224,11 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
   (void)version;
   if (!r) {
     struct srv_worker *w = srv_worker_get(s);
-    if (!w || !(r = calloc(1, sizeof *r)))
+    if (!w || !(r = malloc(sizeof *r)))
       return MHD_NO;
+    memset(r, 0, SRV_REQ_ZEROED); /* the scratch after it is written before it is read */
     r->srv = s, r->w = w;
+    uc_buf_init_fixed(&r->body, s->cfg.body_limit, r->small_body, sizeof r->small_body);
     r->t0 = srv_now_us();
     r->route = route_of(url);
     size_t mlen = strnlen(method, sizeof r->method - 1);
@@ -247,8 +253,6 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
     return MHD_YES;
   if (r->overflow)
     return too_large(s, c, r);
-  if (r->body)
-    r->body[r->len] = 0;
   r->url = url;
   return dispatch(s, c, method, r);
 }
@@ -291,8 +295,7 @@ void srv_on_completed(void *cls, struct MHD_Connection *c, void **ctx,
   if (s->log)
     log_line(s, c, r, micros);
   srv_bump(&r->w->n.completed, 1);
-  if (r->body != r->small_body)
-    free(r->body);
+  uc_buf_release(&r->body);
   free(r);
   *ctx = NULL;
 }

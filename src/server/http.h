@@ -4,28 +4,38 @@
 
 #include "server.h"
 
+/* One request: everything it needs from its head to its reply lives here,
+ * not in the thread that happens to run it, so that a request can be
+ * suspended and resumed on another thread. Allocated per request; only the
+ * part before small_body is zeroed. */
 struct req {
   struct srv *srv;
-  struct srv_worker *w; /* the thread's: its views of lists and keys, its counters */
+  struct srv_worker *w; /* the thread's that started it: its views and counters */
   uint64_t t0;          /* monotonic microseconds at the request head */
   char method[16];
-  const char *url; /* valid while a handler runs */
-  char *body;      /* small: small_body; larger: malloc'd (NULL until a byte came) */
-  size_t len, cap;
-  char small_body[256]; /* a check's body fits: no allocation for it */
-  size_t overflow;      /* body bytes dropped past body_limit */
+  const char *url;    /* valid while a handler runs */
+  struct uc_buf body; /* capped at body_limit; starts in small_body */
+  size_t overflow;    /* body bytes dropped past body_limit */
   enum srv_route_id route;
   unsigned status; /* 0 until a reply is queued */
   size_t sent;     /* body bytes of the reply */
   char key_prefix[UC_KEY_PREFIX_SHOWN + 1];
   char subject[300]; /* the domain (or address, if configured) for the access log */
+  /* ---- scratch: not zeroed, written before it is read ---- */
+  char small_body[256]; /* a check's body fits: no allocation for it */
+  struct uc_result res; /* the check's result */
 };
+#define SRV_REQ_ZEROED offsetof(struct req, small_body)
 
 typedef enum MHD_Result (*srv_handler)(struct srv *s, struct MHD_Connection *c, struct req *r);
 
 /* Queues a reply with a copy of body. */
 enum MHD_Result srv_reply(struct MHD_Connection *c, struct req *r, unsigned status,
                           const char *ctype, const char *body, size_t len);
+/* Queues a reply with body, a malloc'd buffer it takes over (and frees, also
+ * on failure); NULL body: a 500 "Out of memory.". */
+enum MHD_Result srv_reply_owned(struct MHD_Connection *c, struct req *r, unsigned status,
+                                const char *ctype, char *body, size_t len);
 /* {"detail": msg} */
 enum MHD_Result srv_reply_detail(struct MHD_Connection *c, struct req *r, unsigned status,
                                  const char *msg);

@@ -38,35 +38,23 @@ void srv_metrics_check(struct srv_counters *n, const struct uc_result *r) {
 
 #define SUM(s, field) srv_workers_sum(s, offsetof(struct srv_counters, field))
 
-struct buf {
-  char *p;
-  size_t len, cap;
-  int failed;
-};
-
-static void out(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out(struct buf *b, const char *fmt, ...) {
+/* Appends to b; once an append fails (ENOMEM, the cap) the render fails. */
+static void out(struct uc_buf *b, int *failed, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void out(struct uc_buf *b, int *failed, const char *fmt, ...) {
+  char line[4096];
   va_list ap;
-  for (;;) {
-    va_start(ap, fmt);
-    int n = b->failed ? 0 : vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (b->failed || (size_t)n < b->cap - b->len) {
-      b->len += (size_t)n;
-      return;
-    }
-    char *p = realloc(b->p, b->cap * 2);
-    if (!p) {
-      b->failed = 1;
-      return;
-    }
-    b->p = p, b->cap *= 2;
-  }
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (!*failed && (n < 0 || (size_t)n >= sizeof line || uc_buf_add(b, line, (size_t)n)))
+    *failed = 1;
 }
 
-static void render_requests(struct srv *s, struct buf *b) {
-  out(b, "# HELP usercleaning_http_requests_total HTTP requests by route and status.\n"
-         "# TYPE usercleaning_http_requests_total counter\n");
+static void render_requests(struct srv *s, struct uc_buf *b, int *failed) {
+  out(b, failed,
+      "# HELP usercleaning_http_requests_total HTTP requests by route and status.\n"
+      "# TYPE usercleaning_http_requests_total counter\n");
   for (int r = 0; r < ROUTE_COUNT; r++)
     for (int i = 0; i < SRV_STATUS_SLOTS; i++) {
       unsigned long n = SUM(s, requests[r][i]);
@@ -77,68 +65,74 @@ static void render_requests(struct srv *s, struct buf *b) {
         snprintf(status, sizeof status, "%u", statuses[i]);
       else
         snprintf(status, sizeof status, "other");
-      out(b, "usercleaning_http_requests_total{route=\"%s\",status=\"%s\"} %lu\n", route_names[r],
-          status, n);
+      out(b, failed, "usercleaning_http_requests_total{route=\"%s\",status=\"%s\"} %lu\n",
+          route_names[r], status, n);
     }
-  out(b, "# HELP usercleaning_request_duration_seconds Time from request head to response.\n"
-         "# TYPE usercleaning_request_duration_seconds histogram\n");
+  out(b, failed,
+      "# HELP usercleaning_request_duration_seconds Time from request head to response.\n"
+      "# TYPE usercleaning_request_duration_seconds histogram\n");
   unsigned long cum = 0;
   for (int i = 0; i <= SRV_LATENCY_BUCKETS; i++) {
     cum += SUM(s, latency[i]);
     if (i < SRV_LATENCY_BUCKETS)
-      out(b, "usercleaning_request_duration_seconds_bucket{le=\"%g\"} %lu\n", bounds[i], cum);
+      out(b, failed, "usercleaning_request_duration_seconds_bucket{le=\"%g\"} %lu\n", bounds[i],
+          cum);
     else
-      out(b, "usercleaning_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+      out(b, failed, "usercleaning_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
   }
-  out(b, "usercleaning_request_duration_seconds_sum %.6f\n", (double)SUM(s, latency_sum_us) / 1e6);
-  out(b, "usercleaning_request_duration_seconds_count %lu\n", (unsigned long)SUM(s, latency_count));
+  out(b, failed, "usercleaning_request_duration_seconds_sum %.6f\n",
+      (double)SUM(s, latency_sum_us) / 1e6);
+  out(b, failed, "usercleaning_request_duration_seconds_count %lu\n",
+      (unsigned long)SUM(s, latency_count));
 }
 
-static void render_checks(struct srv *s, struct buf *b) {
-  out(b, "# HELP usercleaning_checks_total Classified addresses by category and type.\n"
-         "# TYPE usercleaning_checks_total counter\n");
+static void render_checks(struct srv *s, struct uc_buf *b, int *failed) {
+  out(b, failed,
+      "# HELP usercleaning_checks_total Classified addresses by category and type.\n"
+      "# TYPE usercleaning_checks_total counter\n");
   for (int c = 0; c < 3; c++)
     for (int t = 0; t < UC_TYPE_COUNT; t++) {
       unsigned long n = SUM(s, checks[c][t]);
       if (n)
-        out(b, "usercleaning_checks_total{category=\"%s\",type=\"%s\"} %lu\n",
+        out(b, failed, "usercleaning_checks_total{category=\"%s\",type=\"%s\"} %lu\n",
             uc_category_name((uc_category)c), uc_type_name((uc_type)t), n);
     }
 }
 
-static void render_state(struct srv *s, struct buf *b) {
+static void render_state(struct srv *s, struct uc_buf *b, int *failed) {
   uc_lists *l = uc_lists_holder_get(s->lists);
-  out(b,
+  out(b, failed,
       "# HELP usercleaning_open_connections Connections open now.\n"
       "# TYPE usercleaning_open_connections gauge\n"
       "usercleaning_open_connections %ld\n",
       atomic_load(&s->connections));
-  out(b,
+  out(b, failed,
       "# HELP usercleaning_lists_info The list snapshot in use.\n"
       "# TYPE usercleaning_lists_info gauge\n"
       "usercleaning_lists_info{version=\"%s\"} 1\n",
       uc_lists_version(l));
-  out(b,
+  out(b, failed,
       "# HELP usercleaning_lists_entries Entries in the list snapshot.\n"
       "# TYPE usercleaning_lists_entries gauge\n"
       "usercleaning_lists_entries{table=\"domains\"} %zu\n"
       "usercleaning_lists_entries{table=\"local_parts\"} %zu\n",
       uc_lists_domain_count(l), uc_lists_local_count(l));
-  out(b, "# HELP usercleaning_lists_source_entries Entries each source contributed.\n"
-         "# TYPE usercleaning_lists_source_entries gauge\n");
+  out(b, failed,
+      "# HELP usercleaning_lists_source_entries Entries each source contributed.\n"
+      "# TYPE usercleaning_lists_source_entries gauge\n");
   struct uc_list_source src;
   for (size_t i = 0; i < uc_lists_source_count(l); i++) {
     uc_lists_source(l, i, &src);
-    out(b, "usercleaning_lists_source_entries{source=\"%s\",version=\"%s\"} %u\n", src.name,
+    out(b, failed, "usercleaning_lists_source_entries{source=\"%s\",version=\"%s\"} %u\n", src.name,
         src.version, src.count);
   }
-  out(b,
+  out(b, failed,
       "# HELP usercleaning_lists_reloads_total List reloads (SIGHUP) by outcome.\n"
       "# TYPE usercleaning_lists_reloads_total counter\n"
       "usercleaning_lists_reloads_total{result=\"ok\"} %lu\n"
       "usercleaning_lists_reloads_total{result=\"failed\"} %lu\n",
       atomic_load(&s->reloads), atomic_load(&s->reload_failures));
-  out(b,
+  out(b, failed,
       "# HELP usercleaning_start_time_seconds Unix time the server started.\n"
       "# TYPE usercleaning_start_time_seconds gauge\n"
       "usercleaning_start_time_seconds %ld\n",
@@ -146,17 +140,44 @@ static void render_state(struct srv *s, struct buf *b) {
   uc_lists_unref(l);
 }
 
+static void render_bans(struct srv *s, struct uc_buf *b, int *failed) {
+  struct uc_bans_stats st;
+  uc_bans_stats(s->bans, &st);
+  out(b, failed,
+      "# HELP usercleaning_ban_cache_ips IPs in the ban cache, by state.\n"
+      "# TYPE usercleaning_ban_cache_ips gauge\n"
+      "usercleaning_ban_cache_ips{state=\"banned\"} %zu\n"
+      "usercleaning_ban_cache_ips{state=\"counting\"} %zu\n"
+      "usercleaning_ban_cache_ips{state=\"unwritten\"} %zu\n"
+      "# HELP usercleaning_ban_cache_limit Counting IPs the cache keeps (--ban-memory).\n"
+      "# TYPE usercleaning_ban_cache_limit gauge\n"
+      "usercleaning_ban_cache_limit %zu\n",
+      st.banned, st.entries - st.banned, st.dirty, st.max_counting);
+  out(b, failed,
+      "# HELP usercleaning_ban_cache_evictions_total Counting IPs that left memory.\n"
+      "# TYPE usercleaning_ban_cache_evictions_total counter\n"
+      "usercleaning_ban_cache_evictions_total %llu\n"
+      "# HELP usercleaning_ban_store_reads_total Counts read back for IPs that had left memory.\n"
+      "# TYPE usercleaning_ban_store_reads_total counter\n"
+      "usercleaning_ban_store_reads_total %llu\n"
+      "# HELP usercleaning_ban_write_errors_total Failed writes of bans or counts (retried).\n"
+      "# TYPE usercleaning_ban_write_errors_total counter\n"
+      "usercleaning_ban_write_errors_total %llu\n",
+      (unsigned long long)st.evicted, (unsigned long long)st.store_reads,
+      (unsigned long long)st.write_errors);
+}
+
 char *srv_metrics_render(struct srv *s, size_t *len) {
-  struct buf b = {malloc(8192), 0, 8192, 0};
-  if (!b.p)
-    return NULL;
-  render_requests(s, &b);
-  render_checks(s, &b);
-  render_state(s, &b);
-  if (b.failed) {
-    free(b.p);
+  struct uc_buf b;
+  int failed = 0;
+  uc_buf_init(&b, (size_t)1 << 24);
+  render_requests(s, &b, &failed);
+  render_checks(s, &b, &failed);
+  render_state(s, &b, &failed);
+  render_bans(s, &b, &failed);
+  if (failed) {
+    uc_buf_release(&b);
     return NULL;
   }
-  *len = b.len;
-  return b.p;
+  return uc_buf_detach(&b, len);
 }

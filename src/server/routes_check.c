@@ -4,6 +4,7 @@
 #include "uc/request.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -50,48 +51,62 @@ static void note_subject(struct srv *s, struct req *r, const struct uc_result *r
 static const char banned_msg[] =
     "Your IP address is banned. Contact the service administrator to unlock access.";
 
-/* Classifies email for the authenticated account and replies 200, 403 or 422.
- * IP accounting (SPEC §4): live keys only, when banning is on and ip parses
- * outside the account's never-ban ranges. */
+/* The IP whose black answers count (SPEC §4): live keys only, banning on,
+ * an ip that parses outside the account's never-ban ranges. */
+static int counted_ip(const struct srv_auth *a, const char *ip, size_t ip_len, struct uc_ip *addr) {
+  const struct uc_settings *set = &a->account->settings;
+  return a->key.type == UC_KEY_ACTIVE && set->ban_enabled && ip &&
+         uc_ip_parse(ip, ip_len, set->ipv6_prefix, addr) == UC_OK &&
+         !uc_settings_never_ban(set, addr);
+}
+
+/* Classifies email for the authenticated account and replies 200, 403 or 422. */
 static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct req *r,
                                 struct srv_auth *a, const char *where, const char *email, size_t n,
                                 const char *ip, size_t ip_len) {
-  static __thread struct uc_result res;
-  static __thread char body[UC_RESULT_BODY_MAX];
+  struct uc_result *res = &r->res;
   const struct uc_settings *set = &a->account->settings;
   struct uc_ip addr;
   long remaining = -1;
   int64_t now = (int64_t)time(NULL);
-  int counted = a->key.type == UC_KEY_ACTIVE && set->ban_enabled && ip &&
-                uc_ip_parse(ip, ip_len, set->ipv6_prefix, &addr) == UC_OK &&
-                !uc_settings_never_ban(set, &addr);
+  int counted = counted_ip(a, ip, ip_len, &addr);
   if (counted &&
-      srv_bans_state(s->bans, a->account->id, set, addr.key, now, &remaining) == SRV_BANNED)
+      uc_bans_state(s->bans, a->account->id, set, addr.key, now, &remaining) == UC_BAN_BANNED)
     return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
   uc_lists *l = uc_lists_holder_follow(s->lists, &r->w->lists);
-  uc_check(l, &a->account->policy, email, n, &res);
-  note_subject(s, r, &res, email, n);
-  if (!res.valid) {
+  uc_check(l, &a->account->policy, email, n, res);
+  note_subject(s, r, res, email, n);
+  if (!res->valid) {
     char msg[UC_REASON_MAX + 64];
-    snprintf(msg, sizeof msg, "value is not a valid email address: %s", res.reason);
+    snprintf(msg, sizeof msg, "value is not a valid email address: %s", res->reason);
     struct srv_invalid v = {"value_error", where, "email",
                             msg,           email, n < UC_RESULT_INPUT_MAX ? n : UC_RESULT_INPUT_MAX,
-                            res.reason};
+                            res->reason};
     return srv_reply_422(c, r, &v);
   }
   if (a->key.type == UC_KEY_SANDBOX)
-    sandbox(&res, email, n);
-  if (counted && res.category == UC_BLACK &&
-      srv_bans_count_black(s->bans, a->account->id, set, addr.key, now, &remaining) == SRV_BANNED) {
-    return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg); /* lost the race to a ban */
+    sandbox(res, email, n);
+  if (counted && res->category == UC_BLACK) {
+    enum uc_ban_state state;
+    int rc = uc_bans_hit(s->bans, a->account->id, set, addr.key, now, &remaining, &state);
+    if (rc) /* the ban stays in memory and the next flush retries its write */
+      fprintf(stderr, "usercleaning: could not store the ban of %s: %s\n", addr.key,
+              uc_strerror(rc));
+    if (state == UC_BAN_BANNED) /* lost the race to a ban */
+      return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
   }
   if (a->key.type == UC_KEY_ACTIVE)
-    srv_usage_count(s->usage, r->w->index, a->key.id, res.category);
-  srv_metrics_check(&r->w->n, &res);
+    uc_usage_count(s->usage, r->w->index, a->key.id, res->category, now);
+  srv_metrics_check(&r->w->n, res);
   struct uc_result_ctx ctx = {email, n, counted ? remaining : -1, NULL, NULL};
-  size_t len = uc_result_write(&res, l, &ctx, body, sizeof body);
-  return len ? srv_reply(c, r, MHD_HTTP_OK, "application/json", body, len)
-             : srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Result too large.");
+  size_t cap = 4096 + 12 * (n < UC_RESULT_INPUT_MAX ? n : UC_RESULT_INPUT_MAX);
+  char *body = malloc(cap);
+  size_t len = body ? uc_result_write(res, l, &ctx, body, cap) : 0;
+  if (len)
+    return srv_reply_owned(c, r, MHD_HTTP_OK, "application/json", body, len);
+  free(body);
+  return srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          body ? "Result too large." : "Out of memory.");
 }
 
 enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct req *r) {
@@ -129,9 +144,11 @@ enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct r
   if (!srv_authenticate(s, c, r, &a, &ret, 0))
     return ret;
   struct uc_check_body b; /* the common case, without building a document */
-  if (r->len && uc_check_body_read(r->body, r->len, &b))
+  const char *text = r->body.data;
+  size_t len = r->body.len;
+  if (len && uc_check_body_read(text, len, &b))
     return classify(s, c, r, &a, "body", b.email, b.email_len, b.ip, b.ip_len);
-  doc = r->len ? json_loadb(r->body, r->len, JSON_ALLOW_NUL, &err) : json_object();
+  doc = len ? json_loadb(text, len, JSON_ALLOW_NUL, &err) : json_object();
   json_t *email = json_object_get(doc, "email"), *ip = json_object_get(doc, "ip");
   if (!doc) {
     ret = bad_json(c, r, &err);

@@ -55,15 +55,17 @@ static int count_account(void *arg, const struct uc_account_rec *a) {
   return 1;
 }
 
+/* The key text is printed once; the store keeps its hash. */
+
 /* First start on an empty store: a default account with an admin and an active key. */
 static int bootstrap(struct srv *s, const char *base_url) {
   int accounts = 0;
   struct uc_account_rec acc;
   struct uc_key_rec rec;
   char admin[UC_KEY_MAX + 1], live[UC_KEY_MAX + 1];
-  if (s->store->ops->account_each(s->store->state, count_account, &accounts) || accounts)
+  if (uc_store_account_each(s->store, count_account, &accounts) || accounts)
     return UC_OK;
-  int rc = s->store->ops->account_create(s->store->state, "default", &acc);
+  int rc = uc_store_account_create(s->store, "default", &acc);
   if (!rc)
     rc = uc_store_key_create(s->store, acc.id, "default admin", UC_KEY_ADMIN, &rec, admin);
   if (!rc)
@@ -79,7 +81,7 @@ static int bootstrap(struct srv *s, const char *base_url) {
          "Dashboard: %s/dashboard/ (sign in with the admin key)\n"
          "More keys: build/usercleaning keys create --account default --name NAME --type active "
          "--db %s\n\n",
-         s->cfg.db, admin, live, base_url, live, base_url, s->cfg.db);
+         s->cfg.store, admin, live, base_url, live, base_url, s->cfg.store);
   return UC_OK;
 }
 
@@ -90,8 +92,10 @@ struct bg {
   int stop;
 };
 
-/* Once a second: pick up store changes made by other processes, flush the log;
- * every flush_interval: write usage counters. */
+/* Every tick (100 ms): pick up what other processes changed in the store
+ * (keys, settings, lists, unbans: seen within 200 ms); every second: flush
+ * the access log; every flush_interval, or early when the ban cache is over
+ * its bound: write usage and ban counters. */
 static void *background(void *arg) {
   struct bg *bg = arg;
   unsigned ticks = 0;
@@ -99,23 +103,27 @@ static void *background(void *arg) {
   while (!bg->stop) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 1;
+    until.tv_nsec += 100 * 1000000L;
+    if (until.tv_nsec >= 1000000000L)
+      until.tv_sec++, until.tv_nsec -= 1000000000L;
     pthread_cond_timedwait(&bg->wake, &bg->lock, &until);
     if (bg->stop)
       break;
     pthread_mutex_unlock(&bg->lock);
-    if (srv_cache_poll(bg->s->cache)) /* another process wrote: maybe an unban */
-      srv_bans_reload(bg->s->bans);
-    if (++ticks % bg->s->cfg.flush_interval == 0) {
-      if (srv_usage_flush(bg->s->usage, bg->s->store))
+    struct srv *s = bg->s;
+    if (srv_cache_poll(s->cache)) /* another process wrote: maybe an unban */
+      uc_bans_sync(s->bans);
+    ticks++;
+    if (ticks % (10u * s->cfg.flush_interval) == 0 || uc_bans_flush_wanted(s->bans)) {
+      if (uc_usage_flush(s->usage, s->store))
         fprintf(stderr, "usercleaning: usage flush failed; will retry\n");
-      if (srv_bans_flush(bg->s->bans))
+      if (uc_bans_flush(s->bans))
         fprintf(stderr, "usercleaning: ban counters flush failed; will retry\n");
     }
-    if (bg->s->log) {
-      pthread_mutex_lock(&bg->s->log_lock);
-      fflush(bg->s->log);
-      pthread_mutex_unlock(&bg->s->log_lock);
+    if (s->log && ticks % 10 == 0) {
+      pthread_mutex_lock(&s->log_lock);
+      fflush(s->log);
+      pthread_mutex_unlock(&s->log_lock);
     }
     pthread_mutex_lock(&bg->lock);
   }
@@ -205,7 +213,7 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   srv_cache_reload(s->cache);
   uc_lists *l = uc_lists_holder_get(s->lists);
   printf("usercleaning %s listening on %s (lists %s, store %s); dashboard: %s/dashboard/\n",
-         UC_VERSION, base, uc_lists_version(l), s->cfg.db, base);
+         UC_VERSION, base, uc_lists_version(l), s->cfg.store, base);
   uc_lists_unref(l);
   fflush(stdout);
   struct bg bg = {s, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
@@ -223,7 +231,7 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   pthread_cond_signal(&bg.wake);
   pthread_mutex_unlock(&bg.lock);
   pthread_join(bg_thread, NULL);
-  int rc = srv_usage_flush(s->usage, s->store) || srv_bans_flush(s->bans) ? 1 : 0;
+  int rc = uc_usage_flush(s->usage, s->store) || uc_bans_flush(s->bans) ? 1 : 0;
   if (rc) /* nothing counted is lost on a clean stop, unless the store refuses it */
     fprintf(stderr, "usercleaning: final flush of usage or ban counters failed\n");
   return rc;
@@ -245,23 +253,24 @@ int srv_run(const struct uc_config *cfg) {
     fprintf(stderr, "usercleaning: %s\n", err);
     goto out;
   }
-  if (cfg->lists[0])
-    snprintf(path, sizeof path, "%s", cfg->lists);
-  else if (uc_lists_default_path(path, sizeof path) != UC_OK)
-    snprintf(path, sizeof path, "lists.snap");
+  uc_lists_path(cfg->lists, path, sizeof path);
   if (uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
     fprintf(stderr, "usercleaning: cannot load lists: %s\n", err);
     goto out;
   }
   s->lists = uc_lists_holder_new(l);
-  if (!(s->store = uc_store_open(cfg->db, err, sizeof err))) {
+  if (uc_store_open(cfg->store, UC_STORE_CREATE, &s->store, err, sizeof err) != UC_OK) {
     fprintf(stderr, "usercleaning: store: %s\n", err);
     goto out;
   }
+  if (uc_bans_open(s->store, cfg->ban_memory, &s->bans, err, sizeof err) != UC_OK) {
+    fprintf(stderr, "usercleaning: %s\n", err);
+    goto out;
+  }
+  s->admin = (struct uc_admin){s->store, s->bans};
   s->cache = srv_cache_new(s->store);
-  s->usage = srv_usage_new();
-  s->bans = srv_bans_new(s->store);
-  if (!s->lists || !s->cache || !s->usage || !s->bans || open_log(s))
+  s->usage = uc_usage_new();
+  if (!s->lists || !s->cache || !s->usage || open_log(s))
     goto out;
   rc = serve(s, &ss);
 out:
@@ -270,8 +279,8 @@ out:
   else if (s->log)
     fflush(s->log);
   srv_workers_free(s); /* their references to views and lists go first */
-  srv_usage_free(s->usage);
-  srv_bans_free(s->bans);
+  uc_usage_free(s->usage);
+  uc_bans_free(s->bans);
   srv_cache_free(s->cache);
   uc_store_close(s->store);
   if (s->lists)

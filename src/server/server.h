@@ -9,10 +9,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bans.h"
-#include "uc/config.h"
-#include "uc/settings.h"
-#include "uc/store.h"
 #include "uc/uc.h"
 
 /* ---- cache.c: keys and accounts, read from memory on every request ---- */
@@ -41,14 +37,10 @@ int srv_cache_reload(struct srv_cache *c);
 /* Reloads when another process changed the store; 1 when it did. */
 int srv_cache_poll(struct srv_cache *c);
 
-/* One thread's reference to the current view (see uc_lists_follower): no lock
- * on the request path; moves to a rebuilt view on the thread's next request. */
-struct srv_view;
-struct srv_view_follower {
-  struct srv_view *cur;
-  uint64_t gen;
-};
-void srv_view_follower_drop(struct srv_view_follower *f);
+/* Each thread follows the current view with its own uc_follower (see
+ * include/uc/follow.h): no lock on the request path; it moves to a rebuilt
+ * view on the thread's next request. */
+void srv_view_follower_drop(struct srv_cache *c, struct uc_follower *f);
 
 /* Keys this thread saw recently, with their parsed type and hash: a key's
  * checksum and hash depend on its text only, so they are never stale. */
@@ -72,16 +64,6 @@ enum srv_auth_result { SRV_AUTH_OK, SRV_AUTH_NONE, SRV_AUTH_INVALID };
  * by another process since the last poll). */
 enum srv_auth_result srv_auth_key(struct srv_cache *c, struct srv_worker *w, const char *key,
                                   size_t n, struct srv_auth *out);
-
-/* ---- usage.c: per key/day/category counters, flushed in the background ---- */
-
-struct srv_usage;
-struct srv_usage *srv_usage_new(void);
-void srv_usage_free(struct srv_usage *u);
-/* slot: the caller's worker index, so that threads count into their own shards */
-void srv_usage_count(struct srv_usage *u, unsigned slot, int64_t key_id, uc_category c);
-/* Writes what was counted to the store; on failure keeps it for next time. */
-int srv_usage_flush(struct srv_usage *u, uc_store *st);
 
 /* ---- metrics.c: Prometheus text ---- */
 
@@ -130,7 +112,7 @@ struct srv_worker {
   struct srv_worker *next; /* srv.workers: append-only until the server stops */
   unsigned index;
   struct uc_follower lists;
-  struct srv_view_follower view;
+  struct uc_follower view;
   struct srv_key_memo memo[SRV_KEY_MEMO];
   struct srv_counters n;
 };
@@ -148,8 +130,9 @@ struct srv {
   uc_store *store;
   uc_lists_holder *lists;
   struct srv_cache *cache;
-  struct srv_usage *usage;
-  struct srv_bans *bans;
+  uc_usage *usage;
+  uc_bans *bans;
+  struct uc_admin admin; /* store + bans: what the admin routes act on */
   struct MHD_Daemon *daemon;
   FILE *log;
   pthread_mutex_t log_lock;

@@ -44,7 +44,8 @@ void srv_workers_free(struct srv *s) {
   while (w) {
     struct srv_worker *next = w->next;
     uc_lists_follower_drop(&w->lists);
-    srv_view_follower_drop(&w->view);
+    if (s->cache)
+      srv_view_follower_drop(s->cache, &w->view);
     free(w);
     w = next;
   }

@@ -108,7 +108,16 @@ def test_keys_lifecycle(server):
     assert all("key" not in x for x in listing)  # shown once, at creation
     r = admin(server, "PATCH", f"/keys/{k['id']}", json={"name": "renamed", "type": "sandbox"})
     assert r.status_code == 200
-    assert server.check("x@mailinator.com", key=k["key"]).json()["type"] == "unknown"  # sandbox now
+    # A retyped key gets text whose prefix says its type; the old text stops working.
+    new = r.json()
+    assert new["name"] == "renamed" and new["type"] == "sandbox" and new["id"] == k["id"]
+    assert new["key"].startswith("ucl_test_") and new["prefix"] == new["key"][:14]
+    assert server.check("a@gmail.com", key=k["key"]).status_code == 401
+    assert server.check("x@mailinator.com", key=new["key"]).json()["type"] == "unknown"  # sandbox
+    r = admin(server, "PATCH", f"/keys/{k['id']}", json={"name": "again"})
+    assert r.status_code == 200 and "key" not in r.json()  # a rename keeps the text
+    assert server.check("a@gmail.com", key=new["key"]).status_code == 200
+    k = new
     assert admin(server, "PATCH", f"/keys/{k['id']}", json={"type": "admin"}).status_code == 422
     assert admin(server, "PATCH", f"/keys/{k['id']}", json={"name": ""}).status_code == 422
     assert admin(server, "POST", "/keys", json={"name": "x", "type": "gold"}).status_code == 422

@@ -8,7 +8,7 @@ static void test_defaults(void **state) {
   struct uc_config c;
   uc_config_defaults(&c);
   assert_string_equal(c.listen, "127.0.0.1:8080");
-  assert_string_equal(c.db, "./data/usercleaning.db");
+  assert_string_equal(c.store, "./data/usercleaning.db");
   assert_int_equal(c.body_limit, 65536);
   assert_int_equal(c.threads, 0);
   assert_int_equal(c.log_emails, 0);

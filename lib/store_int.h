@@ -1,0 +1,63 @@
+/* Internal: the ops table every store backend implements (one file per
+ * backend), and the handle behind uc_store. Only lib/store.c calls the ops;
+ * the contract of each is the comment of its uc_store_* wrapper in
+ * include/uc/store.h. Backends report failures for people through
+ * uc__store_errorf (kept per thread), never on stderr. */
+#ifndef UC_LIB_STORE_INT_H
+#define UC_LIB_STORE_INT_H
+
+#include "uc/store.h"
+
+struct uc_store_ops {
+  const char *scheme; /* "sqlite" */
+  int shared;         /* several server processes may use one store */
+  int (*open)(const char *target, unsigned flags, uint64_t origin, void **state, char *err,
+              size_t err_size);
+  void (*close)(void *s);
+  int (*version)(void *s, uint64_t *v);
+  int (*account_create)(void *s, const char *name, struct uc_account_rec *out);
+  int (*account_get)(void *s, const char *name, struct uc_account_rec *out);
+  int (*account_each)(void *s, uc_account_cb cb, void *arg);
+  int (*key_insert)(void *s, struct uc_key_rec *k);
+  int (*key_each)(void *s, int64_t account_id, uc_key_cb cb, void *arg);
+  int (*key_by_hash)(void *s, const uint8_t hash[UC_KEY_HASH_LEN], struct uc_key_rec *out);
+  int (*key_get)(void *s, int64_t account_id, int64_t key_id, struct uc_key_rec *out);
+  int (*key_revoke)(void *s, int64_t account_id, int64_t key_id, int64_t when);
+  int (*key_update)(void *s, const struct uc_key_rec *k);
+  int (*key_touch)(void *s, int64_t key_id, int64_t when);
+  int (*usage_add)(void *s, const struct uc_usage_delta *d, size_t n);
+  int (*usage_each)(void *s, int64_t account_id, unsigned since_day, uc_usage_cb cb, void *arg);
+  int (*settings_get)(void *s, int64_t account_id, char **json);
+  int (*settings_put)(void *s, int64_t account_id, const char *json);
+  int (*list_each)(void *s, int64_t account_id, uc_list_cb cb, void *arg);
+  int (*list_add)(void *s, int64_t account_id, uc_category c, const char *domain);
+  int (*list_remove)(void *s, int64_t account_id, uc_category c, const char *domain);
+  int (*list_replace)(void *s, int64_t account_id, uc_category c, const char *const *domains,
+                      size_t n);
+  int (*ban_each)(void *s, int64_t account_id, uc_ban_cb cb, void *arg);
+  int (*ban_get)(void *s, int64_t account_id, const char *ip, struct uc_ban_rec *out);
+  int (*ban_put)(void *s, const struct uc_ban_rec *b, size_t n);
+  int (*ban_hit)(void *s, int64_t account_id, const char *ip, unsigned threshold,
+                 unsigned lift_seconds, int64_t now, struct uc_ban_rec *out, int *counted);
+  int (*ban_delete)(void *s, int64_t account_id, const char *ip);
+  int (*ban_delete_all)(void *s, int64_t account_id, size_t *deleted);
+  int (*changes)(void *s, uint64_t *cursor, uc_change_cb cb, void *arg);
+  int (*audit_add)(void *s, int64_t account_id, int64_t key_id, const char *action,
+                   const char *detail);
+  int (*audit_each)(void *s, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg);
+};
+
+/* Records a message for people about the current call's failure (this
+ * thread's; uc_store_error reads it) and returns rc. */
+int uc__store_errorf(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The lifted state of a ban row at now (SPEC §4 "automatic lift"): a ban
+ * older than lift_seconds (not 0) no longer holds. Shared by every backend's
+ * hit and by the ban cache. */
+static inline int uc__ban_expired(const struct uc_ban_rec *b, unsigned lift_seconds, int64_t now) {
+  return b->banned_at && lift_seconds && now - b->banned_at >= (int64_t)lift_seconds;
+}
+
+extern const struct uc_store_ops uc__store_sqlite_ops;
+
+#endif
