@@ -32,7 +32,7 @@ void uc_table_view(struct uc_table *t, const void *slots, size_t esize, size_t t
                    uint32_t mask, uint32_t count) {
   uc_table_init(t, esize, tag_off);
   t->slots = (unsigned char *)slots;
-  t->tags = t->slots + tag_off; /* views always carry their tags inside */
+  t->tags = slots ? t->slots + tag_off : NULL; /* views always carry their tags inside */
   t->mask = mask, t->count = count, t->view = 1;
 }
 

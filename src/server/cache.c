@@ -33,8 +33,14 @@ struct srv_cache {
   _Atomic uint64_t version;    /* the store's version the view was read at; polled unlocked */
   pthread_mutex_t reload_lock; /* one rebuild at a time */
   pthread_mutex_t neg_lock;
-  uint8_t (*negative)[UC_KEY_HASH_LEN]; /* direct-mapped by hash; zero: empty */
+  uint8_t (*negative)[UC_KEY_HASH_LEN];          /* direct-mapped by hash; zero: empty */
+  _Atomic uint64_t store_lookups, negative_hits; /* for /metrics */
 };
+
+void srv_cache_stats(struct srv_cache *c, uint64_t *store_lookups, uint64_t *negative_hits) {
+  *store_lookups = atomic_load(&c->store_lookups);
+  *negative_hits = atomic_load(&c->negative_hits);
+}
 
 static uint32_t tag_of(const uint8_t *hash) {
   uint32_t x;
@@ -277,8 +283,13 @@ enum srv_auth_result srv_auth_key(struct srv_cache *c, struct srv_worker *w, con
       return SRV_AUTH_OK;
     /* Unknown here: maybe created by another process since the last poll,
      * unless the store already said it has no such key. */
-    if (known || attempt || negative(c, hash, 0))
+    if (known || attempt)
       break;
+    if (negative(c, hash, 0)) {
+      atomic_fetch_add(&c->negative_hits, 1);
+      break;
+    }
+    atomic_fetch_add(&c->store_lookups, 1);
     int rc = uc_store_key_by_hash(c->st, hash, &rec);
     if (rc == UC_ENOTFOUND)
       negative(c, hash, 1);

@@ -167,6 +167,19 @@ static void render_bans(struct srv *s, struct uc_buf *b, int *failed) {
       (unsigned long long)st.write_errors);
 }
 
+static void render_keys(struct srv *s, struct uc_buf *b, int *failed) {
+  uint64_t lookups, negative;
+  srv_cache_stats(s->cache, &lookups, &negative);
+  out(b, failed,
+      "# HELP usercleaning_key_store_lookups_total Keys looked up in the store (not in memory).\n"
+      "# TYPE usercleaning_key_store_lookups_total counter\n"
+      "usercleaning_key_store_lookups_total %llu\n"
+      "# HELP usercleaning_key_negative_hits_total Unknown keys answered from memory.\n"
+      "# TYPE usercleaning_key_negative_hits_total counter\n"
+      "usercleaning_key_negative_hits_total %llu\n",
+      (unsigned long long)lookups, (unsigned long long)negative);
+}
+
 char *srv_metrics_render(struct srv *s, size_t *len) {
   struct uc_buf b;
   int failed = 0;
@@ -175,6 +188,7 @@ char *srv_metrics_render(struct srv *s, size_t *len) {
   render_checks(s, &b, &failed);
   render_state(s, &b, &failed);
   render_bans(s, &b, &failed);
+  render_keys(s, &b, &failed);
   if (failed) {
     uc_buf_release(&b);
     return NULL;

@@ -36,6 +36,9 @@ void srv_cache_free(struct srv_cache *c);
 int srv_cache_reload(struct srv_cache *c);
 /* Reloads when another process changed the store; 1 when it did. */
 int srv_cache_poll(struct srv_cache *c);
+/* Keys looked up in the store (unknown to the view), and repeats of keys the
+ * store had said it does not know (answered from memory). */
+void srv_cache_stats(struct srv_cache *c, uint64_t *store_lookups, uint64_t *negative_hits);
 
 /* Each thread follows the current view with its own uc_follower (see
  * include/uc/follow.h): no lock on the request path; it moves to a rebuilt
