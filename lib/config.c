@@ -66,7 +66,7 @@ static int set_one(struct uc_config *c, const struct setting *s, const char *v, 
   char *p = (char *)c + s->off;
   if (s->kind == STR) {
     if (strlen(v) >= s->size)
-      return snprintf(err, es, "%s: value too long", s->name), UC_EINVAL;
+      return uc_errorf(err, es, UC_EINVAL, "%s: value too long", s->name);
     memcpy(p, v, strlen(v) + 1);
     return UC_OK;
   }
@@ -75,7 +75,7 @@ static int set_one(struct uc_config *c, const struct setting *s, const char *v, 
             strcasecmp(v, "on") == 0;
     if (!b && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0 && strcasecmp(v, "no") != 0 &&
         strcasecmp(v, "off") != 0)
-      return snprintf(err, es, "%s: '%s' is not a boolean", s->name, v), UC_EINVAL;
+      return uc_errorf(err, es, UC_EINVAL, "%s: '%s' is not a boolean", s->name, v);
     *(int *)p = b;
     return UC_OK;
   }
@@ -83,9 +83,8 @@ static int set_one(struct uc_config *c, const struct setting *s, const char *v, 
   errno = 0;
   unsigned long n = strtoul(v, &end, 10);
   if (!isdigit((unsigned char)v[0]) || *end || errno || n < s->min || n > s->max)
-    return snprintf(err, es, "%s: '%s' is not a number from %lu to %lu", s->name, v, s->min,
-                    s->max),
-           UC_EINVAL;
+    return uc_errorf(err, es, UC_EINVAL, "%s: '%s' is not a number from %lu to %lu", s->name, v,
+                     s->min, s->max);
   if (s->kind == UINT)
     *(unsigned *)p = (unsigned)n;
   else
@@ -105,8 +104,7 @@ int uc_config_set(struct uc_config *c, const char *name, const char *value, char
   for (size_t i = 0; i < NSETTINGS; i++)
     if (strcmp(settings[i].name, name) == 0)
       return set_one(c, &settings[i], value, err, es);
-  snprintf(err, es, "unknown setting '%s'", name);
-  return UC_EINVAL;
+  return uc_errorf(err, es, UC_EINVAL, "unknown setting '%s'", name);
 }
 
 struct ini_ctx {
@@ -134,9 +132,9 @@ int uc_config_load_file(struct uc_config *c, const char *path, char *err, size_t
   struct ini_ctx x = {c, why, sizeof why, UC_OK};
   int line = ini_parse(path, on_ini, &x);
   if (line < 0)
-    return snprintf(err, es, "%s: cannot read: %s", path, strerror(errno)), UC_EIO;
+    return uc_errorf(err, es, UC_EIO, "%s: cannot read: %s", path, strerror(errno));
   if (line > 0 || x.rc)
-    return snprintf(err, es, "%s:%d: %s", path, line, why[0] ? why : "syntax error"), UC_EINVAL;
+    return uc_errorf(err, es, UC_EINVAL, "%s:%d: %s", path, line, why[0] ? why : "syntax error");
   return UC_OK;
 }
 

@@ -111,8 +111,8 @@ static int migrate(struct sq *s, char *err, size_t es) {
     version = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
   if (version > SCHEMA_VERSION) {
-    snprintf(err, es, "database schema %d is newer than this build (%d)", version, SCHEMA_VERSION);
-    return UC_ESTORE;
+    return uc_errorf(err, es, UC_ESTORE, "database schema %d is newer than this build (%d)",
+                     version, SCHEMA_VERSION);
   }
   for (; version < SCHEMA_VERSION; version++) { /* one transaction per step */
     char *msg = NULL;

@@ -24,18 +24,18 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, char *err
   char host[128];
   const char *colon = strrchr(spec, ':');
   if (!colon || colon == spec)
-    return snprintf(err, es, "listen '%s': expected ADDR:PORT", spec), -1;
+    return uc_errorf(err, es, UC_EINVAL, "listen '%s': expected ADDR:PORT", spec);
   size_t hn = (size_t)(colon - spec);
   if (spec[0] == '[' && spec[hn - 1] == ']')
     spec++, hn -= 2;
   if (hn >= sizeof host)
-    return snprintf(err, es, "listen '%s': address too long", spec), -1;
+    return uc_errorf(err, es, UC_EINVAL, "listen '%s': address too long", spec);
   memcpy(host, spec, hn);
   host[hn] = 0;
   char *end;
   long port = strtol(colon + 1, &end, 10);
   if (*end || port < 0 || port > 65535 || colon[1] == 0)
-    return snprintf(err, es, "listen '%s': bad port", spec), -1;
+    return uc_errorf(err, es, UC_EINVAL, "listen '%s': bad port", spec);
   memset(ss, 0, sizeof *ss);
   struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
   struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
@@ -44,7 +44,8 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, char *err
   } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6, v6->sin6_port = htons((uint16_t)port);
   } else {
-    return snprintf(err, es, "listen '%s': '%s' is not an IPv4 or IPv6 address", spec, host), -1;
+    return uc_errorf(err, es, UC_EINVAL, "listen '%s': '%s' is not an IPv4 or IPv6 address", spec,
+                     host);
   }
   return 0;
 }
