@@ -119,22 +119,39 @@ window.addEventListener('hashchange', route);
 
 const fmtTime = (iso) => (iso ? iso.replace('T', ' ').replace('Z', ' UTC') : '—');
 
+const PREFIX = { active: 'ucl_live_', sandbox: 'ucl_test_', admin: 'ucl_admin_' };
+
 async function loadKeys() {
   const { keys } = await admin('GET', '/keys');
+  const mine = sessionStorage.getItem(KEY) || '';
   const tbody = $('#keys-table tbody');
   tbody.replaceChildren();
   for (const k of keys) {
-    const actions = el('td', {});
+    // Admin keys keep their type: the server refuses promotions, and demoting one
+    // from here could end this very session.
+    const actions = el('td', {}, el('button', { type: 'button', class: 'small', onclick: () => renameKey(k) }, 'Rename'), ' ');
     if (k.type !== 'admin') {
-      actions.append(
-        el('button', { type: 'button', class: 'small', onclick: () => renameKey(k) }, 'Rename'), ' ',
-        el('button', { type: 'button', class: 'small', onclick: () => switchKey(k) },
-          k.type === 'active' ? 'Make sandbox' : 'Make active'), ' ',
-        el('button', { type: 'button', class: 'small danger', onclick: () => revokeKey(k) }, 'Revoke'));
+      actions.append(el('button', { type: 'button', class: 'small', onclick: () => switchKey(k) },
+        k.type === 'active' ? 'Make sandbox' : 'Make active'), ' ');
     }
-    tbody.append(el('tr', {}, el('td', {}, k.name), el('td', {}, k.type), el('td', {}, el('code', {}, k.prefix + '…')),
-      el('td', {}, fmtTime(k.created_at)), el('td', {}, fmtTime(k.last_used_at)), actions));
+    actions.append(el('button', { type: 'button', class: 'small danger', onclick: () => revokeKey(k) }, 'Revoke'));
+    const name = el('td', {}, k.name);
+    if (mine.startsWith(k.prefix)) name.append(' ', el('span', { class: 'hint' }, '(signed in with it)'));
+    // data-label names each cell where a narrow screen shows a row as a card
+    tbody.append(el('tr', {}, name, el('td', { 'data-label': 'Type' }, k.type),
+      el('td', { 'data-label': 'Key starts' }, el('code', {}, k.prefix + '…')),
+      el('td', { 'data-label': 'Created' }, fmtTime(k.created_at)),
+      el('td', { 'data-label': 'Last used' }, fmtTime(k.last_used_at)), actions));
   }
+}
+
+// Shows key text the server will never show again, in the one place for it.
+function showNewKey(key, note) {
+  $('#key-new-note').textContent = note;
+  $('#key-new-value').textContent = key;
+  $('#key-new').hidden = false;
+  $('#try-key').value = key; // handy for "Try it"
+  $('#key-copy').focus();
 }
 
 async function renameKey(k) {
@@ -143,9 +160,22 @@ async function renameKey(k) {
   try { await admin('PATCH', '/keys/' + k.id, { name }); flash('Renamed.'); await loadKeys(); } catch (e) { report(e); }
 }
 
+// A retype gives the key new text (its prefix tells its type): say so before, show it once after.
 async function switchKey(k) {
   const type = k.type === 'active' ? 'sandbox' : 'active';
-  try { await admin('PATCH', '/keys/' + k.id, { type }); flash('"' + k.name + '" is now ' + type + '.'); await loadKeys(); } catch (e) { report(e); }
+  const what = type === 'active' ? 'An active key classifies every address and counts in usage.'
+    : 'A sandbox key classifies only the three test addresses and counts nothing.';
+  if (!confirm('Make "' + k.name + '" ' + type + '?\n\n' + what + '\n\nThe key gets new text starting ' +
+    PREFIX[type] + ', shown once on this page. Its current text (' + k.prefix + '…) stops working at once: ' +
+    'every integration using it is refused until it has the new text.')) return;
+  let r;
+  try { r = await admin('PATCH', '/keys/' + k.id, { type }); } catch (e) { report(e); return; }
+  flash('"' + r.name + '" is now ' + r.type + '.');
+  if (r.key) {
+    showNewKey(r.key, 'New text of "' + r.name + '", now ' + r.type + '. It is shown this once: store it now and ' +
+      'update your integration. The old text (' + k.prefix + '…) no longer works.');
+  }
+  await loadKeys().catch((e) => report(e));
 }
 
 async function revokeKey(k) {
@@ -157,9 +187,7 @@ $('#key-create').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   try {
     const k = await admin('POST', '/keys', { name: $('#key-name').value, type: $('#key-type').value });
-    $('#key-new-value').textContent = k.key;
-    $('#key-new').hidden = false;
-    $('#try-key').value = k.key; // handy for "Try it"
+    showNewKey(k.key, 'Your new key. It is shown this once: copy it now.');
     $('#key-name').value = '';
     await loadKeys();
   } catch (e) { report(e); }
@@ -220,11 +248,49 @@ function buildColorRows() {
   });
 }
 
+// Ban lift: the API keeps seconds (0 = never); people pick an amount and a unit.
+const LIFT_MAX = 366 * 86400; // the server's limit, 31622400 seconds
+const LIFT_UNITS = [86400, 3600, 60, 1];
+
+// Shows seconds in the largest unit that divides them exactly. Seconds are offered only
+// for a stored value that is no whole number of minutes (set through the API), so that
+// saving the form leaves it as it was.
+function showLift(seconds) {
+  const never = !seconds;
+  const unit = never ? 86400 : LIFT_UNITS.find((u) => seconds % u === 0);
+  const select = $('#ban-lift-unit');
+  const odd = select.querySelector('option[value="1"]');
+  if (unit === 1 && !odd) select.append(el('option', { value: '1' }, 'seconds'));
+  if (unit !== 1 && odd) odd.remove();
+  select.value = String(unit);
+  $('#ban-lift').value = never ? 1 : seconds / unit;
+  $('#ban-lift-never').checked = never;
+  syncLift();
+}
+
+// Disables the amount under "never" and words the browser's own check for the unit chosen.
+function syncLift() {
+  const input = $('#ban-lift'), select = $('#ban-lift-unit');
+  const never = $('#ban-lift-never').checked;
+  const max = Math.floor(LIFT_MAX / Number(select.value));
+  input.disabled = select.disabled = never;
+  input.max = max;
+  const ok = /^\d+$/.test(input.value) && Number(input.value) >= 1 && Number(input.value) <= max;
+  input.setCustomValidity(never || ok ? '' : 'Enter a whole number of ' + select.selectedOptions[0].textContent +
+    ' from 1 to ' + max + ': bans lift after 366 days at most.');
+}
+
+const liftSeconds = () => ($('#ban-lift-never').checked ? 0 : Number($('#ban-lift').value) * Number($('#ban-lift-unit').value));
+
+for (const [id, ev] of [['#ban-lift', 'input'], ['#ban-lift-unit', 'change'], ['#ban-lift-never', 'change']]) {
+  $(id).addEventListener(ev, syncLift);
+}
+
 loaders.colors = async () => {
   const s = await admin('GET', '/settings');
   $('#ban-enabled').checked = s.ban_enabled;
   $('#ban-threshold').value = s.ban_threshold;
-  $('#ban-lift').value = s.ban_lift_seconds;
+  showLift(s.ban_lift_seconds);
   $('#ipv6-prefix').value = s.ipv6_prefix;
   $('#never-ban').value = s.never_ban.join('\n');
   for (const select of document.querySelectorAll('#color-rows select')) select.value = s.colors[select.dataset.type];
@@ -237,12 +303,16 @@ $('#colors-form').addEventListener('submit', async (ev) => {
   const body = {
     ban_enabled: $('#ban-enabled').checked,
     ban_threshold: Number($('#ban-threshold').value),
-    ban_lift_seconds: Number($('#ban-lift').value),
+    ban_lift_seconds: liftSeconds(),
     ipv6_prefix: Number($('#ipv6-prefix').value),
     never_ban: $('#never-ban').value.split('\n').map((x) => x.trim()).filter(Boolean),
     colors,
   };
-  try { await admin('PATCH', '/settings', body); flash('Saved. The next check follows these settings.'); } catch (e) { report(e); }
+  try {
+    const s = await admin('PATCH', '/settings', body);
+    if (s && typeof s.ban_lift_seconds === 'number') showLift(s.ban_lift_seconds);
+    flash('Saved. The next check follows these settings.');
+  } catch (e) { report(e); }
 });
 
 // ---- Custom lists ----

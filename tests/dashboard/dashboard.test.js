@@ -15,6 +15,8 @@ const SHOTS = path.join(ROOT, 'build', 'dashboard-screenshots');
 const XSS = '<img src=x onerror="window.__xss=1">';
 
 let server, base, adminKey, liveKey, browser, page;
+const dialogs = []; // the text of every alert/confirm/prompt, newest last
+let dismissDialogs = false; // answer "Cancel" instead of "OK"
 
 function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uc-dash-'));
@@ -43,6 +45,14 @@ async function check(email, ip, key = liveKey) {
   return { status: r.status, body: await r.json() };
 }
 
+async function adminApi(method, p, body) {
+  const r = await fetch(base + '/v1/admin' + p, {
+    method, headers: { Authorization: 'Bearer ' + adminKey, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
 async function shot(name) {
   await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
 }
@@ -61,7 +71,10 @@ before(async () => {
       '--disable-component-update', '--disable-sync'],
   });
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-  page.on('dialog', (d) => d.accept(d.type() === 'prompt' ? 'renamed key' : undefined));
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    return dismissDialogs ? d.dismiss() : d.accept(d.type() === 'prompt' ? 'renamed key' : undefined);
+  });
   page.on('pageerror', (e) => { throw e; });
 });
 
@@ -141,6 +154,171 @@ test('threshold and colours changed in the UI are followed by the check API', as
   assert.match(await page.textContent('#flash'), /ban_threshold: must be an integer from 1 to 100/);
 });
 
+// Opens Color Configuration afresh (its loader runs) and waits for the ban lift it shows.
+async function colorsShowing(amount, unit, never = false) {
+  await go('keys');
+  await go('colors');
+  await page.waitForFunction(([a, u, n]) => document.querySelector('#ban-lift').value === a &&
+    document.querySelector('#ban-lift-unit').value === u && document.querySelector('#ban-lift-never').checked === n,
+  [amount, unit, never]);
+}
+
+async function saveColors() {
+  await page.click('#colors-form button[type=submit]');
+  await page.waitForFunction(() => /Saved/.test(document.querySelector('#flash').textContent));
+}
+
+test('ban lift is an amount and a unit in the UI, seconds in the API; never is 0', async () => {
+  assert.equal((await adminApi('PATCH', '/settings', { ban_lift_seconds: 3 * 86400 })).status, 200);
+  await colorsShowing('3', '86400');
+  // 2 hours in the UI is 7200 in the API, and reads back as 2 hours after a reload
+  await page.fill('#ban-lift', '2');
+  await page.selectOption('#ban-lift-unit', { label: 'hours' });
+  await saveColors();
+  assert.equal((await adminApi('GET', '/settings')).body.ban_lift_seconds, 7200);
+  await page.reload();
+  await page.waitForSelector('#page-colors:not([hidden])');
+  await page.waitForFunction(() => document.querySelector('#ban-lift').value === '2');
+  assert.equal(await page.$eval('#ban-lift-unit', (e) => e.selectedOptions[0].textContent), 'hours');
+  assert.equal(await page.isChecked('#ban-lift-never'), false);
+  // the browser refuses what the server would, in words, and sends nothing
+  for (const [amount, unit, why] of [['367', 'days', /whole number of days from 1 to 366/],
+    ['1.5', 'hours', /whole number of hours/], ['0', 'minutes', /from 1 to 527040/]]) {
+    await page.fill('#ban-lift', amount);
+    await page.selectOption('#ban-lift-unit', { label: unit });
+    await page.click('#colors-form button[type=submit]');
+    const [valid, message] = await page.$eval('#ban-lift', (e) => [e.validity.valid, e.validationMessage]);
+    assert.equal(valid, false);
+    assert.match(message, why);
+  }
+  assert.equal((await adminApi('GET', '/settings')).body.ban_lift_seconds, 7200);
+  // past the browser's own check, the server's 422 is shown in the message area
+  await page.$eval('#colors-form', (f) => { f.noValidate = true; });
+  await page.fill('#ban-lift', '400');
+  await page.selectOption('#ban-lift-unit', { label: 'days' });
+  await page.click('#colors-form button[type=submit]');
+  await page.waitForSelector('#flash.error:not([hidden])');
+  assert.match(await page.textContent('#flash'), /ban_lift_seconds: must be an integer from 0 \(never\) to 31622400/);
+  await page.$eval('#colors-form', (f) => { f.noValidate = false; });
+  assert.equal((await adminApi('GET', '/settings')).body.ban_lift_seconds, 7200);
+  // a value set through the API that is no whole number of minutes shows, and saves, as it is
+  assert.equal((await adminApi('PATCH', '/settings', { ban_lift_seconds: 90 })).status, 200);
+  await colorsShowing('90', '1');
+  assert.equal(await page.$eval('#ban-lift-unit', (e) => e.selectedOptions[0].textContent), 'seconds');
+  await saveColors();
+  assert.equal((await adminApi('GET', '/settings')).body.ban_lift_seconds, 90);
+  // never
+  await page.check('#ban-lift-never');
+  assert.equal(await page.isDisabled('#ban-lift'), true);
+  assert.equal(await page.isDisabled('#ban-lift-unit'), true);
+  await shot('04b-ban-lift-never');
+  await saveColors();
+  assert.equal((await adminApi('GET', '/settings')).body.ban_lift_seconds, 0);
+  await page.reload();
+  await page.waitForSelector('#page-colors:not([hidden])');
+  await page.waitForFunction(() => document.querySelector('#ban-lift-never').checked);
+  // and back to a time: 1 day is offered, 90 seconds is not a unit any more
+  await page.uncheck('#ban-lift-never');
+  assert.equal(await page.locator('#ban-lift-unit option[value="1"]').count(), 0);
+  await page.fill('#ban-lift', '45');
+  await page.selectOption('#ban-lift-unit', { label: 'minutes' });
+  await saveColors();
+  assert.equal((await adminApi('GET', '/settings')).body.ban_lift_seconds, 2700);
+  await adminApi('PATCH', '/settings', { ban_lift_seconds: 0 });
+});
+
+test('a key switched between sandbox and active gets new text, shown once; the old text stops working', async () => {
+  await go('keys');
+  await page.fill('#key-name', 'retype me');
+  await page.selectOption('#key-type', 'sandbox');
+  await page.click('#key-create button[type=submit]');
+  await page.waitForSelector('#key-new:not([hidden])');
+  const oldKey = (await page.textContent('#key-new-value')).trim();
+  assert.match(oldKey, /^ucl_test_/);
+  assert.equal((await check('test@disposable.com', 'unknown', oldKey)).status, 200);
+  const row = page.locator('#keys-table tr', { hasText: 'retype me' });
+  await row.waitFor();
+
+  // Cancel at the warning: nothing changes
+  dismissDialogs = true;
+  const asked = dialogs.length;
+  try {
+    await row.locator('button', { hasText: 'Make active' }).click(); // returns once the dialog is answered
+  } finally { dismissDialogs = false; }
+  assert.equal(dialogs.length, asked + 1);
+  assert.equal((await check('test@disposable.com', 'unknown', oldKey)).status, 200);
+  assert.equal(await page.textContent('#key-new-value'), oldKey);
+
+  // The warning comes before, the new text after
+  const before = dialogs.length;
+  await row.locator('button', { hasText: 'Make active' }).click();
+  await page.waitForFunction(() => /^ucl_live_/.test(document.querySelector('#key-new-value').textContent));
+  assert.equal(dialogs.length, before + 1);
+  assert.match(dialogs[before], /Make "retype me" active\?/);
+  assert.match(dialogs[before], /new text starting ucl_live_/);
+  assert.match(dialogs[before], /stops working at once/);
+  const newKey = (await page.textContent('#key-new-value')).trim();
+  assert.notEqual(newKey, oldKey);
+  const note = await page.textContent('#key-new-note');
+  assert.match(note, /shown this once/);
+  assert.match(note, /store it now/);
+  assert.match(note, /update your integration/);
+  assert.match(note, /old text .* no longer works/);
+  assert.equal(await page.isVisible('#key-copy'), true);
+  assert.match(await page.textContent('#flash'), /"retype me" is now active/);
+  await page.waitForFunction(() => [...document.querySelectorAll('#keys-table tbody tr')].map((tr) => tr.cells)
+    .some((c) => c[0].textContent === 'retype me' && c[1].textContent === 'active' && /^ucl_live_/.test(c[2].textContent)));
+  await shot('02b-key-retyped');
+
+  // over HTTP: the new text checks (live: a disposable domain is black), the old one is refused
+  const r = await check('someone@mailinator.com', 'unknown', newKey);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.category, 'black');
+  assert.equal((await check('someone@mailinator.com', 'unknown', oldKey)).status, 401);
+
+  // the copy button copies that text
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  await page.click('#key-copy');
+  await page.waitForFunction(() => /Copied/.test(document.querySelector('#flash').textContent));
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), newKey);
+
+  // a rename keeps the text; leaving the page forgets the shown key
+  await row.locator('button', { hasText: 'Rename' }).click();
+  await page.waitForSelector('#keys-table td:text("renamed key")');
+  assert.equal((await check('jane@gmail.com', 'unknown', newKey)).status, 200);
+  await go('usage');
+  await go('keys');
+  assert.equal(await page.isHidden('#key-new'), true);
+});
+
+test('server refusals on keys are shown in words in the message area', async () => {
+  await go('usage');
+  await go('keys');
+  // the key this session signed in with: the server refuses, the session stays
+  const mine = page.locator('#keys-table tr', { hasText: '(signed in with it)' });
+  await mine.waitFor();
+  assert.equal(await mine.locator('button', { hasText: /Make (active|sandbox)/ }).count(), 0); // admin keys keep their type
+  await mine.locator('button', { hasText: 'Revoke' }).click();
+  await page.waitForSelector('#flash.error:not([hidden])');
+  assert.match(await page.textContent('#flash'), /A key cannot revoke itself/);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('uc_admin_key')), adminKey);
+  // the last admin key cannot be demoted either (the API answers 409 in words)
+  const me = (await adminApi('GET', '/keys')).body.keys.find((k) => adminKey.startsWith(k.prefix));
+  const demote = await adminApi('PATCH', '/keys/' + me.id, { type: 'active' });
+  assert.equal(demote.status, 409);
+  assert.match(demote.body.detail, /last admin key/);
+  // a key revoked elsewhere since the page was drawn
+  const made = await adminApi('POST', '/keys', { name: 'stale row', type: 'sandbox' });
+  await go('usage');
+  await go('keys');
+  const row = page.locator('#keys-table tr', { hasText: 'stale row' });
+  await row.waitFor();
+  assert.equal((await adminApi('DELETE', '/keys/' + made.body.id)).status, 200);
+  await row.locator('button', { hasText: 'Make active' }).click();
+  await page.waitForFunction(() => /no live key with that id/.test(document.querySelector('#flash').textContent));
+  assert.equal(await page.isHidden('#key-new'), true);
+});
+
 test('a domain added to the black list is classified black; bad lines are reported per line', async () => {
   await go('lists');
   await page.selectOption('#list-color', 'black');
@@ -192,9 +370,19 @@ test('usage chart and try it', async () => {
 test('360 px wide, keyboard, assets and headers', async () => {
   await page.setViewportSize({ width: 360, height: 800 });
   await go('colors');
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
-  assert.equal(overflow, false);
+  await page.uncheck('#ban-lift-never');
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.equal(await overflow(), false);
   await shot('08-narrow-360');
+  await go('keys');
+  await page.fill('#key-name', 'narrow');
+  await page.click('#key-create button[type=submit]');
+  await page.waitForSelector('#key-new:not([hidden])');
+  assert.equal(await overflow(), false);
+  // each key's buttons stay readable (a row, not one letter per line) and on screen
+  const box = await page.locator('#keys-table tr', { hasText: 'narrow' }).locator('button', { hasText: 'Make active' }).boundingBox();
+  assert.ok(box.height < 40 && box.x + box.width <= 360, JSON.stringify(box));
+  await shot('08b-narrow-360-keys');
   await page.setViewportSize({ width: 1200, height: 900 });
   // every input has a label
   const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
