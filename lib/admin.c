@@ -408,8 +408,14 @@ int uc_admin_audit_json(const struct uc_admin *a, int64_t account, size_t limit,
 
 /* ---- paths ---- */
 
-static int item_ok(const char *p, size_t n) {
-  return n > 0 && n <= UC_ADMIN_ITEM_MAX && !memchr(p, 0, n);
+/* 1..UC_ADMIN_ITEM_MAX bytes; a '/' only inside a ban key ("2001:db8::/64"),
+ * never making an empty segment ("bans//x", "bans/1.2.3.4/"). */
+static int item_ok(const char *p, size_t n, int slashes) {
+  if (n == 0 || n > UC_ADMIN_ITEM_MAX)
+    return 0;
+  if (!slashes)
+    return !memchr(p, '/', n);
+  return p[0] != '/' && p[n - 1] != '/' && !memmem(p, n, "//", 2);
 }
 
 int uc_admin_path_parse(const char *path, size_t len, struct uc_admin_path *out) {
@@ -420,6 +426,8 @@ int uc_admin_path_parse(const char *path, size_t len, struct uc_admin_path *out)
                {"lists", UC_ADMIN_LISTS},       {"keys", UC_ADMIN_KEYS},
                {"usage", UC_ADMIN_USAGE},       {"audit", UC_ADMIN_AUDIT}};
   memset(out, 0, sizeof *out);
+  if (memchr(path, 0, len)) /* "lists/grey\0" must not name lists/grey */
+    return UC_ENOTFOUND;
   const char *slash = memchr(path, '/', len);
   size_t head = slash ? (size_t)(slash - path) : len;
   const char *rest = slash ? slash + 1 : NULL;
@@ -448,8 +456,7 @@ int uc_admin_path_parse(const char *path, size_t len, struct uc_admin_path *out)
   }
   if (!rest)
     return UC_OK;
-  int slashes_ok = out->resource == UC_ADMIN_BANS; /* "2001:db8::/64" as the list shows it */
-  if (!item_ok(rest, rest_len) || (!slashes_ok && memchr(rest, '/', rest_len)) ||
+  if (!item_ok(rest, rest_len, out->resource == UC_ADMIN_BANS) ||
       out->resource == UC_ADMIN_SETTINGS || out->resource == UC_ADMIN_USAGE ||
       out->resource == UC_ADMIN_AUDIT)
     return UC_ENOTFOUND;

@@ -1,0 +1,1255 @@
+/* The store conformance suite: every uc_store_* call, run against each backend of `backends`. */
+#include "unit.h"
+
+#include "uc/store.h"
+
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* ---- the backends under test ---- */
+
+struct backend {
+  const char *name; /* what uc_store_backend() says, and the cmocka group */
+  int shared;       /* what uc_store_shared() says */
+  const char *env;  /* tested only when this variable is set (NULL: always) */
+  /* Writes the URL of a new, empty store for one test: UC_OK or an error. */
+  int (*fresh)(char *url, size_t size);
+  /* Removes what fresh made, once every handle is closed. */
+  void (*remove)(const char *url);
+  /* Fault injection: makes every later write of domain to a list fail, so that
+   * "all or nothing" can be seen; UC_OK, or NULL when the backend cannot. */
+  int (*break_domain)(const char *url, const char *domain);
+};
+
+static int sqlite_fresh(char *url, size_t size);
+static void sqlite_remove(const char *url);
+static int sqlite_break_domain(const char *url, const char *domain);
+
+/* A new backend is one row, e.g. {"redis", 1, "UC_TEST_REDIS_URL", redis_fresh,
+ * redis_remove, NULL}: redis_fresh gives that URL with a key prefix of its own. */
+static const struct backend backends[] = {
+    {"sqlite", 0, NULL, sqlite_fresh, sqlite_remove, sqlite_break_domain},
+};
+
+static const struct backend *be; /* the backend the running group tests */
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+static void rm_tree(const char *dir) {
+  nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A new directory under /tmp (size >= 32). */
+static int temp_dir(char *dir, size_t size) {
+  snprintf(dir, size, "/tmp/uc-store-XXXXXX");
+  return mkdtemp(dir) ? UC_OK : UC_EIO;
+}
+
+static int sqlite_fresh(char *url, size_t size) {
+  char dir[64];
+  if (temp_dir(dir, sizeof dir) != UC_OK)
+    return UC_EIO;
+  snprintf(url, size, "sqlite://%s/sub/store.db", dir); /* the directory is created */
+  return UC_OK;
+}
+
+static void sqlite_remove(const char *url) {
+  char dir[UC_STORE_URL_MAX];
+  snprintf(dir, sizeof dir, "%s", url + strlen("sqlite://"));
+  *strstr(dir, "/sub/store.db") = 0;
+  rm_tree(dir);
+}
+
+/* A trigger that aborts the statement storing domain. */
+static int sqlite_break_domain(const char *url, const char *domain) {
+  sqlite3 *db = NULL;
+  char *sql = sqlite3_mprintf("CREATE TRIGGER test_fault BEFORE INSERT ON domain_lists "
+                              "WHEN NEW.domain = %Q BEGIN SELECT RAISE(ABORT, 'injected'); END",
+                              domain);
+  int rc = sql && sqlite3_open(url + strlen("sqlite://"), &db) == SQLITE_OK &&
+                   sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+               ? UC_OK
+               : UC_ESTORE;
+  sqlite3_close(db);
+  sqlite3_free(sql);
+  return rc;
+}
+
+/* ---- fixture: a fresh store per test ---- */
+
+struct fx {
+  char url[UC_STORE_URL_MAX];
+  uc_store *st;
+};
+
+static int fx_setup(void **state) {
+  struct fx *f = calloc(1, sizeof *f);
+  char err[256];
+  *state = f;
+  if (!f || be->fresh(f->url, sizeof f->url) != UC_OK)
+    return -1;
+  if (uc_store_open(f->url, UC_STORE_CREATE, &f->st, err, sizeof err) != UC_OK) {
+    fprintf(stderr, "%s: %s\n", f->url, err);
+    return -1;
+  }
+  return 0;
+}
+
+static int fx_teardown(void **state) {
+  struct fx *f = *state;
+  uc_store_close(f->st);
+  be->remove(f->url);
+  free(f);
+  return 0;
+}
+
+/* Another handle on the test's store, as another process would have. */
+static uc_store *second(struct fx *f) {
+  uc_store *st = NULL;
+  char err[256];
+  if (uc_store_open(f->url, 0, &st, err, sizeof err) != UC_OK)
+    fail_msg("second handle on %s: %s", f->url, err);
+  return st;
+}
+
+static int64_t account(struct fx *f, const char *name) {
+  struct uc_account_rec a;
+  assert_int_equal(uc_store_account_create(f->st, name, &a), UC_OK);
+  return a.id;
+}
+
+static struct uc_key_rec key(struct fx *f, int64_t acc, const char *name, uc_key_type t) {
+  struct uc_key_rec k;
+  char text[UC_KEY_MAX + 1];
+  assert_int_equal(uc_store_key_create(f->st, acc, name, t, &k, text), UC_OK);
+  return k;
+}
+
+static void near_now(int64_t t) {
+  int64_t now = (int64_t)time(NULL);
+  assert_in_range(t, now - 60, now + 1);
+}
+
+/* ---- collectors: what an each call gave, in order ---- */
+
+#define MAX_ROWS 16
+
+struct accounts {
+  size_t n;
+  struct uc_account_rec r[MAX_ROWS];
+};
+static int on_account(void *arg, const struct uc_account_rec *a) {
+  struct accounts *c = arg;
+  if (c->n < MAX_ROWS)
+    c->r[c->n] = *a;
+  return c->n++, 0;
+}
+
+struct keys {
+  size_t n;
+  struct uc_key_rec r[MAX_ROWS];
+};
+static int on_key(void *arg, const struct uc_key_rec *k) {
+  struct keys *c = arg;
+  if (c->n < MAX_ROWS)
+    c->r[c->n] = *k;
+  return c->n++, 0;
+}
+
+struct usage {
+  size_t n;
+  struct uc_usage_row r[MAX_ROWS];
+};
+static int on_usage(void *arg, const struct uc_usage_row *u) {
+  struct usage *c = arg;
+  if (c->n < MAX_ROWS)
+    c->r[c->n] = *u;
+  return c->n++, 0;
+}
+
+struct list_row {
+  int64_t account_id, added_at;
+  uc_category color;
+  char domain[UC_DOMAIN_MAX + 1];
+};
+struct lists {
+  size_t n;
+  struct list_row r[MAX_ROWS];
+};
+static int on_list(void *arg, const struct uc_list_rec *l) {
+  struct lists *c = arg;
+  if (c->n < MAX_ROWS) {
+    c->r[c->n] = (struct list_row){l->account_id, l->added_at, l->color, ""};
+    snprintf(c->r[c->n].domain, sizeof c->r[c->n].domain, "%s", l->domain);
+  }
+  return c->n++, 0;
+}
+
+struct bans {
+  size_t n;
+  struct uc_ban_rec r[MAX_ROWS];
+};
+static int on_ban(void *arg, const struct uc_ban_rec *b) {
+  struct bans *c = arg;
+  if (c->n < MAX_ROWS)
+    c->r[c->n] = *b;
+  return c->n++, 0;
+}
+
+struct audit_row {
+  int64_t id, account_id, key_id, at;
+  char action[32], detail[64];
+};
+struct audits {
+  size_t n;
+  struct audit_row r[MAX_ROWS];
+};
+static int on_audit(void *arg, const struct uc_audit_rec *a) {
+  struct audits *c = arg;
+  if (c->n < MAX_ROWS) {
+    struct audit_row *r = &c->r[c->n];
+    *r = (struct audit_row){a->id, a->account_id, a->key_id, a->at, "", ""};
+    snprintf(r->action, sizeof r->action, "%s", a->action);
+    snprintf(r->detail, sizeof r->detail, "%s", a->detail);
+  }
+  return c->n++, 0;
+}
+
+struct change_row {
+  uint64_t id;
+  enum uc_change_kind kind;
+  int64_t account_id;
+  char ip[UC_IP_KEY_MAX];
+  int own;
+};
+struct changes {
+  size_t n;
+  struct change_row r[MAX_ROWS];
+};
+static int on_change(void *arg, const struct uc_change *ch) {
+  struct changes *c = arg;
+  if (c->n < MAX_ROWS) {
+    c->r[c->n] = (struct change_row){ch->id, ch->kind, ch->account_id, "", ch->own};
+    snprintf(c->r[c->n].ip, sizeof c->r[c->n].ip, "%s", ch->ip ? ch->ip : "");
+  }
+  return c->n++, 0;
+}
+
+/* ---- identity ---- */
+
+static void test_backend_identity(void **state) {
+  struct fx *f = *state;
+  assert_string_equal(uc_store_backend(f->st), be->name);
+  assert_non_null(strstr(uc_store_schemes(), be->name)); /* messages list every backend */
+  assert_int_equal(uc_store_shared(f->st), be->shared);
+  const char *where = uc_store_where(f->st);
+  assert_true(strlen(where) > 0);
+  assert_non_null(strstr(f->url, where)); /* where the URL points */
+}
+
+/* ---- accounts ---- */
+
+static void test_accounts(void **state) {
+  struct fx *f = *state;
+  struct uc_account_rec a, b, got;
+  struct accounts all = {0};
+  assert_int_equal(uc_store_account_each(f->st, on_account, &all), UC_OK);
+  assert_int_equal(all.n, 0); /* fresh and empty */
+  assert_int_equal(uc_store_account_create(f->st, "beta", &b), UC_OK);
+  assert_int_equal(uc_store_account_create(f->st, "alpha", &a), UC_OK);
+  assert_string_equal(a.name, "alpha");
+  assert_true(a.id > b.id);
+  near_now(a.created_at);
+  assert_int_equal(uc_store_account_create(f->st, "alpha", &got), UC_EEXISTS);
+  assert_int_equal(uc_store_account_get(f->st, "alpha", &got), UC_OK);
+  assert_int_equal(got.id, a.id);
+  assert_string_equal(got.name, "alpha");
+  assert_int_equal(got.created_at, a.created_at);
+  assert_int_equal(uc_store_account_get(f->st, "gamma", &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_account_get(f->st, "ALPHA", &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_account_each(f->st, on_account, &all), UC_OK);
+  assert_int_equal(all.n, 2); /* the refused duplicate made no row */
+  assert_string_equal(all.r[0].name, "beta");
+  assert_int_equal(all.r[0].id, b.id);
+  assert_string_equal(all.r[1].name, "alpha"); /* by id, not by name */
+}
+
+/* ---- keys ---- */
+
+static void test_key_create(void **state) {
+  struct fx *f = *state;
+  static const struct {
+    uc_key_type t;
+    const char *prefix;
+  } kinds[] = {
+      {UC_KEY_ACTIVE, "ucl_live_"}, {UC_KEY_SANDBOX, "ucl_test_"}, {UC_KEY_ADMIN, "ucl_admin_"}};
+  int64_t acc = account(f, "alpha");
+  for (size_t i = 0; i < COUNT(kinds); i++) {
+    struct uc_key_rec k, found;
+    char text[UC_KEY_MAX + 1];
+    uint8_t h[UC_KEY_HASH_LEN];
+    assert_int_equal(uc_store_key_create(f->st, acc, "web", kinds[i].t, &k, text), UC_OK);
+    assert_true(k.id > 0);
+    assert_memory_equal(text, kinds[i].prefix, strlen(kinds[i].prefix));
+    assert_int_equal(strlen(k.prefix), UC_KEY_PREFIX_SHOWN);
+    assert_memory_equal(k.prefix, text, UC_KEY_PREFIX_SHOWN);
+    uc_key_hash(text, strlen(text), h);
+    assert_memory_equal(k.hash, h, sizeof h); /* only the hash is kept */
+    assert_int_equal(uc_store_key_by_hash(f->st, h, &found), UC_OK);
+    assert_int_equal(found.id, k.id);
+    assert_int_equal(found.account_id, acc);
+    assert_int_equal(found.type, kinds[i].t);
+    assert_string_equal(found.name, "web");
+    assert_string_equal(found.prefix, k.prefix);
+    assert_int_equal(found.created_at, k.created_at);
+    near_now(found.created_at);
+    assert_int_equal(found.last_used_at, 0);
+    assert_int_equal(found.revoked_at, 0);
+  }
+  struct uc_key_rec k;
+  char text[UC_KEY_MAX + 1];
+  assert_int_equal(uc_store_key_create(f->st, acc, "", UC_KEY_ACTIVE, &k, text), UC_EINVAL);
+  assert_int_equal(uc_store_key_create(f->st, acc, "x", (uc_key_type)3, &k, text), UC_EINVAL);
+  struct keys all = {0};
+  uc_store_key_each(f->st, acc, on_key, &all);
+  assert_int_equal(all.n, COUNT(kinds)); /* the refused ones made no row */
+}
+
+static void test_key_insert(void **state) {
+  struct fx *f = *state;
+  int64_t acc = account(f, "alpha");
+  struct uc_key_rec k = {.account_id = acc, .type = UC_KEY_SANDBOX, .created_at = 1234};
+  struct uc_key_rec found, again;
+  snprintf(k.name, sizeof k.name, "manual");
+  snprintf(k.prefix, sizeof k.prefix, "ucl_test_abcde");
+  uc_key_hash("any text", 8, k.hash);
+  assert_int_equal(uc_store_key_insert(f->st, &k), UC_OK);
+  assert_true(k.id > 0);
+  assert_int_equal(uc_store_key_by_hash(f->st, k.hash, &found), UC_OK);
+  assert_int_equal(found.id, k.id);
+  assert_int_equal(found.created_at, 1234);
+  assert_int_equal(found.type, UC_KEY_SANDBOX);
+  assert_string_equal(found.name, "manual");
+  assert_string_equal(found.prefix, "ucl_test_abcde");
+  again = k;
+  snprintf(again.name, sizeof again.name, "copy");
+  assert_int_equal(uc_store_key_insert(f->st, &again), UC_EEXISTS);
+  uint8_t other[UC_KEY_HASH_LEN];
+  uc_key_hash("other text", 10, other);
+  assert_int_equal(uc_store_key_by_hash(f->st, other, &found), UC_ENOTFOUND);
+}
+
+static void test_key_each(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_key_rec a1 = key(f, a, "a1", UC_KEY_ACTIVE), b1 = key(f, b, "b1", UC_KEY_ADMIN);
+  struct uc_key_rec a2 = key(f, a, "a2", UC_KEY_SANDBOX);
+  assert_int_equal(uc_store_key_revoke(f->st, a, a1.id, 99), UC_OK);
+  struct keys ka = {0}, kb = {0}, all = {0};
+  assert_int_equal(uc_store_key_each(f->st, a, on_key, &ka), UC_OK);
+  assert_int_equal(ka.n, 2);
+  assert_int_equal(ka.r[0].id, a1.id); /* revoked ones too, by id */
+  assert_int_equal(ka.r[0].revoked_at, 99);
+  assert_int_equal(ka.r[1].id, a2.id);
+  assert_int_equal(ka.r[1].type, UC_KEY_SANDBOX);
+  assert_int_equal(uc_store_key_each(f->st, b, on_key, &kb), UC_OK);
+  assert_int_equal(kb.n, 1);
+  assert_int_equal(kb.r[0].id, b1.id);
+  assert_int_equal(uc_store_key_each(f->st, 0, on_key, &all), UC_OK);
+  assert_int_equal(all.n, 3);
+  assert_int_equal(all.r[0].id, a1.id);
+  assert_int_equal(all.r[1].id, b1.id);
+  assert_int_equal(all.r[2].id, a2.id);
+}
+
+static void test_key_get_and_revoke(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_key_rec k = key(f, a, "web", UC_KEY_ACTIVE), got;
+  assert_int_equal(uc_store_key_get(f->st, a, k.id, &got), UC_OK);
+  assert_int_equal(got.id, k.id);
+  assert_string_equal(got.name, "web");
+  assert_int_equal(uc_store_key_get(f->st, b, k.id, &got), UC_ENOTFOUND); /* not beta's */
+  assert_int_equal(uc_store_key_get(f->st, a, k.id + 100, &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_key_revoke(f->st, b, k.id, 5), UC_ENOTFOUND);
+  assert_int_equal(uc_store_key_get(f->st, a, k.id, &got), UC_OK); /* still live */
+  assert_int_equal(uc_store_key_revoke(f->st, a, k.id, 5), UC_OK);
+  assert_int_equal(uc_store_key_revoke(f->st, a, k.id, 6), UC_ENOTFOUND);
+  assert_int_equal(uc_store_key_get(f->st, a, k.id, &got), UC_ENOTFOUND); /* live keys only */
+  assert_int_equal(uc_store_key_by_hash(f->st, k.hash, &got), UC_OK);     /* found, revoked */
+  assert_int_equal(got.revoked_at, 5);
+}
+
+static void test_key_update(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_key_rec k = key(f, a, "web", UC_KEY_ACTIVE), old = k, got;
+  snprintf(k.name, sizeof k.name, "renamed");
+  k.type = UC_KEY_SANDBOX;
+  snprintf(k.prefix, sizeof k.prefix, "ucl_test_zzzzz");
+  uc_key_hash("new text", 8, k.hash);
+  assert_int_equal(uc_store_key_update(f->st, &k), UC_OK);
+  assert_int_equal(uc_store_key_by_hash(f->st, old.hash, &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_key_by_hash(f->st, k.hash, &got), UC_OK);
+  assert_int_equal(got.id, k.id);
+  assert_string_equal(got.name, "renamed");
+  assert_int_equal(got.type, UC_KEY_SANDBOX);
+  assert_string_equal(got.prefix, "ucl_test_zzzzz");
+  assert_int_equal(got.created_at, old.created_at);
+  struct uc_key_rec stranger = k;
+  stranger.account_id = b; /* another account's key */
+  assert_int_equal(uc_store_key_update(f->st, &stranger), UC_ENOTFOUND);
+  stranger = k;
+  stranger.id += 100;
+  assert_int_equal(uc_store_key_update(f->st, &stranger), UC_ENOTFOUND);
+  assert_int_equal(uc_store_key_revoke(f->st, a, k.id, 7), UC_OK);
+  snprintf(k.name, sizeof k.name, "late");
+  assert_int_equal(uc_store_key_update(f->st, &k), UC_ENOTFOUND); /* live keys only */
+  assert_int_equal(uc_store_key_by_hash(f->st, k.hash, &got), UC_OK);
+  assert_string_equal(got.name, "renamed");
+}
+
+static int64_t last_used(struct fx *f, const struct uc_key_rec *k) {
+  struct uc_key_rec got;
+  assert_int_equal(uc_store_key_by_hash(f->st, k->hash, &got), UC_OK);
+  return got.last_used_at;
+}
+
+static void test_key_touch(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_key_rec k = key(f, a, "web", UC_KEY_ADMIN), other = key(f, a, "ops", UC_KEY_ADMIN);
+  assert_int_equal(uc_store_key_touch(f->st, k.id, 100), UC_OK);
+  assert_int_equal(last_used(f, &k), 100);
+  assert_int_equal(uc_store_key_touch(f->st, k.id, 50), UC_OK);
+  assert_int_equal(last_used(f, &k), 100); /* never backwards */
+  assert_int_equal(uc_store_key_touch(f->st, k.id, 200), UC_OK);
+  assert_int_equal(last_used(f, &k), 200);
+  assert_int_equal(last_used(f, &other), 0);
+}
+
+/* ---- usage ---- */
+
+#define DAY 19800u /* 2024-03-18 */
+
+static void expect_row(const struct uc_usage_row *r, int64_t key_id, unsigned day, uint64_t white,
+                       uint64_t grey, uint64_t black) {
+  assert_int_equal(r->key_id, key_id);
+  assert_int_equal(r->day, day);
+  assert_int_equal(r->count[UC_WHITE], white);
+  assert_int_equal(r->count[UC_GREY], grey);
+  assert_int_equal(r->count[UC_BLACK], black);
+}
+
+static void test_usage_add_sums(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_key_rec k1 = key(f, a, "k1", UC_KEY_ACTIVE), k2 = key(f, a, "k2", UC_KEY_ACTIVE);
+  struct uc_usage_delta first[] = {{k1.id, DAY - 1, UC_WHITE, 2, 100},
+                                   {k1.id, DAY, UC_BLACK, 1, 150},
+                                   {k2.id, DAY, UC_GREY, 5, 120}};
+  struct uc_usage_delta more[] = {{k1.id, DAY - 1, UC_WHITE, 3, 90},
+                                  {k1.id, DAY, UC_WHITE, 4, 200}};
+  assert_int_equal(uc_store_usage_add(f->st, first, COUNT(first)), UC_OK);
+  assert_int_equal(uc_store_usage_add(f->st, more, COUNT(more)), UC_OK);
+  assert_int_equal(uc_store_usage_add(f->st, more, 0), UC_OK);
+  struct usage u = {0};
+  assert_int_equal(uc_store_usage_each(f->st, a, 0, on_usage, &u), UC_OK);
+  assert_int_equal(u.n, 3); /* one row per key and day, by key then day */
+  expect_row(&u.r[0], k1.id, DAY - 1, 5, 0, 0);
+  expect_row(&u.r[1], k1.id, DAY, 4, 0, 1);
+  expect_row(&u.r[2], k2.id, DAY, 0, 5, 0);
+  assert_int_equal(last_used(f, &k1), 200);
+  assert_int_equal(last_used(f, &k2), 120);
+  struct uc_usage_delta older[] = {{k1.id, DAY, UC_GREY, 1, 10}};
+  assert_int_equal(uc_store_usage_add(f->st, older, 1), UC_OK);
+  assert_int_equal(last_used(f, &k1), 200); /* last_used only advances */
+}
+
+static void test_usage_each_filters(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_key_rec ka = key(f, a, "ka", UC_KEY_ACTIVE), kb = key(f, b, "kb", UC_KEY_ACTIVE);
+  struct uc_usage_delta d[] = {{ka.id, DAY - 30, UC_WHITE, 1, 1},
+                               {ka.id, DAY - 29, UC_GREY, 2, 2},
+                               {ka.id, DAY, UC_BLACK, 3, 3},
+                               {kb.id, DAY, UC_WHITE, 9, 4}};
+  assert_int_equal(uc_store_usage_add(f->st, d, COUNT(d)), UC_OK);
+  struct usage since = {0}, other = {0}, none = {0};
+  assert_int_equal(uc_store_usage_each(f->st, a, DAY - 29, on_usage, &since), UC_OK);
+  assert_int_equal(since.n, 2); /* since_day itself is in */
+  expect_row(&since.r[0], ka.id, DAY - 29, 0, 2, 0);
+  expect_row(&since.r[1], ka.id, DAY, 0, 0, 3);
+  assert_int_equal(uc_store_usage_each(f->st, b, 0, on_usage, &other), UC_OK);
+  assert_int_equal(other.n, 1); /* only the account's keys */
+  expect_row(&other.r[0], kb.id, DAY, 9, 0, 0);
+  assert_int_equal(uc_store_usage_each(f->st, a, DAY + 1, on_usage, &none), UC_OK);
+  assert_int_equal(none.n, 0);
+}
+
+/* ---- settings ---- */
+
+static void test_settings(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  char *json = (char *)"unchanged";
+  assert_int_equal(uc_store_settings_get(f->st, a, &json), UC_OK);
+  assert_null(json); /* never set */
+  assert_int_equal(uc_store_settings_put(f->st, a, "{\"ban_threshold\":3}"), UC_OK);
+  assert_int_equal(uc_store_settings_get(f->st, a, &json), UC_OK);
+  assert_string_equal(json, "{\"ban_threshold\":3}");
+  free(json);
+  assert_int_equal(uc_store_settings_put(f->st, a, "{\"ban_threshold\":7}"), UC_OK);
+  assert_int_equal(uc_store_settings_get(f->st, a, &json), UC_OK);
+  assert_string_equal(json, "{\"ban_threshold\":7}"); /* overwritten, not merged */
+  free(json);
+  assert_int_equal(uc_store_settings_get(f->st, b, &json), UC_OK);
+  assert_null(json);
+}
+
+/* ---- domain lists ---- */
+
+/* The rows' domains joined by ' ' for account acc and colour c. */
+static void list_text(struct fx *f, int64_t acc, uc_category c, char *out, size_t size) {
+  struct lists l = {0};
+  size_t used = 0;
+  out[0] = 0;
+  assert_int_equal(uc_store_list_each(f->st, acc, on_list, &l), UC_OK);
+  for (size_t i = 0; i < l.n && i < MAX_ROWS; i++)
+    if (l.r[i].color == c && l.r[i].account_id == acc)
+      used += (size_t)snprintf(out + used, size - used, "%s%s", used ? " " : "", l.r[i].domain);
+}
+
+static void expect_list(struct fx *f, int64_t acc, uc_category c, const char *want) {
+  char got[512];
+  list_text(f, acc, c, got, sizeof got);
+  assert_string_equal(got, want);
+}
+
+static void test_list_add_remove(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  assert_int_equal(uc_store_list_add(f->st, a, UC_BLACK, "spam.example"), UC_OK);
+  assert_int_equal(uc_store_list_add(f->st, a, UC_BLACK, "spam.example"), UC_EEXISTS);
+  assert_int_equal(uc_store_list_add(f->st, a, UC_WHITE, "spam.example"), UC_OK); /* per colour */
+  assert_int_equal(uc_store_list_add(f->st, a, UC_BLACK, "aaa.example"), UC_OK);
+  assert_int_equal(uc_store_list_add(f->st, b, UC_BLACK, "spam.example"), UC_OK); /* per account */
+  expect_list(f, a, UC_BLACK, "aaa.example spam.example");                        /* by domain */
+  expect_list(f, a, UC_WHITE, "spam.example");
+  expect_list(f, a, UC_GREY, "");
+  expect_list(f, b, UC_BLACK, "spam.example");
+  assert_int_equal(uc_store_list_remove(f->st, a, UC_GREY, "spam.example"), UC_ENOTFOUND);
+  assert_int_equal(uc_store_list_remove(f->st, a, UC_BLACK, "none.example"), UC_ENOTFOUND);
+  assert_int_equal(uc_store_list_remove(f->st, a, UC_WHITE, "spam.example"), UC_OK);
+  assert_int_equal(uc_store_list_remove(f->st, a, UC_WHITE, "spam.example"), UC_ENOTFOUND);
+  expect_list(f, a, UC_WHITE, "");
+  expect_list(f, a, UC_BLACK, "aaa.example spam.example");
+  expect_list(f, b, UC_BLACK, "spam.example");
+}
+
+/* Rows come grouped by account and colour (each group once), by domain within. */
+static void test_list_each_order(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  static const struct {
+    int acc;
+    uc_category c;
+    const char *d;
+  } adds[] = {{1, UC_GREY, "m.example"}, {0, UC_BLACK, "z.example"}, {0, UC_WHITE, "b.example"},
+              {1, UC_GREY, "c.example"}, {0, UC_BLACK, "a.example"}, {0, UC_GREY, "q.example"}};
+  for (size_t i = 0; i < COUNT(adds); i++)
+    assert_int_equal(uc_store_list_add(f->st, adds[i].acc ? b : a, adds[i].c, adds[i].d), UC_OK);
+  struct lists all = {0}, only_a = {0};
+  assert_int_equal(uc_store_list_each(f->st, 0, on_list, &all), UC_OK);
+  assert_int_equal(all.n, COUNT(adds));
+  int groups = 1;
+  for (size_t i = 1; i < all.n; i++) {
+    const struct list_row *p = &all.r[i - 1], *r = &all.r[i];
+    assert_true(p->account_id <= r->account_id);
+    if (p->account_id == r->account_id && p->color == r->color)
+      assert_true(strcmp(p->domain, r->domain) < 0);
+    else
+      groups++;
+    near_now(r->added_at);
+  }
+  assert_int_equal(groups, 4); /* a/black, a/white, a/grey, b/grey: each contiguous */
+  assert_int_equal(uc_store_list_each(f->st, a, on_list, &only_a), UC_OK);
+  assert_int_equal(only_a.n, 4);
+  for (size_t i = 0; i < only_a.n; i++)
+    assert_int_equal(only_a.r[i].account_id, a);
+}
+
+static void test_list_replace(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  uc_store_list_add(f->st, a, UC_BLACK, "old.example");
+  uc_store_list_add(f->st, a, UC_WHITE, "keep.example");
+  uc_store_list_add(f->st, b, UC_BLACK, "theirs.example");
+  const char *const next[] = {"x.example", "c.example", "x.example"};
+  assert_int_equal(uc_store_list_replace(f->st, a, UC_BLACK, next, COUNT(next)), UC_OK);
+  expect_list(f, a, UC_BLACK, "c.example x.example");
+  expect_list(f, a, UC_WHITE, "keep.example");   /* other colours stay */
+  expect_list(f, b, UC_BLACK, "theirs.example"); /* other accounts stay */
+  assert_int_equal(uc_store_list_replace(f->st, a, UC_BLACK, NULL, 0), UC_OK);
+  expect_list(f, a, UC_BLACK, "");
+  expect_list(f, a, UC_WHITE, "keep.example");
+}
+
+/* A replace whose last insert fails leaves the list as it was. */
+static void test_list_replace_all_or_nothing(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  char msg[256] = "";
+  if (!be->break_domain)
+    skip();
+  uc_store_list_add(f->st, a, UC_BLACK, "old.example");
+  assert_int_equal(be->break_domain(f->url, "boom.example"), UC_OK);
+  const char *const next[] = {"new.example", "other.example", "boom.example"};
+  int rc = uc_store_list_replace(f->st, a, UC_BLACK, next, COUNT(next));
+  assert_int_not_equal(rc, UC_OK);
+  uc_store_error(f->st, rc, msg, sizeof msg);
+  assert_true(strlen(msg) > 0);
+  expect_list(f, a, UC_BLACK, "old.example");
+  assert_int_equal(uc_store_list_replace(f->st, a, UC_BLACK, next, 2), UC_OK); /* still usable */
+  expect_list(f, a, UC_BLACK, "new.example other.example");
+}
+
+/* ---- bans ---- */
+
+static struct uc_ban_rec ban(int64_t acc, const char *ip, unsigned attempts, int64_t banned_at,
+                             int64_t updated_at) {
+  struct uc_ban_rec b = {.account_id = acc, .attempts = attempts, .banned_at = banned_at};
+  b.updated_at = updated_at;
+  snprintf(b.ip, sizeof b.ip, "%s", ip);
+  return b;
+}
+
+static const struct uc_ban_rec *find_ban(const struct bans *bs, int64_t acc, const char *ip) {
+  for (size_t i = 0; i < bs->n && i < MAX_ROWS; i++)
+    if (bs->r[i].account_id == acc && strcmp(bs->r[i].ip, ip) == 0)
+      return &bs->r[i];
+  return NULL;
+}
+
+static void test_ban_put_get_each(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_ban_rec rows[] = {ban(a, "192.0.2.1", 2, 0, 100), ban(a, "2001:db8::/64", 5, 150, 150),
+                              ban(b, "192.0.2.1", 1, 0, 110)};
+  struct uc_ban_rec got;
+  assert_int_equal(uc_store_ban_put(f->st, rows, COUNT(rows)), UC_OK);
+  assert_int_equal(uc_store_ban_put(f->st, rows, 0), UC_OK);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.1", &got), UC_OK);
+  assert_int_equal(got.account_id, a);
+  assert_string_equal(got.ip, "192.0.2.1");
+  assert_int_equal(got.attempts, 2);
+  assert_int_equal(got.banned_at, 0);
+  assert_int_equal(got.updated_at, 100);
+  assert_int_equal(uc_store_ban_get(f->st, a, "2001:db8::/64", &got), UC_OK);
+  assert_int_equal(got.banned_at, 150);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.9", &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_ban_get(f->st, b, "2001:db8::/64", &got), UC_ENOTFOUND);
+  struct bans of_a = {0}, all = {0};
+  assert_int_equal(uc_store_ban_each(f->st, a, on_ban, &of_a), UC_OK);
+  assert_int_equal(of_a.n, 2);
+  assert_non_null(find_ban(&of_a, a, "192.0.2.1"));
+  assert_int_equal(find_ban(&of_a, a, "2001:db8::/64")->attempts, 5);
+  assert_int_equal(uc_store_ban_each(f->st, 0, on_ban, &all), UC_OK);
+  assert_int_equal(all.n, 3);
+  assert_int_equal(find_ban(&all, b, "192.0.2.1")->updated_at, 110);
+}
+
+static void test_ban_put_never_clears_a_ban(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_ban_rec r = ban(a, "192.0.2.1", 5, 150, 150), got;
+  assert_int_equal(uc_store_ban_put(f->st, &r, 1), UC_OK);
+  r = ban(a, "192.0.2.1", 4, 0, 200); /* an older copy written behind */
+  assert_int_equal(uc_store_ban_put(f->st, &r, 1), UC_OK);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.1", &got), UC_OK);
+  assert_int_equal(got.banned_at, 150);
+  r = ban(a, "192.0.2.1", 0, 0, 300); /* nothing counted: still not a way to lift a ban */
+  assert_int_equal(uc_store_ban_put(f->st, &r, 1), UC_OK);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.1", &got), UC_OK);
+  assert_int_equal(got.banned_at, 150);
+  r = ban(a, "192.0.2.1", 6, 400, 400); /* a newer ban replaces it */
+  assert_int_equal(uc_store_ban_put(f->st, &r, 1), UC_OK);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.1", &got), UC_OK);
+  assert_int_equal(got.banned_at, 400);
+  assert_int_equal(got.attempts, 6);
+}
+
+static void test_ban_put_empty_removes_counting_row(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_ban_rec two[] = {ban(a, "192.0.2.1", 3, 0, 100), ban(a, "192.0.2.2", 1, 0, 100)};
+  struct uc_ban_rec got;
+  assert_int_equal(uc_store_ban_put(f->st, two, 2), UC_OK);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.2", &got), UC_OK);
+  struct uc_ban_rec empty = ban(a, "192.0.2.1", 0, 0, 200);
+  assert_int_equal(uc_store_ban_put(f->st, &empty, 1), UC_OK);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.1", &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.2", &got), UC_OK); /* only that IP */
+  empty = ban(a, "192.0.2.3", 0, 0, 200);                                 /* no row: none made */
+  assert_int_equal(uc_store_ban_put(f->st, &empty, 1), UC_OK);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.3", &got), UC_ENOTFOUND);
+  struct uc_ban_rec up = ban(a, "192.0.2.2", 4, 0, 300); /* an upsert of a counting row */
+  assert_int_equal(uc_store_ban_put(f->st, &up, 1), UC_OK);
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.2", &got), UC_OK);
+  assert_int_equal(got.attempts, 4);
+  assert_int_equal(got.updated_at, 300);
+}
+
+/* One hit; checks whether it counted and the row's attempts and ban afterwards. */
+static void hit(struct fx *f, int64_t acc, unsigned threshold, unsigned lift, int64_t now,
+                int want_counted, unsigned want_attempts, int64_t want_banned_at) {
+  struct uc_ban_rec out;
+  int counted = -1;
+  assert_int_equal(uc_store_ban_hit(f->st, acc, "192.0.2.7", threshold, lift, now, &out, &counted),
+                   UC_OK);
+  assert_int_equal(counted, want_counted);
+  assert_int_equal(out.account_id, acc);
+  assert_string_equal(out.ip, "192.0.2.7");
+  assert_int_equal(out.attempts, want_attempts);
+  assert_int_equal(out.banned_at, want_banned_at);
+  struct uc_ban_rec stored;
+  assert_int_equal(uc_store_ban_get(f->st, acc, "192.0.2.7", &stored), UC_OK);
+  assert_int_equal(stored.banned_at, want_banned_at); /* durable on return */
+}
+
+static void test_ban_hit_counts_then_bans(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  hit(f, a, 3, 0, 1000, 1, 1, 0);
+  hit(f, a, 3, 0, 1001, 1, 2, 0);
+  hit(f, a, 3, 0, 1002, 1, 3, 1002); /* the threshold bans, at now */
+  hit(f, a, 3, 0, 1003, 0, 3, 1002); /* banned: nothing counted */
+  hit(f, a, 3, 0, 999999, 0, 3, 1002);
+  hit(f, b, 3, 0, 1004, 1, 1, 0); /* per account */
+  struct uc_ban_rec out;
+  assert_int_equal(uc_store_ban_hit(f->st, b, "192.0.2.7", 3, 0, 1005, &out, NULL), UC_OK);
+  assert_int_equal(out.attempts, 2); /* counted may be NULL */
+  assert_int_equal(uc_store_ban_hit(f->st, b, "192.0.2.7", 0, 0, 1006, &out, NULL), UC_EINVAL);
+}
+
+static void test_ban_hit_lifts_old_bans(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  hit(f, a, 2, 60, 1000, 1, 1, 0);
+  hit(f, a, 2, 60, 1010, 1, 2, 1010);
+  hit(f, a, 2, 60, 1069, 0, 2, 1010); /* 59 s: still banned */
+  hit(f, a, 2, 60, 1070, 1, 1, 0);    /* 60 s: lifted, counting starts over */
+  hit(f, a, 2, 60, 1071, 1, 2, 1071);
+  hit(f, a, 2, 0, 999999, 0, 2, 1071); /* lift_seconds 0: for ever */
+}
+
+static void test_ban_hit_lower_threshold(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  hit(f, a, 10, 0, 1000, 1, 1, 0);
+  hit(f, a, 10, 0, 1001, 1, 2, 0);
+  hit(f, a, 10, 0, 1002, 1, 3, 0);
+  hit(f, a, 2, 0, 1003, 1, 4, 1003); /* already past the new threshold: the next hit bans */
+}
+
+struct hitter {
+  uc_store *st;
+  int64_t account;
+  int rc, counted, banned_seen, banning;
+};
+
+static void *hit_loop(void *arg) {
+  struct hitter *h = arg;
+  for (int i = 0; i < 25 && h->rc == UC_OK; i++) {
+    struct uc_ban_rec out;
+    int counted = 0;
+    h->rc = uc_store_ban_hit(h->st, h->account, "198.51.100.1", 50, 0, 5000, &out, &counted);
+    h->counted += counted;
+    h->banned_seen += !counted && out.banned_at != 0;
+    h->banning += counted && out.banned_at != 0;
+  }
+  return NULL;
+}
+
+/* 8 handles (as 8 server processes would have) hit one IP 200 times: exactly 50 count. */
+static void test_ban_hit_exact_under_concurrency(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct hitter h[8];
+  pthread_t t[8];
+  for (int i = 0; i < 8; i++)
+    h[i] = (struct hitter){second(f), a, UC_OK, 0, 0, 0};
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, hit_loop, &h[i]), 0);
+  int counted = 0, banned = 0, banning = 0;
+  for (int i = 0; i < 8; i++) {
+    pthread_join(t[i], NULL);
+    uc_store_close(h[i].st);
+    assert_int_equal(h[i].rc, UC_OK);
+    counted += h[i].counted, banned += h[i].banned_seen, banning += h[i].banning;
+  }
+  assert_int_equal(counted, 50);
+  assert_int_equal(banned, 150);
+  assert_int_equal(banning, 1); /* one hit made the ban */
+  struct uc_ban_rec got;
+  assert_int_equal(uc_store_ban_get(f->st, a, "198.51.100.1", &got), UC_OK);
+  assert_int_equal(got.attempts, 50);
+  assert_int_equal(got.banned_at, 5000);
+}
+
+static void test_ban_delete(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_ban_rec rows[] = {ban(a, "192.0.2.1", 5, 150, 150), ban(a, "192.0.2.2", 1, 0, 100),
+                              ban(b, "192.0.2.1", 2, 0, 100)};
+  struct uc_ban_rec got;
+  assert_int_equal(uc_store_ban_put(f->st, rows, COUNT(rows)), UC_OK);
+  assert_int_equal(uc_store_ban_delete(f->st, a, "192.0.2.1"), UC_OK); /* lifts the ban */
+  assert_int_equal(uc_store_ban_get(f->st, a, "192.0.2.1", &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_ban_delete(f->st, a, "192.0.2.1"), UC_ENOTFOUND);
+  assert_int_equal(uc_store_ban_get(f->st, b, "192.0.2.1", &got), UC_OK); /* per account */
+  size_t deleted = 99;
+  assert_int_equal(uc_store_ban_delete_all(f->st, a, &deleted), UC_OK);
+  assert_int_equal(deleted, 1);
+  struct bans of_a = {0}, of_b = {0};
+  uc_store_ban_each(f->st, a, on_ban, &of_a);
+  uc_store_ban_each(f->st, b, on_ban, &of_b);
+  assert_int_equal(of_a.n, 0);
+  assert_int_equal(of_b.n, 1);
+  assert_int_equal(uc_store_ban_delete_all(f->st, a, &deleted), UC_OK);
+  assert_int_equal(deleted, 0);
+  assert_int_equal(uc_store_ban_delete_all(f->st, b, NULL), UC_OK);
+  assert_int_equal(uc_store_ban_get(f->st, b, "192.0.2.1", &got), UC_ENOTFOUND);
+}
+
+/* ---- the change feed ---- */
+
+static void expect_change(const struct change_row *c, enum uc_change_kind kind, int64_t acc,
+                          const char *ip, int own) {
+  assert_int_equal(c->kind, kind);
+  assert_int_equal(c->account_id, acc);
+  if (kind == UC_CHANGE_UNBAN)
+    assert_string_equal(c->ip, ip);
+  assert_int_equal(c->own, own);
+}
+
+static void test_changes_from_now(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  uc_store *other = second(f);
+  struct changes seen = {0};
+  uint64_t cursor = 0;
+  assert_int_equal(uc_store_ban_delete(other, a, "192.0.2.1"), UC_ENOTFOUND); /* before: old */
+  assert_int_equal(uc_store_changes(f->st, &cursor, on_change, &seen), UC_OK);
+  assert_int_equal(seen.n, 0); /* no replay */
+  assert_int_not_equal(cursor, 0);
+  uint64_t start = cursor;
+  assert_int_equal(uc_store_changes(f->st, &cursor, on_change, &seen), UC_OK);
+  assert_int_equal(seen.n, 0);
+  assert_int_equal(cursor, start);
+  uc_store_close(other);
+}
+
+static void test_changes_in_order(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  uc_store *other = second(f);
+  uint64_t mine = 0, theirs = 0;
+  struct changes seen = {0}, seen2 = {0}, again = {0};
+  assert_int_equal(uc_store_changes(f->st, &mine, on_change, &seen), UC_OK);
+  assert_int_equal(uc_store_changes(other, &theirs, on_change, &seen2), UC_OK);
+  uint64_t start = mine;
+  uc_store_ban_delete(other, a, "192.0.2.1");
+  uc_store_ban_delete_all(other, b, NULL);
+  uc_store_ban_delete(f->st, a, "2001:db8::/64");
+  assert_int_equal(uc_store_changes(f->st, &mine, on_change, &seen), UC_OK);
+  assert_int_equal(seen.n, 3);
+  expect_change(&seen.r[0], UC_CHANGE_UNBAN, a, "192.0.2.1", 0);
+  expect_change(&seen.r[1], UC_CHANGE_UNBAN_ALL, b, NULL, 0);
+  expect_change(&seen.r[2], UC_CHANGE_UNBAN, a, "2001:db8::/64", 1); /* through this handle */
+  assert_true(seen.r[0].id < seen.r[1].id && seen.r[1].id < seen.r[2].id);
+  assert_true(mine > start);
+  assert_int_equal(uc_store_changes(f->st, &mine, on_change, &again), UC_OK);
+  assert_int_equal(again.n, 0); /* each change once */
+  assert_int_equal(uc_store_changes(other, &theirs, on_change, &seen2), UC_OK);
+  assert_int_equal(seen2.n, 3); /* the other handle's view: own the other way round */
+  expect_change(&seen2.r[0], UC_CHANGE_UNBAN, a, "192.0.2.1", 1);
+  expect_change(&seen2.r[1], UC_CHANGE_UNBAN_ALL, b, NULL, 1);
+  expect_change(&seen2.r[2], UC_CHANGE_UNBAN, a, "2001:db8::/64", 0);
+  uc_store_close(other);
+}
+
+/* ---- audit ---- */
+
+static void test_audit(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_key_rec k = key(f, a, "ops", UC_KEY_ADMIN);
+  assert_int_equal(uc_store_audit_add(f->st, a, 0, "lists.add", "{\"n\":1}"), UC_OK);
+  assert_int_equal(uc_store_audit_add(f->st, a, k.id, "keys.create", "{\"n\":2}"), UC_OK);
+  assert_int_equal(uc_store_audit_add(f->st, b, 0, "bans.unban", "{\"n\":3}"), UC_OK);
+  assert_int_equal(uc_store_audit_add(f->st, a, 0, "bans.unban_all", NULL), UC_OK);
+  struct audits all = {0}, two = {0}, of_b = {0};
+  assert_int_equal(uc_store_audit_each(f->st, a, 10, on_audit, &all), UC_OK);
+  assert_int_equal(all.n, 3);
+  assert_string_equal(all.r[0].action, "bans.unban_all"); /* newest first */
+  assert_string_equal(all.r[0].detail, "{}");
+  assert_string_equal(all.r[1].action, "keys.create");
+  assert_int_equal(all.r[1].key_id, k.id);
+  assert_string_equal(all.r[1].detail, "{\"n\":2}");
+  assert_string_equal(all.r[2].action, "lists.add");
+  assert_int_equal(all.r[2].key_id, 0); /* the CLI */
+  assert_true(all.r[0].id > all.r[1].id && all.r[1].id > all.r[2].id);
+  for (size_t i = 0; i < all.n; i++) {
+    assert_int_equal(all.r[i].account_id, a);
+    near_now(all.r[i].at);
+  }
+  assert_int_equal(uc_store_audit_each(f->st, a, 2, on_audit, &two), UC_OK);
+  assert_int_equal(two.n, 2); /* the limit keeps the newest */
+  assert_string_equal(two.r[1].action, "keys.create");
+  assert_int_equal(uc_store_audit_each(f->st, b, 10, on_audit, &of_b), UC_OK);
+  assert_int_equal(of_b.n, 1);
+  assert_string_equal(of_b.r[0].detail, "{\"n\":3}");
+}
+
+/* ---- each stops when its callback says so ---- */
+
+static int stop_account(void *arg, const struct uc_account_rec *a) {
+  return (void)a, ++*(int *)arg;
+}
+static int stop_key(void *arg, const struct uc_key_rec *k) {
+  return (void)k, ++*(int *)arg;
+}
+static int stop_usage(void *arg, const struct uc_usage_row *u) {
+  return (void)u, ++*(int *)arg;
+}
+static int stop_list(void *arg, const struct uc_list_rec *l) {
+  return (void)l, ++*(int *)arg;
+}
+static int stop_ban(void *arg, const struct uc_ban_rec *b) {
+  return (void)b, ++*(int *)arg;
+}
+static int stop_audit(void *arg, const struct uc_audit_rec *a) {
+  return (void)a, ++*(int *)arg;
+}
+static int stop_change(void *arg, const struct uc_change *c) {
+  return (void)c, ++*(int *)arg;
+}
+
+/* Two rows of everything; every each call is stopped after the first. */
+static void fill_twice(struct fx *f, int64_t a, struct uc_key_rec *k) {
+  account(f, "beta");
+  k[0] = key(f, a, "k0", UC_KEY_ACTIVE), k[1] = key(f, a, "k1", UC_KEY_ACTIVE);
+  struct uc_usage_delta d[] = {{k[0].id, DAY, UC_WHITE, 1, 1}, {k[1].id, DAY, UC_WHITE, 1, 1}};
+  struct uc_ban_rec b[] = {ban(a, "192.0.2.1", 1, 0, 1), ban(a, "192.0.2.2", 1, 0, 1)};
+  assert_int_equal(uc_store_usage_add(f->st, d, 2), UC_OK);
+  assert_int_equal(uc_store_ban_put(f->st, b, 2), UC_OK);
+  assert_int_equal(uc_store_list_add(f->st, a, UC_BLACK, "a.example"), UC_OK);
+  assert_int_equal(uc_store_list_add(f->st, a, UC_BLACK, "b.example"), UC_OK);
+  assert_int_equal(uc_store_audit_add(f->st, a, 0, "x", "{}"), UC_OK);
+  assert_int_equal(uc_store_audit_add(f->st, a, 0, "y", "{}"), UC_OK);
+}
+
+static void test_each_stops(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_key_rec k[2];
+  uint64_t cursor = 0;
+  assert_int_equal(uc_store_changes(f->st, &cursor, NULL, NULL), UC_OK);
+  fill_twice(f, a, k);
+  int n[7] = {0};
+  assert_int_equal(uc_store_account_each(f->st, stop_account, &n[0]), UC_OK);
+  assert_int_equal(uc_store_key_each(f->st, a, stop_key, &n[1]), UC_OK);
+  assert_int_equal(uc_store_usage_each(f->st, a, 0, stop_usage, &n[2]), UC_OK);
+  assert_int_equal(uc_store_list_each(f->st, a, stop_list, &n[3]), UC_OK);
+  assert_int_equal(uc_store_ban_each(f->st, a, stop_ban, &n[4]), UC_OK);
+  assert_int_equal(uc_store_audit_each(f->st, a, 10, stop_audit, &n[5]), UC_OK);
+  uc_store_ban_delete(f->st, a, "192.0.2.1");
+  uc_store_ban_delete(f->st, a, "192.0.2.2");
+  assert_int_equal(uc_store_changes(f->st, &cursor, stop_change, &n[6]), UC_OK);
+  for (int i = 0; i < 7; i++)
+    assert_int_equal(n[i], 1);
+  struct changes rest = {0}; /* the cursor stopped after the one seen */
+  assert_int_equal(uc_store_changes(f->st, &cursor, on_change, &rest), UC_OK);
+  assert_int_equal(rest.n, 1);
+  assert_string_equal(rest.r[0].ip, "192.0.2.2");
+}
+
+/* ---- version and errors ---- */
+
+static void test_version_follows_other_handles(void **state) {
+  struct fx *f = *state;
+  uc_store *other = second(f);
+  uint64_t v1, same, v2;
+  struct uc_account_rec a;
+  assert_int_equal(uc_store_version(f->st, &v1), UC_OK);
+  assert_int_equal(uc_store_version(f->st, &same), UC_OK);
+  assert_true(v1 == same); /* nothing happened */
+  assert_int_equal(uc_store_account_create(other, "delta", &a), UC_OK);
+  assert_int_equal(uc_store_version(f->st, &v2), UC_OK);
+  assert_true(v1 != v2); /* how a server notices the CLI */
+  assert_int_equal(uc_store_account_get(f->st, "delta", &a), UC_OK);
+  uc_store_close(other);
+}
+
+static void test_error_message(void **state) {
+  struct fx *f = *state;
+  struct uc_account_rec a;
+  char buf[256] = "";
+  int rc = uc_store_account_get(f->st, "nobody", &a);
+  assert_int_equal(rc, UC_ENOTFOUND);
+  assert_int_equal(uc_store_error(f->st, rc, buf, sizeof buf), UC_ENOTFOUND);
+  assert_true(strlen(buf) > 0);
+  char tiny[4] = "xxx";
+  assert_int_equal(uc_store_error(f->st, rc, tiny, sizeof tiny), UC_ENOTFOUND);
+  assert_int_equal(strlen(tiny), 3); /* cut to the buffer, NUL-terminated */
+}
+
+/* ---- SQLite and opening: what is particular to the one file backend ---- */
+
+static char dir[64];
+
+static int dir_setup(void **state) {
+  (void)state;
+  return temp_dir(dir, sizeof dir) == UC_OK ? 0 : -1;
+}
+
+static int dir_teardown(void **state) {
+  (void)state;
+  rm_tree(dir);
+  return 0;
+}
+
+#define JUNK ((uc_store *)dir) /* not NULL: a failed open must set *out to NULL */
+
+static int exists(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0;
+}
+
+/* Opens url without creating and checks that it is the store holding account "one". */
+static void same_store(const char *url, const char *where) {
+  uc_store *st = NULL;
+  struct uc_account_rec a;
+  char err[256];
+  assert_int_equal(uc_store_open(url, 0, &st, err, sizeof err), UC_OK);
+  assert_string_equal(uc_store_backend(st), "sqlite");
+  assert_string_equal(uc_store_where(st), where);
+  assert_int_equal(uc_store_account_get(st, "one", &a), UC_OK);
+  uc_store_close(st);
+}
+
+static void test_open_url_forms(void **state) {
+  (void)state;
+  char path[128], url[160], cwd[1024], err[256];
+  uc_store *st = NULL;
+  struct uc_account_rec a;
+  snprintf(path, sizeof path, "%s/forms.db", dir);
+  assert_int_equal(uc_store_open(path, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  assert_int_equal(uc_store_account_create(st, "one", &a), UC_OK);
+  uc_store_close(st);
+  snprintf(url, sizeof url, "sqlite://%s", path); /* sqlite:///tmp/... */
+  same_store(url, path);
+  snprintf(url, sizeof url, "sqlite:%s", path);
+  same_store(url, path);
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir(dir), 0);
+  same_store("sqlite:forms.db", "forms.db"); /* relative to the current directory */
+  same_store("forms.db", "forms.db");        /* a plain path */
+  same_store("./forms.db", "./forms.db");
+  assert_int_equal(uc_store_open("odd:name.db", UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  assert_string_equal(uc_store_where(st), "odd:name.db"); /* no scheme: a path with a colon */
+  uc_store_close(st);
+  assert_true(exists("odd:name.db"));
+  assert_int_equal(uc_store_open("sqlite:rel/new.db", UC_STORE_CREATE, &st, err, sizeof err),
+                   UC_OK);
+  uc_store_close(st);
+  assert_true(exists("rel/new.db"));
+  assert_int_equal(chdir(cwd), 0);
+}
+
+static void test_open_unknown_scheme(void **state) {
+  (void)state;
+  static const char *const bad[] = {"foo://x", "redis2://host:6379/0", "", "sqlite://", "sqlite:"};
+  for (size_t i = 0; i < COUNT(bad); i++) {
+    uc_store *st = JUNK;
+    char err[256] = "";
+    if (uc_store_open(bad[i], UC_STORE_CREATE, &st, err, sizeof err) != UC_EINVAL)
+      fail_msg("'%s' was not refused as invalid", bad[i]);
+    assert_null(st);
+    assert_true(strlen(err) > 0);
+  }
+  uc_store *st = NULL;
+  char err[256] = "";
+  assert_int_equal(uc_store_open("foo://x", 0, &st, err, sizeof err), UC_EINVAL);
+  assert_non_null(strstr(err, "foo"));
+  assert_non_null(strstr(err, uc_store_schemes())); /* names the known schemes */
+  assert_non_null(strstr(err, "sqlite"));
+  char *huge = calloc(UC_STORE_URL_MAX + 16, 1);
+  memset(huge, 'a', UC_STORE_URL_MAX + 8);
+  assert_int_equal(uc_store_open(huge, UC_STORE_CREATE, &st, err, sizeof err), UC_EINVAL);
+  free(huge);
+}
+
+static void test_open_missing_is_not_created(void **state) {
+  (void)state;
+  char parent[96], path[128], url[160], err[256] = "";
+  uc_store *st = JUNK;
+  snprintf(parent, sizeof parent, "%s/missing", dir);
+  snprintf(path, sizeof path, "%s/none.db", parent);
+  snprintf(url, sizeof url, "sqlite://%s", path);
+  assert_int_equal(uc_store_open(url, 0, &st, err, sizeof err), UC_ENOTFOUND);
+  assert_null(st);
+  assert_non_null(strstr(err, path)); /* says where it looked */
+  assert_false(exists(path));
+  assert_false(exists(parent));
+  st = JUNK;
+  assert_int_equal(uc_store_open(path, 0, &st, err, sizeof err), UC_ENOTFOUND);
+  assert_null(st);
+  assert_false(exists(path));
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static void test_open_refuses_other_files(void **state) {
+  (void)state;
+  static const char text[] = "this is not a database, just text long enough to fill a header";
+  char path[128], err[256] = "", back[sizeof text + 8] = "";
+  snprintf(path, sizeof path, "%s/garbage.db", dir);
+  write_file(path, text);
+  for (unsigned flags = 0; flags <= UC_STORE_CREATE; flags += UC_STORE_CREATE) {
+    uc_store *st = JUNK;
+    assert_int_not_equal(uc_store_open(path, flags, &st, err, sizeof err), UC_OK);
+    assert_null(st);
+    assert_true(strlen(err) > 0);
+  }
+  FILE *fp = fopen(path, "r");
+  assert_non_null(fp);
+  assert_non_null(fgets(back, sizeof back, fp));
+  fclose(fp);
+  assert_string_equal(back, text); /* left as it was */
+  uc_store *st = NULL;
+  assert_int_not_equal(uc_store_open("/proc/none/x.db", UC_STORE_CREATE, &st, err, sizeof err),
+                       UC_OK);
+  assert_null(st);
+}
+
+static void test_open_refuses_newer_schema(void **state) {
+  (void)state;
+  char path[128], err[256] = "";
+  uc_store *st = NULL;
+  sqlite3 *db = NULL;
+  snprintf(path, sizeof path, "%s/newer.db", dir);
+  assert_int_equal(uc_store_open(path, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  uc_store_close(st);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(uc_store_open(path, 0, &st, err, sizeof err), UC_ESTORE);
+  assert_null(st);
+  assert_non_null(strstr(err, "newer"));
+}
+
+struct other_thread {
+  uc_store *st;
+  char msg[256];
+};
+
+static void *read_error(void *arg) {
+  struct other_thread *o = arg;
+  uc_store_error(o->st, UC_ESTORE, o->msg, sizeof o->msg);
+  return NULL;
+}
+
+/* A failure of SQLite itself: its message names the file; it is this thread's and this call's. */
+static void test_sqlite_error_message(void **state) {
+  (void)state;
+  char path[128], err[256], msg[256];
+  uc_store *st = NULL;
+  snprintf(path, sizeof path, "%s/errors.db", dir);
+  assert_int_equal(uc_store_open(path, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  struct uc_key_rec k = {.account_id = 4242, .type = UC_KEY_ACTIVE, .created_at = 1};
+  snprintf(k.name, sizeof k.name, "orphan");
+  int rc = uc_store_key_insert(st, &k); /* no such account: a foreign key fails */
+  assert_int_equal(rc, UC_ESTORE);
+  assert_int_equal(uc_store_error(st, rc, msg, sizeof msg), UC_ESTORE);
+  assert_non_null(strstr(msg, path));
+  assert_non_null(strstr(msg, "FOREIGN KEY"));
+  struct other_thread o = {st, ""};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, read_error, &o), 0);
+  pthread_join(t, NULL);
+  assert_string_equal(o.msg, uc_strerror(UC_ESTORE)); /* not another thread's */
+  struct uc_account_rec a;
+  rc = uc_store_account_get(st, "nobody", &a);
+  uc_store_error(st, rc, msg, sizeof msg);
+  assert_string_equal(msg, uc_strerror(UC_ENOTFOUND)); /* not an earlier call's */
+  uc_store_close(st);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+
+int main(void) {
+  const struct CMUnitTest conformance[] = {
+      T(test_backend_identity),
+      T(test_accounts),
+      T(test_key_create),
+      T(test_key_insert),
+      T(test_key_each),
+      T(test_key_get_and_revoke),
+      T(test_key_update),
+      T(test_key_touch),
+      T(test_usage_add_sums),
+      T(test_usage_each_filters),
+      T(test_settings),
+      T(test_list_add_remove),
+      T(test_list_each_order),
+      T(test_list_replace),
+      T(test_list_replace_all_or_nothing),
+      T(test_ban_put_get_each),
+      T(test_ban_put_never_clears_a_ban),
+      T(test_ban_put_empty_removes_counting_row),
+      T(test_ban_hit_counts_then_bans),
+      T(test_ban_hit_lifts_old_bans),
+      T(test_ban_hit_lower_threshold),
+      T(test_ban_hit_exact_under_concurrency),
+      T(test_ban_delete),
+      T(test_changes_from_now),
+      T(test_changes_in_order),
+      T(test_audit),
+      T(test_each_stops),
+      T(test_version_follows_other_handles),
+      T(test_error_message),
+  };
+  const struct CMUnitTest sqlite[] = {
+      cmocka_unit_test(test_open_url_forms),
+      cmocka_unit_test(test_open_unknown_scheme),
+      cmocka_unit_test(test_open_missing_is_not_created),
+      cmocka_unit_test(test_open_refuses_other_files),
+      cmocka_unit_test(test_open_refuses_newer_schema),
+      cmocka_unit_test(test_sqlite_error_message),
+  };
+  int failed = 0;
+  for (size_t i = 0; i < COUNT(backends); i++) {
+    be = &backends[i];
+    if (be->env && !getenv(be->env)) {
+      printf("[  SKIPPED ] store backend %s: %s is not set\n", be->name, be->env);
+      continue;
+    }
+    failed += cmocka_run_group_tests_name(be->name, conformance, NULL, NULL);
+  }
+  failed +=
+      cmocka_run_group_tests_name("store: sqlite and opening", sqlite, dir_setup, dir_teardown);
+  return failed != 0;
+}
