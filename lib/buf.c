@@ -16,7 +16,7 @@ void uc_buf_init_fixed(struct uc_buf *b, size_t max, char *storage, size_t size)
   uc_buf_init(b, max);
   if (storage && size > 1) {
     b->fixed = storage, b->fixed_size = size;
-    b->data = storage, b->cap = size - 1, storage[0] = 0;
+    b->data = storage, b->cap = size - 1 < max ? size - 1 : max, storage[0] = 0;
   }
 }
 
@@ -37,7 +37,7 @@ int uc_buf_reserve(struct uc_buf *b, size_t n) {
     return UC_ETOOBIG;
   if (b->data && b->len + n <= b->cap)
     return UC_OK;
-  size_t cap = b->cap ? b->cap : 64;
+  size_t cap = b->cap ? b->cap : 64 < b->max ? 64 : b->max;
   while (cap < b->len + n)
     cap = cap > b->max / 2 ? b->max : cap * 2;
   char *p;

@@ -1,0 +1,614 @@
+/* IP ban accounting (lib/bans.c) over a real SQLite file: exact thresholds, durability, write-back,
+ * unbans by this and other processes, the memory bound, automatic lifts, isolation. */
+#include "unit.h"
+
+#include "uc/bans.h"
+
+#include <pthread.h>
+
+#define T0 1700000000
+
+/* One store file per test; `other` is a second handle on it, standing for another process. */
+struct fx {
+  char dir[64], url[128];
+  uc_store *st, *other;
+  uc_bans *b;
+  int64_t acc, acc2;
+  struct uc_settings set;
+};
+
+static uc_store *open_url(const char *url) {
+  char err[256];
+  uc_store *st = NULL;
+  if (uc_store_open(url, UC_STORE_CREATE, &st, err, sizeof err) != UC_OK)
+    fprintf(stderr, "%s: %s\n", url, err);
+  return st;
+}
+
+static uc_bans *open_bans(uc_store *st, size_t max_counting) {
+  char err[256];
+  uc_bans *b = NULL;
+  if (uc_bans_open(st, max_counting, &b, err, sizeof err) != UC_OK)
+    fprintf(stderr, "uc_bans_open: %s\n", err);
+  return b;
+}
+
+static int setup(void **state) {
+  struct fx *x = calloc(1, sizeof *x);
+  struct uc_account_rec a, a2;
+  if (!x)
+    return -1;
+  snprintf(x->dir, sizeof x->dir, "/tmp/uc-bans-XXXXXX");
+  if (!mkdtemp(x->dir))
+    return -1;
+  snprintf(x->url, sizeof x->url, "sqlite://%s/s.db", x->dir);
+  x->st = open_url(x->url);
+  x->other = open_url(x->url);
+  if (!x->st || !x->other || uc_store_account_create(x->st, "alpha", &a) != UC_OK ||
+      uc_store_account_create(x->st, "beta", &a2) != UC_OK)
+    return -1;
+  x->acc = a.id, x->acc2 = a2.id;
+  uc_settings_init(&x->set);
+  x->b = open_bans(x->st, 0);
+  *state = x;
+  return x->b ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  struct fx *x = *state;
+  char cmd[128];
+  uc_bans_free(x->b);
+  uc_store_close(x->other);
+  uc_store_close(x->st);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", x->dir);
+  int rc = system(cmd);
+  free(x);
+  return rc;
+}
+
+/* One black answer; returns the attempts left and asserts the call worked. */
+static long hit_at(struct fx *x, int64_t acc, const char *ip, int64_t now,
+                   enum uc_ban_state *state) {
+  long remaining = -1;
+  enum uc_ban_state got;
+  assert_int_equal(uc_bans_hit(x->b, acc, &x->set, ip, now, &remaining, &got), UC_OK);
+  if (state)
+    *state = got;
+  return remaining;
+}
+
+static long hit(struct fx *x, const char *ip) {
+  return hit_at(x, x->acc, ip, T0, NULL);
+}
+
+/* n black answers at T0; the attempts left after the last. */
+static long hits(struct fx *x, int64_t acc, const char *ip, int n) {
+  long remaining = -1;
+  for (int i = 0; i < n; i++)
+    remaining = hit_at(x, acc, ip, T0, NULL);
+  return remaining;
+}
+
+/* uc_bans_state: the attempts left, and the state in *state (may be NULL). */
+static long look_at(struct fx *x, int64_t acc, const char *ip, int64_t now,
+                    enum uc_ban_state *state) {
+  long remaining = -1;
+  enum uc_ban_state got = uc_bans_state(x->b, acc, &x->set, ip, now, &remaining);
+  if (state)
+    *state = got;
+  return remaining;
+}
+
+static long look(struct fx *x, int64_t acc, const char *ip) {
+  return look_at(x, acc, ip, T0, NULL);
+}
+
+static void ban(struct fx *x, int64_t acc, const char *ip) {
+  enum uc_ban_state st = UC_BAN_CLEAR;
+  for (unsigned i = 0; i < x->set.ban_threshold; i++)
+    hit_at(x, acc, ip, T0, &st);
+  assert_int_equal(st, UC_BAN_JUST_BANNED);
+}
+
+/* The row as another process reads it. */
+static int stored(struct fx *x, int64_t acc, const char *ip, struct uc_ban_rec *r) {
+  return uc_store_ban_get(x->other, acc, ip, r);
+}
+
+static struct uc_bans_stats stats(struct fx *x) {
+  struct uc_bans_stats s;
+  uc_bans_stats(x->b, &s);
+  return s;
+}
+
+/* With threshold N: exactly N black answers before the first 403, counting down N-1..0. */
+static void test_threshold(void **state) {
+  struct fx *x = *state;
+  const unsigned thresholds[] = {1, 3, 7};
+  enum uc_ban_state st;
+  for (size_t t = 0; t < COUNT(thresholds); t++) {
+    long n = x->set.ban_threshold = thresholds[t];
+    char ip[32];
+    snprintf(ip, sizeof ip, "192.0.2.%zu", t);
+    for (long i = 1; i <= n; i++) {
+      assert_int_equal(look_at(x, x->acc, ip, T0, &st), n - i + 1);
+      assert_int_equal(st, UC_BAN_CLEAR);
+      assert_int_equal(hit_at(x, x->acc, ip, T0, &st), n - i);
+      assert_int_equal(st, i < n ? UC_BAN_CLEAR : UC_BAN_JUST_BANNED);
+    }
+    assert_int_equal(look_at(x, x->acc, ip, T0, &st), 0);
+    assert_int_equal(st, UC_BAN_BANNED);
+    assert_int_equal(hit_at(x, x->acc, ip, T0, &st), 0);
+    assert_int_equal(st, UC_BAN_BANNED);
+  }
+}
+
+#define RACE_IP "198.51.100.7"
+
+struct race {
+  struct fx *x;
+  _Atomic long seen[3], errors; /* seen: by uc_ban_state */
+};
+
+static void *hammer(void *p) {
+  struct race *r = p;
+  for (int i = 0; i < 50; i++) {
+    long remaining;
+    enum uc_ban_state st;
+    if (uc_bans_hit(r->x->b, r->x->acc, &r->x->set, RACE_IP, T0, &remaining, &st) != UC_OK ||
+        (st == UC_BAN_CLEAR) != (remaining > 0))
+      atomic_fetch_add(&r->errors, 1);
+    else
+      atomic_fetch_add(&r->seen[st], 1);
+  }
+  return NULL;
+}
+
+/* 8 threads, 400 black answers, threshold 20: exactly 20 of them were not 403s. */
+static void test_concurrent_exact(void **state) {
+  struct fx *x = *state;
+  struct race r = {.x = x};
+  pthread_t t[8];
+  x->set.ban_threshold = 20;
+  for (size_t i = 0; i < COUNT(t); i++)
+    assert_int_equal(pthread_create(&t[i], NULL, hammer, &r), 0);
+  for (size_t i = 0; i < COUNT(t); i++)
+    pthread_join(t[i], NULL);
+  assert_int_equal(r.errors, 0);
+  assert_int_equal(r.seen[UC_BAN_CLEAR], 19);
+  assert_int_equal(r.seen[UC_BAN_JUST_BANNED], 1);
+  assert_int_equal(r.seen[UC_BAN_BANNED], 380);
+  struct uc_ban_rec rec;
+  assert_int_equal(stored(x, x->acc, RACE_IP, &rec), UC_OK);
+  assert_int_equal(rec.attempts, 20);
+  assert_int_equal(rec.banned_at, T0);
+}
+
+/* The answer that bans returns after the ban is stored: another handle sees it, no flush. */
+static void test_ban_durable(void **state) {
+  struct fx *x = *state;
+  const char *ip = "192.0.2.10";
+  struct uc_ban_rec rec;
+  enum uc_ban_state st;
+  x->set.ban_threshold = 3;
+  hit(x, ip);
+  hit(x, ip);
+  assert_int_equal(stored(x, x->acc, ip, &rec), UC_ENOTFOUND); /* counts wait for a flush */
+  assert_int_equal(hit_at(x, x->acc, ip, T0 + 5, &st), 0);
+  assert_int_equal(st, UC_BAN_JUST_BANNED);
+  assert_int_equal(stored(x, x->acc, ip, &rec), UC_OK);
+  assert_int_equal(rec.banned_at, T0 + 5);
+  assert_int_equal(rec.attempts, 3);
+  assert_int_equal(stats(x).dirty, 0);
+}
+
+/* Counts reach the store at uc_bans_flush, not before. */
+static void test_flush_writes_counts(void **state) {
+  struct fx *x = *state;
+  struct uc_ban_rec rec;
+  hit(x, "192.0.2.20");
+  hit(x, "192.0.2.20");
+  hit_at(x, x->acc2, "192.0.2.21", T0, NULL);
+  assert_int_equal(stored(x, x->acc, "192.0.2.20", &rec), UC_ENOTFOUND);
+  assert_int_equal(stored(x, x->acc2, "192.0.2.21", &rec), UC_ENOTFOUND);
+  assert_int_equal(stats(x).dirty, 2);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(stats(x).dirty, 0);
+  assert_int_equal(stored(x, x->acc, "192.0.2.20", &rec), UC_OK);
+  assert_int_equal(rec.attempts, 2);
+  assert_int_equal(rec.banned_at, 0);
+  assert_int_equal(stored(x, x->acc2, "192.0.2.21", &rec), UC_OK);
+  assert_int_equal(rec.attempts, 1);
+  hit(x, "192.0.2.20");
+  assert_int_equal(stored(x, x->acc, "192.0.2.20", &rec), UC_OK);
+  assert_int_equal(rec.attempts, 2); /* the third waits for the next flush */
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(stored(x, x->acc, "192.0.2.20", &rec), UC_OK);
+  assert_int_equal(rec.attempts, 3);
+}
+
+/* An unban starts the counter over, in memory and in the store. */
+static void test_unban(void **state) {
+  struct fx *x = *state;
+  struct uc_ban_rec rec;
+  enum uc_ban_state st;
+  assert_int_equal(hits(x, x->acc, "192.0.2.30", 3), 2);
+  assert_int_equal(uc_bans_unban(x->b, x->acc, "192.0.2.30"), UC_OK);
+  assert_int_equal(look(x, x->acc, "192.0.2.30"), 5);
+  assert_int_equal(hit(x, "192.0.2.30"), 4);
+
+  ban(x, x->acc, "192.0.2.31");
+  assert_int_equal(uc_bans_unban(x->b, x->acc, "192.0.2.31"), UC_OK);
+  assert_int_equal(look_at(x, x->acc, "192.0.2.31", T0, &st), 5);
+  assert_int_equal(st, UC_BAN_CLEAR);
+  assert_int_equal(stored(x, x->acc, "192.0.2.31", &rec), UC_ENOTFOUND);
+  assert_int_equal(hit(x, "192.0.2.31"), 4);
+
+  hits(x, x->acc, "192.0.2.32", 2); /* written back first: the row goes too */
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(uc_bans_unban(x->b, x->acc, "192.0.2.32"), UC_OK);
+  assert_int_equal(stored(x, x->acc, "192.0.2.32", &rec), UC_ENOTFOUND);
+  assert_int_equal(hit(x, "192.0.2.32"), 4);
+
+  assert_int_equal(uc_bans_unban(x->b, x->acc, "192.0.2.99"), UC_ENOTFOUND);
+  assert_int_equal(uc_bans_unban(x->b, x->acc2, "192.0.2.30"), UC_ENOTFOUND); /* alpha's IP */
+}
+
+/* The defect: another process unbans an IP whose attempts are counted in memory only. Once
+ * synced, its counter starts over; before, memory still has them. */
+static void test_sync_unban_unflushed(void **state) {
+  struct fx *x = *state;
+  const char *ip = "192.0.2.40";
+  struct uc_ban_rec rec;
+  assert_int_equal(hits(x, x->acc, ip, 3), 2);
+  assert_int_equal(uc_store_ban_delete(x->other, x->acc, ip), UC_ENOTFOUND); /* no row yet */
+  assert_int_equal(look(x, x->acc, ip), 2);
+  assert_int_equal(uc_bans_sync(x->b), UC_OK);
+  assert_int_equal(look(x, x->acc, ip), 5);
+  assert_int_equal(hit(x, ip), 4);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(stored(x, x->acc, ip, &rec), UC_OK);
+  assert_int_equal(rec.attempts, 1);
+}
+
+/* Counted, written back, counted again, unbanned elsewhere, and written back once more before the
+ * sync: the row that flush re-created goes too. */
+static void test_sync_unban_after_rewrite(void **state) {
+  struct fx *x = *state;
+  const char *ip = "192.0.2.41";
+  struct uc_ban_rec rec;
+  hits(x, x->acc, ip, 2);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(hit(x, ip), 2);
+  assert_int_equal(uc_store_ban_delete(x->other, x->acc, ip), UC_OK);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK); /* writes 3 back: the row is there again */
+  assert_int_equal(uc_bans_sync(x->b), UC_OK);
+  assert_int_equal(look(x, x->acc, ip), 5);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(stored(x, x->acc, ip, &rec), UC_ENOTFOUND);
+  assert_int_equal(hit(x, ip), 4);
+}
+
+/* Another process unbans a banned IP: after the sync it is clear, with a fresh counter. */
+static void test_sync_unban_banned(void **state) {
+  struct fx *x = *state;
+  const char *ip = "192.0.2.50";
+  struct uc_ban_rec rec;
+  enum uc_ban_state st;
+  ban(x, x->acc, ip);
+  assert_int_equal(uc_store_ban_delete(x->other, x->acc, ip), UC_OK);
+  assert_int_equal(look_at(x, x->acc, ip, T0, &st), 0);
+  assert_int_equal(st, UC_BAN_BANNED);
+  assert_int_equal(uc_bans_sync(x->b), UC_OK);
+  assert_int_equal(look_at(x, x->acc, ip, T0, &st), 5);
+  assert_int_equal(st, UC_BAN_CLEAR);
+  assert_int_equal(stats(x).banned, 0);
+  assert_int_equal(hit(x, ip), 4);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(stored(x, x->acc, ip, &rec), UC_OK);
+  assert_int_equal(rec.attempts, 1);
+  assert_int_equal(rec.banned_at, 0);
+}
+
+/* Another process unbans a whole account: every IP of it, counted, written or banned, starts
+ * over; the other account keeps its counts. */
+static void test_sync_unban_all(void **state) {
+  struct fx *x = *state;
+  const char *ips[] = {"192.0.2.60", "192.0.2.61", "192.0.2.62"};
+  size_t n = 0;
+  hits(x, x->acc, ips[2], 3);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  hits(x, x->acc, ips[0], 2);
+  ban(x, x->acc, ips[1]);
+  hits(x, x->acc2, ips[0], 2);
+  assert_int_equal(uc_store_ban_delete_all(x->other, x->acc, &n), UC_OK);
+  assert_int_equal(n, 2); /* the ban and the written count; the rest is in memory only */
+  assert_int_equal(look(x, x->acc, ips[0]), 3);
+  assert_int_equal(uc_bans_sync(x->b), UC_OK);
+  for (size_t i = 0; i < COUNT(ips); i++) {
+    enum uc_ban_state st;
+    assert_int_equal(look_at(x, x->acc, ips[i], T0, &st), 5);
+    assert_int_equal(st, UC_BAN_CLEAR);
+  }
+  assert_int_equal(look(x, x->acc2, ips[0]), 3);
+  assert_int_equal(hit(x, ips[1]), 4);
+  assert_int_equal(hit(x, ips[2]), 4);
+}
+
+/* An unban made through this uc_bans comes back in the feed: the sync must not apply it again. */
+static void test_own_unban_applied_once(void **state) {
+  struct fx *x = *state;
+  const char *ip = "192.0.2.70";
+  size_t n;
+  hits(x, x->acc, ip, 2);
+  assert_int_equal(uc_bans_unban(x->b, x->acc, ip), UC_OK);
+  assert_int_equal(hit(x, ip), 4);
+  assert_int_equal(uc_bans_sync(x->b), UC_OK);
+  assert_int_equal(hit(x, ip), 3);
+
+  assert_int_equal(uc_bans_unban_all(x->b, x->acc, &n), UC_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(hit(x, ip), 4);
+  assert_int_equal(uc_bans_sync(x->b), UC_OK);
+  assert_int_equal(hit(x, ip), 3);
+}
+
+static int count_rows(void *arg, const struct uc_ban_rec *r) {
+  (void)r;
+  ++*(size_t *)arg;
+  return 0;
+}
+
+static size_t stored_rows(struct fx *x, int64_t acc) {
+  size_t n = 0;
+  assert_int_equal(uc_store_ban_each(x->other, acc, count_rows, &n), UC_OK);
+  return n;
+}
+
+static void ip_of(char *ip, size_t size, const char *net, unsigned i) {
+  snprintf(ip, size, "%s.%u.%u.%u", net, (i >> 16) & 255, (i >> 8) & 255, i & 255);
+}
+
+/* Unban-all drops the account's IPs from memory; the other account's stay as they were. */
+static void test_unban_all_frees(void **state) {
+  struct fx *x = *state;
+  char ip[32];
+  size_t n = 0;
+  for (unsigned i = 0; i < 500; i++) {
+    ip_of(ip, sizeof ip, "10", i);
+    hits(x, x->acc, ip, 1);
+  }
+  ban(x, x->acc, "192.0.2.80");
+  ban(x, x->acc, "192.0.2.81");
+  ban(x, x->acc, "192.0.2.82");
+  for (unsigned i = 0; i < 20; i++) {
+    ip_of(ip, sizeof ip, "11", i);
+    hits(x, x->acc2, ip, 1);
+  }
+  ban(x, x->acc2, "192.0.2.80");
+  assert_int_equal(stats(x).entries, 524);
+  assert_int_equal(stats(x).banned, 4);
+  assert_int_equal(uc_bans_unban_all(x->b, x->acc, &n), UC_OK);
+  assert_int_equal(n, 3);
+  assert_int_equal(stats(x).entries, 21);
+  assert_int_equal(stats(x).banned, 1);
+  assert_int_equal(look(x, x->acc, "10.0.0.7"), 5);
+  assert_int_equal(look(x, x->acc, "192.0.2.80"), 5);
+  assert_int_equal(look(x, x->acc2, "11.0.0.7"), 4);
+  assert_int_equal(look(x, x->acc2, "192.0.2.80"), 0);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(stored_rows(x, x->acc), 0);
+  assert_int_equal(stored_rows(x, x->acc2), 21);
+}
+
+#define FLOOD 100000
+
+/* One black answer from each of FLOOD distinct IPs (10.x.y.z), later ones newer, flushed every
+ * 5,000 as the server would. Whether a flush was asked for early goes to *wanted. */
+static void flood(struct fx *x, int *wanted) {
+  char ip[32];
+  for (unsigned i = 0; i < FLOOD; i++) {
+    ip_of(ip, sizeof ip, "10", i);
+    assert_int_equal(hit_at(x, x->acc, ip, T0 + i, NULL), 4);
+    if ((i + 1) % 5000 == 0) {
+      *wanted |= uc_bans_flush_wanted(x->b);
+      assert_int_equal(uc_bans_flush(x->b), UC_OK);
+    }
+  }
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+}
+
+static void reopen_smallest(struct fx *x) {
+  uc_bans_free(x->b);
+  x->b = open_bans(x->st, UC_BANS_MAX_COUNTING_MIN);
+  assert_non_null(x->b);
+}
+
+/* At most max_counting counting IPs stay in memory; every count still reaches the store, and an
+ * evicted IP's count is read back when it is counted again. */
+static void test_memory_bound(void **state) {
+  struct fx *x = *state;
+  int wanted = 0;
+  reopen_smallest(x);
+  flood(x, &wanted);
+  assert_true(wanted);
+  struct uc_bans_stats s = stats(x);
+  assert_int_equal(s.max_counting, UC_BANS_MAX_COUNTING_MIN);
+  assert_int_equal(s.dirty, 0);
+  assert_int_equal(s.banned, 0);
+  assert_in_range(s.entries, UC_BANS_MAX_COUNTING_MIN - 32, UC_BANS_MAX_COUNTING_MIN + 32);
+  assert_int_equal(s.evicted + s.entries, FLOOD); /* each IP is in memory or left it once */
+  assert_int_equal(stored_rows(x, x->acc), FLOOD);
+  assert_int_equal(hit_at(x, x->acc, "10.0.0.0", T0 + 2 * FLOOD, NULL), 3); /* the oldest */
+  assert_int_equal(stats(x).store_reads, s.store_reads + 1);
+}
+
+/* Bans never leave memory, however many IPs are counted after them. */
+static void test_bans_never_evicted(void **state) {
+  struct fx *x = *state;
+  char ip[32];
+  int wanted = 0;
+  enum uc_ban_state st;
+  reopen_smallest(x);
+  for (unsigned i = 0; i < 50; i++) {
+    ip_of(ip, sizeof ip, "172", i);
+    ban(x, x->acc, ip);
+  }
+  flood(x, &wanted);
+  struct uc_bans_stats s = stats(x);
+  assert_int_equal(s.banned, 50);
+  assert_in_range(s.entries - s.banned, UC_BANS_MAX_COUNTING_MIN - 32,
+                  UC_BANS_MAX_COUNTING_MIN + 32);
+  for (unsigned i = 0; i < 50; i++) {
+    ip_of(ip, sizeof ip, "172", i);
+    assert_int_equal(look_at(x, x->acc, ip, T0 + 2 * FLOOD, &st), 0);
+    assert_int_equal(st, UC_BAN_BANNED);
+  }
+  assert_int_equal(stats(x).store_reads, s.store_reads); /* answered from memory */
+}
+
+static int count_ip(void *arg, const struct uc_ban_rec *r) {
+  size_t *n = arg;
+  n[0]++;
+  n[1] += strcmp(r->ip, "192.0.2.90") == 0;
+  return 0;
+}
+
+/* A ban older than ban_lift_seconds ends by itself: clear at once, gone from the store after the
+ * next flush, and a new uc_bans over that store does not bring it back. */
+static void test_lift(void **state) {
+  struct fx *x = *state;
+  const char *ip = "192.0.2.90";
+  struct uc_ban_rec rec;
+  enum uc_ban_state st;
+  size_t rows[2] = {0, 0};
+  x->set.ban_lift_seconds = 1;
+  ban(x, x->acc, ip);
+  ban(x, x->acc, "192.0.2.92"); /* expired too, but never asked about: still stored */
+  assert_int_equal(look_at(x, x->acc, ip, T0, &st), 0);
+  assert_int_equal(st, UC_BAN_BANNED);
+  assert_int_equal(look_at(x, x->acc, ip, T0 + 2, &st), 5);
+  assert_int_equal(st, UC_BAN_CLEAR);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(stored(x, x->acc, ip, &rec), UC_ENOTFOUND);
+  assert_int_equal(uc_bans_each(x->b, x->acc, &x->set, T0 + 2, count_ip, rows), UC_OK);
+  assert_int_equal(rows[1], 0);
+  assert_int_equal(rows[0], 0); /* nor the other: lifted at that time */
+  uc_bans_free(x->b);
+  x->b = open_bans(x->st, 0);
+  assert_int_equal(look_at(x, x->acc, ip, T0 + 2, &st), 5);
+  assert_int_equal(st, UC_BAN_CLEAR);
+  x->set.ban_lift_seconds = 0; /* even a policy that never lifts finds nothing stored */
+  assert_int_equal(look_at(x, x->acc, ip, T0 + 2, &st), 5);
+  assert_int_equal(st, UC_BAN_CLEAR);
+}
+
+/* A lifted ban counted up to the threshold again is a new ban, stored with its own date, and the
+ * flush that deletes the old one leaves it alone. */
+static void test_lift_then_reban(void **state) {
+  struct fx *x = *state;
+  const char *ip = "192.0.2.91";
+  struct uc_ban_rec rec;
+  enum uc_ban_state st;
+  x->set.ban_lift_seconds = 1, x->set.ban_threshold = 3;
+  ban(x, x->acc, ip);
+  assert_int_equal(hit_at(x, x->acc, ip, T0 + 2, &st), 2); /* the hit itself lifts it */
+  assert_int_equal(st, UC_BAN_CLEAR);
+  assert_int_equal(hit_at(x, x->acc, ip, T0 + 2, &st), 1);
+  assert_int_equal(hit_at(x, x->acc, ip, T0 + 2, &st), 0);
+  assert_int_equal(st, UC_BAN_JUST_BANNED);
+  assert_int_equal(stored(x, x->acc, ip, &rec), UC_OK);
+  assert_int_equal(rec.banned_at, T0 + 2);
+  assert_int_equal(rec.attempts, 3);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(stored(x, x->acc, ip, &rec), UC_OK);
+  assert_int_equal(rec.banned_at, T0 + 2);
+  assert_int_equal(look_at(x, x->acc, ip, T0 + 2, &st), 0);
+  assert_int_equal(st, UC_BAN_BANNED);
+}
+
+struct rows {
+  struct uc_ban_rec r[8];
+  size_t n;
+};
+
+static int collect(void *arg, const struct uc_ban_rec *r) {
+  struct rows *rows = arg;
+  if (rows->n < COUNT(rows->r))
+    rows->r[rows->n] = *r;
+  rows->n++;
+  return 0;
+}
+
+/* uc_bans_each lists the account's counted and banned IPs, memory's counts included. */
+static void test_each(void **state) {
+  struct fx *x = *state;
+  struct rows rows = {.n = 0};
+  hits(x, x->acc, "192.0.2.102", 2);
+  ban(x, x->acc, "192.0.2.101");
+  hit(x, "192.0.2.103");
+  assert_int_equal(uc_bans_unban(x->b, x->acc, "192.0.2.103"), UC_OK);
+  hit_at(x, x->acc2, "192.0.2.104", T0, NULL);
+  assert_int_equal(uc_bans_each(x->b, x->acc, &x->set, T0, collect, &rows), UC_OK);
+  assert_int_equal(rows.n, 2);
+  assert_string_equal(rows.r[0].ip, "192.0.2.101");
+  assert_int_equal(rows.r[0].banned_at, T0);
+  assert_int_equal(rows.r[0].attempts, 5);
+  assert_string_equal(rows.r[1].ip, "192.0.2.102");
+  assert_int_equal(rows.r[1].banned_at, 0);
+  assert_int_equal(rows.r[1].attempts, 2);
+  for (size_t i = 0; i < rows.n; i++)
+    assert_int_equal(rows.r[i].account_id, x->acc);
+  rows.n = 0;
+  assert_int_equal(uc_bans_each(x->b, x->acc2, &x->set, T0, collect, &rows), UC_OK);
+  assert_int_equal(rows.n, 1);
+  assert_string_equal(rows.r[0].ip, "192.0.2.104");
+}
+
+/* The same IP counts separately in each account: counts, bans and unbans. */
+static void test_accounts_isolated(void **state) {
+  struct fx *x = *state;
+  const char *ip = "192.0.2.110";
+  struct uc_ban_rec rec;
+  enum uc_ban_state st;
+  assert_int_equal(hits(x, x->acc, ip, 3), 2);
+  assert_int_equal(look(x, x->acc2, ip), 5);
+  assert_int_equal(hit_at(x, x->acc2, ip, T0, NULL), 4);
+  assert_int_equal(hit(x, ip), 1);
+  assert_int_equal(hit_at(x, x->acc, ip, T0, &st), 0);
+  assert_int_equal(st, UC_BAN_JUST_BANNED);
+  assert_int_equal(look_at(x, x->acc2, ip, T0, &st), 4);
+  assert_int_equal(st, UC_BAN_CLEAR);
+  assert_int_equal(uc_bans_unban(x->b, x->acc2, ip), UC_OK);
+  assert_int_equal(look_at(x, x->acc, ip, T0, &st), 0);
+  assert_int_equal(st, UC_BAN_BANNED);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(stored(x, x->acc2, ip, &rec), UC_ENOTFOUND);
+  assert_int_equal(stored(x, x->acc, ip, &rec), UC_OK);
+  assert_int_equal(rec.attempts, 5);
+}
+
+#define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      TEST(test_threshold),
+      TEST(test_concurrent_exact),
+      TEST(test_ban_durable),
+      TEST(test_flush_writes_counts),
+      TEST(test_unban),
+      TEST(test_sync_unban_unflushed),
+      TEST(test_sync_unban_after_rewrite),
+      TEST(test_sync_unban_banned),
+      TEST(test_sync_unban_all),
+      TEST(test_own_unban_applied_once),
+      TEST(test_unban_all_frees),
+      TEST(test_memory_bound),
+      TEST(test_bans_never_evicted),
+      TEST(test_lift),
+      TEST(test_lift_then_reban),
+      TEST(test_each),
+      TEST(test_accounts_isolated),
+  };
+  return cmocka_run_group_tests_name("bans", tests, NULL, NULL);
+}
