@@ -1,7 +1,7 @@
 # user.cleaning (self-hosted). `make run` and `make test` install what is missing first.
 
 CC      ?= cc
-PKGS    := libidn2 libpsl jansson yajl libsodium inih sqlite3 libmicrohttpd
+PKGS    := libidn2 libpsl jansson yajl libsodium inih sqlite3 libmicrohttpd libcares
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -26,10 +26,10 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/web_assets.o
 SNAP    := build/lists.snap
 
-.PHONY: all deps run test unit sanitize cli-test server-test python-test dashboard-test bench fuzz clean lists \
-        format format-check
+.PHONY: all deps run test unit sanitize cli-test server-test python-test dashboard-test bench fuzz \
+        fuzz-build clean lists format format-check
 
-all: $(B)/usercleaning $(B)/lists.snap $(TESTS:%=$(B)/tests/%)
+all: $(B)/usercleaning $(B)/lists.snap $(B)/infrastructure.txt $(TESTS:%=$(B)/tests/%)
 
 deps:
 	@scripts/deps.sh
@@ -64,6 +64,11 @@ $(NPM_LISTS): lists/package-lock.json lists/extract.js
 	node lists/extract.js build/lists
 	@touch $@
 
+# The curated mail-infrastructure fingerprints, read from beside the binary.
+$(B)/infrastructure.txt: lists/infrastructure.txt
+	@mkdir -p $(B)
+	cp $< $@
+
 build/lists.snap: $(NPM_LISTS) lists/sources.ini $(wildcard lists/*.txt) build/usercleaning
 	build/usercleaning lists build lists/sources.ini $@
 
@@ -75,11 +80,22 @@ endif
 
 lists: build/lists.snap
 
+# Every binary runs, each under a backstop of UNIT_TIMEOUT seconds: unit.h
+# already fails a test that takes over UC_TEST_TIMEOUT (60) seconds, by name.
+UNIT_TIMEOUT ?= 600
 unit: all
-	@set -e; for t in $(TESTS); do UC_TEST_SNAPSHOT=$(B)/lists.snap $(B)/tests/$$t; done
+	@failed=; for t in $(TESTS); do \
+	  UC_TEST_SNAPSHOT=$(B)/lists.snap timeout --foreground -k 10 $(UNIT_TIMEOUT) $(B)/tests/$$t; \
+	  rc=$$?; [ $$rc -ne 124 ] || echo "$$t: timed out after $(UNIT_TIMEOUT) s" >&2; \
+	  [ $$rc -eq 0 ] || failed="$$failed $$t"; \
+	done; [ -z "$$failed" ] || { echo "unit: failed:$$failed" >&2; exit 1; }
 
 # Black-box suites: the real binary, a real SQLite file, real HTTP.
-PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider
+# A test that takes over TEST_TIMEOUT seconds fails (pytest-timeout, node's
+# --test-timeout) instead of hanging the suite.
+TEST_TIMEOUT ?= 120
+PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider --timeout=$(TEST_TIMEOUT)
+NODE_TEST := node --test --test-timeout=$(TEST_TIMEOUT)000
 
 cli-test: all
 	UC_BIN=$(B)/usercleaning $(PYTEST) tests/cli
@@ -89,27 +105,25 @@ server-test: all
 
 # The Python client and the Django integration, with pytest-django.
 python-test: all
-	cd clients/python && UC_BIN=$(CURDIR)/$(B)/usercleaning $(PYTHON) -m pytest -q
+	cd clients/python && UC_BIN=$(CURDIR)/$(B)/usercleaning $(PYTHON) -m pytest -q --timeout=$(TEST_TIMEOUT)
 
 # The dashboard in Debian's chromium (playwright-core); screenshots in build/dashboard-screenshots.
 dashboard-test: all
-	UC_BIN=$(CURDIR)/$(B)/usercleaning node --test tests/dashboard/
+	UC_BIN=$(CURDIR)/$(B)/usercleaning $(NODE_TEST) tests/dashboard/
 
 # The unit tests and the black-box suites again under AddressSanitizer + UBSan.
 sanitize: build/lists.snap
 	$(MAKE) SANITIZE=1 all unit
 	UC_SANITIZED=1 UC_BIN=build/asan/usercleaning $(PYTEST) tests/cli tests/server
-	cd clients/python && UC_BIN=$(CURDIR)/build/asan/usercleaning $(PYTHON) -m pytest -q
-	UC_BIN=$(CURDIR)/build/asan/usercleaning node --test tests/dashboard/
+	cd clients/python && UC_BIN=$(CURDIR)/build/asan/usercleaning $(PYTHON) -m pytest -q --timeout=$(TEST_TIMEOUT)
+	UC_BIN=$(CURDIR)/build/asan/usercleaning $(NODE_TEST) tests/dashboard/
 
-test: deps format-check
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) cli-test
-	$(MAKE) server-test
-	$(MAKE) python-test
-	$(MAKE) dashboard-test
-	$(MAKE) sanitize
+# Every suite runs even when one before it failed; the last line is a summary
+# ("SUMMARY: 10 suites, 9 passed, 1 failed (server-test) in 312 s").
+SUITES := deps format-check all unit cli-test server-test python-test dashboard-test fuzz-build \
+          sanitize
+test:
+	@MAKE="$(MAKE)" scripts/suites.sh $(SUITES)
 
 # Serves on 127.0.0.1:8080 with the store in ./data (first start prints the keys).
 run: deps all
@@ -120,7 +134,8 @@ bench: deps all
 	bench/classify/run.sh
 	/usr/bin/python3 bench/http/run.py
 
-fuzz:
+# Every libFuzzer harness, built into build/fuzz/ (fuzz-build: its name as a suite).
+fuzz fuzz-build:
 	$(MAKE) -C fuzz
 
 # Every C file follows .clang-format; CI fails on the first difference.

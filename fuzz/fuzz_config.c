@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   err[0] = 0;
   int rc = uc_config_load_file(&c, path, err, sizeof err);
   assert(rc == UC_OK || err[0]);
-  assert(memchr(c.listen, 0, sizeof c.listen) && memchr(c.db, 0, sizeof c.db));
+  assert(memchr(c.listen, 0, sizeof c.listen) && memchr(c.store, 0, sizeof c.store));
+  assert(memchr(c.lists, 0, sizeof c.lists) && memchr(c.access_log, 0, sizeof c.access_log));
   assert(c.max_connections >= 1 && c.body_limit >= 64 && c.flush_interval >= 1);
   unlink(path);
   return 0;

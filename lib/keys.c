@@ -1,9 +1,11 @@
-/* API key format, generation, checksum and hashing (libsodium). */
+/* API key format, generation, checksum and hashing (libsodium), and finding
+ * the key of a request in its headers. */
 #include "uc/keys.h"
 #include "uc/error.h"
 
 #include <sodium.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const prefixes[] = {"ucl_live_", "ucl_test_", "ucl_admin_"};
 static const char *const names[] = {"active", "sandbox", "admin"};
@@ -66,4 +68,31 @@ int uc_key_parse(const char *k, size_t n, uc_key_type *t) {
 
 void uc_key_hash(const char *k, size_t n, uint8_t out[UC_KEY_HASH_LEN]) {
   crypto_generichash(out, UC_KEY_HASH_LEN, (const unsigned char *)k, n, NULL, 0);
+}
+
+static const char *skip_blank(const char *s) {
+  while (*s == ' ' || *s == '\t')
+    s++;
+  return s;
+}
+
+int uc_auth_header_parse(const char *authorization, const char *x_api_key, const char **key,
+                         size_t *key_len) {
+  const char *h = authorization ? skip_blank(authorization) : "", *k = x_api_key;
+  *key = NULL, *key_len = 0;
+  if (*h) {
+    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+      return UC_AUTH_MALFORMED; /* Basic, Token, a bare key...: not ours */
+    k = h + 7;
+  }
+  if (!k)
+    return UC_AUTH_NONE;
+  k = skip_blank(k);
+  size_t n = strlen(k);
+  while (n && (k[n - 1] == ' ' || k[n - 1] == '\t'))
+    n--;
+  if (!n)
+    return UC_AUTH_NONE;
+  *key = k, *key_len = n;
+  return UC_AUTH_KEY;
 }

@@ -1,4 +1,5 @@
 /* Builds a list snapshot from the sources named in an INI manifest. */
+#include "lists_build_int.h"
 #include "snapshot.h"
 #include "uc/email.h"
 #include "uc/error.h"
@@ -12,18 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LINE_MAX_LEN 1024
-
-struct source {
-  char name[48], kind[16], version[24], file[512];
-  unsigned date, flag, count, skipped_invalid, skipped_suffix;
-};
-
 struct build {
-  struct source src[UC_LISTS_MAX_SOURCES];
-  int nsrc;
-  int bad; /* set by the INI handler on an unknown key or too many sources */
-  char bad_msg[160];
+  struct uc__manifest m;
   struct uc__strtab_builder dom, loc;
   struct uc_buf typo; /* uint32_t pool offsets of typo targets, in popularity order */
   const psl_ctx_t *psl;
@@ -47,17 +38,17 @@ static unsigned kind_flag(const char *kind) {
 }
 
 static int on_ini(void *user, const char *section, const char *key, const char *value) {
-  struct build *b = user;
-  if (b->bad)
+  struct uc__manifest *m = user;
+  if (m->bad)
     return 0;
-  if (b->nsrc == 0 || strcmp(b->src[b->nsrc - 1].name, section) != 0) {
-    if (b->nsrc == UC_LISTS_MAX_SOURCES || strlen(section) >= sizeof b->src[0].name) {
-      snprintf(b->bad_msg, sizeof b->bad_msg, "too many sources or name too long: [%s]", section);
-      return b->bad = 1, 0;
+  if (m->nsrc == 0 || strcmp(m->src[m->nsrc - 1].name, section) != 0) {
+    if (m->nsrc == UC_LISTS_MAX_SOURCES || strlen(section) >= sizeof m->src[0].name) {
+      snprintf(m->bad_msg, sizeof m->bad_msg, "too many sources or name too long: [%s]", section);
+      return m->bad = 1, 0;
     }
-    snprintf(b->src[b->nsrc++].name, sizeof b->src[0].name, "%s", section);
+    snprintf(m->src[m->nsrc++].name, sizeof m->src[0].name, "%s", section);
   }
-  struct source *s = &b->src[b->nsrc - 1];
+  struct uc__list_source *s = &m->src[m->nsrc - 1];
   size_t vlen = strlen(value);
   if (strcmp(key, "file") == 0 && vlen < sizeof s->file)
     memcpy(s->file, value, vlen + 1);
@@ -68,11 +59,35 @@ static int on_ini(void *user, const char *section, const char *key, const char *
   else if (strcmp(key, "date") == 0 && uc_date_parse(value, vlen))
     s->date = uc_date_parse(value, vlen);
   else if (strcmp(key, "license") != 0 && strcmp(key, "comment") != 0) {
-    snprintf(b->bad_msg, sizeof b->bad_msg, "[%s] %s = %s: unknown key or bad value", section, key,
+    snprintf(m->bad_msg, sizeof m->bad_msg, "[%s] %s = %s: unknown key or bad value", section, key,
              value);
-    return b->bad = 1, 0;
+    return m->bad = 1, 0;
   }
   return 1;
+}
+
+/* What ini_parse*() returned (-1: cannot open, -2: out of memory, > 0: the
+ * first bad line) as our error, the same for a file and a string. */
+static int manifest_result(const struct uc__manifest *m, const char *name, int line, char *err,
+                           size_t es) {
+  if (line == -2)
+    return uc_errorf(err, es, UC_ENOMEM, "%s: out of memory", name);
+  if (line < 0)
+    return uc_errorf(err, es, UC_EIO, "%s: cannot open", name);
+  if (line > 0 || m->bad)
+    return uc_errorf(err, es, UC_EFORMAT, "%s:%d: %s", name, line, m->bad ? m->bad_msg : "syntax");
+  return UC_OK;
+}
+
+int uc__manifest_parse(const char *text, const char *name, struct uc__manifest *m, char *err,
+                       size_t es) {
+  return manifest_result(m, name, ini_parse_string(text, on_ini, m), err, es);
+}
+
+int uc__list_source_check(const struct uc__list_source *s, char *err, size_t es) {
+  if (!s->flag || !s->file[0] || !s->date)
+    return uc_errorf(err, es, UC_EFORMAT, "[%s] needs file, kind and date", s->name);
+  return UC_OK;
 }
 
 static void merge(struct uc__entry *e, unsigned flag, int bit, unsigned date) {
@@ -82,43 +97,73 @@ static void merge(struct uc__entry *e, unsigned flag, int bit, unsigned date) {
     e->date = (uint16_t)date;
 }
 
-/* One line of a source: "entry [YYYY-MM-DD] [# comment]". */
-static int add_line(struct build *b, int bit, char *line) {
-  struct source *s = &b->src[bit];
-  char *hash = strchr(line, '#');
-  if (hash)
-    *hash = 0;
-  char *entry = strtok_r(line, " \t\r\n", &hash);
-  if (!entry)
+/* The next field of p[*i..n): a run of bytes other than space, tab, CR, LF. */
+static size_t next_field(const char *p, size_t n, size_t *i, const char **field) {
+  static const char sep[] = " \t\r\n";
+  while (*i < n && memchr(sep, p[*i], sizeof sep - 1))
+    ++*i;
+  *field = p + *i;
+  size_t start = *i;
+  while (*i < n && !memchr(sep, p[*i], sizeof sep - 1))
+    ++*i;
+  return *i - start;
+}
+
+int uc__list_line_parse(const char *line, size_t len, int role, struct uc__list_entry *out) {
+  len = strnlen(line, len);
+  const char *hash = memchr(line, '#', len);
+  size_t n = hash ? (size_t)(hash - line) : len, i = 0;
+  const char *entry, *when;
+  size_t elen = next_field(line, n, &i, &entry);
+  if (!elen)
+    return UC__LINE_EMPTY;
+  size_t wlen = next_field(line, n, &i, &when);
+  out->date = wlen ? uc_date_parse(when, wlen) : 0;
+  if (elen >= sizeof out->name)
+    return UC__LINE_INVALID;
+  if (role) {
+    for (size_t k = 0; k < elen; k++)
+      out->name[k] = (char)((entry[k] >= 'A' && entry[k] <= 'Z') ? entry[k] | 0x20 : entry[k]);
+    out->name[elen] = 0;
+    out->len = elen;
+    return UC__LINE_ENTRY;
+  }
+  /* Domains go through the same parser as addresses: one notion of "valid". */
+  char addr[UC_EMAIL_INPUT_MAX + 3];
+  struct uc_email em;
+  snprintf(addr, sizeof addr, "x@%.*s", (int)elen, entry);
+  if (uc_email_parse(addr, strlen(addr), 0, &em, NULL, 0) != UC_OK)
+    return UC__LINE_INVALID;
+  memcpy(out->name, em.domain, em.domain_len + 1);
+  out->len = em.domain_len;
+  return UC__LINE_ENTRY;
+}
+
+/* One line of source number bit into the tables. */
+static int add_line(struct build *b, int bit, const char *line) {
+  struct uc__list_source *s = &b->m.src[bit];
+  struct uc__list_entry le;
+  int kind = uc__list_line_parse(line, strlen(line), s->flag == UC_LF_ROLE, &le);
+  if (kind == UC__LINE_EMPTY)
     return 0;
-  char *when = strtok_r(NULL, " \t\r\n", &hash);
-  unsigned date = when ? uc_date_parse(when, strlen(when)) : 0;
-  if (!date)
-    date = s->date;
+  if (kind == UC__LINE_INVALID) {
+    s->skipped_invalid++;
+    return 0;
+  }
+  unsigned date = le.date ? le.date : s->date;
   if (s->flag == UC_LF_ROLE) {
-    size_t n = strlen(entry);
-    for (size_t i = 0; i < n; i++)
-      entry[i] = (char)((entry[i] >= 'A' && entry[i] <= 'Z') ? entry[i] | 0x20 : entry[i]);
-    struct uc__entry *e = uc__stb_upsert(&b->loc, entry, n);
+    struct uc__entry *e = uc__stb_upsert(&b->loc, le.name, le.len);
     if (!e)
       return UC_ENOMEM;
     merge(e, s->flag, bit, 0);
     s->count++;
     return 0;
   }
-  /* Domains go through the same parser as addresses: one notion of "valid". */
-  char addr[UC_EMAIL_INPUT_MAX + 3];
-  struct uc_email em;
-  snprintf(addr, sizeof addr, "x@%s", entry);
-  if (uc_email_parse(addr, strlen(addr), 0, &em, NULL, 0) != UC_OK) {
-    s->skipped_invalid++;
-    return 0;
-  }
-  if (s->flag == UC_LF_DISPOSABLE && psl_is_public_suffix2(b->psl, em.domain, PSL_TYPE_ANY)) {
+  if (s->flag == UC_LF_DISPOSABLE && psl_is_public_suffix2(b->psl, le.name, PSL_TYPE_ANY)) {
     s->skipped_suffix++; /* a listed public suffix must never black-list all under it */
     return 0;
   }
-  struct uc__entry *e = uc__stb_upsert(&b->dom, em.domain, em.domain_len);
+  struct uc__entry *e = uc__stb_upsert(&b->dom, le.name, le.len);
   if (!e)
     return UC_ENOMEM;
   if (s->flag == UC_LF_TYPO_TARGET && !(e->flags & UC_LF_TYPO_TARGET)) {
@@ -133,15 +178,15 @@ static int add_line(struct build *b, int bit, char *line) {
 }
 
 static int read_source(struct build *b, int bit, const char *root, char *err, size_t es) {
-  struct source *s = &b->src[bit];
-  char path[1100], line[LINE_MAX_LEN];
-  if (!s->flag || !s->file[0] || !s->date)
-    return uc_errorf(err, es, UC_EFORMAT, "[%s] needs file, kind and date", s->name);
+  struct uc__list_source *s = &b->m.src[bit];
+  char path[1100], line[UC__LIST_LINE_MAX];
+  int rc = uc__list_source_check(s, err, es);
+  if (rc)
+    return rc;
   snprintf(path, sizeof path, "%s%s%s", root ? root : "", root ? "/" : "", s->file);
   FILE *f = fopen(path, "r");
   if (!f)
     return uc_errorf(err, es, UC_EIO, "%s: %s", path, strerror(errno));
-  int rc = 0;
   while (!rc && fgets(line, sizeof line, f)) {
     if (!strchr(line, '\n') && !feof(f)) {
       int c; /* an over-long line is skipped whole */
@@ -169,7 +214,7 @@ static int write_snapshot(struct build *b, const char *out_path, char *err, size
   memset(&h, 0, sizeof h);
   memcpy(h.magic, UC__SNAP_MAGIC, 8);
   h.format = UC__SNAP_FORMAT;
-  h.nsources = (uint32_t)b->nsrc;
+  h.nsources = (uint32_t)b->m.nsrc;
   struct uc__strtab dom, loc;
   uc__stb_view(&b->dom, &dom);
   uc__stb_view(&b->loc, &loc);
@@ -182,7 +227,7 @@ static int write_snapshot(struct build *b, const char *out_path, char *err, size
   h.loc_mask = loc.t.mask, h.loc_count = loc.t.count;
   h.typo_count = (uint32_t)UC_BUF_COUNT(&b->typo, uint32_t);
   h.sources_off = align8(sizeof h);
-  h.dom_off = align8(h.sources_off + (uint64_t)b->nsrc * sizeof(struct uc__snap_source));
+  h.dom_off = align8(h.sources_off + (uint64_t)b->m.nsrc * sizeof(struct uc__snap_source));
   h.loc_off = h.dom_off + ((uint64_t)dom.t.mask + 1) * sizeof(struct uc__entry);
   h.typo_off = h.loc_off + ((uint64_t)loc.t.mask + 1) * sizeof(struct uc__entry);
   h.pool_off = align8(h.typo_off + UC_BUF_COUNT(&b->typo, uint32_t) * 4);
@@ -192,13 +237,13 @@ static int write_snapshot(struct build *b, const char *out_path, char *err, size
   if (!buf)
     return uc_errorf(err, es, UC_ENOMEM, "out of memory");
   unsigned latest = 0;
-  for (int i = 0; i < b->nsrc; i++) {
+  for (int i = 0; i < b->m.nsrc; i++) {
     struct uc__snap_source *d = (void *)(buf + h.sources_off + i * sizeof *d);
-    snprintf(d->name, sizeof d->name, "%s", b->src[i].name);
-    snprintf(d->kind, sizeof d->kind, "%s", b->src[i].kind);
-    snprintf(d->version, sizeof d->version, "%s", b->src[i].version);
-    d->date = b->src[i].date, d->count = b->src[i].count;
-    latest = b->src[i].date > latest ? b->src[i].date : latest;
+    snprintf(d->name, sizeof d->name, "%s", b->m.src[i].name);
+    snprintf(d->kind, sizeof d->kind, "%s", b->m.src[i].kind);
+    snprintf(d->version, sizeof d->version, "%s", b->m.src[i].version);
+    d->date = b->m.src[i].date, d->count = b->m.src[i].count;
+    latest = b->m.src[i].date > latest ? b->m.src[i].date : latest;
   }
   memcpy(buf + h.dom_off, dom.t.slots, ((size_t)dom.t.mask + 1) * sizeof(struct uc__entry));
   struct uc__entry *lslots = (void *)(buf + h.loc_off);
@@ -243,25 +288,18 @@ int uc_lists_build(const char *manifest, const char *root, const char *out_path,
   b->psl = psl_latest(NULL);
   if (!b->psl)
     b->psl = psl_builtin();
-  int line = ini_parse(manifest, on_ini, b);
-  if (line < 0) {
-    rc = uc_errorf(err, es, UC_EIO, "%s: cannot open", manifest);
+  rc = manifest_result(&b->m, manifest, ini_parse(manifest, on_ini, &b->m), err, es);
+  if (rc)
     goto out;
-  }
-  if (line > 0 || b->bad) {
-    rc =
-        uc_errorf(err, es, UC_EFORMAT, "%s:%d: %s", manifest, line, b->bad ? b->bad_msg : "syntax");
-    goto out;
-  }
-  for (int i = 0; i < b->nsrc && !rc; i++)
+  for (int i = 0; i < b->m.nsrc && !rc; i++)
     rc = read_source(b, i, root, err, es);
   if (rc)
     goto out;
   rc = write_snapshot(b, out_path, err, es);
-  for (int i = 0; report && !rc && i < b->nsrc; i++)
+  for (int i = 0; report && !rc && i < b->m.nsrc; i++)
     fprintf(report, "%-36s %-11s %-8s %7u entries, %u invalid, %u public suffixes skipped\n",
-            b->src[i].name, b->src[i].kind, b->src[i].version, b->src[i].count,
-            b->src[i].skipped_invalid, b->src[i].skipped_suffix);
+            b->m.src[i].name, b->m.src[i].kind, b->m.src[i].version, b->m.src[i].count,
+            b->m.src[i].skipped_invalid, b->m.src[i].skipped_suffix);
 out:
   if (b->psl != psl_builtin())
     psl_free((psl_ctx_t *)b->psl);

@@ -32,4 +32,23 @@ int uc_key_parse(const char *k, size_t n, uc_key_type *t);
 /* BLAKE2b-256 of the key text: what the store keeps and looks up. */
 void uc_key_hash(const char *k, size_t n, uint8_t out[UC_KEY_HASH_LEN]);
 
+/* What uc_auth_header_parse() found. */
+enum uc_auth_header {
+  UC_AUTH_NONE = 0,      /* no key: no header, blank ones, or "Bearer" and nothing after it */
+  UC_AUTH_KEY = 1,       /* *key and *key_len are set */
+  UC_AUTH_MALFORMED = 2, /* an Authorization that is not "Bearer KEY": Basic, Token, a bare key */
+};
+
+/* Finds the API key of a request in its Authorization and X-API-Key header
+ * values (NUL-terminated; NULL when absent). Authorization counts as soon as
+ * it holds more than spaces and tabs, and must then be "Bearer" in any case,
+ * a space or a tab, and the key; X-API-Key is looked at only when
+ * Authorization is absent or blank. Returns an enum uc_auth_header. On
+ * UC_AUTH_KEY, *key points into the header value it came from and *key_len
+ * (> 0) excludes the spaces and tabs around it; the key's format is not
+ * checked (uc_key_parse does that). Otherwise *key is NULL and *key_len 0.
+ * Pure: no allocation, any thread. */
+int uc_auth_header_parse(const char *authorization, const char *x_api_key, const char **key,
+                         size_t *key_len);
+
 #endif

@@ -61,11 +61,68 @@ static void test_hash_is_stable_and_distinct(void **state) {
   assert_int_equal(uc_key_type_parse("root", &t), UC_EINVAL);
 }
 
+/* uc_auth_header_parse on (authorization, x_api_key): the result and the key it finds. */
+static void expect_auth(const char *authorization, const char *x_api_key, int result,
+                        const char *want) {
+  const char *key = "unset";
+  size_t n = 99;
+  assert_int_equal(uc_auth_header_parse(authorization, x_api_key, &key, &n), result);
+  if (result != UC_AUTH_KEY) {
+    assert_null(key);
+    assert_int_equal(n, 0);
+    return;
+  }
+  assert_int_equal(n, strlen(want));
+  assert_memory_equal(key, want, n);
+  const char *from = authorization && strstr(authorization, want) ? authorization : x_api_key;
+  assert_true(key >= from &&
+              key + n <= from + strlen(from)); /* a span of the header it came from */
+}
+
+static void test_auth_header_bearer(void **state) {
+  (void)state;
+  expect_auth("Bearer ucl_live_x", NULL, UC_AUTH_KEY, "ucl_live_x");
+  expect_auth(" \t Bearer\t\t ucl_live_x \t ", NULL, UC_AUTH_KEY, "ucl_live_x");
+  expect_auth("bearer ucl_live_x", NULL, UC_AUTH_KEY, "ucl_live_x");
+  expect_auth("BEARER\tucl_live_x", NULL, UC_AUTH_KEY, "ucl_live_x");
+  expect_auth("Bearer a b", NULL, UC_AUTH_KEY,
+              "a b"); /* inner spaces are the key's: it fails later */
+  expect_auth("Bearer \t ", NULL, UC_AUTH_NONE, NULL);
+}
+
+static void test_auth_header_malformed(void **state) {
+  (void)state;
+  expect_auth("Basic dXNlcjpwYXNz", NULL, UC_AUTH_MALFORMED, NULL);
+  expect_auth("Token ucl_live_x", NULL, UC_AUTH_MALFORMED, NULL);
+  expect_auth("ucl_live_x", NULL, UC_AUTH_MALFORMED, NULL);
+  expect_auth("Bearer", NULL, UC_AUTH_MALFORMED, NULL);
+  expect_auth("Bearerucl_live_x", NULL, UC_AUTH_MALFORMED, NULL);
+  expect_auth("Bear ucl_live_x", NULL, UC_AUTH_MALFORMED, NULL);
+  expect_auth("Basic abc", "ucl_live_x", UC_AUTH_MALFORMED, NULL); /* no fallback past a bad one */
+}
+
+static void test_auth_header_x_api_key(void **state) {
+  (void)state;
+  expect_auth(NULL, "ucl_live_x", UC_AUTH_KEY, "ucl_live_x");
+  expect_auth(NULL, " \tucl_live_x\t ", UC_AUTH_KEY, "ucl_live_x");
+  expect_auth("", "ucl_live_x", UC_AUTH_KEY, "ucl_live_x");
+  expect_auth(" \t", "ucl_live_x", UC_AUTH_KEY, "ucl_live_x");
+  expect_auth("Bearer ucl_live_a", "ucl_live_b", UC_AUTH_KEY, "ucl_live_a");
+  expect_auth("Bearer  ", "ucl_live_b", UC_AUTH_NONE, NULL); /* Authorization was given */
+  expect_auth(NULL, NULL, UC_AUTH_NONE, NULL);
+  expect_auth("", "", UC_AUTH_NONE, NULL);
+  expect_auth(NULL, " \t ", UC_AUTH_NONE, NULL);
+  expect_auth(" ", NULL, UC_AUTH_NONE, NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_generate_and_parse),
       cmocka_unit_test(test_checksum_catches_typos),
       cmocka_unit_test(test_hash_is_stable_and_distinct),
+      cmocka_unit_test(test_auth_header_bearer),
+      cmocka_unit_test(test_auth_header_malformed),
+      cmocka_unit_test(test_auth_header_x_api_key),
   };
   return cmocka_run_group_tests_name("keys", tests, NULL, NULL);
 }

@@ -1,0 +1,70 @@
+/* libFuzzer driver: the INI manifest of uc_lists_build() from memory. A bad
+ * manifest is refused with a reason; a good one gives a bounded source table
+ * whose every field is one the build can use. */
+#include "lists_build_int.h"
+#include "uc/date.h"
+#include "uc/uc.h"
+
+#include <assert.h>
+#include <string.h>
+
+static const struct {
+  const char *kind;
+  unsigned flag;
+} kinds[] = {{"disposable", UC_LF_DISPOSABLE},
+             {"multi-alias", UC_LF_RELAY},
+             {"guard", UC_LF_GUARD},
+             {"free", UC_LF_FREE},
+             {"premium", UC_LF_PREMIUM},
+             {"typo", UC_LF_TYPO_TARGET},
+             {"role", UC_LF_ROLE}};
+
+static void check_source(const struct uc__list_source *s) {
+  assert(memchr(s->name, 0, sizeof s->name) && memchr(s->kind, 0, sizeof s->kind));
+  assert(memchr(s->version, 0, sizeof s->version) && memchr(s->file, 0, sizeof s->file));
+  assert(s->count == 0 && s->skipped_invalid == 0 && s->skipped_suffix == 0);
+  if (!s->kind[0]) {
+    assert(s->flag == 0);
+  } else {
+    size_t i = 0;
+    while (i < sizeof kinds / sizeof kinds[0] && strcmp(kinds[i].kind, s->kind) != 0)
+      i++;
+    assert(i < sizeof kinds / sizeof kinds[0] && kinds[i].flag == s->flag);
+  }
+  if (s->date) {
+    char day[11];
+    uc_date_format(s->date, day);
+    assert(uc_date_parse(day, 10) == s->date);
+  }
+  char err[256] = "";
+  int rc = uc__list_source_check(s, err, sizeof err);
+  assert(rc == (s->flag && s->file[0] && s->date ? UC_OK : UC_EFORMAT));
+  assert(rc == UC_OK || err[0]);
+}
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
+  static struct uc__manifest m;
+  static char text[8192];
+  char err[512];
+  if (size >= sizeof text)
+    return 0;
+  memcpy(text, data, size);
+  text[size] = 0;
+  memset(&m, 0, sizeof m);
+  err[0] = 0;
+  int rc = uc__manifest_parse(text, "fuzz", &m, err, sizeof err);
+  assert(rc == UC_OK || rc == UC_EFORMAT || rc == UC_ENOMEM);
+  assert(m.nsrc >= 0 && m.nsrc <= UC_LISTS_MAX_SOURCES);
+  if (rc != UC_OK) {
+    assert(strncmp(err, "fuzz", 4) == 0);
+    return 0;
+  }
+  assert(!m.bad);
+  for (int i = 0; i < m.nsrc; i++) {
+    check_source(&m.src[i]);
+    if (i) /* keys of one section land in one source */
+      assert(strcmp(m.src[i - 1].name, m.src[i].name) != 0);
+  }
+  return 0;
+}
