@@ -1,6 +1,7 @@
 /* Settings table: one row per setting drives defaults, INI, environment and docs. */
 #include "uc/config.h"
 #include "uc/error.h"
+#include "uc/infra.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,7 +13,7 @@
 
 extern char **environ;
 
-enum kind { STR, UINT, ULONG, BOOL };
+enum kind { STR, UINT, ULONG, BOOL, LIST };
 
 struct setting {
   const char *name;
@@ -33,6 +34,12 @@ struct setting {
   { #field, ULONG, offsetof(struct uc_config, field), 0, lo, hi, def, help }
 #define B(field, help, def)                                                                        \
   { #field, BOOL, offsetof(struct uc_config, field), 0, 0, 1, def, help }
+/* A comma-separated string; each flag or variable adds to it (a repeatable flag). */
+#define A(name, field, help)                                                                       \
+  {                                                                                                \
+    name, LIST, offsetof(struct uc_config, field), sizeof(((struct uc_config *)0)->field), 0, 0,   \
+        "", help                                                                                   \
+  }
 
 static const struct setting settings[] = {
     S(listen, "address and port to listen on (IPv6 as [::1]:8080)", "127.0.0.1:8080"),
@@ -54,6 +61,17 @@ static const struct setting settings[] = {
     B(log_emails, "write full email addresses in the access log (else the domain only)", "false"),
     U(flush_interval, 1, 3600, "seconds between writes of usage counters to the store", "5"),
     U(drain_timeout, 0, 3600, "seconds SIGTERM waits for requests in flight", "10"),
+    B(dns, "look up MX records for the DNS-backed types (--no-dns: off)", "true"),
+    A("dns_server", dns_servers,
+      "DNS server HOST[:PORT] to ask instead of /etc/resolv.conf (repeatable)"),
+    U(dns_timeout, 10, 60000, "milliseconds a check waits for DNS at most (then: unknown)", "400"),
+    U(dns_ttl_min, 0, 604800, "seconds a DNS answer is kept at least, whatever its TTL", "60"),
+    U(dns_ttl_max, 1, 604800, "seconds a DNS answer is kept at most", "86400"),
+    U(dns_cache, 16, 4194304, "domains whose DNS answers are kept in memory", "16384"),
+    S(infrastructure, "learned mail-infrastructure fingerprints (read when present)",
+      UC_INFRA_LEARNED_DEFAULT),
+    S(infrastructure_curated, "curated fingerprints; empty: infrastructure.txt beside the binary",
+      ""),
     L(ban_memory, 1024, 1UL << 26,
       "IPs with attempts counted (not banned) kept in memory; the oldest written-back ones "
       "leave first (bans always stay)",
@@ -64,6 +82,15 @@ static const struct setting settings[] = {
 static int set_one(struct uc_config *c, const struct setting *s, const char *v, char *err,
                    size_t es) {
   char *p = (char *)c + s->off;
+  if (s->kind == LIST) { /* appended: "a,b" */
+    size_t have = strlen(p), n = strlen(v);
+    if (have + (have ? 1 : 0) + n >= s->size)
+      return uc_errorf(err, es, UC_EINVAL, "%s: too many values", s->name);
+    if (have)
+      p[have++] = ',';
+    memcpy(p + have, v, n + 1);
+    return UC_OK;
+  }
   if (s->kind == STR) {
     if (strlen(v) >= s->size)
       return uc_errorf(err, es, UC_EINVAL, "%s: value too long", s->name);
@@ -167,7 +194,26 @@ const struct uc_config_doc *uc_config_docs(size_t *count) {
   static struct uc_config_doc docs[NSETTINGS];
   for (size_t i = 0; i < NSETTINGS; i++)
     docs[i] = (struct uc_config_doc){settings[i].name, settings[i].help,
-                                     settings[i].def ? settings[i].def : "(see --store)"};
+                                     settings[i].def ? settings[i].def : "(see --store)",
+                                     settings[i].kind == BOOL};
   *count = NSETTINGS;
   return docs;
+}
+
+int uc_config_dns(const struct uc_config *c, struct uc_dns_config *out, char *err, size_t es) {
+  char list[sizeof c->dns_servers], *save = NULL;
+  uc_dns_config_init(out);
+  out->ttl_min = c->dns_ttl_min, out->ttl_max = c->dns_ttl_max;
+  out->cache_max = c->dns_cache;
+  if (out->ttl_max < out->ttl_min)
+    return uc_errorf(err, es, UC_EINVAL, "dns_ttl_max (%u) is below dns_ttl_min (%u)",
+                     c->dns_ttl_max, c->dns_ttl_min);
+  snprintf(list, sizeof list, "%s", c->dns_servers);
+  for (char *s = strtok_r(list, ", ", &save); s; s = strtok_r(NULL, ", ", &save))
+    if (uc_dns_config_server(out, s) != UC_OK)
+      return uc_errorf(err, es, UC_EINVAL,
+                       "dns_server '%s': expected an IP address with an optional port "
+                       "(127.0.0.1:5353, [::1]:53), at most %d of them",
+                       s, UC_DNS_SERVERS_MAX);
+  return UC_OK;
 }

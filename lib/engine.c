@@ -20,7 +20,7 @@ static const char *const type_names[UC_TYPE_COUNT] = {"white",
 static const char *const signal_names[UC_SIGNAL_COUNT] = {
     "disposable", "multi_alias", "suspicious", "free_provider",  "role_account",
     "no_website", "custom_list", "premium",    "major_provider", "typo",
-    "smtputf8",   "idn",         "masked"};
+    "smtputf8",   "idn",         "masked",     "alias_chain"};
 
 const char *uc_category_name(uc_category c) {
   return (unsigned)c < 3 ? category_names[c] : "white";
@@ -181,7 +181,7 @@ static const char *source_name(const uc_lists *l, unsigned sources) {
 }
 
 static struct uc_match match_of(const uc_lists *l, const struct uc_list_hit *h) {
-  return (struct uc_match){h->entry, source_name(l, h->sources), h->sources, h->date};
+  return (struct uc_match){h->entry, source_name(l, h->sources), h->sources, h->date, NULL};
 }
 
 static void match_account_lists(struct uc_result *r, const struct uc_policy *p) {
@@ -191,7 +191,7 @@ static void match_account_lists(struct uc_result *r, const struct uc_policy *p) 
     if (m) {
       r->signals |= UC_SIG_CUSTOM_LIST;
       r->account_list = c;
-      r->account = (struct uc_match){m, names[c], 0, 0};
+      r->account = (struct uc_match){m, names[c], 0, 0, NULL};
       return;
     }
   }
@@ -220,7 +220,7 @@ static void collect_signals(struct uc_result *r, const uc_lists *l, const struct
     r->signals |= UC_SIG_PREMIUM;
   if (li->plus_tag || li->dots > 3) {
     r->signals |= UC_SIG_SUSPICIOUS;
-    r->rule = (struct uc_match){li->plus_tag ? "plus_tag" : "many_dots", "rule", 0, 0};
+    r->rule = (struct uc_match){li->plus_tag ? "plus_tag" : "many_dots", "rule", 0, 0, NULL};
   }
   char base[UC_LOCAL_MAX];
   for (size_t i = 0; i < li->base_len; i++) {
@@ -241,12 +241,13 @@ void uc_check_lists(const uc_lists *l, const struct uc_policy *p, const char *ad
   struct walk w;
   struct uc_local_info li;
   r->signals = 0;
-  r->matched = r->matched_list = r->did_you_mean = NULL;
+  r->matched = r->matched_list = r->did_you_mean = r->matched_evidence = NULL;
   r->matched_sources = 0;
   r->date_added = 0;
   r->premium = -1;
   r->normalized[0] = 0;
   r->account_list = -1;
+  r->alias_spellings = 0;
   r->account = r->disposable = r->relay = r->rule = none;
   r->valid =
       uc_email_parse(addr, len, p->parse_opts, &r->email, r->reason, sizeof r->reason) == UC_OK;
@@ -266,7 +267,11 @@ void uc_check_lists(const uc_lists *l, const struct uc_policy *p, const char *ad
 }
 
 int uc_check_wants_facts(const struct uc_result *r) {
-  return r->valid && r->account_list < 0 && !(r->signals & UC_SIG_DISPOSABLE);
+  /* A listed domain is decided by its listing: disposable, a relay, a major or
+   * free provider, a paid mail service. DNS cannot change those. */
+  const uint32_t listed = UC_SIG_DISPOSABLE | UC_SIG_MULTI_ALIAS | UC_SIG_MAJOR_PROVIDER |
+                          UC_SIG_FREE_PROVIDER | UC_SIG_PREMIUM;
+  return r->valid && r->account_list < 0 && !(r->signals & listed);
 }
 
 static void decide(struct uc_result *r, const struct uc_policy *p, uc_type t,
@@ -274,7 +279,7 @@ static void decide(struct uc_result *r, const struct uc_policy *p, uc_type t,
   r->type = t;
   r->category = p->color[t];
   if (m) {
-    r->matched = m->entry, r->matched_list = m->list;
+    r->matched = m->entry, r->matched_list = m->list, r->matched_evidence = m->evidence;
     r->matched_sources = m->sources, r->date_added = m->date;
   }
 }
@@ -282,8 +287,12 @@ static void decide(struct uc_result *r, const struct uc_policy *p, uc_type t,
 void uc_check_decide(const struct uc_policy *p, const struct uc_facts *f, struct uc_result *r) {
   static const uc_type account_types[3] = {UC_T_WHITE_LIST, UC_T_GREY_LIST, UC_T_BLACK_LIST};
   static const struct uc_facts nothing = {0};
+  static const struct uc_match chain = {"alias_chain", "rule", 0, 0, NULL};
   if (!f)
     f = &nothing;
+  r->alias_spellings = f->alias_spellings;
+  if (f->alias_spellings >= 2)
+    r->signals |= UC_SIG_ALIAS_CHAIN;
   if (!r->valid)
     decide(r, p, UC_T_INVALID, NULL);
   else if (r->account_list >= 0)
@@ -300,6 +309,8 @@ void uc_check_decide(const struct uc_policy *p, const struct uc_facts *f, struct
     r->signals |= UC_SIG_MULTI_ALIAS, decide(r, p, UC_T_MULTI_ALIAS, &f->relay);
   else if (r->signals & UC_SIG_SUSPICIOUS)
     decide(r, p, UC_T_SUSPICIOUS, &r->rule);
+  else if (r->signals & UC_SIG_ALIAS_CHAIN) /* a new spelling of a mailbox seen lately */
+    r->signals |= UC_SIG_SUSPICIOUS, decide(r, p, UC_T_SUSPICIOUS, &chain);
   else
     decide(r, p, UC_T_LEGITIMATE, NULL);
 }

@@ -190,15 +190,19 @@ int uc_lists_default_path(char *buf, size_t size) {
     snprintf(buf, size, "%s", env);
     return UC_OK;
   }
+  return uc_path_beside_exe("lists.snap", buf, size);
+}
+
+int uc_path_beside_exe(const char *name, char *buf, size_t size) {
   ssize_t n = readlink("/proc/self/exe", buf, size);
   if (n <= 0 || (size_t)n >= size)
     return UC_ENOTFOUND;
   buf[n] = 0;
   char *slash = strrchr(buf, '/');
   size_t dir = slash ? (size_t)(slash + 1 - buf) : 0;
-  if (dir + sizeof "lists.snap" > size)
+  if (dir + strlen(name) + 1 > size)
     return UC_ENOTFOUND;
-  memcpy(buf + dir, "lists.snap", sizeof "lists.snap");
+  memcpy(buf + dir, name, strlen(name) + 1);
   return UC_OK;
 }
 
@@ -233,6 +237,14 @@ static int fill_hit(const struct uc__strtab *t, const struct uc__entry *e,
     return 0;
   *hit = (struct uc_list_hit){t->pool + e->off, e->len, e->flags, e->sources, e->date};
   return 1;
+}
+
+void uc_lists_each_domain(const uc_lists *l, uc_list_hit_cb cb, void *arg) {
+  struct uc_list_hit hit;
+  for (uint32_t i = 0; i < uc_table_capacity(&l->dom.t); i++)
+    if (uc_table_used(&l->dom.t, i) && fill_hit(&l->dom, uc_table_slot(&l->dom.t, i), &hit) &&
+        cb(arg, &hit))
+      return;
 }
 
 int uc_lists_find_domain(const uc_lists *l, const char *d, size_t n, struct uc_list_hit *hit) {

@@ -82,17 +82,25 @@ static uint32_t first_letters(void) {
   return m;
 }
 
-size_t uc_email_normalize(const struct uc_email *e, char *out) {
+/* The provider whose rules apply to e, or NULL. */
+static const struct provider *provider_of(const struct uc_email *e) {
   static _Atomic uint32_t cached; /* 0 until computed; racing threads store the same value */
   uint32_t letters = atomic_load_explicit(&cached, memory_order_relaxed);
   if (!letters)
     atomic_store_explicit(&cached, letters = first_letters(), memory_order_relaxed);
   unsigned c0 = (unsigned char)e->domain[0] - 'a';
-  const struct provider *p =
-      (e->flags & UC_EMAIL_QUOTED) || c0 >= 26 || !(letters >> c0 & 1)
-          ? NULL
-          : bsearch(e->domain, providers, sizeof providers / sizeof providers[0],
-                    sizeof providers[0], cmp_provider);
+  return (e->flags & UC_EMAIL_QUOTED) || c0 >= 26 || !(letters >> c0 & 1)
+             ? NULL
+             : bsearch(e->domain, providers, sizeof providers / sizeof providers[0],
+                       sizeof providers[0], cmp_provider);
+}
+
+int uc_email_sub_addressing(const struct uc_email *e) {
+  return provider_of(e) != NULL;
+}
+
+size_t uc_email_normalize(const struct uc_email *e, char *out) {
+  const struct provider *p = provider_of(e);
   size_t n = 0;
   if (!p) {
     memcpy(out, e->local, e->local_len);

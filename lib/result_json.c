@@ -32,6 +32,10 @@ static void write_matched(struct uc_jsonw *w, const struct uc_result *r, const u
   uc_jsonw_cstring(w, r->matched);
   UC_JSONW_KEY(w, "list");
   uc_jsonw_cstring(w, r->matched_list);
+  if (r->matched_evidence) {
+    UC_JSONW_KEY(w, "evidence");
+    uc_jsonw_cstring(w, r->matched_evidence);
+  }
   if (r->matched_sources) {
     UC_JSONW_KEY(w, "lists");
     uc_jsonw_begin_array(w);
@@ -64,7 +68,32 @@ static const struct quoted *signal_keys(void) {
   return keys_;
 }
 
-static void write_details(struct uc_jsonw *w, const struct uc_result *r, const uc_lists *l) {
+const char *uc_result_mx_record(const struct uc_dns_facts *d) {
+  if (!d || d->status == UC_DNS_UNKNOWN)
+    return "unknown";
+  return d->status == UC_DNS_ANSWERED && d->nmx && !d->null_mx ? uc_dns_mx_host(d, 0) : "";
+}
+
+/* Every MX host with its preference; null when not looked up. */
+static void write_mx(struct uc_jsonw *w, const struct uc_dns_facts *d) {
+  if (!d || d->status == UC_DNS_UNKNOWN) {
+    uc_jsonw_null(w);
+    return;
+  }
+  uc_jsonw_begin_array(w);
+  for (size_t i = 0; d->status == UC_DNS_ANSWERED && i < d->nmx; i++) {
+    uc_jsonw_begin_object(w);
+    UC_JSONW_KEY(w, "host");
+    uc_jsonw_cstring(w, uc_dns_mx_host(d, i));
+    UC_JSONW_KEY(w, "preference");
+    uc_jsonw_int(w, d->mx_pref[i]);
+    uc_jsonw_end_object(w);
+  }
+  uc_jsonw_end_array(w);
+}
+
+static void write_details(struct uc_jsonw *w, const struct uc_result *r, const uc_lists *l,
+                          const struct uc_result_ctx *ctx) {
   uc_jsonw_begin_object(w);
   UC_JSONW_KEY(w, "normalized");
   uc_jsonw_cstring(w, r->valid ? r->normalized : NULL);
@@ -78,6 +107,13 @@ static void write_details(struct uc_jsonw *w, const struct uc_result *r, const u
   uc_jsonw_end_object(w);
   UC_JSONW_KEY(w, "matched");
   write_matched(w, r, l);
+  UC_JSONW_KEY(w, "mx");
+  write_mx(w, ctx->dns);
+  UC_JSONW_KEY(w, "alias_spellings");
+  if (r->alias_spellings)
+    uc_jsonw_int(w, r->alias_spellings);
+  else
+    uc_jsonw_null(w);
   UC_JSONW_KEY(w, "did_you_mean");
   uc_jsonw_cstring(w, r->did_you_mean);
   UC_JSONW_KEY(w, "lists_version");
@@ -107,7 +143,7 @@ size_t uc_result_write(const struct uc_result *r, const uc_lists *l,
   UC_JSONW_KEY(&w, "type");
   uc_jsonw_cstring(&w, uc_type_name(r->type));
   UC_JSONW_KEY(&w, "mx_record");
-  uc_jsonw_cstring(&w, ctx->mx_record ? ctx->mx_record : "unknown");
+  uc_jsonw_cstring(&w, uc_result_mx_record(ctx->dns));
   UC_JSONW_KEY(&w, "premium");
   uc_jsonw_cstring(&w, r->premium < 0 ? "unknown" : r->premium ? "True" : "False");
   UC_JSONW_KEY(&w, "domain_age");
@@ -120,7 +156,7 @@ size_t uc_result_write(const struct uc_result *r, const uc_lists *l,
   else
     uc_jsonw_int(&w, ctx->remaining);
   UC_JSONW_KEY(&w, "details");
-  write_details(&w, r, l);
+  write_details(&w, r, l, ctx);
   uc_jsonw_end_object(&w);
   return uc_jsonw_finish(&w);
 }

@@ -19,6 +19,8 @@ void uc_settings_init(struct uc_settings *s) {
   s->ban_enabled = 1;
   s->ban_threshold = 5;
   s->ipv6_prefix = 64;
+  s->alias_chains = 1;
+  s->alias_window_days = 30;
   uc_policy_init(&p);
   memcpy(s->colors, p.color, sizeof s->colors);
 }
@@ -30,9 +32,10 @@ static json_t *to_doc(const struct uc_settings *s) {
                         json_string(uc_category_name(s->colors[configurable[i]])));
   for (size_t i = 0; never && i < s->never_ban_count; i++)
     json_array_append_new(never, json_string(s->never_ban_text[i]));
-  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:o*}", "ban_enabled", s->ban_enabled,
+  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:o*}", "ban_enabled", s->ban_enabled,
                    "ban_threshold", (int)s->ban_threshold, "ban_lift_seconds",
                    (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix, "never_ban", never,
+                   "alias_chains", s->alias_chains, "alias_window_days", (int)s->alias_window_days,
                    "colors", colors);
 }
 
@@ -126,6 +129,14 @@ static int patch_doc(struct uc_settings *s, const json_t *patch, char *field, si
       if (!int_in(v, 0, 366L * 86400))
         return bad(field, fs, name, msg, ms, "must be an integer from 0 (never) to 31622400");
       next.ban_lift_seconds = (unsigned)json_integer_value(v);
+    } else if (strcmp(name, "alias_chains") == 0) {
+      if (!json_is_boolean(v))
+        return bad(field, fs, name, msg, ms, "must be true or false");
+      next.alias_chains = json_is_true(v);
+    } else if (strcmp(name, "alias_window_days") == 0) {
+      if (!int_in(v, 1, 366))
+        return bad(field, fs, name, msg, ms, "must be an integer from 1 to 366");
+      next.alias_window_days = (unsigned)json_integer_value(v);
     } else if (strcmp(name, "ipv6_prefix") == 0) {
       if (!int_in(v, 1, 128))
         return bad(field, fs, name, msg, ms, "must be an integer from 1 to 128");

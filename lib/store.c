@@ -208,6 +208,23 @@ int uc_store_ban_delete_all(uc_store *st, int64_t account_id, size_t *deleted) {
 int uc_store_changes(uc_store *st, uint64_t *cursor, uc_change_cb cb, void *arg) {
   return CALL(changes, cursor, cb, arg);
 }
+int uc_store_secret(uc_store *st, const char *name, uint8_t out[32]) {
+  return CALL(secret, name, out);
+}
+int uc_store_alias_put(uc_store *st, const struct uc_alias_rec *a, size_t n) {
+  return n ? CALL(alias_put, a, n) : UC_OK;
+}
+int uc_store_alias_each(uc_store *st, int64_t account_id, const uint8_t *mailbox, int64_t since,
+                        uc_alias_cb cb, void *arg) {
+  return CALL(alias_each, account_id, mailbox, since, cb, arg);
+}
+int uc_store_alias_trim(uc_store *st, int64_t before, size_t *deleted) {
+  size_t n = 0;
+  int rc = CALL(alias_trim, before, &n);
+  if (deleted)
+    *deleted = n;
+  return rc;
+}
 int uc_store_audit_add(uc_store *st, int64_t account_id, int64_t key_id, const char *action,
                        const char *detail) {
   return CALL(audit_add, account_id, key_id, action, detail ? detail : "{}");

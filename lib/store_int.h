@@ -42,6 +42,11 @@ struct uc_store_ops {
   int (*ban_delete)(void *s, int64_t account_id, const char *ip);
   int (*ban_delete_all)(void *s, int64_t account_id, size_t *deleted);
   int (*changes)(void *s, uint64_t *cursor, uc_change_cb cb, void *arg);
+  int (*secret)(void *s, const char *name, uint8_t out[32]);
+  int (*alias_put)(void *s, const struct uc_alias_rec *a, size_t n);
+  int (*alias_each)(void *s, int64_t account_id, const uint8_t *mailbox, int64_t since,
+                    uc_alias_cb cb, void *arg);
+  int (*alias_trim)(void *s, int64_t before, size_t *deleted);
   int (*audit_add)(void *s, int64_t account_id, int64_t key_id, const char *action,
                    const char *detail);
   int (*audit_each)(void *s, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg);

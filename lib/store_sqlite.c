@@ -5,13 +5,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const char schema_v1[] =
     "CREATE TABLE accounts ("
@@ -72,6 +73,18 @@ static const char schema_v3[] =
     "  kind TEXT NOT NULL CHECK (kind IN ('unban','unban_all')),"
     "  ip TEXT);";
 
+/* Version 4: installation secrets; alias-chain memory (keyed hashes only). */
+static const char schema_v4[] = "CREATE TABLE secrets ("
+                                "  name TEXT PRIMARY KEY,"
+                                "  value BLOB NOT NULL) WITHOUT ROWID;"
+                                "CREATE TABLE aliases ("
+                                "  account_id INTEGER NOT NULL,"
+                                "  mailbox BLOB NOT NULL,"
+                                "  spelling BLOB NOT NULL,"
+                                "  last_seen INTEGER NOT NULL,"
+                                "  PRIMARY KEY (account_id, mailbox, spelling)) WITHOUT ROWID;"
+                                "CREATE INDEX aliases_seen ON aliases(last_seen);";
+
 struct sq {
   sqlite3 *db;
   pthread_mutex_t lock; /* one connection, one statement at a time */
@@ -103,7 +116,7 @@ static int mkdir_parent(const char *path) {
 }
 
 static int migrate(struct sq *s, char *err, size_t es) {
-  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
+  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4};
   sqlite3_stmt *st = NULL;
   int version = 0;
   if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
@@ -865,6 +878,124 @@ static int sq_audit_add(void *state, int64_t account_id, int64_t key_id, const c
   return step_write(s, st, 0);
 }
 
+static int sq_secret(void *state, const char *name, uint8_t out[32]) {
+  struct sq *s = state;
+  uint8_t fresh[32];
+  sqlite3_stmt *st = NULL;
+  randombytes_buf(fresh, sizeof fresh);
+  pthread_mutex_lock(&s->lock);
+  int ret = exec_locked(s, "BEGIN IMMEDIATE"); /* the first process to ask makes it */
+  if (ret)
+    goto out;
+  if ((ret = run_locked(s, "INSERT OR IGNORE INTO secrets(name, value) VALUES (?, ?)", &st)))
+    goto fail;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, fresh, sizeof fresh, SQLITE_STATIC);
+  if (sqlite3_step(st) != SQLITE_DONE) {
+    ret = fail_db(s, SQLITE_ERROR);
+    goto fail;
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  if ((ret = run_locked(s, "SELECT value FROM secrets WHERE name = ?", &st)))
+    goto fail;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 32) {
+    ret = uc__store_errorf(UC_ESTORE, "sqlite %s: secret '%s' is damaged", s->path, name);
+    goto fail;
+  }
+  memcpy(out, sqlite3_column_blob(st, 0), 32);
+  ret = end_tx(s, 1);
+  goto out;
+fail:
+  end_tx(s, 0);
+out:
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&s->lock);
+  sodium_memzero(fresh, sizeof fresh);
+  return ret;
+}
+
+static int sq_alias_put(void *state, const struct uc_alias_rec *a, size_t n) {
+  struct sq *s = state;
+  sqlite3_stmt *st = NULL;
+  pthread_mutex_lock(&s->lock);
+  int ret = exec_locked(s, "BEGIN IMMEDIATE");
+  if (ret)
+    goto out;
+  if ((ret = run_locked(s,
+                        "INSERT INTO aliases(account_id, mailbox, spelling, last_seen) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                        "last_seen = max(last_seen, excluded.last_seen)",
+                        &st)))
+    goto fail;
+  for (size_t i = 0; i < n; i++) {
+    sqlite3_bind_int64(st, 1, a[i].account_id);
+    sqlite3_bind_blob(st, 2, a[i].mailbox, UC_ALIAS_HASH, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, a[i].spelling, UC_ALIAS_HASH, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, a[i].last_seen);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      ret = fail_db(s, SQLITE_ERROR);
+      goto fail;
+    }
+    sqlite3_reset(st);
+  }
+  ret = end_tx(s, 1);
+  goto out;
+fail:
+  end_tx(s, 0);
+out:
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&s->lock);
+  return ret;
+}
+
+static int sq_alias_each(void *state, int64_t account_id, const uint8_t *mailbox, int64_t since,
+                         uc_alias_cb cb, void *arg) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, mailbox ? "SELECT account_id, mailbox, spelling, last_seen "
+                                          "FROM aliases WHERE account_id = ? AND mailbox = ? "
+                                          "AND last_seen >= ?"
+                                        : "SELECT account_id, mailbox, spelling, last_seen "
+                                          "FROM aliases WHERE last_seen >= ?3 "
+                                          "ORDER BY last_seen DESC");
+  if (!st)
+    return UC_ESTORE;
+  if (mailbox) {
+    sqlite3_bind_int64(st, 1, account_id);
+    sqlite3_bind_blob(st, 2, mailbox, UC_ALIAS_HASH, SQLITE_STATIC);
+  }
+  sqlite3_bind_int64(st, 3, since);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct uc_alias_rec a = {.account_id = sqlite3_column_int64(st, 0),
+                             .last_seen = sqlite3_column_int64(st, 3)};
+    if (sqlite3_column_bytes(st, 1) != UC_ALIAS_HASH ||
+        sqlite3_column_bytes(st, 2) != UC_ALIAS_HASH)
+      continue;
+    memcpy(a.mailbox, sqlite3_column_blob(st, 1), UC_ALIAS_HASH);
+    memcpy(a.spelling, sqlite3_column_blob(st, 2), UC_ALIAS_HASH);
+    if (cb(arg, &a))
+      break;
+  }
+  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+static int sq_alias_trim(void *state, int64_t before, size_t *deleted) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "DELETE FROM aliases WHERE last_seen < ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, before);
+  int rc = sqlite3_step(st);
+  *deleted = rc == SQLITE_DONE ? (size_t)sqlite3_changes(s->db) : 0;
+  int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
 static int sq_audit_each(void *state, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg) {
   struct sq *s = state;
   sqlite3_stmt *st = prepare(s, "SELECT id, account_id, coalesce(key_id, 0), at, action, detail "
@@ -933,6 +1064,10 @@ const struct uc_store_ops uc__store_sqlite_ops = {
     .ban_delete = sq_ban_delete,
     .ban_delete_all = sq_ban_delete_all,
     .changes = sq_changes,
+    .secret = sq_secret,
+    .alias_put = sq_alias_put,
+    .alias_each = sq_alias_each,
+    .alias_trim = sq_alias_trim,
     .audit_add = sq_audit_add,
     .audit_each = sq_audit_each,
 };

@@ -7,7 +7,7 @@ Prints each server's requests/s (best of the rounds) and p99 latency, the
 ratios ours/nginx (goal >= 0.9) and ours/node (goal >= 1.5), and the ratio to
 nginx round by round (each nginx run follows ours at once: the fairest pairs on
 a shared, noisy machine).
-Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C]"""
+Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C] [--dns]"""
 import argparse
 import os
 import re
@@ -48,24 +48,48 @@ def wait_up(url, timeout=20):
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_ours(tmp):
-    out = open(os.path.join(tmp, "ours.log"), "w+")
-    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:18090", "--db",
-                          os.path.join(tmp, "bench.db"), "--access-log", "off",
-                          "--lists", os.path.join(ROOT, "build", "lists.snap")],
+# The unlisted domains of post.lua, answered by a dnsmasq fixture for the DNS
+# run (never the machine's resolver).
+BENCH_ZONES = ["acme-corp.com", "startup.io", "example.org", "corp.net", "xn--bcher-kva.de"]
+
+
+def start_dnsmasq(tmp):
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    lines = [f"port={port}", "listen-address=127.0.0.1", "bind-interfaces", "no-resolv",
+             "no-hosts", "local-ttl=3600"]
+    for z in BENCH_ZONES:
+        lines += [f"local=/{z}/", f"mx-host={z},mx.{z},10", f"host-record=mx.{z},192.0.2.25"]
+    conf = os.path.join(tmp, "dnsmasq.conf")
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    p = subprocess.Popen(["dnsmasq", "--keep-in-foreground", f"--conf-file={conf}", "--pid-file="])
+    time.sleep(0.3)
+    return p, f"127.0.0.1:{port}"
+
+
+def start_ours(tmp, port=18090, dns=None):
+    out = open(os.path.join(tmp, f"ours-{port}.log"), "w+")
+    dns_flags = ["--dns-server", dns] if dns else ["--no-dns"]
+    p = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--db",
+                          os.path.join(tmp, f"bench-{port}.db"), "--access-log", "off",
+                          "--lists", os.path.join(ROOT, "build", "lists.snap"), *dns_flags],
                          stdout=out, stderr=subprocess.STDOUT)
-    wait_up("http://127.0.0.1:18090/healthz")
+    wait_up(f"http://127.0.0.1:{port}/healthz")
     out.flush()
     text = open(out.name).read()
     key = re.search(r"active key:\s+(\S+)", text).group(1)
-    raise_threshold(re.search(r"admin key:\s+(\S+)", text).group(1))
+    raise_threshold(re.search(r"admin key:\s+(\S+)", text).group(1), port)
     return p, key
 
 
-def raise_threshold(admin_key):
+def raise_threshold(admin_key, port=18090):
     """Bans stay on (their accounting is measured), but 65,521 IPs sending a
     mix stay under 100 black answers each: the run measures checks, not 403s."""
-    req = urllib.request.Request("http://127.0.0.1:18090/v1/admin/settings",
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/admin/settings",
                                  data=b'{"ban_threshold": 100}', method="PATCH",
                                  headers={"Authorization": f"Bearer {admin_key}"})
     urllib.request.urlopen(req).read()
@@ -126,11 +150,14 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=3,
                     help="seconds of untimed load per server first (ours meets 16,381 new IPs)")
+    ap.add_argument("--dns", action="store_true",
+                    help="also run ours with DNS on (a dnsmasq fixture; every domain cached after "
+                         "the warm-up) and print its ratio to DNS off")
     args = ap.parse_args()
     for tool in ("wrk", "nginx", "node"):
         if not shutil.which(tool):
             raise SystemExit(f"bench/http needs {tool}: run scripts/deps.sh --bench")
-    busy = [p for p in (18090, 18091, 18092) if not port_free(p)]
+    busy = [p for p in (18090, 18091, 18092, 18093) if not port_free(p)]
     if busy:
         raise SystemExit(f"bench/http: port(s) {busy} on 127.0.0.1 are in use; stop what listens there")
     tmp = tempfile.mkdtemp(prefix="uc-bench-http-")
@@ -144,13 +171,20 @@ def main():
         targets = {"usercleaning": "http://127.0.0.1:18090",
                    "nginx (fixed body)": "http://127.0.0.1:18091",
                    "node + mailchecker": "http://127.0.0.1:18092"}
+        keys = {name: key for name in targets}
+        if args.dns:
+            dnsmasq, server = start_dnsmasq(tmp)
+            procs.append(dnsmasq)
+            ours_dns, keys["usercleaning, DNS on"] = start_ours(tmp, 18093, server)
+            procs.append(ours_dns)
+            targets["usercleaning, DNS on"] = "http://127.0.0.1:18093"
         results = {name: [] for name in targets}
-        for url in targets.values():  # first contact: tables grow, pages fault in, JIT warms
+        for name, url in targets.items():  # first contact: tables grow, pages fault in, JIT warms
             if args.warmup:
-                wrk(url, key, args.warmup, args.connections)
-        for _ in range(args.rounds):  # alternate: each round runs all three
+                wrk(url, keys[name], args.warmup, args.connections)
+        for _ in range(args.rounds):  # alternate: each round runs all of them
             for name, url in targets.items():
-                results[name].append(wrk(url, key, args.seconds, args.connections))
+                results[name].append(wrk(url, keys[name], args.seconds, args.connections))
         print(f"{args.connections} keep-alive connections, wrk -t2, {args.seconds}s x "
               f"{args.rounds} rounds after {args.warmup}s of warm-up each, body {len(body)} bytes, "
               f"{os.cpu_count()} cores shared")
@@ -169,6 +203,12 @@ def main():
               " ".join(f"{x:.2f}" for x in per_round) +
               f"; median {per_round[len(per_round) // 2]:.2f}")
         print(f"ratio usercleaning / node+mailchecker {best['usercleaning'] / best['node + mailchecker']:.2f}  (goal >= 1.5)")
+        if args.dns:
+            on, off = results["usercleaning, DNS on"], results["usercleaning"]
+            print(f"ratio DNS on (cached) / DNS off        {best['usercleaning, DNS on'] / best['usercleaning']:.2f}  (goal >= 0.95)")
+            rounds = sorted(a[0] / b[0] for a, b in zip(on, off))
+            print("  per round: " + " ".join(f"{x:.2f}" for x in rounds) +
+                  f"; median {rounds[len(rounds) // 2]:.2f}")
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

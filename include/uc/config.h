@@ -4,21 +4,30 @@
 
 #include <stddef.h>
 
+#include "uc/dns.h"
+
 struct uc_config {
-  char listen[128];            /* ADDR:PORT; [v6]:PORT */
-  char store[1024];            /* the store's URL (uc_store_open); --db PATH sets it too */
-  char lists[1024];            /* snapshot path; "" = lists.snap beside the binary */
-  unsigned threads;            /* HTTP worker threads; 0 = one per core */
-  unsigned max_connections;    /* open connections at once */
-  unsigned idle_timeout;       /* seconds a connection may stay silent */
-  unsigned per_ip_connections; /* per client address; 0 = no limit */
-  unsigned long body_limit;    /* bytes of request body */
-  unsigned long header_limit;  /* bytes of request line + headers */
-  char access_log[1024];       /* "-" stdout, "off", or a file path */
-  int log_emails;              /* put full addresses in the access log */
-  unsigned flush_interval;     /* seconds between usage flushes */
-  unsigned drain_timeout;      /* seconds SIGTERM waits for in-flight requests */
-  unsigned long ban_memory;    /* counting IPs kept in memory (bans always are) */
+  char listen[128];                  /* ADDR:PORT; [v6]:PORT */
+  char store[1024];                  /* the store's URL (uc_store_open); --db PATH sets it too */
+  char lists[1024];                  /* snapshot path; "" = lists.snap beside the binary */
+  unsigned threads;                  /* HTTP worker threads; 0 = one per core */
+  unsigned max_connections;          /* open connections at once */
+  unsigned idle_timeout;             /* seconds a connection may stay silent */
+  unsigned per_ip_connections;       /* per client address; 0 = no limit */
+  unsigned long body_limit;          /* bytes of request body */
+  unsigned long header_limit;        /* bytes of request line + headers */
+  char access_log[1024];             /* "-" stdout, "off", or a file path */
+  int log_emails;                    /* put full addresses in the access log */
+  unsigned flush_interval;           /* seconds between usage flushes */
+  unsigned drain_timeout;            /* seconds SIGTERM waits for in-flight requests */
+  unsigned long ban_memory;          /* counting IPs kept in memory (bans always are) */
+  int dns;                           /* MX lookups on (serve's default) */
+  char dns_servers[600];             /* "HOST[:PORT],..."; "": /etc/resolv.conf */
+  unsigned dns_timeout;              /* ms a check waits for DNS at most */
+  unsigned dns_ttl_min, dns_ttl_max; /* clamp of answers' TTLs, seconds */
+  unsigned dns_cache;                /* domains kept */
+  char infrastructure[1024];         /* learned fingerprints, read when present */
+  char infrastructure_curated[1024]; /* "": infrastructure.txt beside the binary */
 };
 
 void uc_config_defaults(struct uc_config *c);
@@ -34,9 +43,14 @@ int uc_config_load_file(struct uc_config *c, const char *path, char *err, size_t
 /* Applies USER_CLEANING_<NAME> variables from envp (NULL: the environment). */
 int uc_config_load_env(struct uc_config *c, char **envp, char *err, size_t err_size);
 
+/* The resolver's settings from c (dns_server, dns_ttl_*, dns_cache). UC_OK,
+ * or UC_EINVAL with err naming a server that does not parse. */
+int uc_config_dns(const struct uc_config *c, struct uc_dns_config *out, char *err, size_t err_size);
+
 /* Every setting's name, help and default (for --help and docs). */
 struct uc_config_doc {
   const char *name, *help, *def;
+  int is_bool; /* a flag alone means true; --no-NAME means false */
 };
 const struct uc_config_doc *uc_config_docs(size_t *count);
 

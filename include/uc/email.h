@@ -67,4 +67,8 @@ void uc_email_local_info(const struct uc_email *e, struct uc_local_info *info);
  * out must hold UC_NORMALIZED_MAX + 1 bytes. */
 size_t uc_email_normalize(const struct uc_email *e, char *out);
 
+/* Whether e's provider gives one mailbox several spellings (dots, +tags,
+ * -keywords, googlemail): the addresses alias chains are looked for in. */
+int uc_email_sub_addressing(const struct uc_email *e);
+
 #endif

@@ -48,8 +48,9 @@ enum uc_signal {
   UC_SIG_SMTPUTF8 = 1u << 10,
   UC_SIG_IDN = 1u << 11,
   UC_SIG_MASKED = 1u << 12,
+  UC_SIG_ALIAS_CHAIN = 1u << 13,
 };
-#define UC_SIGNAL_COUNT 13
+#define UC_SIGNAL_COUNT 14
 /* JSON name of signal bit i (0 <= i < UC_SIGNAL_COUNT). */
 const char *uc_signal_name(unsigned i);
 
@@ -78,20 +79,22 @@ int uc_policy_color_allowed(uc_type t, uc_category c);
 
 /* An entry or rule that can decide a type, and where it comes from. */
 struct uc_match {
-  const char *entry; /* NULL: none */
-  const char *list;  /* a source name, "account:black", "rule", ... */
-  unsigned sources;  /* all sources listing the entry (bits) */
-  unsigned date;     /* days since 1970-01-01 it entered our lists; 0: none */
+  const char *entry;    /* NULL: none */
+  const char *list;     /* a source name, "account:black", "rule", ... */
+  unsigned sources;     /* all sources listing the entry (bits) */
+  unsigned date;        /* days since 1970-01-01 it entered our lists; 0: none */
+  const char *evidence; /* for people, when the entry alone does not say why (NULL) */
 };
 
 /* What was learnt about the domain outside the lists (DNS), for the
  * decision. Zero-initialised: nothing known (DNS off, not asked, or timed
  * out), and the decision is made from the lists alone. */
 struct uc_facts {
-  int known;              /* the facts below were looked up */
-  int no_website;         /* NXDOMAIN, neither MX nor A/AAAA, or a null MX */
-  struct uc_match masked; /* an MX host/address fingerprint of disposable mail */
-  struct uc_match relay;  /* an MX of a relay (alias) service */
+  int known;                /* the facts below were looked up */
+  int no_website;           /* NXDOMAIN, neither MX nor A/AAAA, or a null MX */
+  struct uc_match masked;   /* an MX host/address fingerprint of disposable mail */
+  struct uc_match relay;    /* an MX of a relay (alias) service */
+  unsigned alias_spellings; /* distinct spellings of this mailbox lately (2+: a chain) */
 };
 
 /* The result of one check. Caller-owned, no heap. Pointers into the lists
@@ -104,14 +107,16 @@ struct uc_result {
   char reason[UC_REASON_MAX];
   struct uc_email email;
   char normalized[UC_NORMALIZED_MAX + 1];
-  const char *matched;      /* the entry or rule that decided the type; NULL */
-  const char *matched_list; /* where it comes from: a source name or "account:black"... */
-  unsigned matched_sources; /* all sources listing the matched entry (bits) */
-  const char *did_you_mean; /* a suggested domain or NULL */
-  unsigned date_added;      /* days since 1970-01-01; 0: not added */
-  int premium;              /* 1, 0, or -1 unknown */
+  const char *matched;          /* the entry or rule that decided the type; NULL */
+  const char *matched_list;     /* where it comes from: a source name or "account:black"... */
+  const char *matched_evidence; /* why the entry counts, when it is a fingerprint; NULL */
+  unsigned matched_sources;     /* all sources listing the matched entry (bits) */
+  const char *did_you_mean;     /* a suggested domain or NULL */
+  unsigned date_added;          /* days since 1970-01-01; 0: not added */
+  int premium;                  /* 1, 0, or -1 unknown */
   /* What the list phase found, for the decision (uc_check_decide). */
-  int account_list; /* the uc_category of the account list that matched, or -1 */
+  int account_list;         /* the uc_category of the account list that matched, or -1 */
+  unsigned alias_spellings; /* from the facts: 0 not tracked, 1 first, 2+ a chain */
   struct uc_match account, disposable, relay, rule;
 };
 
@@ -124,8 +129,9 @@ struct uc_result {
  * except libidn2 for internationalised domains. */
 void uc_check_lists(const uc_lists *lists, const struct uc_policy *policy, const char *addr,
                     size_t len, struct uc_result *r);
-/* Whether facts could change the decision of r: the address is valid and no
- * account list or disposable listing has decided it already. */
+/* Whether facts could change the decision of r: the address is valid and
+ * neither an account list nor a listing (disposable, relay, major or free
+ * provider, paid service) has decided it already. */
 int uc_check_wants_facts(const struct uc_result *r);
 /* Sets type, category and the matched evidence of r. facts may be NULL. */
 void uc_check_decide(const struct uc_policy *policy, const struct uc_facts *facts,

@@ -56,12 +56,19 @@ size_t uc_lists_source_count(const uc_lists *l);
 /* i < uc_lists_source_count(l); the strings live as long as l. */
 void uc_lists_source(const uc_lists *l, size_t i, struct uc_list_source *src);
 
+/* path of a file called name in the running executable's directory. UC_OK
+ * or UC_ENOTFOUND. */
+int uc_path_beside_exe(const char *name, char *buf, size_t size);
 /* The default snapshot path: $USER_CLEANING_LISTS, else lists.snap beside the
  * running executable. UC_OK, or UC_ENOTFOUND when neither can be had. */
 int uc_lists_default_path(char *buf, size_t size);
 /* The one answer to "which snapshot": configured when not NULL or empty,
  * else the default path, else "lists.snap" in the current directory. */
 void uc_lists_path(const char *configured, char *buf, size_t size);
+
+/* Calls cb for every domain entry (in table order); non-zero from cb stops. */
+typedef int (*uc_list_hit_cb)(void *arg, const struct uc_list_hit *hit);
+void uc_lists_each_domain(const uc_lists *l, uc_list_hit_cb cb, void *arg);
 
 /* Exact lookups; 1 and *hit filled when found, 0 otherwise. Lock-free. */
 int uc_lists_find_domain(const uc_lists *l, const char *d, size_t n, struct uc_list_hit *hit);

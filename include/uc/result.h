@@ -4,15 +4,16 @@
 
 #include <stdio.h>
 
+#include "uc/dns.h"
 #include "uc/engine.h"
 
 /* Context the engine does not know: what the caller received and decided. */
 struct uc_result_ctx {
   const char *raw; /* the address as received */
   size_t raw_len;
-  long remaining;         /* remaining_attempts_before_ban; < 0: null */
-  const char *mx_record;  /* NULL: "unknown" */
-  const char *domain_age; /* NULL: "unknown" */
+  long remaining;                 /* remaining_attempts_before_ban; < 0: null */
+  const struct uc_dns_facts *dns; /* NULL: not looked up (mx_record "unknown") */
+  const char *domain_age;         /* NULL: "unknown" */
 };
 
 /* A buffer of this size always holds the body of an address of up to
@@ -25,6 +26,11 @@ struct uc_result_ctx {
  * l must be the lists r was computed with. */
 size_t uc_result_write(const struct uc_result *r, const uc_lists *l,
                        const struct uc_result_ctx *ctx, char *buf, size_t cap);
+
+/* The API's mx_record for DNS facts: the primary MX host, "" when the domain
+ * publishes none (or a null MX, or does not exist), "unknown" when d is NULL
+ * or nothing is known. */
+const char *uc_result_mx_record(const struct uc_dns_facts *d);
 
 /* Writes a human-readable account of r (for --explain) to f. */
 void uc_result_explain(const struct uc_result *r, const uc_lists *l, FILE *f);

@@ -11,10 +11,12 @@
 #define UC_THRESHOLD_MAX 100
 
 struct uc_settings {
-  int ban_enabled;           /* default on */
-  unsigned ban_threshold;    /* black answers before the ban, 1..100, default 5 */
-  unsigned ban_lift_seconds; /* a ban lifts itself after this long; 0: never (default) */
-  unsigned ipv6_prefix;      /* IPv6 addresses share a ban per prefix, 1..128, default 64 */
+  int ban_enabled;            /* default on */
+  unsigned ban_threshold;     /* black answers before the ban, 1..100, default 5 */
+  unsigned ban_lift_seconds;  /* a ban lifts itself after this long; 0: never (default) */
+  unsigned ipv6_prefix;       /* IPv6 addresses share a ban per prefix, 1..128, default 64 */
+  int alias_chains;           /* look for alias chains (default on) */
+  unsigned alias_window_days; /* ... among the spellings of the last N days, 1..366, default 30 */
   uc_category colors[UC_TYPE_COUNT];
   size_t never_ban_count;
   struct uc_cidr never_ban[UC_NEVER_BAN_MAX];

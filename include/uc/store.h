@@ -70,6 +70,16 @@ struct uc_list_rec {
   int64_t added_at;
 };
 
+/* One spelling of a mailbox seen by an account (alias chains): keyed hashes
+ * only, never the address. */
+#define UC_ALIAS_HASH 16
+struct uc_alias_rec {
+  int64_t account_id;
+  uint8_t mailbox[UC_ALIAS_HASH];  /* of the normalised mailbox */
+  uint8_t spelling[UC_ALIAS_HASH]; /* of the address as written */
+  int64_t last_seen;               /* unix seconds */
+};
+
 struct uc_audit_rec {
   int64_t id, account_id, key_id; /* key_id 0: not made with a key (the CLI) */
   int64_t at;
@@ -96,6 +106,7 @@ typedef int (*uc_key_cb)(void *arg, const struct uc_key_rec *k);
 typedef int (*uc_usage_cb)(void *arg, const struct uc_usage_row *u);
 typedef int (*uc_audit_cb)(void *arg, const struct uc_audit_rec *a);
 typedef int (*uc_change_cb)(void *arg, const struct uc_change *c);
+typedef int (*uc_alias_cb)(void *arg, const struct uc_alias_rec *a);
 
 /* ---- opening ---- */
 
@@ -202,6 +213,20 @@ int uc_store_ban_delete_all(uc_store *st, int64_t account_id, size_t *deleted);
  * past the newest change and nothing is replayed. Changes older than a day
  * may be gone. */
 int uc_store_changes(uc_store *st, uint64_t *cursor, uc_change_cb cb, void *arg);
+
+/* ---- secrets and alias memory ---- */
+
+/* The installation's secret called name (32 random bytes), made on first use
+ * and the same for every process using the store ever after. */
+int uc_store_secret(uc_store *st, const char *name, uint8_t out[32]);
+/* Upserts spellings (last_seen only moves forward), one transaction. */
+int uc_store_alias_put(uc_store *st, const struct uc_alias_rec *a, size_t n);
+/* The spellings of one mailbox seen since `since` (account 0 and mailbox
+ * NULL: every row since then, newest first). */
+int uc_store_alias_each(uc_store *st, int64_t account_id, const uint8_t *mailbox, int64_t since,
+                        uc_alias_cb cb, void *arg);
+/* Forgets spellings not seen since `before`; *deleted (may be NULL) rows went. */
+int uc_store_alias_trim(uc_store *st, int64_t before, size_t *deleted);
 
 /* ---- audit ---- */
 

@@ -25,6 +25,8 @@ void cli_lists_admin_usage(FILE *f);
  * are not settings, and positional arguments, are left in args[0..*nargs) in
  * order. Prints the problem and returns -1 on a bad setting. */
 int cli_config(int argc, char **argv, struct uc_config *cfg, char **args, int *nargs);
+/* The same over a cfg the command has set up already (its own defaults). */
+int cli_config_over(int argc, char **argv, struct uc_config *cfg, char **args, int *nargs);
 /* Prints "  --name VALUE  help" for every setting. */
 void cli_config_help(FILE *f);
 /* Opens the store named by cfg->store (--store URL or --db PATH). Commands

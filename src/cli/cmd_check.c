@@ -3,21 +3,29 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static void check_usage(FILE *f) {
-  fprintf(f, "usage: usercleaning check [--lists FILE] [--format json|tsv] [--explain] [--quoted]\n"
-             "                          [EMAIL...]\n\n"
-             "Classifies each EMAIL, or every line of standard input when none is given,\n"
-             "and prints one JSON object per line with the fields of the API's 200 body.\n\n"
-             "  --lists FILE  list snapshot (default: $USER_CLEANING_LISTS, else lists.snap\n"
-             "                beside the executable)\n"
-             "  --format tsv  print \"category<TAB>type<TAB>email\" lines instead of JSON\n"
-             "  --explain     print a readable account instead of JSON\n"
-             "  --quoted      accept quoted local parts (\"john doe\"@example.com)\n");
+  fprintf(f,
+          "usage: usercleaning check [--lists FILE] [--format json|tsv] [--explain] [--quoted]\n"
+          "                          [--dns [--dns-server HOST[:PORT]]... [--dns-timeout MS]\n"
+          "                           [--infrastructure FILE]] [EMAIL...]\n\n"
+          "Classifies each EMAIL, or every line of standard input when none is given,\n"
+          "and prints one JSON object per line with the fields of the API's 200 body.\n\n"
+          "  --lists FILE        list snapshot (default: $USER_CLEANING_LISTS, else\n"
+          "                      lists.snap beside the executable)\n"
+          "  --format tsv        print \"category<TAB>type<TAB>email\" lines instead of JSON\n"
+          "  --explain           print a readable account instead of JSON\n"
+          "  --quoted            accept quoted local parts (\"john doe\"@example.com)\n"
+          "  --dns               look up MX records as serve does: mx_record, \"no website\",\n"
+          "                      \"masked legitimate\" (off by default here; --no-dns)\n"
+          "  --dns-server S      ask S (HOST[:PORT]) instead of /etc/resolv.conf (repeatable)\n"
+          "  --dns-timeout MS    wait at most MS per address (default 400)\n"
+          "  --infrastructure F  learned fingerprints (default ./data/infrastructure.learned)\n");
 }
 
 struct checker {
@@ -25,12 +33,51 @@ struct checker {
   struct uc_policy policy;
   enum { OUT_JSON, OUT_TSV, OUT_EXPLAIN } out;
   struct uc_result r;
+  uc_dns *dns; /* NULL: --no-dns */
+  uc_infra *infra;
+  unsigned dns_timeout;      /* ms */
+  struct uc_dns_facts facts; /* of the address being checked */
+  int have_dns;
 };
+
+/* One lookup at a time: the wait is signalled by the resolver thread. */
+struct sync_wait {
+  struct uc_dns_wait w;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int done;
+};
+
+static void woke(struct uc_dns_wait *w) {
+  struct sync_wait *s = w->arg;
+  pthread_mutex_lock(&s->lock);
+  s->done = 1;
+  pthread_cond_signal(&s->cond);
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* The DNS facts of the checked address's domain, waiting at most dns_timeout. */
+static void look_up(struct checker *c) {
+  struct sync_wait s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  c->have_dns = 0;
+  if (!c->dns || !c->r.valid)
+    return;
+  s.w.done = woke, s.w.arg = &s;
+  s.w.deadline_ms = uc_dns_now_ms() + c->dns_timeout;
+  if (uc_dns_lookup(c->dns, c->r.email.domain, &s.w, &c->facts) == UC_DNS_WAIT) {
+    pthread_mutex_lock(&s.lock);
+    while (!s.done)
+      pthread_cond_wait(&s.cond, &s.lock);
+    pthread_mutex_unlock(&s.lock);
+    c->facts = s.w.facts;
+  }
+  c->have_dns = 1;
+}
 
 /* One JSON line per address, a single write each. */
 static int print_json(struct checker *c, const char *s, size_t n) {
   static char buf[UC_RESULT_BODY_MAX + 1];
-  struct uc_result_ctx ctx = {s, n, -1, NULL, NULL};
+  struct uc_result_ctx ctx = {s, n, -1, c->have_dns ? &c->facts : NULL, NULL};
   size_t len = uc_result_write(&c->r, c->lists, &ctx, buf, sizeof buf - 1);
   if (len == 0) { /* cannot happen for lines under UC_RESULT_INPUT_MAX */
     fprintf(stderr, "usercleaning: result too large\n");
@@ -44,7 +91,12 @@ static int print_json(struct checker *c, const char *s, size_t n) {
 static int check_one(struct checker *c, const char *s, size_t n) {
   if (n > UC_RESULT_INPUT_MAX) /* far past any valid address: echo its start only */
     n = UC_RESULT_INPUT_MAX;
-  uc_check(c->lists, &c->policy, s, n, &c->r);
+  struct uc_facts facts = {0};
+  uc_check_lists(c->lists, &c->policy, s, n, &c->r);
+  look_up(c);
+  if (c->have_dns && uc_check_wants_facts(&c->r))
+    uc_infra_facts(c->infra, &c->facts, &facts);
+  uc_check_decide(&c->policy, &facts, &c->r);
   switch (c->out) {
   case OUT_EXPLAIN:
     printf("%.*s\n", (int)n, s);
@@ -112,14 +164,40 @@ static int check_stdin(struct checker *c) {
   }
 }
 
+/* --dns and its settings: the resolver and the fingerprints. 0, or 1 after saying why not. */
+static int start_dns(struct checker *c, const struct uc_config *cfg) {
+  struct uc_dns_config dc;
+  char err[512];
+  c->dns_timeout = cfg->dns_timeout;
+  if (uc_config_dns(cfg, &dc, err, sizeof err) ||
+      uc_infra_open(cfg->infrastructure_curated, cfg->infrastructure, &c->infra, err, sizeof err) ||
+      uc_dns_open(&dc, &c->dns, err, sizeof err)) {
+    fprintf(stderr, "usercleaning check: %s\n", err);
+    return 1;
+  }
+  return 0;
+}
+
 int cmd_check(int argc, char **argv) {
   static const struct option opts[] = {
       {"lists", required_argument, 0, 'l'},  {"explain", no_argument, 0, 'e'},
       {"format", required_argument, 0, 'f'}, {"quoted", no_argument, 0, 'q'},
       {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   struct checker c = {0};
+  struct uc_config cfg;
+  char *args[256];
+  int nargs, opt, rc = 0;
   const char *lists_path = NULL;
-  int opt, rc = 0;
+  /* Settings first (--dns, --dns-server, --dns-timeout, --infrastructure...),
+   * with check's own default: no DNS unless asked. */
+  if (argc > 255)
+    return check_usage(stderr), 2;
+  uc_config_defaults(&cfg);
+  cfg.dns = 0;
+  if (cli_config_over(argc, argv, &cfg, args + 1, &nargs))
+    return 2;
+  args[0] = argv[0];
+  argc = nargs + 1, argv = args;
   uc_policy_init(&c.policy);
   optind = 1;
   while ((opt = getopt_long(argc, argv, "l:ef:qh", opts, NULL)) != -1) {
@@ -148,9 +226,16 @@ int cmd_check(int argc, char **argv) {
       return 2;
     }
   }
+  if (!lists_path && cfg.lists[0])
+    lists_path = cfg.lists;
   uc_lists *l = cli_open_lists(lists_path);
   if (!l)
     return 1;
+  if (cfg.dns && start_dns(&c, &cfg)) {
+    uc_lists_unref(l);
+    uc_infra_unref(c.infra);
+    return 1;
+  }
   c.lists = l;
   if (optind == argc)
     rc = check_stdin(&c);
@@ -158,6 +243,8 @@ int cmd_check(int argc, char **argv) {
     rc = check_one(&c, argv[i], strlen(argv[i]));
   if (fflush(stdout) != 0)
     rc = 1;
+  uc_dns_free(c.dns);
+  uc_infra_unref(c.infra);
   uc_lists_unref(l);
   return rc;
 }

@@ -2,11 +2,14 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void lists_usage(FILE *f) {
   fprintf(f, "usage: usercleaning lists build MANIFEST OUT [ROOT]\n"
-             "       usercleaning lists info [SNAPSHOT]\n");
+             "       usercleaning lists info [SNAPSHOT]\n"
+             "       usercleaning lists learn-infrastructure [--dns-server S] [--out FILE] ...\n");
   cli_lists_admin_usage(f);
   fprintf(f, "\nbuild  reads the sources named in MANIFEST (paths relative to ROOT,\n"
              "       default the current directory) and writes the snapshot OUT\n"
@@ -31,8 +34,97 @@ static int lists_info(const char *path) {
   return 0;
 }
 
+/* ---- learn-infrastructure ---- */
+
+static void learn_usage(FILE *f) {
+  fprintf(f,
+          "usage: usercleaning lists learn-infrastructure [--lists SNAPSHOT] [--dns-server S]...\n"
+          "          [--out FILE] [--min-domains K] [--concurrency N] [--dns-timeout MS]\n\n"
+          "Resolves the MX of every disposable domain in the lists and of every free-provider\n"
+          "and guard domain, and writes the MX hosts and addresses that at least K (3) listed\n"
+          "disposable domains use and no free or guard domain uses (nor curated shared\n"
+          "hosting or relays) to FILE (default ./data/infrastructure.learned), which serve\n"
+          "and check --dns read. --dns-timeout is each domain's deadline (default 3000 ms);\n"
+          "--concurrency the lookups in flight (default 256). Aim it at a resolver you may\n"
+          "load (--dns-server), not at someone else's.\n");
+}
+
+static void progress(void *arg, size_t done, size_t total) {
+  const uint64_t *t0 = arg;
+  double secs = (double)(uc_dns_now_ms() - *t0) / 1000.0, rate = secs > 0 ? done / secs : 0;
+  fprintf(stderr, "\r  %zu/%zu domains  %.0f/s  ETA %.0f s   ", done, total, rate,
+          rate > 0 ? (double)(total - done) / rate : 0.0);
+  if (done == total)
+    fputc('\n', stderr);
+}
+
+static int learn(int argc, char **argv) {
+  struct uc_config cfg;
+  struct uc_learn_opts o;
+  struct uc_learn_report rep;
+  struct uc_dns_config dc;
+  char *args[64], err[512];
+  const char *out = NULL;
+  int nargs, rc = 1;
+  uc_dns *d = NULL;
+  uc_infra *curated = NULL;
+  uint64_t t0 = uc_dns_now_ms();
+  uc_learn_opts_init(&o);
+  uc_config_defaults(&cfg);
+  cfg.dns_timeout = 3000;
+  if (argc > 64 || cli_config_over(argc, argv, &cfg, args, &nargs))
+    return 2;
+  o.timeout_ms = cfg.dns_timeout;
+  for (int i = 0; i < nargs; i++) {
+    char *end;
+    long v = i + 1 < nargs ? strtol(args[i + 1], &end, 10) : -1;
+    if (strcmp(args[i], "--out") == 0 && i + 1 < nargs)
+      out = args[++i];
+    else if (strcmp(args[i], "--min-domains") == 0 && v >= 1 && !*end)
+      o.min_domains = (unsigned)v, i++;
+    else if (strcmp(args[i], "--concurrency") == 0 && v >= 1 && v <= 65536 && !*end)
+      o.concurrency = (unsigned)v, i++;
+    else
+      return learn_usage(strcmp(args[i], "--help") ? stderr : stdout),
+             strcmp(args[i], "--help") ? 2 : 0;
+  }
+  if (!out)
+    out = cfg.infrastructure;
+  uc_lists *l = cli_open_lists(cfg.lists);
+  if (!l)
+    return 1;
+  if (uc_config_dns(&cfg, &dc, err, sizeof err) ||
+      uc_infra_open(cfg.infrastructure_curated, "", &curated, err, sizeof err) ||
+      (dc.cache_max = 4096, uc_dns_open(&dc, &d, err, sizeof err))) {
+    fprintf(stderr, "usercleaning: %s\n", err);
+    goto done;
+  }
+  if (isatty(STDERR_FILENO))
+    o.progress = progress, o.progress_arg = &t0;
+  if (uc_learn_infrastructure(l, d, curated, &o, out, &rep, err, sizeof err)) {
+    fprintf(stderr, "usercleaning: learn-infrastructure: %s\n", err);
+    goto done;
+  }
+  printf("resolved %zu disposable and %zu free/guard domains in %.1f s "
+         "(%zu answered, %zu NXDOMAIN, %zu failed)\n"
+         "MX hosts seen %zu, kept %zu; MX addresses seen %zu, kept %zu (K = %u)\n"
+         "left out: %zu also used by free or guard domains, %zu shared hosting or relays\n"
+         "wrote %s\n",
+         rep.disposable, rep.good, rep.seconds, rep.answered, rep.nxdomain, rep.failed,
+         rep.hosts_seen, rep.hosts_kept, rep.addrs_seen, rep.addrs_kept, o.min_domains,
+         rep.dropped_good, rep.dropped_curated, out);
+  rc = 0;
+done:
+  uc_dns_free(d);
+  uc_infra_unref(curated);
+  uc_lists_unref(l);
+  return rc;
+}
+
 int cmd_lists(int argc, char **argv) {
   char err[512];
+  if (argc >= 2 && strcmp(argv[1], "learn-infrastructure") == 0)
+    return learn(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "info") == 0 && argc <= 3)
     return lists_info(argc == 3 ? argv[2] : NULL);
   if (argc >= 4 && argc <= 5 && strcmp(argv[1], "build") == 0) {

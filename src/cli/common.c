@@ -20,7 +20,8 @@ uc_lists *cli_open_lists(const char *path) {
   return l;
 }
 
-/* "--body-limit" -> "body_limit" when it names a setting. */
+/* "--body-limit" -> "body_limit" when it names a setting: 0 not one, 1 one that takes a
+ * value, 2 a boolean (alone: true), 3 "--no-" and a boolean (false). */
 static int setting_flag(const char *arg, char *name, size_t size) {
   size_t count;
   const struct uc_config_doc *docs = uc_config_docs(&count);
@@ -32,14 +33,23 @@ static int setting_flag(const char *arg, char *name, size_t size) {
   name[n] = 0;
   for (size_t i = 0; i < count; i++)
     if (strcmp(docs[i].name, name) == 0)
-      return 1;
+      return docs[i].is_bool ? 2 : 1;
+  for (size_t i = 0; strncmp(name, "no_", 3) == 0 && i < count; i++)
+    if (docs[i].is_bool && strcmp(docs[i].name, name + 3) == 0) { /* --no-dns */
+      memmove(name, name + 3, strlen(name + 3) + 1);
+      return 3;
+    }
   return 0;
 }
 
 int cli_config(int argc, char **argv, struct uc_config *cfg, char **args, int *nargs) {
+  uc_config_defaults(cfg);
+  return cli_config_over(argc, argv, cfg, args, nargs);
+}
+
+int cli_config_over(int argc, char **argv, struct uc_config *cfg, char **args, int *nargs) {
   char err[512], name[64];
   const char *file = getenv("USER_CLEANING_CONFIG");
-  uc_config_defaults(cfg);
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
       file = argv[++i];
@@ -60,13 +70,14 @@ int cli_config(int argc, char **argv, struct uc_config *cfg, char **args, int *n
       i += !eq;
       continue;
     }
-    if (!setting_flag(flag, name, sizeof name)) {
+    int kind = setting_flag(flag, name, sizeof name);
+    if (!kind) {
       args[(*nargs)++] = argv[i];
       continue;
     }
     const char *value = eq ? eq + 1 : NULL;
-    if (!value && strcmp(name, "log_emails") == 0)
-      value = "true";
+    if (!value && kind >= 2) /* a boolean: --dns means true, --no-dns false */
+      value = kind == 2 ? "true" : "false";
     if (!value && i + 1 < argc)
       value = argv[++i];
     if (!value || uc_config_set(cfg, name, value, err, sizeof err) != UC_OK) {

@@ -217,6 +217,14 @@ int srv_cache_poll(struct srv_cache *c) {
   return 1;
 }
 
+void *srv_view_hold(struct srv_worker *w) {
+  return view_ref(w->view.cur);
+}
+
+void srv_view_release(void *view) {
+  view_unref(view);
+}
+
 void srv_view_follower_drop(struct srv_cache *c, struct uc_follower *f) {
   uc_follower_drop(&c->pub, f);
 }

@@ -111,34 +111,15 @@ enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r,
   return ret;
 }
 
-static const char *skip_space(const char *s) {
-  while (*s == ' ' || *s == '\t')
-    s++;
-  return s;
-}
-
-static size_t trimmed_len(const char *s) {
-  size_t n = strlen(s);
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-    n--;
-  return n;
-}
-
 int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, struct srv_auth *a,
                      enum MHD_Result *ret, int admin) {
-  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  const char *key = NULL;
-  size_t n = 0;
-  int malformed = 0;
-  if (h && *(h = skip_space(h))) {
-    if (strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t'))
-      key = skip_space(h + 7), n = trimmed_len(key);
-    else
-      malformed = 1; /* Basic, Token, a bare key...: not ours */
-  } else if ((h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key")) != NULL) {
-    key = skip_space(h), n = trimmed_len(key);
-  }
-  enum srv_auth_result res = malformed ? SRV_AUTH_INVALID : srv_auth_key(s->cache, r->w, key, n, a);
+  const char *key;
+  size_t n;
+  int found = uc_auth_header_parse(
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key"), &key, &n);
+  enum srv_auth_result res =
+      found == UC_AUTH_MALFORMED ? SRV_AUTH_INVALID : srv_auth_key(s->cache, r->w, key, n, a);
   if (res == SRV_AUTH_OK) {
     if (s->log) { /* a valid key is longer than the prefix shown */
       memcpy(r->key_prefix, key, UC_KEY_PREFIX_SHOWN);
@@ -244,6 +225,8 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
       r->overflow = 1; /* answered once the body is in */
     return MHD_YES;
   }
+  if (r->suspended)
+    return srv_check_resume(s, c, r);
   if (*upload_size) {
     enum MHD_Result ret = take_upload(s, c, r, upload, *upload_size);
     *upload_size = 0;

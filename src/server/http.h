@@ -8,6 +8,25 @@
  * not in the thread that happens to run it, so that a request can be
  * suspended and resumed on another thread. Allocated per request; only the
  * part before small_body is zeroed. */
+/* A check suspended while DNS answers: what it needs to finish, held (the
+ * view, the lists, the fingerprints and the JSON document its strings point
+ * into) until it is answered, whichever thread resumes it. */
+struct srv_pending {
+  struct MHD_Connection *conn;
+  const char *where, *email, *ip;
+  size_t n, ip_len;
+  struct srv_auth auth;
+  void *view;      /* srv_view_hold */
+  uc_lists *lists; /* a reference */
+  uc_infra *infra; /* a reference, or NULL */
+  void *doc;       /* the jansson document email and ip point into, or NULL */
+  struct uc_ip addr;
+  int counted;
+  long remaining;
+  int64_t now;
+  struct uc_dns_wait wait;
+};
+
 struct req {
   struct srv *srv;
   struct srv_worker *w; /* the thread's that started it: its views and counters */
@@ -21,7 +40,11 @@ struct req {
   size_t sent;     /* body bytes of the reply */
   char key_prefix[UC_KEY_PREFIX_SHOWN + 1];
   char subject[300]; /* the domain (or address, if configured) for the access log */
+  int suspended;     /* waiting for DNS: pend holds the check */
   /* ---- scratch: not zeroed, written before it is read ---- */
+  struct srv_pending pend;
+  struct uc_dns_facts dns; /* what DNS said (valid when have_dns) */
+  int have_dns;
   char small_body[256]; /* a check's body fits: no allocation for it */
   struct uc_result res; /* the check's result */
 };
@@ -57,6 +80,8 @@ int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, str
 
 enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct req *r);
+/* Finishes a check that waited for DNS (called when libmicrohttpd resumes it). */
+enum MHD_Result srv_check_resume(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_dashboard(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_healthz(struct srv *s, struct MHD_Connection *c, struct req *r);

@@ -180,6 +180,34 @@ static void render_keys(struct srv *s, struct uc_buf *b, int *failed) {
       (unsigned long long)lookups, (unsigned long long)negative);
 }
 
+static void render_dns(struct srv *s, struct uc_buf *b, int *failed) {
+  struct uc_dns_stats st;
+  if (!s->dns)
+    return;
+  uc_dns_stats(s->dns, &st);
+  out(b, failed,
+      "# HELP usercleaning_dns_lookups_total Domains asked of the resolver, by outcome.\n"
+      "# TYPE usercleaning_dns_lookups_total counter\n"
+      "usercleaning_dns_lookups_total{result=\"cached\"} %llu\n"
+      "usercleaning_dns_lookups_total{result=\"started\"} %llu\n"
+      "usercleaning_dns_lookups_total{result=\"waited\"} %llu\n"
+      "usercleaning_dns_lookups_total{result=\"deadline\"} %llu\n",
+      (unsigned long long)st.hits, (unsigned long long)st.started, (unsigned long long)st.waits,
+      (unsigned long long)st.timeouts);
+  out(b, failed,
+      "# HELP usercleaning_dns_queries_total Queries sent (MX, A, AAAA).\n"
+      "# TYPE usercleaning_dns_queries_total counter\n"
+      "usercleaning_dns_queries_total %llu\n"
+      "# HELP usercleaning_dns_failures_total Lookups that failed (timeout, SERVFAIL, refused).\n"
+      "# TYPE usercleaning_dns_failures_total counter\n"
+      "usercleaning_dns_failures_total %llu\n"
+      "# HELP usercleaning_dns_cache_domains Domains in the DNS cache, and lookups in flight.\n"
+      "# TYPE usercleaning_dns_cache_domains gauge\n"
+      "usercleaning_dns_cache_domains %zu\n"
+      "usercleaning_dns_in_flight %zu\n",
+      (unsigned long long)st.queries, (unsigned long long)st.failures, st.cached, st.in_flight);
+}
+
 char *srv_metrics_render(struct srv *s, size_t *len) {
   struct uc_buf b;
   int failed = 0;
@@ -189,6 +217,7 @@ char *srv_metrics_render(struct srv *s, size_t *len) {
   render_state(s, &b, &failed);
   render_bans(s, &b, &failed);
   render_keys(s, &b, &failed);
+  render_dns(s, &b, &failed);
   if (failed) {
     uc_buf_release(&b);
     return NULL;

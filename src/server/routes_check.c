@@ -21,6 +21,7 @@ static void sandbox(struct uc_result *res, const char *email, size_t n) {
                {"test@gmail.com", UC_T_LEGITIMATE, UC_WHITE, 0}};
   res->type = UC_T_UNKNOWN, res->category = UC_WHITE;
   res->signals = 0, res->matched = res->matched_list = res->did_you_mean = NULL;
+  res->matched_evidence = NULL;
   res->matched_sources = 0, res->date_added = 0;
   while (n && (*email == ' ' || *email == '\t'))
     email++, n--;
@@ -60,46 +61,41 @@ static int counted_ip(const struct srv_auth *a, const char *ip, size_t ip_len, s
          !uc_settings_never_ban(set, addr);
 }
 
-/* Classifies email for the authenticated account and replies 200, 403 or 422. */
-static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct req *r,
-                                struct srv_auth *a, const char *where, const char *email, size_t n,
-                                const char *ip, size_t ip_len) {
+/* The decision and the answer (SPEC §3, §4), once whatever DNS could tell is
+ * known: r->pend holds the check, r->dns what DNS said. */
+static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct req *r, uc_lists *l,
+                              uc_infra *infra) {
+  struct srv_pending *p = &r->pend;
+  struct srv_auth *a = &p->auth;
   struct uc_result *res = &r->res;
   const struct uc_settings *set = &a->account->settings;
-  struct uc_ip addr;
-  long remaining = -1;
-  int64_t now = (int64_t)time(NULL);
-  int counted = counted_ip(a, ip, ip_len, &addr);
-  if (counted &&
-      uc_bans_state(s->bans, a->account->id, set, addr.key, now, &remaining) == UC_BAN_BANNED)
-    return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
-  uc_lists *l = uc_lists_holder_follow(s->lists, &r->w->lists);
-  uc_check(l, &a->account->policy, email, n, res);
-  note_subject(s, r, res, email, n);
-  if (!res->valid) {
-    char msg[UC_REASON_MAX + 64];
-    snprintf(msg, sizeof msg, "value is not a valid email address: %s", res->reason);
-    struct srv_invalid v = {"value_error", where, "email",
-                            msg,           email, n < UC_RESULT_INPUT_MAX ? n : UC_RESULT_INPUT_MAX,
-                            res->reason};
-    return srv_reply_422(c, r, &v);
+  struct uc_facts facts = {0};
+  if (a->key.type == UC_KEY_SANDBOX) {
+    sandbox(res, p->email, p->n);
+  } else {
+    if (r->have_dns && uc_check_wants_facts(res))
+      uc_infra_facts(infra, &r->dns, &facts);
+    if (a->key.type == UC_KEY_ACTIVE && set->alias_chains) /* live checks only */
+      facts.alias_spellings = uc_aliases_note(s->aliases, a->account->id, &res->email,
+                                              res->normalized, p->now, set->alias_window_days);
+    uc_check_decide(&a->account->policy, &facts, res);
   }
-  if (a->key.type == UC_KEY_SANDBOX)
-    sandbox(res, email, n);
-  if (counted && res->category == UC_BLACK) {
+  if (p->counted && res->category == UC_BLACK) {
     enum uc_ban_state state;
-    int rc = uc_bans_hit(s->bans, a->account->id, set, addr.key, now, &remaining, &state);
+    int rc = uc_bans_hit(s->bans, a->account->id, set, p->addr.key, p->now, &p->remaining, &state);
     if (rc) /* the ban stays in memory and the next flush retries its write */
-      fprintf(stderr, "usercleaning: could not store the ban of %s: %s\n", addr.key,
+      fprintf(stderr, "usercleaning: could not store the ban of %s: %s\n", p->addr.key,
               uc_strerror(rc));
     if (state == UC_BAN_BANNED) /* lost the race to a ban */
       return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
   }
   if (a->key.type == UC_KEY_ACTIVE)
-    uc_usage_count(s->usage, r->w->index, a->key.id, res->category, now);
+    uc_usage_count(s->usage, r->w->index, a->key.id, res->category, p->now);
   srv_metrics_check(&r->w->n, res);
-  struct uc_result_ctx ctx = {email, n, counted ? remaining : -1, NULL, NULL};
-  size_t cap = 4096 + 12 * (n < UC_RESULT_INPUT_MAX ? n : UC_RESULT_INPUT_MAX);
+  size_t n = p->n < UC_RESULT_INPUT_MAX ? p->n : UC_RESULT_INPUT_MAX;
+  struct uc_result_ctx ctx = {p->email, p->n, p->counted ? p->remaining : -1,
+                              r->have_dns ? &r->dns : NULL, NULL};
+  size_t cap = 4096 + 12 * n;
   char *body = malloc(cap);
   size_t len = body ? uc_result_write(res, l, &ctx, body, cap) : 0;
   if (len)
@@ -107,6 +103,95 @@ static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct 
   free(body);
   return srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                           body ? "Result too large." : "Out of memory.");
+}
+
+/* Called by the resolver thread when the answer or the deadline came. */
+static void dns_done(struct uc_dns_wait *w) {
+  struct req *r = w->arg;
+  MHD_resume_connection(r->pend.conn); /* libmicrohttpd calls srv_on_request again */
+}
+
+/* Asks DNS about the domain when it could change the type: the answer from
+ * the cache, or the request suspended until it comes (1). Listed domains
+ * never wait: a cached answer only fills mx_record, a missing one is looked
+ * up in the background for next time. */
+static int ask_dns(struct srv *s, struct MHD_Connection *c, struct req *r, uc_lists *l,
+                   uc_infra *infra) {
+  struct srv_pending *p = &r->pend;
+  const char *domain = r->res.email.domain;
+  r->have_dns = 0;
+  if (!s->dns || p->auth.key.type == UC_KEY_SANDBOX)
+    return 0;
+  if (!uc_check_wants_facts(&r->res)) {
+    r->have_dns = uc_dns_lookup(s->dns, domain, NULL, &r->dns) == UC_DNS_HIT;
+    return 0;
+  }
+  if (uc_dns_lookup(s->dns, domain, NULL, &r->dns) == UC_DNS_HIT) { /* no wait */
+    r->have_dns = 1;
+    return 0;
+  }
+  /* Not cached: the lookup runs; wait for it, suspended. Everything the answer
+   * needs is in place before the wait exists: it may fire at once. */
+  p->conn = c;
+  p->view = srv_view_hold(r->w); /* what the check points into stays while it waits */
+  p->lists = uc_lists_ref(l);
+  p->infra = infra ? uc_infra_ref(infra) : NULL;
+  p->wait.done = dns_done, p->wait.arg = r;
+  p->wait.deadline_ms = uc_dns_now_ms() + s->cfg.dns_timeout;
+  r->suspended = 1;
+  MHD_suspend_connection(c);
+  if (uc_dns_lookup(s->dns, domain, &p->wait, &p->wait.facts) == UC_DNS_HIT)
+    MHD_resume_connection(c); /* answered in between: no wait registered */
+  return 1;
+}
+
+/* Classifies email for the authenticated account and replies 200, 403 or 422
+ * (or suspends the request until DNS answers: see srv_check_resume). */
+static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct req *r,
+                                struct srv_auth *a, const char *where, const char *email, size_t n,
+                                const char *ip, size_t ip_len) {
+  struct srv_pending *p = &r->pend;
+  const struct uc_settings *set = &a->account->settings;
+  *p = (struct srv_pending){.where = where,
+                            .email = email,
+                            .n = n,
+                            .ip = ip,
+                            .ip_len = ip_len,
+                            .auth = *a,
+                            .remaining = -1,
+                            .now = (int64_t)time(NULL)};
+  p->counted = counted_ip(a, ip, ip_len, &p->addr);
+  if (p->counted && uc_bans_state(s->bans, a->account->id, set, p->addr.key, p->now,
+                                  &p->remaining) == UC_BAN_BANNED)
+    return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
+  uc_lists *l = uc_lists_holder_follow(s->lists, &r->w->lists);
+  uc_infra *infra = uc_pub_follow(&s->infra, &r->w->infra);
+  uc_check_lists(l, &a->account->policy, email, n, &r->res);
+  note_subject(s, r, &r->res, email, n);
+  if (!r->res.valid) {
+    char msg[UC_REASON_MAX + 64];
+    snprintf(msg, sizeof msg, "value is not a valid email address: %s", r->res.reason);
+    struct srv_invalid v = {"value_error", where, "email",
+                            msg,           email, n < UC_RESULT_INPUT_MAX ? n : UC_RESULT_INPUT_MAX,
+                            r->res.reason};
+    return srv_reply_422(c, r, &v);
+  }
+  if (ask_dns(s, c, r, l, infra))
+    return MHD_YES;
+  return answer(s, c, r, l, infra);
+}
+
+enum MHD_Result srv_check_resume(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  struct srv_pending *p = &r->pend;
+  r->suspended = 0;
+  r->dns = p->wait.facts; /* UC_DNS_UNKNOWN when the deadline came first */
+  r->have_dns = 1;
+  enum MHD_Result ret = answer(s, c, r, p->lists, p->infra);
+  json_decref(p->doc);
+  uc_infra_unref(p->infra);
+  uc_lists_unref(p->lists);
+  srv_view_release(p->view);
+  return ret;
 }
 
 enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct req *r) {
@@ -178,6 +263,10 @@ enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct r
     ret = classify(s, c, r, &a, "body", json_string_value(email), json_string_length(email),
                    json_is_string(ip) ? json_string_value(ip) : NULL,
                    json_is_string(ip) ? json_string_length(ip) : 0);
+    if (r->suspended) { /* email and ip point into doc: it lives until the answer */
+      r->pend.doc = doc;
+      doc = NULL;
+    }
   }
   json_decref(doc);
   return ret;

@@ -120,6 +120,8 @@ static void *background(void *arg) {
         fprintf(stderr, "usercleaning: usage flush failed; will retry\n");
       if (uc_bans_flush(s->bans))
         fprintf(stderr, "usercleaning: ban counters flush failed; will retry\n");
+      if (uc_aliases_flush(s->aliases, (int64_t)time(NULL)))
+        fprintf(stderr, "usercleaning: alias memory flush failed; will retry\n");
     }
     if (s->log && ticks % 10 == 0) {
       pthread_mutex_lock(&s->log_lock);
@@ -133,29 +135,35 @@ static void *background(void *arg) {
 }
 
 static void reload_lists(struct srv *s) {
-  char path[PATH_MAX], err[256];
+  char path[PATH_MAX], err[512];
   uc_lists *l = NULL;
-  if (s->cfg.lists[0])
-    snprintf(path, sizeof path, "%s", s->cfg.lists);
-  else if (uc_lists_default_path(path, sizeof path) != UC_OK)
-    path[0] = 0;
-  if (!path[0] || uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
+  uc_infra *f = NULL;
+  uc_lists_path(s->cfg.lists, path, sizeof path);
+  if (uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
     atomic_fetch_add(&s->reload_failures, 1);
-    fprintf(stderr, "usercleaning: SIGHUP: keeping the lists in use: %s\n",
-            path[0] ? err : "no path");
+    fprintf(stderr, "usercleaning: SIGHUP: keeping the lists in use: %s\n", err);
+  } else {
+    uc_lists_holder_swap(s->lists, l);
+    atomic_fetch_add(&s->reloads, 1);
+    l = uc_lists_holder_get(s->lists);
+    fprintf(stderr, "usercleaning: SIGHUP: lists %s loaded from %s\n", uc_lists_version(l), path);
+    uc_lists_unref(l);
+  }
+  if (uc_infra_open(s->cfg.infrastructure_curated, s->cfg.infrastructure, &f, err, sizeof err)) {
+    atomic_fetch_add(&s->reload_failures, 1);
+    fprintf(stderr, "usercleaning: SIGHUP: keeping the fingerprints in use: %s\n", err);
     return;
   }
-  uc_lists_holder_swap(s->lists, l);
-  atomic_fetch_add(&s->reloads, 1);
-  l = uc_lists_holder_get(s->lists);
-  fprintf(stderr, "usercleaning: SIGHUP: lists %s loaded from %s\n", uc_lists_version(l), path);
-  uc_lists_unref(l);
+  fprintf(stderr, "usercleaning: SIGHUP: %zu mail-infrastructure fingerprints loaded\n",
+          uc_infra_count(f));
+  uc_pub_swap(&s->infra, f);
 }
 
 static struct MHD_Daemon *start_http(struct srv *s, const struct sockaddr_storage *ss) {
   unsigned threads = s->cfg.threads ? s->cfg.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
-                   MHD_USE_ERROR_LOG | (ss->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+                   MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                   (ss->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   return MHD_start_daemon(
       flags, 0, NULL, NULL, srv_on_request, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
       MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u, MHD_OPTION_CONNECTION_LIMIT,
@@ -232,10 +240,35 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   pthread_cond_signal(&bg.wake);
   pthread_mutex_unlock(&bg.lock);
   pthread_join(bg_thread, NULL);
-  int rc = uc_usage_flush(s->usage, s->store) || uc_bans_flush(s->bans) ? 1 : 0;
+  int rc = uc_usage_flush(s->usage, s->store) || uc_bans_flush(s->bans) ||
+                   uc_aliases_flush(s->aliases, (int64_t)time(NULL))
+               ? 1
+               : 0;
   if (rc) /* nothing counted is lost on a clean stop, unless the store refuses it */
     fprintf(stderr, "usercleaning: final flush of usage or ban counters failed\n");
   return rc;
+}
+
+static void *infra_ref(void *f) {
+  return uc_infra_ref(f);
+}
+static void infra_unref(void *f) {
+  uc_infra_unref(f);
+}
+
+/* The resolver (unless --no-dns) and the fingerprints its answers are read with. */
+static int start_dns(struct srv *s, char *err, size_t es) {
+  struct uc_dns_config dc;
+  uc_infra *f = NULL;
+  int rc = uc_infra_open(s->cfg.infrastructure_curated, s->cfg.infrastructure, &f, err, es);
+  if (rc)
+    return rc;
+  uc_pub_swap(&s->infra, f);
+  if (!s->cfg.dns)
+    return UC_OK;
+  if ((rc = uc_config_dns(&s->cfg, &dc, err, es)) != UC_OK)
+    return rc;
+  return uc_dns_open(&dc, &s->dns, err, es);
 }
 
 int srv_run(const struct uc_config *cfg) {
@@ -248,6 +281,7 @@ int srv_run(const struct uc_config *cfg) {
     return 1;
   s->cfg = *cfg;
   s->started = time(NULL);
+  uc_pub_init(&s->infra, NULL, infra_ref, infra_unref);
   pthread_mutex_init(&s->log_lock, NULL);
   pthread_mutex_init(&s->workers_lock, NULL);
   if (parse_listen(cfg->listen, &ss, err, sizeof err)) {
@@ -269,6 +303,14 @@ int srv_run(const struct uc_config *cfg) {
     goto out;
   }
   s->admin = (struct uc_admin){s->store, s->bans};
+  if (uc_aliases_open(s->store, 0, &s->aliases, err, sizeof err) != UC_OK) {
+    fprintf(stderr, "usercleaning: %s\n", err);
+    goto out;
+  }
+  if (start_dns(s, err, sizeof err) != UC_OK) {
+    fprintf(stderr, "usercleaning: %s\n", err);
+    goto out;
+  }
   s->cache = srv_cache_new(s->store);
   s->usage = uc_usage_new();
   if (!s->lists || !s->cache || !s->usage || open_log(s))
@@ -280,8 +322,11 @@ out:
   else if (s->log)
     fflush(s->log);
   srv_workers_free(s); /* their references to views and lists go first */
+  uc_dns_free(s->dns);
+  uc_pub_release(&s->infra);
   uc_usage_free(s->usage);
   uc_bans_free(s->bans);
+  uc_aliases_free(s->aliases);
   srv_cache_free(s->cache);
   uc_store_close(s->store);
   if (s->lists)

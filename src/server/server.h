@@ -44,6 +44,11 @@ void srv_cache_stats(struct srv_cache *c, uint64_t *store_lookups, uint64_t *neg
  * include/uc/follow.h): no lock on the request path; it moves to a rebuilt
  * view on the thread's next request. */
 void srv_view_follower_drop(struct srv_cache *c, struct uc_follower *f);
+struct srv_worker;
+/* The view the thread's last authentication used, with a reference of its own:
+ * a suspended request keeps its account and policy alive with it. */
+void *srv_view_hold(struct srv_worker *w);
+void srv_view_release(void *view);
 
 /* Keys this thread saw recently, with their parsed type and hash: a key's
  * checksum and hash depend on its text only, so they are never stale. */
@@ -116,6 +121,7 @@ struct srv_worker {
   unsigned index;
   struct uc_follower lists;
   struct uc_follower view;
+  struct uc_follower infra;
   struct srv_key_memo memo[SRV_KEY_MEMO];
   struct srv_counters n;
 };
@@ -136,6 +142,9 @@ struct srv {
   uc_usage *usage;
   uc_bans *bans;
   struct uc_admin admin; /* store + bans: what the admin routes act on */
+  uc_dns *dns;           /* NULL: DNS off */
+  uc_aliases *aliases;   /* alias-chain memory */
+  struct uc_pub infra;   /* of uc_infra: the fingerprints (SIGHUP reloads them) */
   struct MHD_Daemon *daemon;
   FILE *log;
   pthread_mutex_t log_lock;

@@ -46,6 +46,7 @@ void srv_workers_free(struct srv *s) {
     uc_lists_follower_drop(&w->lists);
     if (s->cache)
       srv_view_follower_drop(s->cache, &w->view);
+    uc_follower_drop(&s->infra, &w->infra);
     free(w);
     w = next;
   }

@@ -28,7 +28,7 @@ def test_admin_key_required(server):
 def test_settings_get_and_validated_patch(server):
     s = admin(server, "GET", "/settings").json()
     assert s == {"ban_enabled": True, "ban_threshold": 5, "ban_lift_seconds": 0, "ipv6_prefix": 64,
-                 "never_ban": [],
+                 "never_ban": [], "alias_chains": True, "alias_window_days": 30,
                  "colors": {"masked legitimate": "black", "no website": "black",
                             "multi-alias services": "grey", "suspicious signs": "grey"}}
     bad = [({"ban_threshold": 0}, "ban_threshold"), ({"ban_threshold": 101}, "ban_threshold"),

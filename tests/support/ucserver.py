@@ -20,7 +20,10 @@ class Server:
         self.db = str(tmp / "store.db")
         self.out = open(tmp / "stdout.log", "w")
         self.err = open(tmp / "stderr.log", "w")
-        argv = [BIN, "serve", "--listen", "127.0.0.1:0", "--db", self.db, "--lists", lists,
+        # No test reaches a resolver outside: DNS is off unless a test names a
+        # fixture server (--dns-server) in flags.
+        dns = [] if any(f.startswith("--dns") for f in flags) else ["--no-dns"]
+        argv = [BIN, "serve", "--listen", "127.0.0.1:0", "--db", self.db, "--lists", lists, *dns,
                 "--flush-interval", "1", *flags]
         self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err,
                                      env={**os.environ, **(env or {})})

@@ -1,0 +1,126 @@
+"""A real DNS server on loopback for tests: dnsmasq (Debian's dnsmasq-base)
+authoritative for one fixture zone, plus two helpers it forwards to: a
+"black hole" (a UDP socket that reads and never answers) and a server that
+answers every query with SERVFAIL. Nothing here reaches a resolver outside."""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+ZONE = "dnsfix.net"
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class _Servfail(threading.Thread):
+    """Answers each query with its own header, QR set and RCODE 2 (SERVFAIL)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                continue
+            if len(data) < 12:
+                continue
+            ident, flags = struct.unpack("!HH", data[:4])
+            reply = struct.pack("!HH", ident, 0x8000 | (flags & 0x0100) | 0x0080 | 2) + data[4:6] + \
+                b"\x00\x00\x00\x00\x00\x00" + data[12:]
+            self.sock.sendto(reply, peer)
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+class DnsFixture:
+    """dnsmasq on a free loopback port. records: dnsmasq config lines for the
+    zone (mx-host=, host-record=, cname=, txt-record=, dns-rr=...)."""
+
+    def __init__(self, tmp, records, ttl=60):
+        self.tmp = tmp
+        self.port = free_udp_port()
+        self.hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # reads nothing, ever
+        self.hole.bind(("127.0.0.1", 0))
+        self.servfail = _Servfail()
+        self.servfail.start()
+        self.records = list(records)
+        self.ttl = ttl
+        self.proc = None
+        self.start()
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def config(self):
+        hole = self.hole.getsockname()[1]
+        return "\n".join([
+            f"port={self.port}", "listen-address=127.0.0.1", "bind-interfaces", "no-resolv",
+            "no-hosts", "no-negcache", f"local-ttl={self.ttl}", f"local=/{ZONE}/",
+            f"server=/blackhole.{ZONE}/127.0.0.1#{hole}",
+            f"server=/servfail.{ZONE}/127.0.0.1#{self.servfail.port}",
+            *self.records, ""])
+
+    def start(self):
+        conf = os.path.join(str(self.tmp), f"dnsmasq-{self.port}.conf")
+        with open(conf, "w") as f:
+            f.write(self.config())
+        self.log = open(os.path.join(str(self.tmp), f"dnsmasq-{self.port}.log"), "w")
+        self.proc = subprocess.Popen(["dnsmasq", "--keep-in-foreground", f"--conf-file={conf}",
+                                      "--pid-file=", "--log-facility=-"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_up()
+
+    def _wait_up(self):
+        deadline = time.time() + 10
+        query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + \
+            b"".join(bytes([len(p)]) + p.encode() for p in ZONE.split(".")) + b"\x00\x00\x06\x00\x01"
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dnsmasq exited: " + open(self.log.name).read())
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(0.2)
+            try:
+                s.sendto(query, ("127.0.0.1", self.port))
+                s.recvfrom(512)
+                return
+            except OSError:
+                time.sleep(0.05)
+            finally:
+                s.close()
+        raise RuntimeError("dnsmasq did not answer")
+
+    def replace(self, records):
+        """Restarts dnsmasq on the same port with other records."""
+        self.stop_dnsmasq()
+        self.records = list(records)
+        self.start()
+
+    def stop_dnsmasq(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+    def stop(self):
+        self.stop_dnsmasq()
+        self.servfail.stop()
+        self.hole.close()

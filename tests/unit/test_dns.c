@@ -1,0 +1,265 @@
+/* The resolver (lib/dns.c) against a real dnsmasq on a loopback port, and the
+ * fingerprints (lib/infra.c) over what it answers: MX order, null MX, NODATA,
+ * NXDOMAIN, CNAME'd MX hosts, the cache, coalescing, deadlines. */
+#include "unit.h"
+
+#include "uc/dns.h"
+#include "uc/infra.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#define Z "dnsunit.net"
+
+static char dir[64], server[32];
+static pid_t dnsmasq;
+static int hole = -1; /* a UDP socket that never answers: the black-holed zone's server */
+
+static int free_udp_port(int keep, int *fd_out) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t n = sizeof a;
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (void *)&a, &n))
+    return -1;
+  if (keep)
+    *fd_out = fd;
+  else
+    close(fd);
+  return ntohs(a.sin_port);
+}
+
+static int setup(void **state) {
+  char conf[128];
+  (void)state;
+  snprintf(dir, sizeof dir, "/tmp/uc-dns-XXXXXX");
+  int port = mkdtemp(dir) ? free_udp_port(0, NULL) : -1, hport = free_udp_port(1, &hole);
+  if (port < 0 || hport < 0)
+    return -1;
+  snprintf(server, sizeof server, "127.0.0.1:%d", port);
+  snprintf(conf, sizeof conf, "%s/dnsmasq.conf", dir);
+  FILE *f = fopen(conf, "w");
+  fprintf(f,
+          "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
+          "no-negcache\nlocal-ttl=300\nlocal=/" Z "/\nserver=/hole." Z "/127.0.0.1#%d\n"
+          "mx-host=two." Z ",b." Z ",10\nmx-host=two." Z ",a." Z ",10\nmx-host=two." Z ",c." Z
+          ",5\nhost-record=a." Z ",192.0.2.1\nhost-record=c." Z ",192.0.2.3,2001:db8::3\n"
+          "host-record=aonly." Z ",192.0.2.9\ntxt-record=bare." Z ",x\n"
+          "dns-rr=null." Z ",15,000000\nmx-host=cn." Z ",alias." Z ",1\ncname=alias." Z ",real." Z
+          "\nhost-record=real." Z ",203.0.113.77\nmx-host=farm." Z ",mx.tempfarm.org,1\n"
+          "mx-host=gws." Z ",aspmx.l.google.com,1\n",
+          port, hport);
+  fclose(f);
+  dnsmasq = fork();
+  if (dnsmasq == 0) {
+    char arg[160];
+    snprintf(arg, sizeof arg, "--conf-file=%s", conf);
+    execlp("dnsmasq", "dnsmasq", "--keep-in-foreground", arg, "--pid-file=", (char *)NULL);
+    _exit(127);
+  }
+  usleep(300000); /* dnsmasq binds at once; the first test's lookups retry anyway */
+  return dnsmasq > 0 ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  char cmd[128];
+  (void)state;
+  kill(dnsmasq, SIGTERM);
+  waitpid(dnsmasq, NULL, 0);
+  close(hole);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd);
+}
+
+/* A synchronous lookup: the wait is signalled by the resolver thread. */
+struct sync {
+  struct uc_dns_wait w;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int done;
+};
+
+static void woke(struct uc_dns_wait *w) {
+  struct sync *s = w->arg;
+  pthread_mutex_lock(&s->lock);
+  s->done = 1;
+  pthread_cond_signal(&s->cond);
+  pthread_mutex_unlock(&s->lock);
+}
+
+static int lookup(uc_dns *d, const char *domain, unsigned deadline_ms, struct uc_dns_facts *f) {
+  struct sync s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  s.w.done = woke, s.w.arg = &s, s.w.deadline_ms = uc_dns_now_ms() + deadline_ms;
+  int rc = uc_dns_lookup(d, domain, &s.w, f);
+  if (rc == UC_DNS_WAIT) {
+    pthread_mutex_lock(&s.lock);
+    while (!s.done)
+      pthread_cond_wait(&s.cond, &s.lock);
+    pthread_mutex_unlock(&s.lock);
+    *f = s.w.facts;
+  }
+  return rc;
+}
+
+static uc_dns *open_dns(void) {
+  struct uc_dns_config c;
+  uc_dns *d = NULL;
+  char err[256];
+  uc_dns_config_init(&c);
+  assert_int_equal(uc_dns_config_server(&c, server), UC_OK);
+  assert_int_equal(uc_dns_open(&c, &d, err, sizeof err), UC_OK);
+  return d;
+}
+
+static void test_answers(void **state) {
+  (void)state;
+  struct uc_dns_facts f;
+  uc_dns *d = open_dns();
+  assert_int_equal(lookup(d, "two." Z, 2000, &f), UC_DNS_WAIT);
+  assert_int_equal(f.status, UC_DNS_ANSWERED);
+  assert_int_equal(f.nmx, 3); /* preference, then name */
+  assert_string_equal(uc_dns_mx_host(&f, 0), "c." Z);
+  assert_string_equal(uc_dns_mx_host(&f, 1), "a." Z);
+  assert_string_equal(uc_dns_mx_host(&f, 2), "b." Z);
+  assert_int_equal(f.mx_pref[0], 5);
+  assert_int_equal(f.naddr, 3); /* c: A and AAAA, a: A; b has none */
+  assert_int_equal(f.addr[0].mx, 0);
+  assert_int_equal(lookup(d, "two." Z, 2000, &f), UC_DNS_HIT); /* cached */
+  assert_int_equal(lookup(d, "aonly." Z, 2000, &f), UC_DNS_WAIT);
+  assert_true(f.status == UC_DNS_ANSWERED && f.nmx == 0 && f.has_address && !f.null_mx);
+  lookup(d, "bare." Z, 2000, &f);
+  assert_true(f.status == UC_DNS_ANSWERED && f.nmx == 0 && !f.has_address);
+  lookup(d, "null." Z, 2000, &f);
+  assert_true(f.status == UC_DNS_ANSWERED && f.null_mx && f.nmx == 0);
+  lookup(d, "nope." Z, 2000, &f);
+  assert_int_equal(f.status, UC_DNS_NXDOMAIN);
+  lookup(d, "cn." Z, 2000, &f);
+  assert_int_equal(f.naddr, 1);
+  assert_memory_equal(f.addr[0].addr, "\xcb\x00\x71\x4d", 4); /* 203.0.113.77 through the CNAME */
+  uc_dns_free(d);
+}
+
+static void test_deadline_and_background(void **state) {
+  (void)state;
+  struct uc_dns_facts f;
+  struct uc_dns_stats st;
+  uc_dns *d = open_dns();
+  uint64_t t0 = uc_dns_now_ms();
+  assert_int_equal(lookup(d, "x.hole." Z, 150, &f), UC_DNS_WAIT);
+  assert_int_equal(f.status, UC_DNS_UNKNOWN); /* the deadline came first */
+  assert_true(uc_dns_now_ms() - t0 < 1500);   /* well before c-ares gives up */
+  assert_int_equal(uc_dns_lookup(d, "farm." Z, NULL, &f), UC_DNS_MISS); /* no wait: started */
+  for (int i = 0; i < 200 && uc_dns_lookup(d, "farm." Z, NULL, &f) != UC_DNS_HIT; i++)
+    usleep(10000);
+  assert_string_equal(uc_dns_mx_host(&f, 0), "mx.tempfarm.org");
+  uc_dns_stats(d, &st);
+  assert_true(st.timeouts >= 1 && st.started >= 2);
+  uc_dns_free(d);
+}
+
+struct many {
+  uc_dns *d;
+  struct uc_dns_facts f;
+};
+
+static void *one(void *arg) {
+  struct many *m = arg;
+  lookup(m->d, "two." Z, 3000, &m->f);
+  return NULL;
+}
+
+static void test_identical_lookups_are_one(void **state) {
+  (void)state;
+  struct many m[8];
+  pthread_t t[8];
+  struct uc_dns_stats st;
+  uc_dns *d = open_dns();
+  for (int i = 0; i < 8; i++) {
+    m[i].d = d;
+    pthread_create(&t[i], NULL, one, &m[i]);
+  }
+  for (int i = 0; i < 8; i++) {
+    pthread_join(t[i], NULL);
+    assert_string_equal(uc_dns_mx_host(&m[i].f, 0), "c." Z);
+  }
+  uc_dns_stats(d, &st);
+  assert_int_equal(st.started, 1);
+  assert_int_equal(st.queries, 1 + 2 * 3); /* MX, then A and AAAA of three hosts */
+  uc_dns_free(d);
+}
+
+static void test_fingerprints(void **state) {
+  (void)state;
+  char path[128], err[256];
+  struct uc_dns_facts f;
+  struct uc_facts out;
+  uc_infra *inf = NULL;
+  snprintf(path, sizeof path, "%s/fp.txt", dir);
+  FILE *fp = fopen(path, "w");
+  fputs("# test\ndisposable mx tempfarm.org  # the farm\nshared mx google.com\n"
+        "disposable ip 203.0.113.0/24 12\nrelay mx relay.example.net\n",
+        fp);
+  fclose(fp);
+  const char *paths[] = {path};
+  assert_int_equal(uc_infra_load(paths, NULL, 1, &inf, err, sizeof err), UC_OK);
+  assert_int_equal(uc_infra_count(inf), 4);
+  uc_dns *d = open_dns();
+  lookup(d, "farm." Z, 2000, &f);
+  uc_infra_facts(inf, &f, &out);
+  assert_true(out.known && !out.no_website);
+  assert_string_equal(out.masked.entry, "tempfarm.org");
+  assert_string_equal(out.masked.evidence, "MX host of a disposable-mail service: the farm");
+  lookup(d, "cn." Z, 2000, &f); /* by address */
+  uc_infra_facts(inf, &f, &out);
+  assert_string_equal(out.masked.entry, "203.0.113.0/24");
+  assert_string_equal(out.masked.evidence, "MX address shared by 12 listed disposable domains");
+  lookup(d, "gws." Z, 2000, &f);
+  uc_infra_facts(inf, &f, &out);
+  assert_null(out.masked.entry);
+  lookup(d, "nope." Z, 2000, &f);
+  uc_infra_facts(inf, &f, &out);
+  assert_true(out.known && out.no_website);
+  memset(&f, 0, sizeof f); /* nothing known: nothing decided */
+  uc_infra_facts(inf, &f, &out);
+  assert_false(out.known || out.no_website);
+  uc_dns_free(d);
+  uc_infra_unref(inf);
+}
+
+static void test_bad_files_and_servers(void **state) {
+  (void)state;
+  char path[128], err[256];
+  struct uc_dns_config c;
+  uc_infra *inf = NULL;
+  snprintf(path, sizeof path, "%s/bad.txt", dir);
+  FILE *fp = fopen(path, "w");
+  fputs("disposable mx tempfarm.org\nsometimes mx x.org\n", fp);
+  fclose(fp);
+  const char *paths[] = {path, "/nonexistent/file"};
+  int optional[] = {0, 1};
+  assert_int_equal(uc_infra_load(paths, optional, 1, &inf, err, sizeof err), UC_EFORMAT);
+  assert_non_null(strstr(err, "bad.txt:2"));
+  assert_int_equal(uc_infra_load(paths + 1, optional + 1, 1, &inf, err, sizeof err), UC_OK);
+  uc_infra_unref(inf);
+  uc_dns_config_init(&c);
+  assert_int_equal(uc_dns_config_server(&c, "[::1]:5353"), UC_OK);
+  assert_string_equal(c.servers[0], "[::1]:5353");
+  assert_int_equal(uc_dns_config_server(&c, "10.0.0.1"), UC_OK);
+  assert_string_equal(c.servers[1], "10.0.0.1:53");
+  assert_int_equal(uc_dns_config_server(&c, "resolver.example"), UC_EINVAL);
+  assert_int_equal(uc_dns_config_server(&c, "10.0.0.1:99999"), UC_EINVAL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_answers),
+      cmocka_unit_test(test_deadline_and_background),
+      cmocka_unit_test(test_identical_lookups_are_one),
+      cmocka_unit_test(test_fingerprints),
+      cmocka_unit_test(test_bad_files_and_servers),
+  };
+  return cmocka_run_group_tests_name("dns", tests, setup, teardown);
+}
