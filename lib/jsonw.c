@@ -48,6 +48,11 @@ static void close_(struct uc_jsonw *w, const char *c) {
   put(w, c, 1);
 }
 
+void uc_jsonw_raw(struct uc_jsonw *w, const char *json, size_t n) {
+  separate(w);
+  put(w, json, n);
+}
+
 void uc_jsonw_begin_object(struct uc_jsonw *w) {
   open_(w, "{");
 }

@@ -24,7 +24,8 @@ static int eq(const void *slot, const void *k) {
 
 const struct uc__entry *uc__strtab_find(const struct uc__strtab *t, const char *s, size_t n) {
   struct key k = {s, n, t->pool};
-  return uc_table_find(&t->t, uc__str_hash(s, n), eq, &k);
+  return uc_table_find_as(&t->t, uc__str_hash(s, n), eq, &k, sizeof(struct uc__entry),
+                          sizeof(struct uc__entry));
 }
 
 void uc__strtab_view(struct uc__strtab *t, const void *slots, uint32_t mask, uint32_t count,

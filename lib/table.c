@@ -5,18 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint32_t uc_hash(const void *s, size_t n, uint32_t seed) {
-  /* FNV-1a, then a final avalanche so the low bits used for the slot mix well. */
-  const unsigned char *p = s;
-  uint32_t h = 2166136261u ^ seed;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
-  h ^= h >> 16;
-  h *= 0x7feb352dU;
-  h ^= h >> 15;
-  return h;
-}
-
 static void set_tag(struct uc_table *t, uint32_t i, uint32_t tag) {
   memcpy(t->tags + (size_t)i * t->tag_stride, &tag, sizeof tag);
 }

@@ -36,6 +36,9 @@ void uc_jsonw_cstring(struct uc_jsonw *w, const char *s); /* NULL writes null */
 void uc_jsonw_int(struct uc_jsonw *w, long v);
 void uc_jsonw_bool(struct uc_jsonw *w, int v);
 void uc_jsonw_null(struct uc_jsonw *w);
+/* A value given as JSON text already (well-formed, ours: never outside
+ * input), written as it is. */
+void uc_jsonw_raw(struct uc_jsonw *w, const char *json, size_t n);
 /* The text length (NUL-terminated in buf), or 0 when it did not fit or the
  * nesting was unbalanced. */
 size_t uc_jsonw_finish(struct uc_jsonw *w);

@@ -27,8 +27,18 @@ struct uc_table {
   int view; /* 1: slots belong to someone else (read-only) */
 };
 
-/* 32-bit hash of s[0..n) (FNV-1a with a final avalanche), seeded. */
-uint32_t uc_hash(const void *s, size_t n, uint32_t seed);
+/* 32-bit hash of s[0..n) (FNV-1a with a final avalanche), seeded. Inline:
+ * it runs for every lookup of every check. */
+static inline uint32_t uc_hash(const void *s, size_t n, uint32_t seed) {
+  const unsigned char *p = (const unsigned char *)s;
+  uint32_t h = 2166136261u ^ seed;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 16777619u;
+  h ^= h >> 16;
+  h *= 0x7feb352dU;
+  h ^= h >> 15;
+  return h;
+}
 static inline uint32_t uc_table_tag(uint32_t hash) {
   return hash ? hash : 1;
 }
@@ -61,20 +71,29 @@ static inline int uc_table_used(const struct uc_table *t, uint32_t i) {
 /* eq(slot, key): whether the entry in slot is the one key names. */
 typedef int (*uc_table_eq)(const void *slot, const void *key);
 
-/* The slot holding key (whose hash is hash), or NULL. Inline so that a
- * constant eq is inlined too: this is the lookup of every check. */
-static inline void *uc_table_find(const struct uc_table *t, uint32_t hash, uc_table_eq eq,
-                                  const void *key) {
+/* The slot holding key (whose hash is hash), or NULL, for a caller that
+ * knows the layout at compile time (esize and tag_stride constants fold into
+ * the probe: the snapshot's lookups, on every check). Same table, same rules. */
+static inline void *uc_table_find_as(const struct uc_table *t, uint32_t hash, uc_table_eq eq,
+                                     const void *key, size_t esize, size_t tag_stride) {
   if (!t->slots)
     return 0;
   uint32_t tag = uc_table_tag(hash);
   for (uint32_t i = tag & t->mask;; i = (i + 1) & t->mask) {
-    uint32_t got = uc__table_tag_at(t, i);
+    uint32_t got;
+    __builtin_memcpy(&got, t->tags + (size_t)i * tag_stride, sizeof got);
     if (got == 0)
       return 0;
-    if (got == tag && eq(uc_table_slot(t, i), key))
-      return uc_table_slot(t, i);
+    if (got == tag && eq(t->slots + (size_t)i * esize, key))
+      return t->slots + (size_t)i * esize;
   }
+}
+
+/* The slot holding key (whose hash is hash), or NULL. Inline so that a
+ * constant eq is inlined too. */
+static inline void *uc_table_find(const struct uc_table *t, uint32_t hash, uc_table_eq eq,
+                                  const void *key) {
+  return uc_table_find_as(t, hash, eq, key, t->esize, t->tag_stride);
 }
 
 /* The slot for key, inserting it when absent: a new slot is zeroed except for

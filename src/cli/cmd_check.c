@@ -58,10 +58,10 @@ static void woke(struct uc_dns_wait *w) {
 
 /* The DNS facts of the checked address's domain, waiting at most dns_timeout. */
 static void look_up(struct checker *c) {
-  struct sync_wait s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
   c->have_dns = 0;
   if (!c->dns || !c->r.valid)
-    return;
+    return; /* before the wait exists: zeroing it costs more than a check without DNS */
+  struct sync_wait s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
   s.w.done = woke, s.w.arg = &s;
   s.w.deadline_ms = uc_dns_now_ms() + c->dns_timeout;
   if (uc_dns_lookup(c->dns, c->r.email.domain, &s.w, &c->facts) == UC_DNS_WAIT) {
