@@ -8,29 +8,11 @@
 #include <assert.h>
 #include <string.h>
 
-static const struct {
-  const char *kind;
-  unsigned flag;
-} kinds[] = {{"disposable", UC_LF_DISPOSABLE},
-             {"multi-alias", UC_LF_RELAY},
-             {"guard", UC_LF_GUARD},
-             {"free", UC_LF_FREE},
-             {"premium", UC_LF_PREMIUM},
-             {"typo", UC_LF_TYPO_TARGET},
-             {"role", UC_LF_ROLE}};
-
 static void check_source(const struct uc__list_source *s) {
   assert(memchr(s->name, 0, sizeof s->name) && memchr(s->kind, 0, sizeof s->kind));
   assert(memchr(s->version, 0, sizeof s->version) && memchr(s->file, 0, sizeof s->file));
   assert(s->count == 0 && s->skipped_invalid == 0 && s->skipped_suffix == 0);
-  if (!s->kind[0]) {
-    assert(s->flag == 0);
-  } else {
-    size_t i = 0;
-    while (i < sizeof kinds / sizeof kinds[0] && strcmp(kinds[i].kind, s->kind) != 0)
-      i++;
-    assert(i < sizeof kinds / sizeof kinds[0] && kinds[i].flag == s->flag);
-  }
+  assert(s->kind[0] ? uc__list_kind_flag(s->kind) == s->flag && s->flag : s->flag == 0);
   if (s->date) {
     char day[11];
     uc_date_format(s->date, day);

@@ -52,6 +52,20 @@ static int dump(json_t *doc, char **json, struct uc_admin_error *e) {
   return *json ? UC_OK : fail(e, UC_ENOMEM, NULL, "Out of memory.");
 }
 
+/* The listings' last step: {name: arr} (plus color when not NULL) after the
+ * store's each call returned rc and filled arr, which this takes over. */
+static int listing(const struct uc_admin *a, int rc, const char *name, json_t *arr,
+                   const char *color, char **json, struct uc_admin_error *e) {
+  *json = NULL;
+  if (rc) {
+    json_decref(arr);
+    return store_fail(a, e, rc);
+  }
+  json_t *doc =
+      color ? json_pack("{s:s, s:o}", "color", color, name, arr) : json_pack("{s:o}", name, arr);
+  return dump(doc, json, e);
+}
+
 /* ---- settings ---- */
 
 int uc_admin_settings_update(const struct uc_admin *a, int64_t account, const struct uc_actor *who,
@@ -88,13 +102,8 @@ int uc_admin_list_json(const struct uc_admin *a, int64_t account, uc_category c,
                        struct uc_admin_error *e) {
   struct list_out o = {json_array(), c};
   init_error(e);
-  *json = NULL;
   int rc = uc_store_list_each(a->st, account, add_domain, &o);
-  if (rc) {
-    json_decref(o.arr);
-    return store_fail(a, e, rc);
-  }
-  return dump(json_pack("{s:s, s:o}", "color", uc_category_name(c), "domains", o.arr), json, e);
+  return listing(a, rc, "domains", o.arr, uc_category_name(c), json, e);
 }
 
 /* A domain as typed into its stored form; UC_EINVAL worded for domains. */
@@ -203,13 +212,8 @@ int uc_admin_keys_json(const struct uc_admin *a, int64_t account, int all, char 
                        struct uc_admin_error *e) {
   struct keys_out o = {json_array(), all};
   init_error(e);
-  *json = NULL;
   int rc = uc_store_key_each(a->st, account, add_key, &o);
-  if (rc) {
-    json_decref(o.arr);
-    return store_fail(a, e, rc);
-  }
-  return dump(json_pack("{s:o}", "keys", o.arr), json, e);
+  return listing(a, rc, "keys", o.arr, NULL, json, e);
 }
 
 int uc_admin_key_create(const struct uc_admin *a, int64_t account, const struct uc_actor *who,
@@ -343,14 +347,9 @@ int uc_admin_bans_json(const struct uc_admin *a, int64_t account, const struct u
   struct ban_list bl = {json_array(), s};
   int64_t now = (int64_t)time(NULL);
   init_error(e);
-  *json = NULL;
   int rc = a->bans ? uc_bans_each(a->bans, account, s, now, add_ban, &bl)
                    : uc_store_ban_each(a->st, account, add_ban, &bl);
-  if (rc) {
-    json_decref(bl.arr);
-    return store_fail(a, e, rc);
-  }
-  return dump(json_pack("{s:o}", "bans", bl.arr), json, e);
+  return listing(a, rc, "bans", bl.arr, NULL, json, e);
 }
 
 int uc_admin_unban(const struct uc_admin *a, int64_t account, const struct uc_actor *who,
@@ -397,13 +396,8 @@ int uc_admin_audit_json(const struct uc_admin *a, int64_t account, size_t limit,
                         struct uc_admin_error *e) {
   json_t *arr = json_array();
   init_error(e);
-  *json = NULL;
   int rc = uc_store_audit_each(a->st, account, limit, add_audit, arr);
-  if (rc) {
-    json_decref(arr);
-    return store_fail(a, e, rc);
-  }
-  return dump(json_pack("{s:o}", "audit", arr), json, e);
+  return listing(a, rc, "audit", arr, NULL, json, e);
 }
 
 /* ---- paths ---- */

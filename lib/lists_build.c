@@ -20,7 +20,7 @@ struct build {
   const psl_ctx_t *psl;
 };
 
-static unsigned kind_flag(const char *kind) {
+unsigned uc__list_kind_flag(const char *kind) {
   static const struct {
     const char *kind;
     unsigned flag;
@@ -52,8 +52,8 @@ static int on_ini(void *user, const char *section, const char *key, const char *
   size_t vlen = strlen(value);
   if (strcmp(key, "file") == 0 && vlen < sizeof s->file)
     memcpy(s->file, value, vlen + 1);
-  else if (strcmp(key, "kind") == 0 && kind_flag(value))
-    snprintf(s->kind, sizeof s->kind, "%s", value), s->flag = kind_flag(value);
+  else if (strcmp(key, "kind") == 0 && uc__list_kind_flag(value))
+    snprintf(s->kind, sizeof s->kind, "%s", value), s->flag = uc__list_kind_flag(value);
   else if (strcmp(key, "version") == 0 && vlen < sizeof s->version)
     memcpy(s->version, value, vlen + 1);
   else if (strcmp(key, "date") == 0 && uc_date_parse(value, vlen))

@@ -74,4 +74,8 @@ struct uc__list_entry {
  * (role sources), else a domain. Returns an enum uc__list_line_result. */
 int uc__list_line_parse(const char *line, size_t len, int role, struct uc__list_entry *out);
 
+/* The list flag (enum uc_list_flag) of a source kind ("disposable", "multi-alias",
+ * "guard", "free", "premium", "typo", "role"), or 0 for none of them. */
+unsigned uc__list_kind_flag(const char *kind);
+
 #endif

@@ -230,12 +230,37 @@ static int step_write(struct sq *s, sqlite3_stmt *st, int must_change) {
   return ret;
 }
 
+/* Steps st to its end, calling row(st, ctx) for each row (non-zero from row
+ * stops early), and releases it: the shape of every *_each. */
+typedef int (*row_fn)(sqlite3_stmt *st, void *ctx);
+static int each_row(struct sq *s, sqlite3_stmt *st, row_fn row, void *ctx) {
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    if (row(st, ctx))
+      break;
+  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
+/* Reads the one row of st into out (UC_ENOTFOUND when there is none) and releases it. */
+typedef void (*read_fn)(sqlite3_stmt *st, void *out);
+static int one_row(struct sq *s, sqlite3_stmt *st, read_fn read, void *out) {
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_ROW    ? (read(st, out), UC_OK)
+            : rc == SQLITE_DONE ? UC_ENOTFOUND
+                                : fail_db(s, rc);
+  done(s, st);
+  return ret;
+}
+
 static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col) {
   const unsigned char *t = sqlite3_column_text(st, col);
   snprintf(dst, size, "%s", t ? (const char *)t : "");
 }
 
-static void read_account(sqlite3_stmt *st, struct uc_account_rec *a) {
+static void read_account(sqlite3_stmt *st, void *out) {
+  struct uc_account_rec *a = out;
   a->id = sqlite3_column_int64(st, 0);
   copy_text(a->name, sizeof a->name, st, 1);
   a->created_at = sqlite3_column_int64(st, 2);
@@ -260,39 +285,36 @@ static int sq_account_get(void *state, const char *name, struct uc_account_rec *
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_ROW    ? (read_account(st, out), UC_OK)
-            : rc == SQLITE_DONE ? UC_ENOTFOUND
-                                : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return one_row(s, st, read_account, out);
+}
+
+struct visit_accounts {
+  uc_account_cb cb;
+  void *arg;
+};
+static int account_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_accounts *v = ctx;
+  struct uc_account_rec a;
+  read_account(st, &a);
+  return v->cb(v->arg, &a);
 }
 
 static int sq_account_each(void *state, uc_account_cb cb, void *arg) {
   struct sq *s = state;
-  struct uc_account_rec a;
+  struct visit_accounts v = {cb, arg};
   sqlite3_stmt *st = prepare(s, "SELECT id, name, created_at FROM accounts ORDER BY id");
-  if (!st)
-    return UC_ESTORE;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    read_account(st, &a);
-    if (cb(arg, &a))
-      break;
-  }
-  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return st ? each_row(s, st, account_row, &v) : UC_ESTORE;
 }
 
 #define BAN_COLS "account_id, ip, attempts, coalesce(banned_at, 0), updated_at"
-static void read_ban(sqlite3_stmt *st, struct uc_ban_rec *b);
+static void read_ban(sqlite3_stmt *st, void *out);
 
 #define KEY_COLS                                                                                   \
   "id, account_id, name, type, prefix, hash, created_at, "                                         \
   "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
 
-static void read_key(sqlite3_stmt *st, struct uc_key_rec *k) {
+static void read_key(sqlite3_stmt *st, void *out) {
+  struct uc_key_rec *k = out;
   char type[16];
   k->id = sqlite3_column_int64(st, 0);
   k->account_id = sqlite3_column_int64(st, 1);
@@ -328,23 +350,26 @@ static int sq_key_insert(void *state, struct uc_key_rec *k) {
   return ret;
 }
 
+struct visit_keys {
+  uc_key_cb cb;
+  void *arg;
+};
+static int key_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_keys *v = ctx;
+  struct uc_key_rec k;
+  read_key(st, &k);
+  return v->cb(v->arg, &k);
+}
+
 static int sq_key_each(void *state, int64_t account_id, uc_key_cb cb, void *arg) {
   struct sq *s = state;
-  struct uc_key_rec k;
+  struct visit_keys v = {cb, arg};
   sqlite3_stmt *st = prepare(s, "SELECT " KEY_COLS " FROM keys WHERE ?1 = 0 OR account_id = ?1 "
                                 "ORDER BY id");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    read_key(st, &k);
-    if (cb(arg, &k))
-      break;
-  }
-  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return each_row(s, st, key_row, &v);
 }
 
 static int sq_key_by_hash(void *state, const uint8_t hash[UC_KEY_HASH_LEN],
@@ -354,12 +379,7 @@ static int sq_key_by_hash(void *state, const uint8_t hash[UC_KEY_HASH_LEN],
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_blob(st, 1, hash, UC_KEY_HASH_LEN, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_ROW    ? (read_key(st, out), UC_OK)
-            : rc == SQLITE_DONE ? UC_ENOTFOUND
-                                : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return one_row(s, st, read_key, out);
 }
 
 static int sq_key_revoke(void *state, int64_t account_id, int64_t key_id, int64_t when) {
@@ -378,55 +398,77 @@ static int exec_locked(struct sq *s, const char *sql) {
   return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? UC_OK : fail_db(s, SQLITE_ERROR);
 }
 
-/* Ends the caller's BEGIN (lock held): COMMIT when ok; otherwise, or when the
- * commit fails, ROLLBACK and the store's error. */
-static int end_tx(struct sq *s, int ok) {
-  if (ok && exec_locked(s, "COMMIT") == UC_OK)
-    return UC_OK;
-  int ret = fail_db(s, SQLITE_ERROR);
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+/* Prepares one statement with the lock held (inside in_tx). */
+static int run_locked(struct sq *s, const char *sql, sqlite3_stmt **out) {
+  return sqlite3_prepare_v2(s->db, sql, -1, out, NULL) == SQLITE_OK ? UC_OK
+                                                                    : fail_db(s, SQLITE_ERROR);
+}
+
+/* Runs body(s, arg) in one immediate transaction with the lock held: COMMIT
+ * when it returns UC_OK; otherwise (or when the commit fails) ROLLBACK, and
+ * the body's error (or the commit's). The shape of every multi-row write. */
+static int in_tx(struct sq *s, int (*body)(struct sq *s, void *arg), void *arg) {
+  pthread_mutex_lock(&s->lock);
+  int ret = exec_locked(s, "BEGIN IMMEDIATE");
+  if (ret == UC_OK) {
+    ret = body(s, arg);
+    if (ret == UC_OK && exec_locked(s, "COMMIT") == UC_OK) {
+      pthread_mutex_unlock(&s->lock);
+      return UC_OK;
+    }
+    if (ret == UC_OK)
+      ret = fail_db(s, SQLITE_ERROR);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  pthread_mutex_unlock(&s->lock);
+  return ret;
+}
+
+/* Steps a statement of a transaction's body once; UC_OK or the error. */
+static int step_done(struct sq *s, sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+}
+
+struct usage_add {
+  const struct uc_usage_delta *d;
+  size_t n;
+};
+
+static int usage_add_body(struct sq *s, void *arg) {
+  const struct usage_add *u = arg;
+  sqlite3_stmt *add = NULL, *touch = NULL;
+  int ret = run_locked(s,
+                       "INSERT INTO usage(key_id, day, category, count) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                       &add);
+  if (!ret)
+    ret = run_locked(s,
+                     "UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) "
+                     "WHERE id = ?",
+                     &touch);
+  for (size_t i = 0; !ret && i < u->n; i++) {
+    const struct uc_usage_delta *d = &u->d[i];
+    char day[11];
+    uc_date_format(d->day, day);
+    sqlite3_bind_int64(add, 1, d->key_id);
+    sqlite3_bind_text(add, 2, day, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(add, 3, uc_category_name(d->category), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(add, 4, (sqlite3_int64)d->count);
+    sqlite3_bind_int64(touch, 1, d->last_used);
+    sqlite3_bind_int64(touch, 2, d->key_id);
+    if (!(ret = step_done(s, add)))
+      ret = step_done(s, touch);
+  }
+  sqlite3_finalize(add);
+  sqlite3_finalize(touch);
   return ret;
 }
 
 static int sq_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
-  struct sq *s = state;
-  sqlite3_stmt *add = NULL, *touch = NULL;
-  pthread_mutex_lock(&s->lock);
-  int ret = exec_locked(s, "BEGIN IMMEDIATE");
-  if (ret)
-    goto out;
-  if (sqlite3_prepare_v2(s->db,
-                         "INSERT INTO usage(key_id, day, category, count) VALUES (?, ?, ?, ?) "
-                         "ON CONFLICT DO UPDATE SET count = count + excluded.count",
-                         -1, &add, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db,
-                         "UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) "
-                         "WHERE id = ?",
-                         -1, &touch, NULL) != SQLITE_OK)
-    goto fail;
-  for (size_t i = 0; i < n; i++) {
-    char day[11];
-    uc_date_format(d[i].day, day);
-    sqlite3_bind_int64(add, 1, d[i].key_id);
-    sqlite3_bind_text(add, 2, day, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(add, 3, uc_category_name(d[i].category), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(add, 4, (sqlite3_int64)d[i].count);
-    sqlite3_bind_int64(touch, 1, d[i].last_used);
-    sqlite3_bind_int64(touch, 2, d[i].key_id);
-    if (sqlite3_step(add) != SQLITE_DONE || sqlite3_step(touch) != SQLITE_DONE)
-      goto fail;
-    sqlite3_reset(add);
-    sqlite3_reset(touch);
-  }
-  ret = end_tx(s, 1);
-  goto out;
-fail:
-  ret = end_tx(s, 0);
-out:
-  sqlite3_finalize(add);
-  sqlite3_finalize(touch);
-  pthread_mutex_unlock(&s->lock);
-  return ret;
+  struct usage_add u = {d, n};
+  return in_tx(state, usage_add_body, &u);
 }
 
 static int sq_usage_each(void *state, int64_t account_id, unsigned since_day, uc_usage_cb cb,
@@ -485,12 +527,7 @@ static int sq_key_get(void *state, int64_t account_id, int64_t key_id, struct uc
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, key_id);
   sqlite3_bind_int64(st, 2, account_id);
-  int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_ROW    ? (read_key(st, out), UC_OK)
-            : rc == SQLITE_DONE ? UC_ENOTFOUND
-                                : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return one_row(s, st, read_key, out);
 }
 
 static int sq_key_touch(void *state, int64_t key_id, int64_t when) {
@@ -533,25 +570,28 @@ static int sq_settings_put(void *state, int64_t account_id, const char *json) {
   return step_write(s, st, 0);
 }
 
+struct visit_lists {
+  uc_list_cb cb;
+  void *arg;
+};
+static int list_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_lists *v = ctx;
+  struct uc_list_rec l = {sqlite3_column_int64(st, 0), UC_WHITE,
+                          (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3)};
+  uc_category_parse((const char *)sqlite3_column_text(st, 1), &l.color);
+  return v->cb(v->arg, &l);
+}
+
 static int sq_list_each(void *state, int64_t account_id, uc_list_cb cb, void *arg) {
   struct sq *s = state;
+  struct visit_lists v = {cb, arg};
   sqlite3_stmt *st =
       prepare(s, "SELECT account_id, color, domain, added_at FROM domain_lists "
                  "WHERE ?1 = 0 OR account_id = ?1 ORDER BY account_id, color, domain");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct uc_list_rec l = {sqlite3_column_int64(st, 0), UC_WHITE,
-                            (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3)};
-    uc_category_parse((const char *)sqlite3_column_text(st, 1), &l.color);
-    if (cb(arg, &l))
-      break;
-  }
-  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return each_row(s, st, list_row, &v);
 }
 
 static int sq_list_add(void *state, int64_t account_id, uc_category c, const char *domain) {
@@ -578,64 +618,68 @@ static int sq_list_remove(void *state, int64_t account_id, uc_category c, const 
   return step_write(s, st, 1);
 }
 
-static int sq_list_replace(void *state, int64_t account_id, uc_category c,
-                           const char *const *domains, size_t n) {
-  struct sq *s = state;
+struct list_replace {
+  int64_t account_id;
+  uc_category c;
+  const char *const *domains;
+  size_t n;
+};
+
+static int list_replace_body(struct sq *s, void *arg) {
+  const struct list_replace *l = arg;
   sqlite3_stmt *del = NULL, *ins = NULL;
-  pthread_mutex_lock(&s->lock);
-  int ret = exec_locked(s, "BEGIN IMMEDIATE");
-  if (ret)
-    goto out;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM domain_lists WHERE account_id = ? AND color = ?", -1,
-                         &del, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db,
-                         "INSERT OR IGNORE INTO domain_lists(account_id, color, domain, "
-                         "added_at) VALUES (?, ?, ?, unixepoch())",
-                         -1, &ins, NULL) != SQLITE_OK)
-    goto fail;
-  sqlite3_bind_int64(del, 1, account_id);
-  sqlite3_bind_text(del, 2, uc_category_name(c), -1, SQLITE_STATIC);
-  if (sqlite3_step(del) != SQLITE_DONE)
-    goto fail;
-  for (size_t i = 0; i < n; i++) {
-    sqlite3_bind_int64(ins, 1, account_id);
-    sqlite3_bind_text(ins, 2, uc_category_name(c), -1, SQLITE_STATIC);
-    sqlite3_bind_text(ins, 3, domains[i], -1, SQLITE_STATIC);
-    if (sqlite3_step(ins) != SQLITE_DONE)
-      goto fail;
-    sqlite3_reset(ins);
+  int ret = run_locked(s, "DELETE FROM domain_lists WHERE account_id = ? AND color = ?", &del);
+  if (!ret)
+    ret = run_locked(s,
+                     "INSERT OR IGNORE INTO domain_lists(account_id, color, domain, "
+                     "added_at) VALUES (?, ?, ?, unixepoch())",
+                     &ins);
+  if (!ret) {
+    sqlite3_bind_int64(del, 1, l->account_id);
+    sqlite3_bind_text(del, 2, uc_category_name(l->c), -1, SQLITE_STATIC);
+    ret = step_done(s, del);
   }
-  ret = end_tx(s, 1);
-  goto out;
-fail:
-  ret = end_tx(s, 0);
-out:
+  for (size_t i = 0; !ret && i < l->n; i++) {
+    sqlite3_bind_int64(ins, 1, l->account_id);
+    sqlite3_bind_text(ins, 2, uc_category_name(l->c), -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 3, l->domains[i], -1, SQLITE_STATIC);
+    ret = step_done(s, ins);
+  }
   sqlite3_finalize(del);
   sqlite3_finalize(ins);
-  pthread_mutex_unlock(&s->lock);
   return ret;
+}
+
+static int sq_list_replace(void *state, int64_t account_id, uc_category c,
+                           const char *const *domains, size_t n) {
+  struct list_replace l = {account_id, c, domains, n};
+  return in_tx(state, list_replace_body, &l);
+}
+
+struct visit_bans {
+  uc_ban_cb cb;
+  void *arg;
+};
+static int ban_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_bans *v = ctx;
+  struct uc_ban_rec b;
+  read_ban(st, &b);
+  return v->cb(v->arg, &b);
 }
 
 static int sq_ban_each(void *state, int64_t account_id, uc_ban_cb cb, void *arg) {
   struct sq *s = state;
+  struct visit_bans v = {cb, arg};
   sqlite3_stmt *st = prepare(s, "SELECT " BAN_COLS " FROM bans WHERE ?1 = 0 OR account_id = ?1 "
                                 "ORDER BY account_id, ip");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct uc_ban_rec b;
-    read_ban(st, &b);
-    if (cb(arg, &b))
-      break;
-  }
-  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return each_row(s, st, ban_row, &v);
 }
 
-static void read_ban(sqlite3_stmt *st, struct uc_ban_rec *b) {
+static void read_ban(sqlite3_stmt *st, void *out) {
+  struct uc_ban_rec *b = out;
   memset(b, 0, sizeof *b);
   b->account_id = sqlite3_column_int64(st, 0);
   copy_text(b->ip, sizeof b->ip, st, 1);
@@ -651,15 +695,18 @@ static int sq_ban_get(void *state, int64_t account_id, const char *ip, struct uc
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
   sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  int ret = rc == SQLITE_ROW    ? (read_ban(st, out), UC_OK)
-            : rc == SQLITE_DONE ? UC_ENOTFOUND
-                                : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return one_row(s, st, read_ban, out);
 }
 
 /* With the lock held and a transaction open. */
+#define BAN_UPSERT                                                                                 \
+  "INSERT INTO bans(account_id, ip, attempts, banned_at, updated_at) "                             \
+  "VALUES (?, ?, ?, nullif(?, 0), ?) ON CONFLICT DO UPDATE SET "                                   \
+  "attempts = excluded.attempts, banned_at = excluded.banned_at, "                                 \
+  "updated_at = excluded.updated_at "
+
+/* With the lock held and a transaction open: the upsert for a record with
+ * something counted, else the delete of its row. */
 static int put_one(struct sq *s, sqlite3_stmt *up, sqlite3_stmt *drop, const struct uc_ban_rec *b) {
   sqlite3_stmt *st = b->attempts || b->banned_at ? up : drop;
   sqlite3_bind_int64(st, 1, b->account_id);
@@ -669,106 +716,93 @@ static int put_one(struct sq *s, sqlite3_stmt *up, sqlite3_stmt *drop, const str
     sqlite3_bind_int64(st, 4, b->banned_at);
     sqlite3_bind_int64(st, 5, b->updated_at);
   }
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  return rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  return step_done(s, st);
 }
 
-static int sq_ban_put(void *state, const struct uc_ban_rec *b, size_t n) {
-  struct sq *s = state;
+struct ban_put {
+  const struct uc_ban_rec *b;
+  size_t n;
+};
+
+static int ban_put_body(struct sq *s, void *arg) {
+  const struct ban_put *p = arg;
   sqlite3_stmt *up = NULL, *drop = NULL;
-  pthread_mutex_lock(&s->lock);
-  int ret = exec_locked(s, "BEGIN IMMEDIATE");
-  if (ret)
-    goto out;
-  if (sqlite3_prepare_v2(s->db,
-                         "INSERT INTO bans(account_id, ip, attempts, banned_at, updated_at) "
-                         "VALUES (?, ?, ?, nullif(?, 0), ?) ON CONFLICT DO UPDATE SET "
-                         "attempts = excluded.attempts, banned_at = excluded.banned_at, "
-                         "updated_at = excluded.updated_at "
-                         /* a stored ban is only ever lifted by an unban */
-                         "WHERE bans.banned_at IS NULL OR excluded.banned_at IS NOT NULL",
-                         -1, &up, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db,
-                         "DELETE FROM bans WHERE account_id = ? AND ip = ? AND banned_at IS NULL",
-                         -1, &drop, NULL) != SQLITE_OK)
-    goto fail;
-  for (size_t i = 0; i < n; i++)
-    if ((ret = put_one(s, up, drop, &b[i])) != UC_OK)
-      goto fail;
-  ret = end_tx(s, 1);
-  goto out;
-fail:
-  ret = end_tx(s, 0);
-out:
+  int ret = run_locked(s,
+                       BAN_UPSERT /* a stored ban is only ever lifted by an unban */
+                       "WHERE bans.banned_at IS NULL OR excluded.banned_at IS NOT NULL",
+                       &up);
+  if (!ret)
+    ret = run_locked(s, "DELETE FROM bans WHERE account_id = ? AND ip = ? AND banned_at IS NULL",
+                     &drop);
+  for (size_t i = 0; !ret && i < p->n; i++)
+    ret = put_one(s, up, drop, &p->b[i]);
   sqlite3_finalize(up);
   sqlite3_finalize(drop);
-  pthread_mutex_unlock(&s->lock);
   return ret;
 }
 
-/* One statement, run with the lock held inside a transaction. */
-static int run_locked(struct sq *s, const char *sql, sqlite3_stmt **out) {
-  return sqlite3_prepare_v2(s->db, sql, -1, out, NULL) == SQLITE_OK ? UC_OK
-                                                                    : fail_db(s, SQLITE_ERROR);
+static int sq_ban_put(void *state, const struct uc_ban_rec *b, size_t n) {
+  struct ban_put p = {b, n};
+  return in_tx(state, ban_put_body, &p);
 }
 
-static int sq_ban_hit(void *state, int64_t account_id, const char *ip, unsigned threshold,
-                      unsigned lift_seconds, int64_t now, struct uc_ban_rec *out, int *counted) {
-  struct sq *s = state;
+struct ban_hit {
+  int64_t account_id;
+  const char *ip;
+  unsigned threshold, lift_seconds;
+  int64_t now;
+  struct uc_ban_rec *out;
+  int *counted;
+};
+
+/* Read and write as one transaction: exact across processes. */
+static int ban_hit_body(struct sq *s, void *arg) {
+  struct ban_hit *h = arg;
+  struct uc_ban_rec *out = h->out;
   sqlite3_stmt *get = NULL, *up = NULL;
-  pthread_mutex_lock(&s->lock);
-  int ret = exec_locked(s, "BEGIN IMMEDIATE"); /* read and write as one: exact across processes */
+  int ret = run_locked(s, "SELECT " BAN_COLS " FROM bans WHERE account_id = ? AND ip = ?", &get);
   if (ret)
-    goto out;
-  if ((ret = run_locked(s, "SELECT " BAN_COLS " FROM bans WHERE account_id = ? AND ip = ?",
-                        &get)) != UC_OK)
-    goto fail;
-  sqlite3_bind_int64(get, 1, account_id);
-  sqlite3_bind_text(get, 2, ip, -1, SQLITE_STATIC);
+    return ret;
+  sqlite3_bind_int64(get, 1, h->account_id);
+  sqlite3_bind_text(get, 2, h->ip, -1, SQLITE_STATIC);
   int rc = sqlite3_step(get);
   if (rc == SQLITE_ROW) {
     read_ban(get, out);
   } else if (rc == SQLITE_DONE) {
     memset(out, 0, sizeof *out);
-    out->account_id = account_id;
-    snprintf(out->ip, sizeof out->ip, "%s", ip);
+    out->account_id = h->account_id;
+    snprintf(out->ip, sizeof out->ip, "%s", h->ip);
   } else {
     ret = fail_db(s, rc);
-    goto fail;
   }
-  if (uc__ban_expired(out, lift_seconds, now))
-    out->banned_at = 0, out->attempts = 0;
-  if (out->banned_at) { /* banned: nothing to count */
-    ret = end_tx(s, 1);
-    goto out;
-  }
-  out->attempts++;
-  out->updated_at = now;
-  *counted = 1;
-  if (out->attempts >= threshold)
-    out->banned_at = now;
-  if ((ret = run_locked(s,
-                        "INSERT INTO bans(account_id, ip, attempts, banned_at, updated_at) "
-                        "VALUES (?, ?, ?, nullif(?, 0), ?) ON CONFLICT DO UPDATE SET "
-                        "attempts = excluded.attempts, banned_at = excluded.banned_at, "
-                        "updated_at = excluded.updated_at",
-                        &up)) != UC_OK ||
-      (ret = put_one(s, up, NULL, out)) != UC_OK) /* attempts >= 1: always the upsert */
-    goto fail;
-  ret = end_tx(s, 1);
-  goto out;
-fail:
-  end_tx(s, 0);
-out:
   sqlite3_finalize(get);
+  if (ret)
+    return ret;
+  if (uc__ban_expired(out, h->lift_seconds, h->now))
+    out->banned_at = 0, out->attempts = 0;
+  if (out->banned_at) /* banned: nothing to count */
+    return UC_OK;
+  out->attempts++;
+  out->updated_at = h->now;
+  *h->counted = 1;
+  if (out->attempts >= h->threshold)
+    out->banned_at = h->now;
+  if (!(ret = run_locked(s, BAN_UPSERT, &up)))
+    ret = put_one(s, up, NULL, out); /* attempts >= 1: always the upsert */
   sqlite3_finalize(up);
-  pthread_mutex_unlock(&s->lock);
   return ret;
+}
+
+static int sq_ban_hit(void *state, int64_t account_id, const char *ip, unsigned threshold,
+                      unsigned lift_seconds, int64_t now, struct uc_ban_rec *out, int *counted) {
+  struct ban_hit h = {account_id, ip, threshold, lift_seconds, now, out, counted};
+  return in_tx(state, ban_hit_body, &h);
 }
 
 /* Appends a change (lock held, inside the caller's transaction), and drops
  * changes older than a day: the feed is for servers polling every second. */
+/* Appends a change (lock held, inside the caller's transaction), and drops
+ * changes older than a day: the feed is for servers polling every 100 ms. */
 static int add_change(struct sq *s, int64_t account_id, const char *kind, const char *ip) {
   sqlite3_stmt *st = NULL;
   int ret = run_locked(s,
@@ -782,41 +816,39 @@ static int add_change(struct sq *s, int64_t account_id, const char *kind, const 
   sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
   if (ip)
     sqlite3_bind_text(st, 4, ip, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
+  ret = step_done(s, st);
   sqlite3_finalize(st);
-  if (rc != SQLITE_DONE)
-    return fail_db(s, rc);
-  return exec_locked(s, "DELETE FROM changes WHERE at < unixepoch() - 86400");
+  return ret ? ret : exec_locked(s, "DELETE FROM changes WHERE at < unixepoch() - 86400");
 }
 
 /* Deletes the account's rows (ip NULL: all of them) and records the change. */
-static int unban(struct sq *s, int64_t account_id, const char *ip, size_t *deleted) {
+struct unban {
+  int64_t account_id;
+  const char *ip; /* NULL: every IP */
+  size_t deleted;
+};
+
+/* Deletes the account's rows (ip NULL: all of them) and records the change. */
+static int unban_body(struct sq *s, void *arg) {
+  struct unban *u = arg;
   sqlite3_stmt *st = NULL;
-  pthread_mutex_lock(&s->lock);
-  int ret = exec_locked(s, "BEGIN IMMEDIATE");
+  int ret =
+      run_locked(s, "DELETE FROM bans WHERE account_id = ?1 AND (?2 IS NULL OR ip = ?2)", &st);
   if (ret)
-    goto out;
-  if ((ret = run_locked(s, "DELETE FROM bans WHERE account_id = ?1 AND (?2 IS NULL OR ip = ?2)",
-                        &st)) != UC_OK)
-    goto fail;
-  sqlite3_bind_int64(st, 1, account_id);
-  if (ip)
-    sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_DONE) {
-    ret = fail_db(s, rc);
-    goto fail;
-  }
-  *deleted = (size_t)sqlite3_changes(s->db);
-  if ((ret = add_change(s, account_id, ip ? "unban" : "unban_all", ip)) != UC_OK)
-    goto fail;
-  ret = end_tx(s, 1);
-  goto out;
-fail:
-  end_tx(s, 0);
-out:
+    return ret;
+  sqlite3_bind_int64(st, 1, u->account_id);
+  if (u->ip)
+    sqlite3_bind_text(st, 2, u->ip, -1, SQLITE_STATIC);
+  ret = step_done(s, st);
   sqlite3_finalize(st);
-  pthread_mutex_unlock(&s->lock);
+  u->deleted = ret ? 0 : (size_t)sqlite3_changes(s->db);
+  return ret ? ret : add_change(s, u->account_id, u->ip ? "unban" : "unban_all", u->ip);
+}
+
+static int unban(struct sq *s, int64_t account_id, const char *ip, size_t *deleted) {
+  struct unban u = {account_id, ip, 0};
+  int ret = in_tx(s, unban_body, &u);
+  *deleted = u.deleted;
   return ret;
 }
 
@@ -831,37 +863,42 @@ static int sq_ban_delete_all(void *state, int64_t account_id, size_t *deleted) {
 }
 
 /* *cursor is the next id to read, once set (ids start at 1, so 0 means "not yet"). */
+struct visit_changes {
+  struct sq *s;
+  uint64_t *cursor;
+  uc_change_cb cb;
+  void *arg;
+};
+static int change_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_changes *v = ctx;
+  const char *kind = (const char *)sqlite3_column_text(st, 3);
+  struct uc_change c = {(uint64_t)sqlite3_column_int64(st, 0),
+                        kind && strcmp(kind, "unban_all") == 0 ? UC_CHANGE_UNBAN_ALL
+                                                               : UC_CHANGE_UNBAN,
+                        sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 4),
+                        sqlite3_column_int64(st, 1) == v->s->origin};
+  *v->cursor = c.id + 1;
+  return v->cb(v->arg, &c);
+}
+
+static void read_u64(sqlite3_stmt *st, void *out) {
+  *(uint64_t *)out = (uint64_t)sqlite3_column_int64(st, 0);
+}
+
+/* *cursor is the next id to read, once set (ids start at 1, so 0 means "not yet"). */
 static int sq_changes(void *state, uint64_t *cursor, uc_change_cb cb, void *arg) {
   struct sq *s = state;
-  int from_now = *cursor == 0;
-  sqlite3_stmt *st = prepare(s, from_now ? "SELECT coalesce(max(id), 0) + 1 FROM changes"
-                                         : "SELECT id, origin, account_id, kind, ip FROM changes "
-                                           "WHERE id >= ? ORDER BY id");
+  struct visit_changes v = {s, cursor, cb, arg};
+  if (*cursor == 0) { /* a fresh reader starts from now */
+    sqlite3_stmt *st = prepare(s, "SELECT coalesce(max(id), 0) + 1 FROM changes");
+    return st ? one_row(s, st, read_u64, cursor) : UC_ESTORE;
+  }
+  sqlite3_stmt *st = prepare(s, "SELECT id, origin, account_id, kind, ip FROM changes "
+                                "WHERE id >= ? ORDER BY id");
   if (!st)
     return UC_ESTORE;
-  int rc;
-  if (from_now) {
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-      *cursor = (uint64_t)sqlite3_column_int64(st, 0);
-    int ret = rc == SQLITE_ROW ? UC_OK : fail_db(s, rc);
-    done(s, st);
-    return ret;
-  }
   sqlite3_bind_int64(st, 1, (sqlite3_int64)*cursor);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *kind = (const char *)sqlite3_column_text(st, 3);
-    struct uc_change c = {(uint64_t)sqlite3_column_int64(st, 0),
-                          kind && strcmp(kind, "unban_all") == 0 ? UC_CHANGE_UNBAN_ALL
-                                                                 : UC_CHANGE_UNBAN,
-                          sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 4),
-                          sqlite3_column_int64(st, 1) == s->origin};
-    *cursor = c.id + 1;
-    if (cb(arg, &c))
-      break;
-  }
-  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return each_row(s, st, change_row, &v);
 }
 
 static int sq_audit_add(void *state, int64_t account_id, int64_t key_id, const char *action,
@@ -878,81 +915,89 @@ static int sq_audit_add(void *state, int64_t account_id, int64_t key_id, const c
   return step_write(s, st, 0);
 }
 
+struct secret {
+  const char *name;
+  uint8_t fresh[32], *out;
+};
+
+/* The first process to ask makes it; every other reads what it made. */
+static int secret_body(struct sq *s, void *arg) {
+  struct secret *x = arg;
+  sqlite3_stmt *ins = NULL, *get = NULL;
+  int ret = run_locked(s, "INSERT OR IGNORE INTO secrets(name, value) VALUES (?, ?)", &ins);
+  if (!ret) {
+    sqlite3_bind_text(ins, 1, x->name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(ins, 2, x->fresh, sizeof x->fresh, SQLITE_STATIC);
+    ret = step_done(s, ins);
+  }
+  if (!ret && !(ret = run_locked(s, "SELECT value FROM secrets WHERE name = ?", &get))) {
+    sqlite3_bind_text(get, 1, x->name, -1, SQLITE_STATIC);
+    if (sqlite3_step(get) == SQLITE_ROW && sqlite3_column_bytes(get, 0) == 32)
+      memcpy(x->out, sqlite3_column_blob(get, 0), 32);
+    else
+      ret = uc__store_errorf(UC_ESTORE, "sqlite %s: secret '%s' is damaged", s->path, x->name);
+  }
+  sqlite3_finalize(ins);
+  sqlite3_finalize(get);
+  return ret;
+}
+
 static int sq_secret(void *state, const char *name, uint8_t out[32]) {
-  struct sq *s = state;
-  uint8_t fresh[32];
+  struct secret x = {.name = name, .out = out};
+  randombytes_buf(x.fresh, sizeof x.fresh);
+  int ret = in_tx(state, secret_body, &x);
+  sodium_memzero(x.fresh, sizeof x.fresh);
+  return ret;
+}
+
+struct alias_put {
+  const struct uc_alias_rec *a;
+  size_t n;
+};
+
+static int alias_put_body(struct sq *s, void *arg) {
+  const struct alias_put *p = arg;
   sqlite3_stmt *st = NULL;
-  randombytes_buf(fresh, sizeof fresh);
-  pthread_mutex_lock(&s->lock);
-  int ret = exec_locked(s, "BEGIN IMMEDIATE"); /* the first process to ask makes it */
-  if (ret)
-    goto out;
-  if ((ret = run_locked(s, "INSERT OR IGNORE INTO secrets(name, value) VALUES (?, ?)", &st)))
-    goto fail;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, fresh, sizeof fresh, SQLITE_STATIC);
-  if (sqlite3_step(st) != SQLITE_DONE) {
-    ret = fail_db(s, SQLITE_ERROR);
-    goto fail;
+  int ret = run_locked(s,
+                       "INSERT INTO aliases(account_id, mailbox, spelling, last_seen) "
+                       "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                       "last_seen = max(last_seen, excluded.last_seen)",
+                       &st);
+  for (size_t i = 0; !ret && i < p->n; i++) {
+    sqlite3_bind_int64(st, 1, p->a[i].account_id);
+    sqlite3_bind_blob(st, 2, p->a[i].mailbox, UC_ALIAS_HASH, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, p->a[i].spelling, UC_ALIAS_HASH, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, p->a[i].last_seen);
+    ret = step_done(s, st);
   }
   sqlite3_finalize(st);
-  st = NULL;
-  if ((ret = run_locked(s, "SELECT value FROM secrets WHERE name = ?", &st)))
-    goto fail;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 32) {
-    ret = uc__store_errorf(UC_ESTORE, "sqlite %s: secret '%s' is damaged", s->path, name);
-    goto fail;
-  }
-  memcpy(out, sqlite3_column_blob(st, 0), 32);
-  ret = end_tx(s, 1);
-  goto out;
-fail:
-  end_tx(s, 0);
-out:
-  sqlite3_finalize(st);
-  pthread_mutex_unlock(&s->lock);
-  sodium_memzero(fresh, sizeof fresh);
   return ret;
 }
 
 static int sq_alias_put(void *state, const struct uc_alias_rec *a, size_t n) {
-  struct sq *s = state;
-  sqlite3_stmt *st = NULL;
-  pthread_mutex_lock(&s->lock);
-  int ret = exec_locked(s, "BEGIN IMMEDIATE");
-  if (ret)
-    goto out;
-  if ((ret = run_locked(s,
-                        "INSERT INTO aliases(account_id, mailbox, spelling, last_seen) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-                        "last_seen = max(last_seen, excluded.last_seen)",
-                        &st)))
-    goto fail;
-  for (size_t i = 0; i < n; i++) {
-    sqlite3_bind_int64(st, 1, a[i].account_id);
-    sqlite3_bind_blob(st, 2, a[i].mailbox, UC_ALIAS_HASH, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, a[i].spelling, UC_ALIAS_HASH, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, a[i].last_seen);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-      ret = fail_db(s, SQLITE_ERROR);
-      goto fail;
-    }
-    sqlite3_reset(st);
-  }
-  ret = end_tx(s, 1);
-  goto out;
-fail:
-  end_tx(s, 0);
-out:
-  sqlite3_finalize(st);
-  pthread_mutex_unlock(&s->lock);
-  return ret;
+  struct alias_put p = {a, n};
+  return in_tx(state, alias_put_body, &p);
+}
+
+struct visit_aliases {
+  uc_alias_cb cb;
+  void *arg;
+};
+static int alias_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_aliases *v = ctx;
+  struct uc_alias_rec a = {.account_id = sqlite3_column_int64(st, 0),
+                           .last_seen = sqlite3_column_int64(st, 3)};
+  if (sqlite3_column_bytes(st, 1) != UC_ALIAS_HASH || sqlite3_column_bytes(st, 2) != UC_ALIAS_HASH)
+    return 0;
+  memcpy(a.mailbox, sqlite3_column_blob(st, 1), UC_ALIAS_HASH);
+  memcpy(a.spelling, sqlite3_column_blob(st, 2), UC_ALIAS_HASH);
+  return v->cb(v->arg, &a);
 }
 
 static int sq_alias_each(void *state, int64_t account_id, const uint8_t *mailbox, int64_t since,
                          uc_alias_cb cb, void *arg) {
   struct sq *s = state;
+  struct visit_aliases v = {cb, arg};
   sqlite3_stmt *st = prepare(s, mailbox ? "SELECT account_id, mailbox, spelling, last_seen "
                                           "FROM aliases WHERE account_id = ? AND mailbox = ? "
                                           "AND last_seen >= ?"
@@ -966,21 +1011,7 @@ static int sq_alias_each(void *state, int64_t account_id, const uint8_t *mailbox
     sqlite3_bind_blob(st, 2, mailbox, UC_ALIAS_HASH, SQLITE_STATIC);
   }
   sqlite3_bind_int64(st, 3, since);
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct uc_alias_rec a = {.account_id = sqlite3_column_int64(st, 0),
-                             .last_seen = sqlite3_column_int64(st, 3)};
-    if (sqlite3_column_bytes(st, 1) != UC_ALIAS_HASH ||
-        sqlite3_column_bytes(st, 2) != UC_ALIAS_HASH)
-      continue;
-    memcpy(a.mailbox, sqlite3_column_blob(st, 1), UC_ALIAS_HASH);
-    memcpy(a.spelling, sqlite3_column_blob(st, 2), UC_ALIAS_HASH);
-    if (cb(arg, &a))
-      break;
-  }
-  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return each_row(s, st, alias_row, &v);
 }
 
 static int sq_alias_trim(void *state, int64_t before, size_t *deleted) {
@@ -996,41 +1027,37 @@ static int sq_alias_trim(void *state, int64_t before, size_t *deleted) {
   return ret;
 }
 
+struct visit_audit {
+  uc_audit_cb cb;
+  void *arg;
+};
+static int audit_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_audit *v = ctx;
+  struct uc_audit_rec a = {sqlite3_column_int64(st, 0),
+                           sqlite3_column_int64(st, 1),
+                           sqlite3_column_int64(st, 2),
+                           sqlite3_column_int64(st, 3),
+                           (const char *)sqlite3_column_text(st, 4),
+                           (const char *)sqlite3_column_text(st, 5)};
+  return v->cb(v->arg, &a);
+}
+
 static int sq_audit_each(void *state, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg) {
   struct sq *s = state;
+  struct visit_audit v = {cb, arg};
   sqlite3_stmt *st = prepare(s, "SELECT id, account_id, coalesce(key_id, 0), at, action, detail "
                                 "FROM audit WHERE account_id = ? ORDER BY id DESC LIMIT ?");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)(limit > INT64_MAX ? INT64_MAX : limit));
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct uc_audit_rec a = {sqlite3_column_int64(st, 0),
-                             sqlite3_column_int64(st, 1),
-                             sqlite3_column_int64(st, 2),
-                             sqlite3_column_int64(st, 3),
-                             (const char *)sqlite3_column_text(st, 4),
-                             (const char *)sqlite3_column_text(st, 5)};
-    if (cb(arg, &a))
-      break;
-  }
-  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return each_row(s, st, audit_row, &v);
 }
 
 static int sq_version(void *state, uint64_t *v) {
   struct sq *s = state;
   sqlite3_stmt *st = prepare(s, "PRAGMA data_version");
-  if (!st)
-    return UC_ESTORE;
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    *v = (uint64_t)sqlite3_column_int64(st, 0);
-  int ret = rc == SQLITE_ROW ? UC_OK : fail_db(s, rc);
-  done(s, st);
-  return ret;
+  return st ? one_row(s, st, read_u64, v) : UC_ESTORE;
 }
 
 const struct uc_store_ops uc__store_sqlite_ops = {
