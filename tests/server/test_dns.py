@@ -4,6 +4,7 @@ dnsmasq on loopback (tests/support/dnsfix.py): mx_record, "no website",
 CNAME'd MX hosts, IDN, TTL expiry, SERVFAIL, and a zone that never answers."""
 import concurrent.futures
 import json
+import signal
 import os
 import subprocess
 import sys
@@ -231,3 +232,20 @@ def test_bad_dns_server_is_a_clear_error():
                         "/tmp/uc-never.db", "--dns-server", "not-an-ip"], capture_output=True,
                        text=True, timeout=30)
     assert p.returncode != 0 and "dns_server 'not-an-ip'" in p.stderr
+
+
+def test_sighup_reloads_the_fingerprints(make_server, dns, tmp_path):
+    learned = tmp_path / "reloaded.learned"
+    learned.write_text("# nothing learned yet\n")
+    (tmp_path / "none.txt").write_text("")
+    s = make_server("--dns-server", dns.server, "--infrastructure", str(learned),
+                    "--infrastructure-curated", str(tmp_path / "none.txt"))
+    assert body(s, f"a@fresh2.{Z}")["type"] == "legitimate"
+    learned.write_text("disposable ip 203.0.113.77 9\n")
+    s.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while time.time() < deadline and "fingerprints loaded" not in s.stderr():
+        time.sleep(0.05)
+    b = body(s, f"a@fresh2.{Z}")
+    assert b["type"] == "masked legitimate"
+    assert b["details"]["matched"]["evidence"] == "MX address shared by 9 listed disposable domains"

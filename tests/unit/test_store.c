@@ -1198,6 +1198,72 @@ static void test_sqlite_error_message(void **state) {
   uc_store_close(st);
 }
 
+/* ---- secrets and alias memory ---- */
+
+static void test_secret(void **state) {
+  struct fx *f = *state;
+  uint8_t a[32], b[32], c[32], zero[32] = {0};
+  assert_int_equal(uc_store_secret(f->st, "one", a), UC_OK);
+  assert_memory_not_equal(a, zero, 32); /* random */
+  assert_int_equal(uc_store_secret(f->st, "one", b), UC_OK);
+  assert_memory_equal(a, b, 32); /* made once, the same ever after */
+  assert_int_equal(uc_store_secret(f->st, "two", c), UC_OK);
+  assert_memory_not_equal(a, c, 32);
+  uc_store *other = second(f); /* every process using the store gets the same */
+  assert_int_equal(uc_store_secret(other, "one", b), UC_OK);
+  assert_memory_equal(a, b, 32);
+  uc_store_close(other);
+}
+
+static struct uc_alias_rec alias(int64_t acc, uint8_t mailbox, uint8_t spelling, int64_t seen) {
+  struct uc_alias_rec r = {.account_id = acc, .last_seen = seen};
+  memset(r.mailbox, mailbox, sizeof r.mailbox);
+  memset(r.spelling, spelling, sizeof r.spelling);
+  return r;
+}
+
+struct aliases_seen {
+  struct uc_alias_rec r[16];
+  size_t n;
+};
+
+static int collect_alias(void *arg, const struct uc_alias_rec *a) {
+  struct aliases_seen *c = arg;
+  if (c->n < 16)
+    c->r[c->n++] = *a;
+  return 0;
+}
+
+static void test_alias_memory(void **state) {
+  struct fx *f = *state;
+  uint8_t m1[UC_ALIAS_HASH];
+  struct aliases_seen got = {0};
+  struct uc_alias_rec recs[] = {alias(1, 0xA1, 0x01, 1000), alias(1, 0xA1, 0x02, 2000),
+                                alias(1, 0xB2, 0x01, 3000), alias(2, 0xA1, 0x01, 4000)};
+  memset(m1, 0xA1, sizeof m1);
+  assert_int_equal(uc_store_alias_put(f->st, recs, COUNT(recs)), UC_OK);
+  assert_int_equal(uc_store_alias_each(f->st, 1, m1, 0, collect_alias, &got), UC_OK);
+  assert_int_equal(got.n, 2); /* one account's spellings of one mailbox */
+  got.n = 0;
+  assert_int_equal(uc_store_alias_each(f->st, 1, m1, 1500, collect_alias, &got), UC_OK);
+  assert_int_equal(got.n, 1); /* since */
+  assert_int_equal(got.r[0].spelling[0], 0x02);
+  struct uc_alias_rec older = alias(1, 0xA1, 0x02, 1200), newer = alias(1, 0xA1, 0x01, 5000);
+  assert_int_equal(uc_store_alias_put(f->st, &older, 1), UC_OK); /* last_seen only forward */
+  assert_int_equal(uc_store_alias_put(f->st, &newer, 1), UC_OK);
+  got.n = 0;
+  assert_int_equal(uc_store_alias_each(f->st, 0, NULL, 0, collect_alias, &got), UC_OK);
+  assert_int_equal(got.n, 4); /* every row, newest first */
+  assert_true(got.r[0].last_seen == 5000 && got.r[3].last_seen == 2000);
+  size_t deleted = 0;
+  assert_int_equal(uc_store_alias_trim(f->st, 3500, &deleted), UC_OK);
+  assert_int_equal(deleted, 2); /* 2000 and 3000 went; 4000 and 5000 stay */
+  got.n = 0;
+  assert_int_equal(uc_store_alias_each(f->st, 0, NULL, 0, collect_alias, &got), UC_OK);
+  assert_int_equal(got.n, 2);
+  assert_int_equal(uc_store_alias_put(f->st, NULL, 0), UC_OK);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void) {
@@ -1231,6 +1297,8 @@ int main(void) {
       T(test_each_stops),
       T(test_version_follows_other_handles),
       T(test_error_message),
+      T(test_secret),
+      T(test_alias_memory),
   };
   const struct CMUnitTest sqlite[] = {
       cmocka_unit_test(test_open_url_forms),
