@@ -249,3 +249,34 @@ def test_sighup_reloads_the_fingerprints(make_server, dns, tmp_path):
     b = body(s, f"a@fresh2.{Z}")
     assert b["type"] == "masked legitimate"
     assert b["details"]["matched"]["evidence"] == "MX address shared by 9 listed disposable domains"
+
+
+# Every fixture case, the same through the API and through `check --dns`.
+CASES = [
+    (f"a@example.{Z}", "white", "legitimate", f"mail2.example.{Z}"),
+    (f"a@aonly.{Z}", "white", "legitimate", ""),
+    (f"a@nothing.{Z}", "black", "no website", ""),
+    (f"a@nullmx.{Z}", "black", "no website", ""),
+    (f"a@doesnotexist.{Z}", "black", "no website", ""),
+    (f"a@fresh1.{Z}", "black", "masked legitimate", f"mx.tempfarm.{Z}"),
+    (f"a@fresh2.{Z}", "black", "masked legitimate", f"in.other.{Z}"),
+    (f"a@fresh3.{Z}", "black", "masked legitimate", f"alias.{Z}"),
+    (f"a@company.{Z}", "white", "legitimate", f"mx.sharedhost.{Z}"),
+    (f"a@mine.{Z}", "grey", "multi-alias services", f"mx1.relaysvc.{Z}"),
+    (f"a@bücher.{Z}", "white", "legitimate", f"mx.books.{Z}"),
+    (f"a@x.servfail.{Z}", "white", "legitimate", "unknown"),
+    (f"a@x.blackhole.{Z}", "white", "legitimate", "unknown"),
+]
+
+
+def test_api_and_check_command_agree(server, dns, fingerprints):
+    api = [(e, *(lambda b: (b["category"], b["type"], b["mx_record"]))(body(server, e)))
+           for e, *_ in CASES]
+    p = subprocess.run([BIN, "check", "--lists", SNAP, "--dns", "--dns-server", dns.server,
+                        "--dns-timeout", "300", *fingerprints, *[c[0] for c in CASES]],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    cli = [(b["email"], b["category"], b["type"], b["mx_record"])
+           for b in map(json.loads, p.stdout.splitlines())]
+    assert api == CASES
+    assert cli == CASES
