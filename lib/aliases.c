@@ -14,12 +14,12 @@
 #include <time.h>
 
 #define SHARDS 16
-#define FILTER_WORDS 1024 /* per shard: 65,536 bits of "a mailbox here left memory" */
 #define EVICT_SCAN 64
 
 struct spelling {
   uint8_t h[UC_ALIAS_HASH];
-  int64_t seen;
+  int64_t seen;    /* the newest sighting */
+  int64_t written; /* the sighting the store has (0: none) */
   uint8_t dirty;
 };
 
@@ -36,7 +36,7 @@ struct shard {
   pthread_mutex_t lock;
   struct uc_table t; /* struct entry, tag inside */
   uint32_t hand;
-  uint64_t filter[FILTER_WORDS];
+  struct uc_gone gone; /* mailboxes that hash here and left memory */
 };
 
 struct uc_aliases {
@@ -69,12 +69,6 @@ static struct shard *shard_of(uc_aliases *a, uint32_t h) {
   return &a->shards[h >> 28];
 }
 
-static uint64_t *filter_word(struct shard *s, uint32_t h, uint64_t *bit) {
-  uint32_t i = h % (FILTER_WORDS * 64);
-  *bit = 1ull << (i & 63);
-  return &s->filter[i / 64];
-}
-
 /* Keyed BLAKE2b-128 of text, domain-separated by what it is. */
 static void keyed(const uc_aliases *a, const char *what, const char *text, size_t n,
                   uint8_t out[UC_ALIAS_HASH]) {
@@ -85,7 +79,8 @@ static void keyed(const uc_aliases *a, const char *what, const char *text, size_
   crypto_generichash_final(&st, out, UC_ALIAS_HASH);
 }
 
-/* With e's shard locked: adds or refreshes a spelling (the oldest goes when full). */
+/* With e's shard locked: adds or refreshes a spelling (the oldest goes when
+ * full). dirty: a sighting to write (else one read back from the store). */
 static void remember(struct entry *e, const uint8_t h[UC_ALIAS_HASH], int64_t when, int dirty) {
   int at = -1, oldest = 0;
   for (int i = 0; i < e->n; i++) {
@@ -97,37 +92,39 @@ static void remember(struct entry *e, const uint8_t h[UC_ALIAS_HASH], int64_t wh
   if (at < 0) { /* a new spelling, in a free place or the oldest's */
     at = e->n < UC_ALIAS_SPELLINGS ? e->n++ : oldest;
     memcpy(e->sp[at].h, h, UC_ALIAS_HASH);
-    e->sp[at].seen = 0, e->sp[at].dirty = 0;
+    e->sp[at].seen = e->sp[at].written = 0, e->sp[at].dirty = 0;
   }
+  if (!dirty && when > e->sp[at].written) /* read back: the store has it */
+    e->sp[at].written = when;
   if (when > e->sp[at].seen) {
-    /* a write per hour per spelling at most: the window counts days */
-    e->sp[at].dirty |= (uint8_t)(dirty && when - e->sp[at].seen >= 3600);
+    /* a write per hour per spelling at most (the window counts days), measured
+     * from the last write, so that a spelling seen every 50 minutes is still
+     * written every hour */
+    e->sp[at].dirty |= (uint8_t)(dirty && when - e->sp[at].written >= 3600);
     e->sp[at].seen = when;
   }
   if (when > e->last)
     e->last = when;
 }
 
+/* Who may leave memory: nothing unwritten; the least recently seen first. */
+static int64_t evict_score(const void *slot, void *ctx) {
+  const struct entry *e = slot;
+  (void)ctx;
+  for (int k = 0; k < e->n; k++)
+    if (e->sp[k].dirty)
+      return -1;
+  return e->last;
+}
+
 /* With s locked: drops the least recently seen mailbox with nothing unwritten
  * among EVICT_SCAN slots; 0 when there was none. */
 static int evict_one(uc_aliases *a, struct shard *s) {
-  uint32_t cap = uc_table_capacity(&s->t), best = UINT32_MAX;
-  int64_t oldest = INT64_MAX;
-  for (uint32_t n = 0; cap && n < EVICT_SCAN && n < cap; n++) {
-    uint32_t i = (s->hand + n) & s->t.mask;
-    const struct entry *e = uc_table_slot(&s->t, i);
-    int dirty = 0;
-    for (int k = 0; uc_table_used(&s->t, i) && k < e->n; k++)
-      dirty |= e->sp[k].dirty;
-    if (uc_table_used(&s->t, i) && !dirty && e->last < oldest)
-      oldest = e->last, best = i;
-  }
-  s->hand += EVICT_SCAN;
+  uint32_t best = uc_table_pick(&s->t, &s->hand, EVICT_SCAN, evict_score, NULL);
   if (best == UINT32_MAX)
     return 0;
   struct entry *victim = uc_table_slot(&s->t, best);
-  uint64_t bit, *w = filter_word(s, victim->tag, &bit);
-  *w |= bit;
+  uc_gone_add(&s->gone, victim->tag);
   uc_table_remove(&s->t, victim);
   atomic_fetch_add(&a->evicted, 1);
   return 1;
@@ -149,8 +146,7 @@ static int load_one(void *arg, const struct uc_alias_rec *r) {
   struct key k = {r->account_id, r->mailbox};
   struct entry *e = uc_table_find(&s->t, h, eq, &k);
   if (!e && s->t.count >= l->a->max_per_shard) {
-    uint64_t bit, *w = filter_word(s, uc_table_tag(h), &bit);
-    *w |= bit; /* stays in the store; read back when seen again */
+    uc_gone_add(&s->gone, uc_table_tag(h)); /* stays in the store; read back when seen again */
     return 0;
   }
   if (!e && (e = uc_table_insert(&s->t, h, eq, &k, NULL)) != NULL) {
@@ -224,11 +220,10 @@ unsigned uc_aliases_note(uc_aliases *a, int64_t account, const struct uc_email *
   int64_t since = now - (int64_t)window_days * 86400;
   pthread_mutex_lock(&s->lock);
   struct entry *ent = uc_table_find(&s->t, h, eq, &k);
-  uint64_t bit, *w = filter_word(s, uc_table_tag(h), &bit);
   if (!ent) {
     struct load l = {a, NULL};
     struct entry fresh = {0};
-    if (*w & bit) { /* it may have left memory: its spellings are in the store */
+    if (uc_gone_maybe(&s->gone, uc_table_tag(h))) { /* left memory: its spellings are stored */
       l.into = &fresh;
       atomic_fetch_add(&a->store_reads, 1);
       uc_store_alias_each(a->st, account, mailbox, now - (int64_t)UC_ALIAS_WINDOW_MAX * 86400,
@@ -266,7 +261,7 @@ static int take_dirty(struct shard *s, struct uc_buf *out) {
       memcpy(r.spelling, e->sp[k].h, UC_ALIAS_HASH);
       if (uc_buf_add(out, &r, sizeof r))
         return UC_ENOMEM;
-      e->sp[k].dirty = 0;
+      e->sp[k].dirty = 0, e->sp[k].written = e->sp[k].seen;
     }
   }
   return UC_OK;

@@ -18,21 +18,21 @@
 #include <string.h>
 
 #define SHARDS 64
-#define FILTER_WORDS 256 /* per shard: 16,384 bits of "an IP that hashes here left memory" */
-#define EVICT_SCAN 256   /* slots looked at for the oldest written-back entry */
+#define EVICT_SCAN 256 /* slots looked at for the oldest written-back entry */
 
 struct entry {
   struct uc_ban_rec rec;
-  uint8_t dirty;  /* counted in memory, not written back yet */
-  uint8_t lifted; /* an expired ban lifted in memory; the store still holds it */
+  uint8_t dirty;   /* counted in memory, not written back yet */
+  uint8_t writing; /* copied by a flush whose write has not committed: must stay */
+  uint8_t lifted;  /* an expired ban lifted in memory; the store still holds it */
 };
 
 struct shard {
   pthread_mutex_t lock;
-  struct uc_table t; /* struct entry; tags apart: probing reads 4-byte tags */
-  size_t counting;   /* entries without a ban */
-  uint32_t hand;     /* where the next eviction search starts */
-  uint64_t filter[FILTER_WORDS];
+  struct uc_table t;   /* struct entry; tags apart: probing reads 4-byte tags */
+  size_t counting;     /* entries without a ban */
+  uint32_t hand;       /* where the next eviction search starts */
+  struct uc_gone gone; /* IPs that hash here and left memory (their counts are stored) */
 };
 
 struct uc_bans {
@@ -66,22 +66,6 @@ static struct shard *shard_of(uc_bans *b, uint32_t h) {
   return &b->shards[h >> 26];
 }
 
-static uint64_t *filter_word(struct shard *s, uint32_t h, uint64_t *bit) {
-  uint32_t i = (h >> 6) % (FILTER_WORDS * 64);
-  *bit = 1ull << (i & 63);
-  return &s->filter[i / 64];
-}
-
-static void filter_set(struct shard *s, uint32_t h) {
-  uint64_t bit, *w = filter_word(s, h, &bit);
-  *w |= bit;
-}
-
-static int filter_test(struct shard *s, uint32_t h) {
-  uint64_t bit, *w = filter_word(s, h, &bit);
-  return (*w & bit) != 0;
-}
-
 static long remaining_of(const struct uc_ban_rec *r, const struct uc_settings *set) {
   unsigned used = r ? r->attempts : 0;
   if (r && r->banned_at)
@@ -96,26 +80,27 @@ static void drop(struct shard *s, struct entry *e) {
   uc_table_remove(&s->t, e);
 }
 
+/* Who may leave memory: written back, not being written, no ban; the least
+ * recently counted first. */
+static int64_t evict_score(const void *slot, void *ctx) {
+  const struct entry *e = slot;
+  (void)ctx;
+  if (e->dirty || e->writing || e->lifted || e->rec.banned_at)
+    return -1;
+  return e->rec.updated_at;
+}
+
 /* With s locked: makes room for one more counting entry by dropping the
  * oldest written-back one among EVICT_SCAN slots. 0 when there was none
  * (every candidate has counts not yet written): a flush is asked for. */
 static int evict_one(uc_bans *b, struct shard *s) {
-  uint32_t cap = uc_table_capacity(&s->t), best = UINT32_MAX;
-  int64_t oldest = INT64_MAX;
-  for (uint32_t n = 0; cap && n < EVICT_SCAN && n < cap; n++) {
-    uint32_t i = (s->hand + n) & s->t.mask;
-    const struct entry *e = uc_table_slot(&s->t, i);
-    if (uc_table_used(&s->t, i) && !e->dirty && !e->lifted && !e->rec.banned_at &&
-        e->rec.updated_at < oldest)
-      oldest = e->rec.updated_at, best = i;
-  }
-  s->hand += EVICT_SCAN;
+  uint32_t best = uc_table_pick(&s->t, &s->hand, EVICT_SCAN, evict_score, NULL);
   if (best == UINT32_MAX) {
     atomic_store(&b->want_flush, 1);
     return 0;
   }
   struct entry *victim = uc_table_slot(&s->t, best);
-  filter_set(s, hash_of(victim->rec.account_id, victim->rec.ip));
+  uc_gone_add(&s->gone, hash_of(victim->rec.account_id, victim->rec.ip));
   drop(s, victim);
   atomic_fetch_add(&b->evicted, 1);
   return 1;
@@ -133,7 +118,7 @@ static struct entry *lookup(uc_bans *b, struct shard *s, uint32_t h, int64_t acc
   struct entry *e = uc_table_find(&s->t, h, eq, &k);
   if (e)
     return e;
-  if (!b->shared && filter_test(s, h)) {
+  if (!b->shared && uc_gone_maybe(&s->gone, h)) {
     atomic_fetch_add(&b->store_reads, 1);
     have = uc_store_ban_get(b->st, account, ip, &stored) == UC_OK;
   }
@@ -175,7 +160,7 @@ static int load_one(void *arg, const struct uc_ban_rec *r) {
   struct shard *s = shard_of(b, h);
   struct key k = {r->account_id, r->ip};
   if (!r->banned_at && s->counting >= b->max_per_shard) {
-    filter_set(s, h); /* stays in the store; read back when it is counted again */
+    uc_gone_add(&s->gone, h); /* stays in the store; read back when it is counted again */
     return 0;
   }
   struct entry *e = uc_table_insert(&s->t, h, eq, &k, NULL);
@@ -366,28 +351,40 @@ int uc_bans_unban_all(uc_bans *b, int64_t account, size_t *count) {
   return rc;
 }
 
-struct pending {
-  struct uc_buf put;  /* struct uc_ban_rec: counts to write */
-  struct uc_buf lift; /* struct uc_ban_rec: expired bans to delete first */
-};
-
-/* With s locked: moves what s has to write into p, marking it written. */
-static int take_pending(struct shard *s, struct pending *p) {
+/* With s locked: copies s's unwritten counts into put, marking them as
+ * being written (an entry being written may not leave memory: a lookup would
+ * read the older stored count back). */
+static int take_pending(struct shard *s, struct uc_buf *put) {
   for (uint32_t i = 0; i < uc_table_capacity(&s->t); i++) {
     struct entry *e = uc_table_slot(&s->t, i);
-    if (!uc_table_used(&s->t, i))
+    if (!uc_table_used(&s->t, i) || !e->dirty)
       continue;
-    if (e->lifted && uc_buf_add(&p->lift, &e->rec, sizeof e->rec))
+    if (uc_buf_add(put, &e->rec, sizeof e->rec))
       return UC_ENOMEM;
-    if (e->dirty && uc_buf_add(&p->put, &e->rec, sizeof e->rec))
-      return UC_ENOMEM;
-    e->lifted = e->dirty = 0;
+    e->dirty = 0, e->writing = 1;
+  }
+  return UC_OK;
+}
+
+/* With s locked: deletes the stored rows of s's lifted bans. A store write
+ * under the shard lock (lifts are rare), so that a ban made again meanwhile
+ * by a hit (which deletes the old row itself, under the same lock) can
+ * never be deleted by a lift written late. */
+static int lift_stored(uc_bans *b, struct shard *s) {
+  for (uint32_t i = 0; i < uc_table_capacity(&s->t); i++) {
+    struct entry *e = uc_table_slot(&s->t, i);
+    if (!uc_table_used(&s->t, i) || !e->lifted)
+      continue;
+    int rc = uc_store_ban_delete(b->st, e->rec.account_id, e->rec.ip);
+    if (rc && rc != UC_ENOTFOUND)
+      return rc; /* still lifted: the next flush tries again */
+    e->lifted = 0;
   }
   return UC_OK;
 }
 
 /* After a failed write: marks the entries of recs to be written again. */
-static void retake(uc_bans *b, const struct uc_buf *recs, int lifted) {
+static void retake(uc_bans *b, const struct uc_buf *recs) {
   for (size_t i = 0; i < UC_BUF_COUNT(recs, struct uc_ban_rec); i++) {
     const struct uc_ban_rec *r = &UC_BUF_AT(recs, struct uc_ban_rec, i);
     uint32_t h = hash_of(r->account_id, r->ip);
@@ -395,22 +392,24 @@ static void retake(uc_bans *b, const struct uc_buf *recs, int lifted) {
     struct key k = {r->account_id, r->ip};
     pthread_mutex_lock(&s->lock);
     struct entry *e = uc_table_find(&s->t, h, eq, &k);
-    if (e && lifted)
-      e->lifted = 1;
-    else if (e)
+    if (e)
       e->dirty = 1;
     pthread_mutex_unlock(&s->lock);
   }
 }
 
-/* With s locked, after its counts are written: forgets entries with nothing
- * to remember and shrinks to the bound. */
+/* With s locked, after its counts are written (or not): ends the writing
+ * marks, forgets entries with nothing to remember and shrinks to the bound. */
 static void trim(uc_bans *b, struct shard *s) {
   for (uint32_t i = 0; i < uc_table_capacity(&s->t);) {
     struct entry *e = uc_table_slot(&s->t, i);
-    if (uc_table_used(&s->t, i) && !e->dirty && !e->lifted && !e->rec.attempts &&
-        !e->rec.banned_at) {
-      drop(s, e);
+    if (!uc_table_used(&s->t, i)) {
+      i++;
+      continue;
+    }
+    e->writing = 0;
+    if (!e->dirty && !e->lifted && !e->rec.attempts && !e->rec.banned_at) {
+      drop(s, e); /* a later entry may have moved into slot i: look again */
       continue;
     }
     i++;
@@ -421,30 +420,25 @@ static void trim(uc_bans *b, struct shard *s) {
     uc_table_shrink(&s->t);
 }
 
-/* With flush_lock held. Lock-free writes: shard locks are held only to copy.
- * A copy older than a ban written meanwhile by a hit cannot undo it: a put
- * never clears a stored ban. */
+/* With flush_lock held. Shard locks are held only to copy (and for the rare
+ * lifts); counts are written without them. A copy older than a ban written
+ * meanwhile by a hit cannot undo it: a put never clears a stored ban. */
 static int flush_locked(uc_bans *b) {
-  struct pending p;
+  struct uc_buf put;
   int rc = UC_OK;
-  uc_buf_init(&p.put, (size_t)1 << 31);
-  uc_buf_init(&p.lift, (size_t)1 << 31);
+  uc_buf_init(&put, (size_t)1 << 31);
   for (int i = 0; i < SHARDS && rc == UC_OK; i++) {
     pthread_mutex_lock(&b->shards[i].lock);
-    rc = take_pending(&b->shards[i], &p);
+    rc = lift_stored(b, &b->shards[i]);
+    if (rc == UC_OK)
+      rc = take_pending(&b->shards[i], &put);
     pthread_mutex_unlock(&b->shards[i].lock);
   }
-  for (size_t i = 0; rc == UC_OK && i < UC_BUF_COUNT(&p.lift, struct uc_ban_rec); i++) {
-    const struct uc_ban_rec *r = &UC_BUF_AT(&p.lift, struct uc_ban_rec, i);
-    rc = uc_store_ban_delete(b->st, r->account_id, r->ip);
-    rc = rc == UC_ENOTFOUND ? UC_OK : rc;
-  }
   if (rc == UC_OK)
-    rc = uc_store_ban_put(b->st, (const void *)p.put.data, UC_BUF_COUNT(&p.put, struct uc_ban_rec));
+    rc = uc_store_ban_put(b->st, (const void *)put.data, UC_BUF_COUNT(&put, struct uc_ban_rec));
   if (rc) {
     atomic_fetch_add(&b->write_errors, 1);
-    retake(b, &p.lift, 1);
-    retake(b, &p.put, 0);
+    retake(b, &put);
   }
   for (int i = 0; i < SHARDS; i++) {
     pthread_mutex_lock(&b->shards[i].lock);
@@ -452,8 +446,7 @@ static int flush_locked(uc_bans *b) {
     pthread_mutex_unlock(&b->shards[i].lock);
   }
   atomic_store(&b->want_flush, 0);
-  uc_buf_release(&p.put);
-  uc_buf_release(&p.lift);
+  uc_buf_release(&put);
   return rc;
 }
 
@@ -477,38 +470,57 @@ static void reset(struct shard *s, struct entry *e) {
   e->lifted = 0, e->dirty = 1;
 }
 
-static int apply_change(void *arg, const struct uc_change *c) {
-  uc_bans *b = arg;
+/* A change of another process, copied out of the feed. */
+struct change {
+  enum uc_change_kind kind;
+  int64_t account;
+  char ip[UC_IP_KEY_MAX];
+};
+
+/* The store calls this with its own lock held: copy only, take no lock (a
+ * shard lock here would deadlock with a hit that holds it and waits for the
+ * store). */
+static int copy_change(void *arg, const struct uc_change *c) {
+  struct change ch = {c->kind, c->account_id, ""};
   if (c->own) /* already applied when we made it */
     return 0;
-  if (c->kind == UC_CHANGE_UNBAN && c->ip) {
-    uint32_t h = hash_of(c->account_id, c->ip);
+  snprintf(ch.ip, sizeof ch.ip, "%s", c->ip ? c->ip : "");
+  return uc_buf_add(arg, &ch, sizeof ch) != UC_OK;
+}
+
+static void apply_change(uc_bans *b, const struct change *c) {
+  if (c->kind == UC_CHANGE_UNBAN) {
+    uint32_t h = hash_of(c->account, c->ip);
     struct shard *s = shard_of(b, h);
-    struct key k = {c->account_id, c->ip};
+    struct key k = {c->account, c->ip};
     pthread_mutex_lock(&s->lock);
     struct entry *e = uc_table_find(&s->t, h, eq, &k);
     if (e)
       reset(s, e);
     pthread_mutex_unlock(&s->lock);
-    return 0;
+    return;
   }
   for (int i = 0; c->kind == UC_CHANGE_UNBAN_ALL && i < SHARDS; i++) {
     struct shard *s = &b->shards[i];
     pthread_mutex_lock(&s->lock);
     for (uint32_t j = 0; j < uc_table_capacity(&s->t); j++) {
       struct entry *e = uc_table_slot(&s->t, j);
-      if (uc_table_used(&s->t, j) && e->rec.account_id == c->account_id)
+      if (uc_table_used(&s->t, j) && e->rec.account_id == c->account)
         reset(s, e);
     }
     pthread_mutex_unlock(&s->lock);
   }
-  return 0;
 }
 
 int uc_bans_sync(uc_bans *b) {
+  struct uc_buf changes;
+  uc_buf_init(&changes, (size_t)1 << 30);
   pthread_mutex_lock(&b->flush_lock);
-  int rc = uc_store_changes(b->st, &b->cursor, apply_change, b);
+  int rc = uc_store_changes(b->st, &b->cursor, copy_change, &changes);
+  for (size_t i = 0; i < UC_BUF_COUNT(&changes, struct change); i++)
+    apply_change(b, &UC_BUF_AT(&changes, struct change, i));
   pthread_mutex_unlock(&b->flush_lock);
+  uc_buf_release(&changes);
   return rc;
 }
 

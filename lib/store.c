@@ -103,6 +103,14 @@ void uc_store_close(uc_store *st) {
   free(st);
 }
 
+const struct uc_store_ops *uc__store_ops(const uc_store *st) {
+  return st->ops;
+}
+
+void uc__store_set_ops(uc_store *st, const struct uc_store_ops *ops) {
+  st->ops = ops;
+}
+
 const char *uc_store_backend(const uc_store *st) {
   return st->ops->scheme;
 }

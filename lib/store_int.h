@@ -65,4 +65,9 @@ static inline int uc__ban_expired(const struct uc_ban_rec *b, unsigned lift_seco
 
 extern const struct uc_store_ops uc__store_sqlite_ops;
 
+/* Fault injection for tests (SQLite's way): the ops a handle calls, and a
+ * replacement that wraps them (e.g. a write that waits on a gate). */
+const struct uc_store_ops *uc__store_ops(const uc_store *st);
+void uc__store_set_ops(uc_store *st, const struct uc_store_ops *ops);
+
 #endif

@@ -126,3 +126,35 @@ int uc_table_shrink(struct uc_table *t) {
     return UC_OK;
   return resize(t, (uint32_t)size);
 }
+
+uint32_t uc_table_pick(const struct uc_table *t, uint32_t *hand, uint32_t n, uc_table_score score,
+                       void *ctx) {
+  uint32_t cap = uc_table_capacity(t), best = UINT32_MAX;
+  int64_t lowest = INT64_MAX;
+  for (uint32_t k = 0; cap && k < n && k < cap; k++) {
+    uint32_t i = (*hand + k) & t->mask;
+    if (!uc_table_used(t, i))
+      continue;
+    int64_t v = score(uc_table_slot(t, i), ctx);
+    if (v >= 0 && v < lowest)
+      lowest = v, best = i;
+  }
+  *hand += n;
+  return best;
+}
+
+void uc_gone_add(struct uc_gone *g, uint32_t hash) {
+  uint32_t i = hash % UC_GONE_BITS;
+  if (++g->added > UC_GONE_BITS / 2) { /* half full: a new generation */
+    g->cur ^= 1;
+    memset(g->bits[g->cur], 0, sizeof g->bits[g->cur]);
+    g->added = 1;
+  }
+  g->bits[g->cur][i / 64] |= 1ull << (i % 64);
+}
+
+int uc_gone_maybe(const struct uc_gone *g, uint32_t hash) {
+  uint32_t i = hash % UC_GONE_BITS;
+  uint64_t bit = 1ull << (i % 64);
+  return ((g->bits[0][i / 64] | g->bits[1][i / 64]) & bit) != 0;
+}

@@ -108,6 +108,26 @@ int uc_table_reserve(struct uc_table *t, uint32_t n);
  * entries of its probe run move back, so slot pointers are invalidated and an
  * iteration must look at slot i again after removing it. */
 void uc_table_remove(struct uc_table *t, void *slot);
+/* Sampled eviction, for tables kept under a bound: among n slots from *hand
+ * (which moves on by n), the used one with the lowest score(slot, ctx) that
+ * is >= 0 (a score < 0 marks a slot that must stay). Its index, or
+ * UINT32_MAX when none of them may go. */
+typedef int64_t (*uc_table_score)(const void *slot, void *ctx);
+uint32_t uc_table_pick(const struct uc_table *t, uint32_t *hand, uint32_t n, uc_table_score score,
+                       void *ctx);
+
+/* What left a bounded table: a bit per hash in two generations that take
+ * turns, so that the filter never fills up (a key gone long ago is
+ * forgotten, and reads as never seen). uc_gone_maybe is 0 for a key never
+ * added (since the previous turn), 1 when it may have been. Zero-initialise. */
+#define UC_GONE_BITS 16384
+struct uc_gone {
+  uint64_t bits[2][UC_GONE_BITS / 64];
+  uint32_t cur, added;
+};
+void uc_gone_add(struct uc_gone *g, uint32_t hash);
+int uc_gone_maybe(const struct uc_gone *g, uint32_t hash);
+
 /* Empties the table, keeping its memory. */
 void uc_table_clear(struct uc_table *t);
 /* Gives memory back after many removals: the smallest size that keeps the

@@ -2,7 +2,10 @@
  * unbans by this and other processes, the memory bound, automatic lifts, isolation. */
 #include "unit.h"
 
+#include "store_int.h"
 #include "uc/bans.h"
+
+#include <stdatomic.h>
 
 #include <pthread.h>
 
@@ -588,6 +591,172 @@ static void test_accounts_isolated(void **state) {
   assert_int_equal(rec.attempts, 5);
 }
 
+/* ---- interleavings forced with a store whose writes wait on a gate ---- */
+
+static const struct uc_store_ops *real_ops;
+static struct uc_store_ops gated_ops;
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_delete, gate_put, gate_arrived, gate_open;
+static pthread_t flusher;
+
+/* Only the flush thread waits: the test's own calls go through. */
+static void wait_at_gate(void) {
+  if (!pthread_equal(pthread_self(), flusher))
+    return;
+  pthread_mutex_lock(&gate_lock);
+  gate_arrived = 1;
+  pthread_cond_broadcast(&gate_cond);
+  while (!gate_open)
+    pthread_cond_wait(&gate_cond, &gate_lock);
+  pthread_mutex_unlock(&gate_lock);
+}
+
+static int gated_delete(void *s, int64_t a, const char *ip) {
+  if (gate_delete)
+    wait_at_gate();
+  return real_ops->ban_delete(s, a, ip);
+}
+
+static int gated_put(void *s, const struct uc_ban_rec *b, size_t n) {
+  if (gate_put)
+    wait_at_gate();
+  return real_ops->ban_put(s, b, n);
+}
+
+static void *run_flush(void *b) {
+  uc_bans_flush(b);
+  return NULL;
+}
+
+/* Starts a flush on its own thread and returns once it waits at the gate. */
+static void flush_until_gate(struct fx *x) {
+  real_ops = uc__store_ops(x->st);
+  gated_ops = *real_ops;
+  gated_ops.ban_delete = gated_delete, gated_ops.ban_put = gated_put;
+  uc__store_set_ops(x->st, &gated_ops);
+  gate_arrived = gate_open = 0;
+  assert_int_equal(pthread_create(&flusher, NULL, run_flush, x->b), 0);
+  pthread_mutex_lock(&gate_lock);
+  while (!gate_arrived)
+    pthread_cond_wait(&gate_cond, &gate_lock);
+  pthread_mutex_unlock(&gate_lock);
+}
+
+static void open_gate(struct fx *x) {
+  pthread_mutex_lock(&gate_lock);
+  gate_open = 1;
+  pthread_cond_broadcast(&gate_cond);
+  pthread_mutex_unlock(&gate_lock);
+  pthread_join(flusher, NULL);
+  gate_delete = gate_put = 0;
+  uc__store_set_ops(x->st, real_ops);
+}
+
+/* A ban made again while a flush writes the old ban's lift must survive it. */
+static void test_reban_during_lift_flush(void **state) {
+  struct fx *x = *state;
+  struct uc_ban_rec r;
+  enum uc_ban_state st;
+  long left;
+  x->set.ban_threshold = 1, x->set.ban_lift_seconds = 10;
+  hit_at(x, x->acc, "198.51.100.7", T0, &st);
+  assert_int_equal(st, UC_BAN_JUST_BANNED);
+  assert_int_equal(uc_bans_state(x->b, x->acc, &x->set, "198.51.100.7", T0 + 20, &left),
+                   UC_BAN_CLEAR); /* lifted in memory */
+  struct uc_settings five = x->set;
+  five.ban_threshold = 5;
+  assert_int_equal(uc_bans_hit(x->b, x->acc, &five, "198.51.100.8", T0 + 20, &left, &st), UC_OK);
+  gate_put = 1; /* the flush holds at its write of that count, the lift behind it */
+  flush_until_gate(x);
+  hit_at(x, x->acc, "198.51.100.7", T0 + 21, &st);
+  assert_int_equal(st, UC_BAN_JUST_BANNED); /* answered: must be durable */
+  open_gate(x);
+  assert_int_equal(uc_store_ban_get(x->other, x->acc, "198.51.100.7", &r), UC_OK);
+  assert_int_equal(r.banned_at, T0 + 21);
+  uc_bans_free(x->b); /* a restart keeps it */
+  x->b = open_bans(x->st, 0);
+  assert_int_equal(uc_bans_state(x->b, x->acc, &x->set, "198.51.100.7", T0 + 22, &left),
+                   UC_BAN_BANNED);
+}
+
+/* An entry whose count is being written may not leave memory meanwhile: a
+ * lookup would read the older stored count back. */
+static void test_no_eviction_while_writing(void **state) {
+  struct fx *x = *state;
+  struct uc_ban_rec r;
+  char ip[32];
+  uc_bans_free(x->b);
+  x->b = open_bans(x->st, UC_BANS_MAX_COUNTING_MIN); /* 16 counting IPs per shard */
+  x->set.ban_threshold = 10;
+  for (int k = 0; k < 3; k++)
+    hit_at(x, x->acc, "203.0.113.1", T0, NULL);
+  for (int i = 0; i < 4000; i++) { /* fill every shard, X's among them */
+    snprintf(ip, sizeof ip, "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+    hit_at(x, x->acc, ip, T0 + 1000, NULL);
+  }
+  gate_put = 1;
+  flush_until_gate(x);                /* counts copied, the write under way */
+  for (int i = 4000; i < 8000; i++) { /* new IPs want room in full shards */
+    snprintf(ip, sizeof ip, "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+    hit_at(x, x->acc, ip, T0 + 1001, NULL);
+  }
+  assert_int_equal(hit_at(x, x->acc, "203.0.113.1", T0 + 1002, NULL), 6); /* 4th of 10 */
+  open_gate(x);
+  assert_int_equal(uc_bans_flush(x->b), UC_OK);
+  assert_int_equal(uc_store_ban_get(x->other, x->acc, "203.0.113.1", &r), UC_OK);
+  assert_int_equal(r.attempts, 4);
+}
+
+struct churn {
+  struct fx *x;
+  atomic_int stop;
+  atomic_long hits, syncs;
+};
+
+static void *churn_hits(void *arg) {
+  struct churn *c = arg;
+  char ip[32];
+  for (long i = 0; !atomic_load(&c->stop); i++) {
+    snprintf(ip, sizeof ip, "10.%ld.%ld.%ld", i >> 16 & 255, i >> 8 & 255, i & 255);
+    long left;
+    enum uc_ban_state st;
+    uc_bans_hit(c->x->b, c->x->acc, &c->x->set, ip, T0, &left, &st);
+    atomic_fetch_add(&c->hits, 1);
+  }
+  return NULL;
+}
+
+static void *churn_sync(void *arg) {
+  struct churn *c = arg;
+  while (!atomic_load(&c->stop)) {
+    uc_bans_sync(c->x->b);
+    atomic_fetch_add(&c->syncs, 1);
+  }
+  return NULL;
+}
+
+/* Applying another process's unbans while checks write bans: the feed is
+ * read under the store's lock, hits take a shard lock then the store's. A
+ * deadlock here hangs (the per-test timeout fails it). */
+static void test_sync_while_banning(void **state) {
+  struct fx *x = *state;
+  struct churn c = {.x = x};
+  pthread_t t[2];
+  size_t n;
+  x->set.ban_threshold = 1; /* every hit writes a ban */
+  pthread_create(&t[0], NULL, churn_hits, &c);
+  pthread_create(&t[1], NULL, churn_sync, &c);
+  for (int i = 0; i < 100; i++) {
+    assert_int_equal(uc_store_ban_delete_all(x->other, x->acc, &n), UC_OK);
+    usleep(5000);
+  }
+  atomic_store(&c.stop, 1);
+  pthread_join(t[0], NULL);
+  pthread_join(t[1], NULL);
+  assert_true(atomic_load(&c.hits) > 0 && atomic_load(&c.syncs) > 0);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -609,6 +778,9 @@ int main(void) {
       TEST(test_lift_then_reban),
       TEST(test_each),
       TEST(test_accounts_isolated),
+      TEST(test_reban_during_lift_flush),
+      TEST(test_no_eviction_while_writing),
+      TEST(test_sync_while_banning),
   };
   return cmocka_run_group_tests_name("bans", tests, NULL, NULL);
 }
