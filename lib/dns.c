@@ -45,7 +45,8 @@ struct entry {
   /* while RUNNING, the resolver thread's alone: */
   struct uc_dns_facts building;
   int outstanding, failed;
-  uint32_t ttl; /* the smallest TTL seen, seconds */
+  int addr_failed; /* an A or AAAA of the domain itself went unanswered */
+  uint32_t ttl;    /* the smallest TTL seen, seconds */
   size_t names_len;
   struct entry *next_start;
 };
@@ -67,13 +68,16 @@ struct uc_dns {
   int epfd, evfd;
   pthread_t thread;
   atomic_int stop;
+  atomic_int stop_waiting;       /* uc_dns_stop_waiting: every wait fires now */
+  _Atomic uint64_t next_wake_ms; /* when the loop wakes on its own */
   struct shard shards[SHARDS];
   size_t max_per_shard;
   pthread_mutex_t wait_lock;
   struct uc_dns_wait *waits; /* every wait not fired yet */
   struct entry *start_head, *start_tail;
-  atomic_size_t in_flight;
-  _Atomic uint64_t lookups, hits, started, nwaits, timeouts, queries, failures;
+  atomic_size_t in_flight; /* lookups queued or running */
+  size_t max_in_flight;
+  _Atomic uint64_t lookups, hits, started, nwaits, timeouts, queries, failures, shed;
 };
 
 /* One c-ares query's context. */
@@ -140,8 +144,8 @@ static struct shard *shard_of(uc_dns *d, uint32_t h) {
 }
 
 /* With s locked: drops the entry that expired first (or the oldest answer)
- * among 64 slots from the hand. Entries in flight stay. */
-static void evict_one(struct shard *s) {
+ * among 64 slots from the hand. Entries in flight stay. 0 when none went. */
+static int evict_one(struct shard *s) {
   uint32_t cap = uc_table_capacity(&s->t), best = UINT32_MAX;
   uint64_t soonest = UINT64_MAX;
   for (uint32_t n = 0; n < 64 && n < cap; n++) {
@@ -152,10 +156,11 @@ static void evict_one(struct shard *s) {
   }
   s->hand += 64;
   if (best == UINT32_MAX)
-    return; /* all in flight: the table grows past its bound for as long */
+    return 0; /* in flight: the table grows past its bound for as long */
   struct slot *victim = uc_table_slot(&s->t, best);
   free(victim->e);
   uc_table_remove(&s->t, victim);
+  return 1;
 }
 
 static void wake(uc_dns *d) {
@@ -198,9 +203,11 @@ enum uc_dns_lookup_result uc_dns_lookup(uc_dns *d, const char *domain, struct uc
     atomic_fetch_add(&d->hits, 1);
     return UC_DNS_HIT;
   }
-  if (!sl && *domain && strlen(domain) < sizeof sl->e->domain) {
-    if (s->t.count >= d->max_per_shard)
-      evict_one(s); /* one in, one out: the bound holds unless all are in flight */
+  int full = atomic_load(&d->in_flight) >= d->max_in_flight;
+  if (!sl && *domain && strlen(domain) < sizeof sl->e->domain && !full) {
+    /* back under the bound once the lookups that held it past are answered */
+    while (s->t.count >= d->max_per_shard && evict_one(s)) {
+    }
     struct entry *e = calloc(1, sizeof *e);
     if (e && (sl = uc_table_insert(&s->t, h, slot_eq, domain, NULL)) != NULL) {
       snprintf(e->domain, sizeof e->domain, "%s", domain);
@@ -210,15 +217,25 @@ enum uc_dns_lookup_result uc_dns_lookup(uc_dns *d, const char *domain, struct uc
       sl = NULL;
     }
   }
-  if (!sl) { /* out of memory, or no such name: nothing known */
+  struct entry *e = sl ? sl->e : NULL;
+  int stale = e && (e->state == NEW || e->state == DONE);
+  if (!e || (stale && full) || (w && atomic_load(&d->stop_waiting))) {
+    /* no such name, out of memory, too many lookups at once (the caller
+     * answers from what it knows rather than queue without bound), or the
+     * server is stopping: nothing known */
+    if (e && e->state == DONE)
+      *out = e->facts; /* expired, yet better than nothing */
+    else
+      memset(out, 0, sizeof *out);
     pthread_mutex_unlock(&s->lock);
-    memset(out, 0, sizeof *out);
+    if (e || full)
+      atomic_fetch_add(&d->shed, 1);
     return UC_DNS_HIT;
   }
-  struct entry *e = sl->e;
-  if (e->state == NEW || e->state == DONE) {
+  if (stale) {
     e->state = QUEUED, start = 1;
     atomic_fetch_add(&d->started, 1);
+    atomic_fetch_add(&d->in_flight, 1);
   }
   pthread_mutex_lock(&d->wait_lock);
   if (start) {
@@ -235,7 +252,8 @@ enum uc_dns_lookup_result uc_dns_lookup(uc_dns *d, const char *domain, struct uc
   }
   pthread_mutex_unlock(&d->wait_lock);
   pthread_mutex_unlock(&s->lock);
-  if (start)
+  /* the loop sleeps until its next deadline: a sooner one must wake it */
+  if (start || (w && w->deadline_ms < atomic_load(&d->next_wake_ms)))
     wake(d);
   return w ? UC_DNS_WAIT : UC_DNS_MISS;
 }
@@ -311,13 +329,28 @@ static int by_pref(const void *a, const void *b) {
   return strcasecmp(x->host, y->host);
 }
 
+static void ask_addresses(uc_dns *d, struct entry *e) {
+  ask(d, e, e->domain, T_A, Q_A, 0);
+  ask(d, e, e->domain, T_AAAA, Q_AAAA, 0);
+}
+
+static int has_mx(const struct uc_dns_facts *f, const char *host) {
+  for (uint8_t i = 0; i < f->nmx; i++)
+    if (strcmp(uc_dns_mx_host(f, i), host) == 0)
+      return 1;
+  return 0;
+}
+
 /* The MX answer: hosts in preference order (ties by name), then their addresses. */
 static void take_mx(uc_dns *d, struct entry *e, const unsigned char *abuf, int alen) {
   struct ares_mx_reply *mx = NULL, *sorted[64];
   size_t n = 0;
   struct uc_dns_facts *f = &e->building;
-  if (ares_parse_mx_reply(abuf, alen, &mx) != ARES_SUCCESS)
+  if (ares_parse_mx_reply(abuf, alen, &mx) != ARES_SUCCESS || !mx) {
+    /* an answer without MX (a CNAME to a name that has none): as NODATA */
+    ask_addresses(d, e);
     return;
+  }
   for (struct ares_mx_reply *m = mx; m && n < 64; m = m->next)
     sorted[n++] = m;
   qsort(sorted, n, sizeof *sorted, by_pref);
@@ -328,6 +361,8 @@ static void take_mx(uc_dns *d, struct entry *e, const unsigned char *abuf, int a
       f->null_mx = n == 1;
       continue;
     }
+    if (has_mx(f, host))
+      continue; /* one host named twice (at two preferences) */
     size_t len = strlen(host) + 1;
     if (e->names_len + len > sizeof f->names)
       break;
@@ -382,18 +417,19 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     } else if (status == ARES_ENODATA) { /* exists, publishes no MX: an A is an implicit MX */
       e->building.status = UC_DNS_ANSWERED;
       note_ttl(e, answer_ttl(abuf, alen, 1));
-      ask(d, e, e->domain, T_A, Q_A, 0);
-      ask(d, e, e->domain, T_AAAA, Q_AAAA, 0);
+      ask_addresses(d, e);
     } else if (status == ARES_ENOTFOUND) {
       e->building.status = UC_DNS_NXDOMAIN;
       note_ttl(e, answer_ttl(abuf, alen, 1));
     } else { /* timeout, SERVFAIL, refused...: nothing is known */
       e->failed = 1;
-      atomic_fetch_add(&d->failures, 1);
     }
   } else if (status == ARES_SUCCESS) {
     take_addresses(e, abuf, alen, q->kind == Q_AAAA || q->kind == Q_MX_AAAA,
                    q->kind == Q_MX_A || q->kind == Q_MX_AAAA, q->mx);
+  } else if ((q->kind == Q_A || q->kind == Q_AAAA) && status != ARES_ENODATA &&
+             status != ARES_ENOTFOUND) {
+    e->addr_failed = 1; /* "no address" would be a guess: see finish */
   }
   free(q);
   if (--e->outstanding == 0)
@@ -423,15 +459,19 @@ static void finish(uc_dns *d, struct entry *e) {
   struct shard *s = shard_of(d, h);
   struct uc_dns_wait *fired = NULL;
   struct uc_dns_facts f;
-  if (e->failed)
+  /* exists without MX, and whether it has an address went unanswered */
+  if (e->addr_failed && !e->building.nmx && !e->building.has_address)
+    e->failed = 1;
+  if (e->failed) {
     memset(&e->building, 0, sizeof e->building); /* UC_DNS_UNKNOWN */
+    atomic_fetch_add(&d->failures, 1);
+  }
   uint32_t ttl = e->failed ? d->cfg.fail_ttl : clamp(e->ttl, d->cfg.ttl_min, d->cfg.ttl_max);
   pthread_mutex_lock(&s->lock);
   e->facts = f = e->building;
   e->expires_ms = uc_dns_now_ms() + (uint64_t)ttl * 1000u;
-  e->state = DONE; /* from here on, e is the cache's (and may be evicted) */
-  pthread_mutex_unlock(&s->lock);
-  atomic_fetch_sub(&d->in_flight, 1);
+  /* The waits are taken before the shard unlocks: once DONE, e may be
+   * evicted and its memory reused by a new entry with waits of its own. */
   pthread_mutex_lock(&d->wait_lock);
   for (struct uc_dns_wait *w = d->waits, *next; w; w = next) {
     next = w->next;
@@ -441,6 +481,9 @@ static void finish(uc_dns *d, struct entry *e) {
     }
   }
   pthread_mutex_unlock(&d->wait_lock);
+  e->state = DONE; /* from here on, e is the cache's (and may be evicted) */
+  pthread_mutex_unlock(&s->lock);
+  atomic_fetch_sub(&d->in_flight, 1);
   for (struct uc_dns_wait *w = fired, *next; w; w = next) {
     next = w->next;
     w->facts = f;
@@ -474,8 +517,7 @@ static void start_queued(uc_dns *d) {
     e->state = RUNNING;
     pthread_mutex_unlock(&s->lock);
     memset(&e->building, 0, sizeof e->building);
-    e->outstanding = 0, e->failed = 0, e->ttl = 0, e->names_len = 0;
-    atomic_fetch_add(&d->in_flight, 1);
+    e->outstanding = 0, e->failed = 0, e->addr_failed = 0, e->ttl = 0, e->names_len = 0;
     e->outstanding++; /* held while asking, so that an at-once answer cannot finish it early */
     ask(d, e, e->domain, T_MX, Q_MX, 0);
     if (--e->outstanding == 0)
@@ -515,11 +557,14 @@ static void *loop(void *arg) {
   uc_dns *d = arg;
   struct epoll_event evs[32];
   while (!atomic_load(&d->stop)) {
+    atomic_store(&d->next_wake_ms, 0); /* any wait linked meanwhile wakes us */
     start_queued(d);
     struct timeval tv, *tvp, max = {1, 0};
     tvp = ares_timeout(d->ch, &max, &tv);
-    int wait =
-        expire_waits(d, uc_dns_now_ms(), (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) + 1);
+    uint64_t now = atomic_load(&d->stop_waiting) ? UINT64_MAX : uc_dns_now_ms();
+    int wait = expire_waits(d, now, (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) + 1);
+    /* published before sleeping: a wait due sooner wakes the loop (lookup) */
+    atomic_store(&d->next_wake_ms, uc_dns_now_ms() + (uint64_t)wait);
     int n = epoll_wait(d->epfd, evs, 32, wait);
     for (int i = 0; i < n; i++) {
       if (evs[i].data.fd == d->evfd) {
@@ -561,6 +606,7 @@ int uc_dns_open(const struct uc_dns_config *c, uc_dns **out, char *err, size_t e
     return uc_errorf(err, es, UC_ENOMEM, "out of memory");
   d->cfg = *c;
   d->max_per_shard = c->cache_max / SHARDS ? c->cache_max / SHARDS : 1;
+  d->max_in_flight = c->cache_max / 2 > 64 ? c->cache_max / 2 : 64;
   d->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   d->epfd = epoll_create1(EPOLL_CLOEXEC);
   pthread_mutex_init(&d->wait_lock, NULL);
@@ -626,12 +672,17 @@ void uc_dns_free(uc_dns *d) {
   free(d);
 }
 
+void uc_dns_stop_waiting(uc_dns *d) {
+  atomic_store(&d->stop_waiting, 1);
+  wake(d);
+}
+
 void uc_dns_stats(uc_dns *d, struct uc_dns_stats *out) {
   memset(out, 0, sizeof *out);
   out->lookups = atomic_load(&d->lookups), out->hits = atomic_load(&d->hits);
   out->waits = atomic_load(&d->nwaits), out->started = atomic_load(&d->started);
   out->timeouts = atomic_load(&d->timeouts), out->queries = atomic_load(&d->queries);
-  out->failures = atomic_load(&d->failures);
+  out->failures = atomic_load(&d->failures), out->shed = atomic_load(&d->shed);
   out->in_flight = atomic_load(&d->in_flight);
   for (int i = 0; i < SHARDS; i++) {
     pthread_mutex_lock(&d->shards[i].lock);

@@ -88,6 +88,10 @@ enum uc_dns_lookup_result {
 enum uc_dns_lookup_result uc_dns_lookup(uc_dns *d, const char *domain, struct uc_dns_wait *w,
                                         struct uc_dns_facts *out);
 
+/* From now on every wait fires at once with nothing known, and lookups
+ * with a wait answer UC_DNS_HIT with nothing known (a server stopping). */
+void uc_dns_stop_waiting(uc_dns *d);
+
 /* Monotonic milliseconds, the clock of deadlines. */
 uint64_t uc_dns_now_ms(void);
 
@@ -99,6 +103,7 @@ struct uc_dns_stats {
   uint64_t timeouts; /* waits whose deadline came first */
   uint64_t queries;  /* DNS queries sent (MX, A, AAAA) */
   uint64_t failures; /* lookups that failed (timeout, SERVFAIL, refused) */
+  uint64_t shed;     /* lookups not started: too many in flight, or stopping */
   size_t cached, in_flight;
 };
 void uc_dns_stats(uc_dns *d, struct uc_dns_stats *out);

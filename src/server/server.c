@@ -187,12 +187,16 @@ static int open_log(struct srv *s) {
   return 0;
 }
 
-/* SIGTERM: stop accepting, let requests in flight finish (up to drain_timeout). */
+/* SIGTERM: stop accepting, let requests in flight finish (up to drain_timeout).
+ * Checks waiting on DNS answer at once from what is known, and no new check
+ * waits: libmicrohttpd must not be stopped with a connection suspended. */
 static void drain(struct srv *s) {
   atomic_store(&s->draining, 1);
   MHD_socket fd = MHD_quiesce_daemon(s->daemon);
   if (fd != MHD_INVALID_SOCKET)
     close(fd);
+  if (s->dns)
+    uc_dns_stop_waiting(s->dns);
   uint64_t deadline = srv_now_us() + (uint64_t)s->cfg.drain_timeout * 1000000u;
   while (srv_workers_inflight(s) > 0 && srv_now_us() < deadline)
     usleep(2000);

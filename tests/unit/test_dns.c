@@ -17,7 +17,32 @@
 
 static char dir[64], server[32];
 static pid_t dnsmasq;
-static int hole = -1; /* a UDP socket that never answers: the black-holed zone's server */
+static int hole = -1; /* the hole zone's server: MX of nodata-slowa.* NODATA, nothing else */
+static pthread_t hole_thread;
+
+/* Answers the MX query of a name starting "nodata-slowa." with NODATA and
+ * drops every other query: a domain that exists without MX whose addresses
+ * never come. */
+static void *hole_serve(void *arg) {
+  unsigned char q[512];
+  struct sockaddr_in from;
+  (void)arg;
+  for (;;) {
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(hole, q, sizeof q, 0, (struct sockaddr *)&from, &fl);
+    if (n <= 0)
+      return NULL;
+    size_t end = 12;
+    while (end < (size_t)n && q[end])
+      end += q[end] + 1u;
+    if (n < 17 || end + 5 > (size_t)n || q[13] != 'n' || memcmp(q + 13, "nodata-slowa", 12) != 0 ||
+        q[end + 1] != 0 || q[end + 2] != 15)
+      continue;
+    q[2] = 0x84 | (q[2] & 0x01), q[3] = 0x80; /* a response, authoritative, NOERROR */
+    memset(q + 6, 0, 6);                      /* no answer, authority or additional */
+    sendto(hole, q, end + 5, 0, (struct sockaddr *)&from, fl);
+  }
+}
 
 static int free_udp_port(int keep, int *fd_out) {
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -50,9 +75,13 @@ static int setup(void **state) {
           "host-record=aonly." Z ",192.0.2.9\ntxt-record=bare." Z ",x\n"
           "dns-rr=null." Z ",15,000000\nmx-host=cn." Z ",alias." Z ",1\ncname=alias." Z ",real." Z
           "\nhost-record=real." Z ",203.0.113.77\nmx-host=farm." Z ",mx.tempfarm.org,1\n"
-          "mx-host=gws." Z ",aspmx.l.google.com,1\n",
+          "mx-host=gws." Z ",aspmx.l.google.com,1\ncname=shop." Z ",aonly." Z "\n"
+          "mx-host=dup." Z ",a." Z ",10\nmx-host=dup." Z ",a." Z ",20\n",
           port, hport);
+  for (int i = 0; i < 64; i++) /* many domains, each with an MX of its own */
+    fprintf(f, "mx-host=d%d.many." Z ",mx.d%d.many." Z ",1\n", i, i);
   fclose(f);
+  pthread_create(&hole_thread, NULL, hole_serve, NULL);
   dnsmasq = fork();
   if (dnsmasq == 0) {
     char arg[160];
@@ -69,6 +98,8 @@ static int teardown(void **state) {
   (void)state;
   kill(dnsmasq, SIGTERM);
   waitpid(dnsmasq, NULL, 0);
+  shutdown(hole, SHUT_RDWR); /* ends hole_serve's recvfrom */
+  pthread_join(hole_thread, NULL);
   close(hole);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   return system(cmd);
@@ -104,14 +135,19 @@ static int lookup(uc_dns *d, const char *domain, unsigned deadline_ms, struct uc
   return rc;
 }
 
-static uc_dns *open_dns(void) {
+static uc_dns *open_dns_with(unsigned query_timeout_ms, size_t cache_max) {
   struct uc_dns_config c;
   uc_dns *d = NULL;
   char err[256];
   uc_dns_config_init(&c);
+  c.query_timeout_ms = query_timeout_ms, c.cache_max = cache_max;
   assert_int_equal(uc_dns_config_server(&c, server), UC_OK);
   assert_int_equal(uc_dns_open(&c, &d, err, sizeof err), UC_OK);
   return d;
+}
+
+static uc_dns *open_dns(void) {
+  return open_dns_with(1000, 16384);
 }
 
 static void test_answers(void **state) {
@@ -139,6 +175,115 @@ static void test_answers(void **state) {
   lookup(d, "cn." Z, 2000, &f);
   assert_int_equal(f.naddr, 1);
   assert_memory_equal(f.addr[0].addr, "\xcb\x00\x71\x4d", 4); /* 203.0.113.77 through the CNAME */
+  /* a CNAME to a name without MX: the MX answer holds no MX, the address counts */
+  lookup(d, "shop." Z, 2000, &f);
+  assert_true(f.status == UC_DNS_ANSWERED && f.nmx == 0 && f.has_address);
+  lookup(d, "dup." Z, 2000, &f); /* one host at two preferences: once */
+  assert_int_equal(f.nmx, 1);
+  assert_int_equal(f.mx_pref[0], 10);
+  uc_dns_free(d);
+}
+
+/* Exists without MX, and the A and AAAA never come: unknown, not "no
+ * website" (which would call a real domain dead because a server was slow). */
+static void test_unanswered_address_is_unknown(void **state) {
+  (void)state;
+  struct uc_dns_facts f;
+  struct uc_dns_stats st;
+  uc_dns *d = open_dns_with(200, 16384);
+  assert_int_equal(lookup(d, "nodata-slowa.hole." Z, 5000, &f), UC_DNS_WAIT);
+  assert_int_equal(f.status, UC_DNS_UNKNOWN);
+  uc_dns_stats(d, &st);
+  assert_int_equal(st.failures, 1);
+  assert_int_equal(st.timeouts, 0); /* the resolver gave up, not the deadline */
+  uc_dns_free(d);
+}
+
+/* A wait due sooner than the loop's next wake-up fires at its deadline, not
+ * when c-ares next looks at the query in flight. */
+static void test_sooner_deadline_wakes_the_resolver(void **state) {
+  (void)state;
+  struct uc_dns_facts f;
+  uc_dns *d = open_dns_with(3000, 16384);
+  assert_int_equal(uc_dns_lookup(d, "long.hole." Z, NULL, &f), UC_DNS_MISS);
+  usleep(100000); /* the loop now sleeps until c-ares's retry, ~3 s away */
+  uint64_t t0 = uc_dns_now_ms();
+  assert_int_equal(lookup(d, "short.hole." Z, 50, &f), UC_DNS_WAIT);
+  assert_int_equal(f.status, UC_DNS_UNKNOWN);
+  assert_true(uc_dns_now_ms() - t0 < 1500);
+  uc_dns_free(d);
+}
+
+static void *stop_later(void *arg) {
+  usleep(100000);
+  uc_dns_stop_waiting(arg);
+  return NULL;
+}
+
+/* A server stopping: the waits fire now, and no new lookup waits. */
+static void test_stop_waiting(void **state) {
+  (void)state;
+  struct uc_dns_facts f;
+  pthread_t t;
+  uc_dns *d = open_dns();
+  pthread_create(&t, NULL, stop_later, d);
+  uint64_t t0 = uc_dns_now_ms();
+  assert_int_equal(lookup(d, "slow.hole." Z, 20000, &f), UC_DNS_WAIT);
+  assert_int_equal(f.status, UC_DNS_UNKNOWN);
+  assert_true(uc_dns_now_ms() - t0 < 10000);
+  pthread_join(t, NULL);
+  assert_int_equal(lookup(d, "other.hole." Z, 20000, &f), UC_DNS_HIT);
+  assert_int_equal(f.status, UC_DNS_UNKNOWN);
+  uc_dns_free(d);
+}
+
+/* Threads looking up 64 domains through a cache of 16: every answer is the
+ * asked domain's (an entry evicted and its memory reused never receives
+ * another domain's waits), and lookups beyond the bound in flight answer
+ * "nothing known" at once rather than queue. */
+struct churn {
+  uc_dns *d;
+  unsigned seed;
+  int wrong, answered;
+};
+
+static void *churn_one(void *arg) {
+  struct churn *c = arg;
+  for (int i = 0; i < 400; i++) {
+    char domain[64], want[80];
+    struct uc_dns_facts f;
+    int k = (int)(rand_r(&c->seed) % 64);
+    snprintf(domain, sizeof domain, "d%d.many." Z, k);
+    snprintf(want, sizeof want, "mx.%s", domain);
+    lookup(c->d, domain, 3000, &f);
+    if (f.status != UC_DNS_ANSWERED)
+      continue;
+    c->answered++;
+    c->wrong += f.nmx != 1 || strcmp(uc_dns_mx_host(&f, 0), want) != 0;
+  }
+  return NULL;
+}
+
+static void test_small_cache_many_threads(void **state) {
+  (void)state;
+  struct churn c[6];
+  pthread_t t[6];
+  struct uc_dns_stats st;
+  uc_dns *d = open_dns_with(1000, 16);
+  for (int i = 0; i < 6; i++) {
+    c[i] = (struct churn){d, (unsigned)i + 1, 0, 0};
+    pthread_create(&t[i], NULL, churn_one, &c[i]);
+  }
+  int answered = 0;
+  for (int i = 0; i < 6; i++) {
+    pthread_join(t[i], NULL);
+    assert_int_equal(c[i].wrong, 0);
+    answered += c[i].answered;
+  }
+  uc_dns_stats(d, &st);
+  assert_true(answered > 0);
+  assert_true(st.cached <= 16 + 64); /* the bound, plus at most the lookups in flight */
+  assert_true(st.in_flight == 0);
   uc_dns_free(d);
 }
 
@@ -257,6 +402,10 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_answers),
       cmocka_unit_test(test_deadline_and_background),
+      cmocka_unit_test(test_unanswered_address_is_unknown),
+      cmocka_unit_test(test_sooner_deadline_wakes_the_resolver),
+      cmocka_unit_test(test_stop_waiting),
+      cmocka_unit_test(test_small_cache_many_threads),
       cmocka_unit_test(test_identical_lookups_are_one),
       cmocka_unit_test(test_fingerprints),
       cmocka_unit_test(test_bad_files_and_servers),
