@@ -205,8 +205,10 @@ static int write_file(struct learner *L, const uc_lists *l, const struct uc_lear
       rep->dropped_curated++;
       continue;
     }
-    if (uc_buf_add(&keep, &t, sizeof t))
+    if (uc_buf_add(&keep, &t, sizeof t)) {
+      uc_buf_release(&keep);
       return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+    }
     host ? rep->hosts_kept++ : rep->addrs_kept++;
   }
   size_t n = UC_BUF_COUNT(&keep, struct tally *);

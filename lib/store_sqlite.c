@@ -117,34 +117,49 @@ static int mkdir_parent(const char *path) {
 
 static int migrate(struct sq *s, char *err, size_t es) {
   static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4};
-  sqlite3_stmt *st = NULL;
-  int version = 0;
-  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW)
-    version = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  if (version > SCHEMA_VERSION) {
-    return uc_errorf(err, es, UC_ESTORE, "database schema %d is newer than this build (%d)",
-                     version, SCHEMA_VERSION);
-  }
-  for (; version < SCHEMA_VERSION; version++) { /* one transaction per step */
+  /* One transaction per step, the version read inside it: two processes
+   * opening one new file at once take turns, and the second finds the
+   * first's steps done (never runs a CREATE twice). */
+  for (;;) {
     char *msg = NULL;
-    size_t size = strlen(steps[version]) + 128;
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) == SQLITE_OK &&
+        sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+      version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version < 0 || version >= SCHEMA_VERSION) {
+      int rc = version == SCHEMA_VERSION ? sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)
+                                         : SQLITE_ERROR;
+      if (rc == SQLITE_OK)
+        return UC_OK;
+      if (version > SCHEMA_VERSION)
+        uc_errorf(err, es, UC_ESTORE, "database schema %d is newer than this build (%d)", version,
+                  SCHEMA_VERSION);
+      else
+        uc_errorf(err, es, UC_ESTORE, "reading the schema version: %s",
+                  msg ? msg : sqlite3_errmsg(s->db));
+      sqlite3_free(msg);
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+      return UC_ESTORE;
+    }
+    size_t size = strlen(steps[version]) + 64;
     char *sql = malloc(size);
-    if (!sql)
-      return UC_ENOMEM;
-    snprintf(sql, size, "BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;", steps[version],
-             version + 1);
+    if (!sql) {
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+      return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+    }
+    snprintf(sql, size, "%s PRAGMA user_version = %d; COMMIT;", steps[version], version + 1);
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
     free(sql);
     if (rc != SQLITE_OK) {
-      snprintf(err, es, "upgrading the schema to %d: %s", version + 1, msg ? msg : "?");
+      uc_errorf(err, es, UC_ESTORE, "upgrading the schema to %d: %s", version + 1, msg ? msg : "?");
       sqlite3_free(msg);
       sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
       return UC_ESTORE;
     }
   }
-  return UC_OK;
 }
 
 static int sq_open(const char *path, unsigned flags, uint64_t origin, void **state, char *err,

@@ -5,6 +5,11 @@
  * backend honours, and the conformance suite that checks it, are in
  * docs/internals/store.md. Every call is thread-safe.
  *
+ * Callbacks of the _each functions may run while the backend holds its own
+ * lock (SQLite: the connection's): a callback must not call the store, nor
+ * take a lock that some thread holds while it calls the store. Copy what is
+ * needed and act after the call returns (as uc_bans_sync does).
+ *
  * Errors: UC_OK or a negative uc_err. UC_ESTORE (and UC_EBUSY, UC_EUNAVAILABLE)
  * come with a message for people that the backend keeps for the calling
  * thread: uc_store_error() copies it into the caller's buffer. Nothing is

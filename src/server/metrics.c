@@ -191,9 +191,10 @@ static void render_dns(struct srv *s, struct uc_buf *b, int *failed) {
       "usercleaning_dns_lookups_total{result=\"cached\"} %llu\n"
       "usercleaning_dns_lookups_total{result=\"started\"} %llu\n"
       "usercleaning_dns_lookups_total{result=\"waited\"} %llu\n"
-      "usercleaning_dns_lookups_total{result=\"deadline\"} %llu\n",
+      "usercleaning_dns_lookups_total{result=\"deadline\"} %llu\n"
+      "usercleaning_dns_lookups_total{result=\"shed\"} %llu\n",
       (unsigned long long)st.hits, (unsigned long long)st.started, (unsigned long long)st.waits,
-      (unsigned long long)st.timeouts);
+      (unsigned long long)st.timeouts, (unsigned long long)st.shed);
   out(b, failed,
       "# HELP usercleaning_dns_queries_total Queries sent (MX, A, AAAA).\n"
       "# TYPE usercleaning_dns_queries_total counter\n"

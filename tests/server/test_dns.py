@@ -227,11 +227,31 @@ def test_check_command_with_dns(dns, fingerprints):
     assert json.loads(p.stdout)["mx_record"] == "unknown"
 
 
-def test_bad_dns_server_is_a_clear_error():
+def test_bad_dns_server_is_a_clear_error(tmp_path):
     p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--lists", SNAP, "--db",
-                        "/tmp/uc-never.db", "--dns-server", "not-an-ip"], capture_output=True,
-                       text=True, timeout=30)
+                        str(tmp_path / "never.db"), "--dns-server", "not-an-ip"],
+                       capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "dns_server 'not-an-ip'" in p.stderr
+
+
+def test_sigterm_answers_checks_waiting_on_dns_at_once(make_server, dns):
+    # Each check would wait for a zone that never answers (longer than the
+    # 1 s drain: libmicrohttpd aborted the process here once); SIGTERM makes
+    # them answer now from the lists, and the server exits cleanly (never
+    # stopping libmicrohttpd with a request suspended).
+    s = make_server("--dns-server", dns.server, "--dns-timeout", "30000",
+                    "--drain-timeout", "1")
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(s.check, f"u{i}@w{i}.blackhole.{Z}") for i in range(3)]
+        deadline = time.time() + 10
+        while time.time() < deadline and metric(s, 'usercleaning_dns_lookups_total{result="waited"}') < 3:
+            time.sleep(0.05)
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(timeout=15) == 0  # well before the 30 s deadline
+        for f in futures:
+            r = f.result(timeout=15)
+            assert r.status_code == 200
+            assert r.json()["mx_record"] == "unknown"
 
 
 def test_sighup_reloads_the_fingerprints(make_server, dns, tmp_path):

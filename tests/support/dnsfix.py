@@ -14,11 +14,22 @@ ZONE = "dnsfix.net"
 
 
 def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free for UDP and for TCP: dnsmasq listens on both (a port free
+    for UDP alone made it exit with "Address already in use" now and then)."""
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no port free for both UDP and TCP")
 
 
 class _Servfail(threading.Thread):
@@ -64,7 +75,14 @@ class DnsFixture:
         self.records = list(records)
         self.ttl = ttl
         self.proc = None
-        self.start()
+        for attempt in range(5):  # another suite may take the port before dnsmasq binds it
+            try:
+                self.start()
+                break
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 4:
+                    raise
+                self.port = free_udp_port()
 
     @property
     def server(self):

@@ -57,40 +57,94 @@ static int free_udp_port(int keep, int *fd_out) {
   return ntohs(a.sin_port);
 }
 
+/* A port free for UDP and TCP (dnsmasq listens on both). */
+static int free_port(void) {
+  for (int tries = 0; tries < 50; tries++) {
+    int port = free_udp_port(0, NULL);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    a.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), ok = fd >= 0 && !bind(fd, (void *)&a, sizeof a);
+    if (fd >= 0)
+      close(fd);
+    if (ok)
+      return port;
+  }
+  return -1;
+}
+
+/* dnsmasq answers on port (1), exited (-1: the port was taken meanwhile;
+ * reaped), or never answered (0). */
+static int wait_up(int port) {
+  static const unsigned char q[] = "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+                                   "\x07"
+                                   "dnsunit"
+                                   "\x03"
+                                   "net"
+                                   "\x00\x00\x06\x00\x01";
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct timeval tv = {0, 100000};
+  unsigned char r[512];
+  a.sin_port = htons((uint16_t)port);
+  int fd = socket(AF_INET, SOCK_DGRAM, 0), up = 0;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  for (int i = 0; i < 100 && !up; i++) {
+    if (waitpid(dnsmasq, NULL, WNOHANG) != 0) {
+      up = -1;
+      break;
+    }
+    sendto(fd, q, sizeof q - 1, 0, (void *)&a, sizeof a);
+    up = recv(fd, r, sizeof r, 0) > 0;
+  }
+  close(fd);
+  return up;
+}
+
 static int setup(void **state) {
   char conf[128];
   (void)state;
   snprintf(dir, sizeof dir, "/tmp/uc-dns-XXXXXX");
-  int port = mkdtemp(dir) ? free_udp_port(0, NULL) : -1, hport = free_udp_port(1, &hole);
-  if (port < 0 || hport < 0)
+  int hport = mkdtemp(dir) ? free_udp_port(1, &hole) : -1;
+  if (hport < 0)
     return -1;
-  snprintf(server, sizeof server, "127.0.0.1:%d", port);
-  snprintf(conf, sizeof conf, "%s/dnsmasq.conf", dir);
-  FILE *f = fopen(conf, "w");
-  fprintf(f,
-          "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
-          "no-negcache\nlocal-ttl=300\nlocal=/" Z "/\nserver=/hole." Z "/127.0.0.1#%d\n"
-          "mx-host=two." Z ",b." Z ",10\nmx-host=two." Z ",a." Z ",10\nmx-host=two." Z ",c." Z
-          ",5\nhost-record=a." Z ",192.0.2.1\nhost-record=c." Z ",192.0.2.3,2001:db8::3\n"
-          "host-record=aonly." Z ",192.0.2.9\ntxt-record=bare." Z ",x\n"
-          "dns-rr=null." Z ",15,000000\nmx-host=cn." Z ",alias." Z ",1\ncname=alias." Z ",real." Z
-          "\nhost-record=real." Z ",203.0.113.77\nmx-host=farm." Z ",mx.tempfarm.org,1\n"
-          "mx-host=gws." Z ",aspmx.l.google.com,1\ncname=shop." Z ",aonly." Z "\n"
-          "mx-host=dup." Z ",a." Z ",10\nmx-host=dup." Z ",a." Z ",20\n",
-          port, hport);
-  for (int i = 0; i < 64; i++) /* many domains, each with an MX of its own */
-    fprintf(f, "mx-host=d%d.many." Z ",mx.d%d.many." Z ",1\n", i, i);
-  fclose(f);
-  pthread_create(&hole_thread, NULL, hole_serve, NULL);
-  dnsmasq = fork();
-  if (dnsmasq == 0) {
-    char arg[160];
-    snprintf(arg, sizeof arg, "--conf-file=%s", conf);
-    execlp("dnsmasq", "dnsmasq", "--keep-in-foreground", arg, "--pid-file=", (char *)NULL);
-    _exit(127);
+  for (int attempt = 0; attempt < 5; attempt++) {
+    int port = free_port();
+    if (port < 0)
+      return -1;
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    snprintf(conf, sizeof conf, "%s/dnsmasq.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fprintf(f,
+            "port=%d\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
+            "no-negcache\nlocal-ttl=300\nlocal=/" Z "/\nserver=/hole." Z "/127.0.0.1#%d\n"
+            "mx-host=two." Z ",b." Z ",10\nmx-host=two." Z ",a." Z ",10\nmx-host=two." Z ",c." Z
+            ",5\nhost-record=a." Z ",192.0.2.1\nhost-record=c." Z ",192.0.2.3,2001:db8::3\n"
+            "host-record=aonly." Z ",192.0.2.9\ntxt-record=bare." Z ",x\n"
+            "dns-rr=null." Z ",15,000000\nmx-host=cn." Z ",alias." Z ",1\ncname=alias." Z ",real." Z
+            "\nhost-record=real." Z ",203.0.113.77\nmx-host=farm." Z ",mx.tempfarm.org,1\n"
+            "mx-host=gws." Z ",aspmx.l.google.com,1\ncname=shop." Z ",aonly." Z "\n"
+            "mx-host=dup." Z ",a." Z ",10\nmx-host=dup." Z ",a." Z ",20\n",
+            port, hport);
+    for (int i = 0; i < 64; i++) /* many domains, each with an MX of its own */
+      fprintf(f, "mx-host=d%d.many." Z ",mx.d%d.many." Z ",1\n", i, i);
+    fclose(f);
+    dnsmasq = fork();
+    if (dnsmasq == 0) {
+      char arg[160];
+      snprintf(arg, sizeof arg, "--conf-file=%s", conf);
+      execlp("dnsmasq", "dnsmasq", "--keep-in-foreground", arg, "--pid-file=", (char *)NULL);
+      _exit(127);
+    }
+    int up = dnsmasq > 0 ? wait_up(port) : -1;
+    if (up > 0) {
+      pthread_create(&hole_thread, NULL, hole_serve, NULL);
+      return 0;
+    }
+    if (up == 0) {
+      kill(dnsmasq, SIGKILL);
+      waitpid(dnsmasq, NULL, 0);
+    }
   }
-  usleep(300000); /* dnsmasq binds at once; the first test's lookups retry anyway */
-  return dnsmasq > 0 ? 0 : -1;
+  return -1;
 }
 
 static int teardown(void **state) {

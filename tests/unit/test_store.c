@@ -1161,6 +1161,46 @@ static void test_open_refuses_newer_schema(void **state) {
   assert_non_null(strstr(err, "newer"));
 }
 
+struct first_open {
+  const char *path;
+  pthread_barrier_t *go;
+  int rc;
+  char err[256];
+};
+
+static void *open_new(void *arg) {
+  struct first_open *o = arg;
+  uc_store *st = NULL;
+  pthread_barrier_wait(o->go);
+  o->rc = uc_store_open(o->path, UC_STORE_CREATE, &st, o->err, sizeof o->err);
+  uc_store_close(st);
+  return NULL;
+}
+
+/* Two processes (here: connections) creating one new file at once: both
+ * open it, and the schema is made once (the second finds it done). */
+static void test_concurrent_first_opens(void **state) {
+  (void)state;
+  for (int round = 0; round < 20; round++) {
+    char path[128];
+    pthread_barrier_t go;
+    pthread_t t[2];
+    struct first_open o[2];
+    snprintf(path, sizeof path, "%s/first-%d.db", dir, round);
+    pthread_barrier_init(&go, NULL, 2);
+    for (int i = 0; i < 2; i++) {
+      o[i] = (struct first_open){.path = path, .go = &go};
+      pthread_create(&t[i], NULL, open_new, &o[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+      pthread_join(t[i], NULL);
+      if (o[i].rc != UC_OK)
+        fail_msg("round %d: %s", round, o[i].err);
+    }
+    pthread_barrier_destroy(&go);
+  }
+}
+
 struct other_thread {
   uc_store *st;
   char msg[256];
@@ -1306,6 +1346,7 @@ int main(void) {
       cmocka_unit_test(test_open_missing_is_not_created),
       cmocka_unit_test(test_open_refuses_other_files),
       cmocka_unit_test(test_open_refuses_newer_schema),
+      cmocka_unit_test(test_concurrent_first_opens),
       cmocka_unit_test(test_sqlite_error_message),
   };
   int failed = 0;
