@@ -189,7 +189,7 @@ static int sq_open(const char *path, unsigned flags, uint64_t origin, void **sta
   sqlite3_busy_timeout(s->db, 5000); /* the CLI and the server share the file */
   char *msg = NULL;
   if (sqlite3_exec(s->db,
-                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                    "PRAGMA foreign_keys=ON;",
                    NULL, NULL, &msg) != SQLITE_OK) {
     uc_errorf(err, es, rc, "%s: %s", path, msg ? msg : "cannot configure");
