@@ -1,7 +1,7 @@
 # user.cleaning (self-hosted). `make run` and `make test` install what is missing first.
 
 CC      ?= cc
-PKGS    := libidn2 libpsl jansson yajl libsodium inih sqlite3 libmicrohttpd libcares
+PKGS    := libidn2 libpsl jansson yajl libsodium inih sqlite3 libmicrohttpd libcares hiredis
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -26,7 +26,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/web_assets.o
 SNAP    := build/lists.snap
 
-.PHONY: all deps run test unit sanitize cli-test server-test python-test dashboard-test bench fuzz \
+.PHONY: all deps run test unit unit-run sanitize cli-test server-test python-test dashboard-test bench fuzz \
         fuzz-build clean lists format format-check
 
 all: $(B)/usercleaning $(B)/lists.snap $(B)/infrastructure.txt $(TESTS:%=$(B)/tests/%)
@@ -82,8 +82,13 @@ lists: build/lists.snap
 
 # Every binary runs, each under a backstop of UNIT_TIMEOUT seconds: unit.h
 # already fails a test that takes over UC_TEST_TIMEOUT (60) seconds, by name.
+# A redis-server of their own (scripts/with-redis.sh) runs beside them: the
+# store conformance suite and the ban tests run their Redis rows against it.
 UNIT_TIMEOUT ?= 600
 unit: all
+	@scripts/with-redis.sh $(MAKE) --no-print-directory unit-run
+
+unit-run:
 	@failed=; for t in $(TESTS); do \
 	  UC_TEST_SNAPSHOT=$(B)/lists.snap timeout --foreground -k 10 $(UNIT_TIMEOUT) $(B)/tests/$$t; \
 	  rc=$$?; [ $$rc -ne 124 ] || echo "$$t: timed out after $(UNIT_TIMEOUT) s" >&2; \

@@ -16,7 +16,9 @@ struct uc_store {
   char where[UC_STORE_URL_MAX];
 };
 
-static const struct uc_store_ops *const backends[] = {&uc__store_sqlite_ops};
+extern const struct uc_store_ops uc__store_rediss_ops;
+static const struct uc_store_ops *const backends[] = {&uc__store_sqlite_ops, &uc__store_redis_ops,
+                                                      &uc__store_rediss_ops};
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
 /* This thread's message about its last failed store call. */
@@ -38,7 +40,15 @@ int uc_store_error(const uc_store *st, int rc, char *buf, size_t size) {
 }
 
 const char *uc_store_schemes(void) {
-  return "sqlite";
+  return "sqlite, redis";
+}
+
+/* What uc_store_where shows: the target without a password ("user:pw@" of a URL). */
+static void where_of(const struct uc_store_ops *ops, const char *target, char *out, size_t size) {
+  const char *at = strrchr(target, '@'), *slash = strchr(target, '/');
+  if (ops == &uc__store_sqlite_ops || !at || (slash && slash < at))
+    at = NULL;
+  snprintf(out, size, "%s", at ? at + 1 : target);
 }
 
 /* "scheme://rest" or "sqlite:rest": the backend and its target; a plain path is SQLite. */
@@ -86,7 +96,7 @@ int uc_store_open(const char *url, unsigned flags, uc_store **out, char *err, si
   if (!st)
     return uc_errorf(err, es, UC_ENOMEM, "out of memory");
   st->ops = ops;
-  snprintf(st->where, sizeof st->where, "%s", target);
+  where_of(ops, target, st->where, sizeof st->where);
   int rc = ops->open(target, flags, origin | 1, &st->state, err, es);
   if (rc != UC_OK) {
     free(st);
@@ -239,6 +249,31 @@ int uc_store_audit_add(uc_store *st, int64_t account_id, int64_t key_id, const c
 }
 int uc_store_audit_each(uc_store *st, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg) {
   return CALL(audit_each, account_id, limit, cb, arg);
+}
+int uc_store_secret_each(uc_store *st, uc_secret_cb cb, void *arg) {
+  return CALL(secret_each, cb, arg);
+}
+int uc_store_account_put(uc_store *st, const struct uc_account_rec *a) {
+  return a->id > 0 && uc_name_valid(a->name) ? CALL(account_put, a) : UC_EINVAL;
+}
+int uc_store_key_put(uc_store *st, const struct uc_key_rec *k) {
+  return k->id > 0 && (unsigned)k->type <= UC_KEY_ADMIN ? CALL(key_put, k) : UC_EINVAL;
+}
+int uc_store_list_put(uc_store *st, const struct uc_list_rec *l, size_t n) {
+  return n ? CALL(list_put, l, n) : UC_OK;
+}
+int uc_store_audit_put(uc_store *st, const struct uc_audit_rec *a) {
+  return a->id > 0 && a->action ? CALL(audit_put, a) : UC_EINVAL;
+}
+int uc_store_secret_put(uc_store *st, const char *name, const uint8_t value[32]) {
+  return CALL(secret_put, name, value);
+}
+int uc_store_rate_take(uc_store *st, int64_t key_id, uint32_t per_second, uint32_t burst,
+                       int64_t now_ms, int *allowed, int64_t *retry_ms) {
+  *allowed = 1, *retry_ms = 0;
+  if (!st->ops->rate_take || per_second == 0)
+    return UC_EINVAL;
+  return CALL(rate_take, key_id, per_second, burst ? burst : per_second, now_ms, allowed, retry_ms);
 }
 
 int uc_name_valid(const char *name) {

@@ -9,7 +9,7 @@
 #include "uc/store.h"
 
 struct uc_store_ops {
-  const char *scheme; /* "sqlite" */
+  const char *scheme; /* "sqlite", "redis" */
   int shared;         /* several server processes may use one store */
   int (*open)(const char *target, unsigned flags, uint64_t origin, void **state, char *err,
               size_t err_size);
@@ -50,6 +50,15 @@ struct uc_store_ops {
   int (*audit_add)(void *s, int64_t account_id, int64_t key_id, const char *action,
                    const char *detail);
   int (*audit_each)(void *s, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg);
+  int (*secret_each)(void *s, uc_secret_cb cb, void *arg);
+  int (*account_put)(void *s, const struct uc_account_rec *a);
+  int (*key_put)(void *s, const struct uc_key_rec *k);
+  int (*list_put)(void *s, const struct uc_list_rec *l, size_t n);
+  int (*audit_put)(void *s, const struct uc_audit_rec *a);
+  int (*secret_put)(void *s, const char *name, const uint8_t value[32]);
+  /* NULL for a store that is not shared (uc_store_rate_take says UC_EINVAL). */
+  int (*rate_take)(void *s, int64_t key_id, uint32_t per_second, uint32_t burst, int64_t now_ms,
+                   int *allowed, int64_t *retry_ms);
 };
 
 /* Records a message for people about the current call's failure (this
@@ -64,6 +73,21 @@ static inline int uc__ban_expired(const struct uc_ban_rec *b, unsigned lift_seco
 }
 
 extern const struct uc_store_ops uc__store_sqlite_ops;
+extern const struct uc_store_ops uc__store_redis_ops;
+
+/* A redis:// URL's parts (lib/store_redis.c; exposed for its fuzz harness). */
+struct uc__redis_url {
+  char host[256];
+  int port;                      /* 6379 when not given */
+  int db;                        /* 0 when not given */
+  char user[128], password[256]; /* "" when not given; percent-decoded */
+  char prefix[64];               /* "uc" when not given */
+  int tls;                       /* rediss:// */
+};
+/* Parses target, the part after "redis://" (or "rediss://" with tls set).
+ * UC_OK, or UC_EINVAL with err saying what is wrong. */
+int uc__redis_url_parse(const char *target, int tls, struct uc__redis_url *out, char *err,
+                        size_t err_size);
 
 /* Fault injection for tests (SQLite's way): the ops a handle calls, and a
  * replacement that wraps them (e.g. a write that waits on a gate). */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const char schema_v1[] =
     "CREATE TABLE accounts ("
@@ -85,6 +85,28 @@ static const char schema_v4[] = "CREATE TABLE secrets ("
                                 "  PRIMARY KEY (account_id, mailbox, spelling)) WITHOUT ROWID;"
                                 "CREATE INDEX aliases_seen ON aliases(last_seen);";
 
+/* Version 5: a key's own rate limit; bans in the change feed (a CHECK cannot
+ * be altered: the table is made again, its ids and sequence kept). */
+static const char schema_v5[] =
+    "ALTER TABLE keys ADD COLUMN rate_per_second INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE keys ADD COLUMN rate_burst INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE changes_v5 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  origin INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  account_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('unban','unban_all','ban')),"
+    "  ip TEXT,"
+    "  attempts INTEGER,"
+    "  banned_at INTEGER);"
+    "INSERT INTO changes_v5(id, origin, at, account_id, kind, ip) "
+    "  SELECT id, origin, at, account_id, kind, ip FROM changes;"
+    "DELETE FROM sqlite_sequence WHERE name = 'changes_v5';"
+    "INSERT INTO sqlite_sequence(name, seq) "
+    "  SELECT 'changes_v5', seq FROM sqlite_sequence WHERE name = 'changes';"
+    "DROP TABLE changes;"
+    "ALTER TABLE changes_v5 RENAME TO changes;";
+
 struct sq {
   sqlite3 *db;
   pthread_mutex_t lock; /* one connection, one statement at a time */
@@ -116,7 +138,8 @@ static int mkdir_parent(const char *path) {
 }
 
 static int migrate(struct sq *s, char *err, size_t es) {
-  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4};
+  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                    schema_v5};
   /* One transaction per step, the version read inside it: two processes
    * opening one new file at once take turns, and the second finds the
    * first's steps done (never runs a CREATE twice). */
@@ -326,7 +349,7 @@ static void read_ban(sqlite3_stmt *st, void *out);
 
 #define KEY_COLS                                                                                   \
   "id, account_id, name, type, prefix, hash, created_at, "                                         \
-  "coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
+  "coalesce(last_used_at, 0), coalesce(revoked_at, 0), rate_per_second, rate_burst"
 
 static void read_key(sqlite3_stmt *st, void *out) {
   struct uc_key_rec *k = out;
@@ -344,25 +367,49 @@ static void read_key(sqlite3_stmt *st, void *out) {
   k->created_at = sqlite3_column_int64(st, 6);
   k->last_used_at = sqlite3_column_int64(st, 7);
   k->revoked_at = sqlite3_column_int64(st, 8);
+  k->rate_per_second = (uint32_t)sqlite3_column_int64(st, 9);
+  k->rate_burst = (uint32_t)sqlite3_column_int64(st, 10);
 }
 
-static int sq_key_insert(void *state, struct uc_key_rec *k) {
-  struct sq *s = state;
-  sqlite3_stmt *st =
-      prepare(s, "INSERT INTO keys(account_id, name, type, prefix, hash, created_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
+/* The columns every insert of a key writes; ?1 is the id (NULL: a new one). */
+#define KEY_INSERT                                                                                 \
+  "INSERT INTO keys(id, account_id, name, type, prefix, hash, created_at, last_used_at, "          \
+  "revoked_at, rate_per_second, rate_burst) "                                                      \
+  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, 0), nullif(?9, 0), ?10, ?11) RETURNING id"
+
+static void bind_key(sqlite3_stmt *st, const struct uc_key_rec *k, int with_id) {
+  if (with_id)
+    sqlite3_bind_int64(st, 1, k->id);
+  sqlite3_bind_int64(st, 2, k->account_id);
+  sqlite3_bind_text(st, 3, k->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, uc_key_type_name(k->type), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, k->prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 6, k->hash, UC_KEY_HASH_LEN, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 7, k->created_at);
+  sqlite3_bind_int64(st, 8, with_id ? k->last_used_at : 0);
+  sqlite3_bind_int64(st, 9, with_id ? k->revoked_at : 0);
+  sqlite3_bind_int64(st, 10, k->rate_per_second);
+  sqlite3_bind_int64(st, 11, k->rate_burst);
+}
+
+static int insert_key(struct sq *s, struct uc_key_rec *k, int with_id) {
+  sqlite3_stmt *st = prepare(s, KEY_INSERT);
   if (!st)
     return UC_ESTORE;
-  sqlite3_bind_int64(st, 1, k->account_id);
-  sqlite3_bind_text(st, 2, k->name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, uc_key_type_name(k->type), -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, k->prefix, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 5, k->hash, UC_KEY_HASH_LEN, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 6, k->created_at);
+  bind_key(st, k, with_id);
   int rc = sqlite3_step(st);
   int ret = rc == SQLITE_ROW ? (k->id = sqlite3_column_int64(st, 0), UC_OK) : fail_db(s, rc);
   done(s, st);
   return ret;
+}
+
+static int sq_key_insert(void *state, struct uc_key_rec *k) {
+  return insert_key(state, k, 0);
+}
+
+static int sq_key_put(void *state, const struct uc_key_rec *k) {
+  struct uc_key_rec copy = *k;
+  return insert_key(state, &copy, 1);
 }
 
 struct visit_keys {
@@ -521,7 +568,8 @@ static int sq_usage_each(void *state, int64_t account_id, unsigned since_day, uc
 
 static int sq_key_update(void *state, const struct uc_key_rec *k) {
   struct sq *s = state;
-  sqlite3_stmt *st = prepare(s, "UPDATE keys SET name = ?, type = ?, prefix = ?, hash = ? "
+  sqlite3_stmt *st = prepare(s, "UPDATE keys SET name = ?, type = ?, prefix = ?, hash = ?, "
+                                "rate_per_second = ?, rate_burst = ? "
                                 "WHERE id = ? AND account_id = ? AND revoked_at IS NULL");
   if (!st)
     return UC_ESTORE;
@@ -529,8 +577,10 @@ static int sq_key_update(void *state, const struct uc_key_rec *k) {
   sqlite3_bind_text(st, 2, uc_key_type_name(k->type), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, k->prefix, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 4, k->hash, UC_KEY_HASH_LEN, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, k->id);
-  sqlite3_bind_int64(st, 6, k->account_id);
+  sqlite3_bind_int64(st, 5, k->rate_per_second);
+  sqlite3_bind_int64(st, 6, k->rate_burst);
+  sqlite3_bind_int64(st, 7, k->id);
+  sqlite3_bind_int64(st, 8, k->account_id);
   return step_write(s, st, 1);
 }
 
@@ -761,6 +811,9 @@ static int sq_ban_put(void *state, const struct uc_ban_rec *b, size_t n) {
   return in_tx(state, ban_put_body, &p);
 }
 
+static int add_change(struct sq *s, int64_t account_id, const char *kind, const char *ip,
+                      const struct uc_ban_rec *ban);
+
 struct ban_hit {
   int64_t account_id;
   const char *ip;
@@ -805,6 +858,8 @@ static int ban_hit_body(struct sq *s, void *arg) {
   if (!(ret = run_locked(s, BAN_UPSERT, &up)))
     ret = put_one(s, up, NULL, out); /* attempts >= 1: always the upsert */
   sqlite3_finalize(up);
+  if (!ret && out->banned_at) /* other servers learn of it from the feed */
+    ret = add_change(s, h->account_id, "ban", h->ip, out);
   return ret;
 }
 
@@ -815,14 +870,14 @@ static int sq_ban_hit(void *state, int64_t account_id, const char *ip, unsigned 
 }
 
 /* Appends a change (lock held, inside the caller's transaction), and drops
- * changes older than a day: the feed is for servers polling every second. */
-/* Appends a change (lock held, inside the caller's transaction), and drops
- * changes older than a day: the feed is for servers polling every 100 ms. */
-static int add_change(struct sq *s, int64_t account_id, const char *kind, const char *ip) {
+ * changes older than a day: the feed is for servers polling every 100 ms.
+ * ban: the row a UC_CHANGE_BAN left, else NULL. */
+static int add_change(struct sq *s, int64_t account_id, const char *kind, const char *ip,
+                      const struct uc_ban_rec *ban) {
   sqlite3_stmt *st = NULL;
   int ret = run_locked(s,
-                       "INSERT INTO changes(origin, at, account_id, kind, ip) "
-                       "VALUES (?, unixepoch(), ?, ?, ?)",
+                       "INSERT INTO changes(origin, at, account_id, kind, ip, attempts, banned_at) "
+                       "VALUES (?, unixepoch(), ?, ?, ?, ?, ?)",
                        &st);
   if (ret)
     return ret;
@@ -831,6 +886,10 @@ static int add_change(struct sq *s, int64_t account_id, const char *kind, const 
   sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
   if (ip)
     sqlite3_bind_text(st, 4, ip, -1, SQLITE_STATIC);
+  if (ban) {
+    sqlite3_bind_int64(st, 5, ban->attempts);
+    sqlite3_bind_int64(st, 6, ban->banned_at);
+  }
   ret = step_done(s, st);
   sqlite3_finalize(st);
   return ret ? ret : exec_locked(s, "DELETE FROM changes WHERE at < unixepoch() - 86400");
@@ -857,7 +916,7 @@ static int unban_body(struct sq *s, void *arg) {
   ret = step_done(s, st);
   sqlite3_finalize(st);
   u->deleted = ret ? 0 : (size_t)sqlite3_changes(s->db);
-  return ret ? ret : add_change(s, u->account_id, u->ip ? "unban" : "unban_all", u->ip);
+  return ret ? ret : add_change(s, u->account_id, u->ip ? "unban" : "unban_all", u->ip, NULL);
 }
 
 static int unban(struct sq *s, int64_t account_id, const char *ip, size_t *deleted) {
@@ -887,11 +946,16 @@ struct visit_changes {
 static int change_row(sqlite3_stmt *st, void *ctx) {
   struct visit_changes *v = ctx;
   const char *kind = (const char *)sqlite3_column_text(st, 3);
-  struct uc_change c = {(uint64_t)sqlite3_column_int64(st, 0),
-                        kind && strcmp(kind, "unban_all") == 0 ? UC_CHANGE_UNBAN_ALL
-                                                               : UC_CHANGE_UNBAN,
-                        sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 4),
-                        sqlite3_column_int64(st, 1) == v->s->origin};
+  struct uc_change c = {.id = (uint64_t)sqlite3_column_int64(st, 0),
+                        .kind = !kind                            ? UC_CHANGE_UNBAN
+                                : strcmp(kind, "unban_all") == 0 ? UC_CHANGE_UNBAN_ALL
+                                : strcmp(kind, "ban") == 0       ? UC_CHANGE_BAN
+                                                                 : UC_CHANGE_UNBAN,
+                        .account_id = sqlite3_column_int64(st, 2),
+                        .ip = (const char *)sqlite3_column_text(st, 4),
+                        .own = sqlite3_column_int64(st, 1) == v->s->origin,
+                        .attempts = (unsigned)sqlite3_column_int64(st, 5),
+                        .banned_at = sqlite3_column_int64(st, 6)};
   *v->cursor = c.id + 1;
   return v->cb(v->arg, &c);
 }
@@ -908,8 +972,8 @@ static int sq_changes(void *state, uint64_t *cursor, uc_change_cb cb, void *arg)
     sqlite3_stmt *st = prepare(s, "SELECT coalesce(max(id), 0) + 1 FROM changes");
     return st ? one_row(s, st, read_u64, cursor) : UC_ESTORE;
   }
-  sqlite3_stmt *st = prepare(s, "SELECT id, origin, account_id, kind, ip FROM changes "
-                                "WHERE id >= ? ORDER BY id");
+  sqlite3_stmt *st = prepare(s, "SELECT id, origin, account_id, kind, ip, attempts, banned_at "
+                                "FROM changes WHERE id >= ? ORDER BY id");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, (sqlite3_int64)*cursor);
@@ -1069,6 +1133,91 @@ static int sq_audit_each(void *state, int64_t account_id, size_t limit, uc_audit
   return each_row(s, st, audit_row, &v);
 }
 
+/* ---- rows as they are (copying a store) ---- */
+
+static int sq_account_put(void *state, const struct uc_account_rec *a) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "INSERT INTO accounts(id, name, created_at) VALUES (?, ?, ?)");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, a->id);
+  sqlite3_bind_text(st, 2, a->name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, a->created_at);
+  return step_write(s, st, 0);
+}
+
+struct list_put {
+  const struct uc_list_rec *l;
+  size_t n;
+};
+
+static int list_put_body(struct sq *s, void *arg) {
+  const struct list_put *p = arg;
+  sqlite3_stmt *st = NULL;
+  int ret = run_locked(s,
+                       "INSERT INTO domain_lists(account_id, color, domain, added_at) "
+                       "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET added_at = excluded.added_at",
+                       &st);
+  for (size_t i = 0; !ret && i < p->n; i++) {
+    sqlite3_bind_int64(st, 1, p->l[i].account_id);
+    sqlite3_bind_text(st, 2, uc_category_name(p->l[i].color), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->l[i].domain, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, p->l[i].added_at);
+    ret = step_done(s, st);
+  }
+  sqlite3_finalize(st);
+  return ret;
+}
+
+static int sq_list_put(void *state, const struct uc_list_rec *l, size_t n) {
+  struct list_put p = {l, n};
+  return in_tx(state, list_put_body, &p);
+}
+
+static int sq_audit_put(void *state, const struct uc_audit_rec *a) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "INSERT INTO audit(id, account_id, key_id, at, action, detail) "
+                                "VALUES (?, ?, nullif(?, 0), ?, ?, ?)");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, a->id);
+  sqlite3_bind_int64(st, 2, a->account_id);
+  sqlite3_bind_int64(st, 3, a->key_id);
+  sqlite3_bind_int64(st, 4, a->at);
+  sqlite3_bind_text(st, 5, a->action, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 6, a->detail ? a->detail : "{}", -1, SQLITE_STATIC);
+  return step_write(s, st, 0);
+}
+
+static int sq_secret_put(void *state, const char *name, const uint8_t value[32]) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "INSERT INTO secrets(name, value) VALUES (?, ?) "
+                                "ON CONFLICT DO UPDATE SET value = excluded.value");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, value, 32, SQLITE_STATIC);
+  return step_write(s, st, 0);
+}
+
+struct visit_secrets {
+  uc_secret_cb cb;
+  void *arg;
+};
+static int secret_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_secrets *v = ctx;
+  if (sqlite3_column_bytes(st, 1) != 32)
+    return 0; /* not one of ours */
+  return v->cb(v->arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1));
+}
+
+static int sq_secret_each(void *state, uc_secret_cb cb, void *arg) {
+  struct sq *s = state;
+  struct visit_secrets v = {cb, arg};
+  sqlite3_stmt *st = prepare(s, "SELECT name, value FROM secrets ORDER BY name");
+  return st ? each_row(s, st, secret_row, &v) : UC_ESTORE;
+}
+
 static int sq_version(void *state, uint64_t *v) {
   struct sq *s = state;
   sqlite3_stmt *st = prepare(s, "PRAGMA data_version");
@@ -1112,4 +1261,11 @@ const struct uc_store_ops uc__store_sqlite_ops = {
     .alias_trim = sq_alias_trim,
     .audit_add = sq_audit_add,
     .audit_each = sq_audit_each,
+    .secret_each = sq_secret_each,
+    .account_put = sq_account_put,
+    .key_put = sq_key_put,
+    .list_put = sq_list_put,
+    .audit_put = sq_audit_put,
+    .secret_put = sq_secret_put,
+    .rate_take = NULL, /* one server per file: it counts in memory */
 };

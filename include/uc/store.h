@@ -1,7 +1,7 @@
 /* Persistent state: accounts, keys, usage, settings, domain lists, IP bans,
  * the change feed and the audit trail. A store is opened from a URL and
- * reached only through these functions; each backend (lib/store_sqlite.c;
- * Redis later) implements a private ops table behind them. The contract every
+ * reached only through these functions; each backend (lib/store_sqlite.c,
+ * lib/store_redis.c) implements a private ops table behind them. The contract every
  * backend honours, and the conformance suite that checks it, are in
  * docs/internals/store.md. Every call is thread-safe.
  *
@@ -42,6 +42,9 @@ struct uc_key_rec {
   char prefix[UC_KEY_PREFIX_SHOWN + 1]; /* the first characters, for people to recognise it */
   uint8_t hash[UC_KEY_HASH_LEN];
   int64_t created_at, last_used_at, revoked_at; /* 0: never */
+  /* The key's own rate limit (requests per second, burst); 0 per second: the
+   * account's (settings rate_limit_*); burst 0: as many as per second. */
+  uint32_t rate_per_second, rate_burst;
 };
 
 /* Checks counted since the last flush, for one key, day and category. */
@@ -95,13 +98,16 @@ struct uc_audit_rec {
 enum uc_change_kind {
   UC_CHANGE_UNBAN,     /* ip of account lifted (counter reset) */
   UC_CHANGE_UNBAN_ALL, /* every IP of account */
+  UC_CHANGE_BAN,       /* ip of account banned by uc_store_ban_hit */
 };
 struct uc_change {
   uint64_t id; /* increasing; the feed's cursor */
   enum uc_change_kind kind;
   int64_t account_id;
-  const char *ip; /* UC_CHANGE_UNBAN */
-  int own;        /* written through this very handle */
+  const char *ip;    /* UC_CHANGE_UNBAN, UC_CHANGE_BAN */
+  int own;           /* written through this very handle */
+  unsigned attempts; /* UC_CHANGE_BAN: the row the ban left */
+  int64_t banned_at; /* UC_CHANGE_BAN */
 };
 
 typedef int (*uc_ban_cb)(void *arg, const struct uc_ban_rec *b); /* non-zero stops */
@@ -112,6 +118,7 @@ typedef int (*uc_usage_cb)(void *arg, const struct uc_usage_row *u);
 typedef int (*uc_audit_cb)(void *arg, const struct uc_audit_rec *a);
 typedef int (*uc_change_cb)(void *arg, const struct uc_change *c);
 typedef int (*uc_alias_cb)(void *arg, const struct uc_alias_rec *a);
+typedef int (*uc_secret_cb)(void *arg, const char *name, const uint8_t value[32]);
 
 /* ---- opening ---- */
 
@@ -121,25 +128,32 @@ enum uc_store_flag {
 
 /* Opens the store named by url:
  *   sqlite:///abs/path.db   sqlite:relative/path.db   path.db (a plain path: SQLite)
+ *   redis://[[user]:password@]host[:port][/db][?prefix=NAME]  (docs/internals/store.md)
  * Without UC_STORE_CREATE a missing store is UC_ENOTFOUND ("no store at ...").
- * An unknown scheme is UC_EINVAL, and err lists the known ones. On error *out
- * is NULL and err (NUL-terminated) says why. */
+ * An unknown scheme is UC_EINVAL, and err lists the known ones; an unreachable
+ * server is UC_EUNAVAILABLE. On error *out is NULL and err (NUL-terminated)
+ * says why. */
 int uc_store_open(const char *url, unsigned flags, uc_store **out, char *err, size_t err_size);
 void uc_store_close(uc_store *st); /* NULL is fine */
 
-/* The backend's name ("sqlite") and where it keeps the data (a path), for messages. */
+/* The backend's name ("sqlite", "redis") and where it keeps the data (a path,
+ * or the URL without its password), for messages. */
 const char *uc_store_backend(const uc_store *st);
 const char *uc_store_where(const uc_store *st);
 /* Whether several server processes share the store (and must count bans
- * through it). SQLite: no, one server process per file. */
+ * and rate limits through it). SQLite: no, one server process per file.
+ * Redis: yes. */
 int uc_store_shared(const uc_store *st);
 /* Copies the message of this thread's last failed call on st into buf (or
  * uc_strerror(rc) when there is none); returns rc. */
 int uc_store_error(const uc_store *st, int rc, char *buf, size_t size);
-/* The known schemes, for messages: "sqlite". */
+/* The known schemes, for messages: "sqlite, redis". */
 const char *uc_store_schemes(void);
 
-/* A number that changes whenever another process changed the store. */
+/* A number that changes whenever another process changed accounts, keys (not
+ * their last_used_at), settings or domain lists: what a server's in-memory
+ * view is built from. Cheap: servers poll it every 100 ms. (Bans reach other
+ * processes through the change feed, uc_store_changes.) */
 int uc_store_version(uc_store *st, uint64_t *v);
 
 /* ---- accounts and keys ---- */
@@ -159,8 +173,9 @@ int uc_store_key_by_hash(uc_store *st, const uint8_t hash[UC_KEY_HASH_LEN], stru
 /* UC_ENOTFOUND when the account has no live key with that id. */
 int uc_store_key_get(uc_store *st, int64_t account_id, int64_t key_id, struct uc_key_rec *out);
 int uc_store_key_revoke(uc_store *st, int64_t account_id, int64_t key_id, int64_t when);
-/* Writes name, type, prefix and hash of the live key k->id of k->account_id
- * (a retype gives the key new text: see uc_admin_key_update). UC_ENOTFOUND. */
+/* Writes name, type, prefix, hash and rate limit of the live key k->id of
+ * k->account_id (a retype gives the key new text: see uc_admin_key_update).
+ * UC_ENOTFOUND. */
 int uc_store_key_update(uc_store *st, const struct uc_key_rec *k);
 /* Advances last_used_at (admin calls, which usage does not count). */
 int uc_store_key_touch(uc_store *st, int64_t key_id, int64_t when);
@@ -200,7 +215,8 @@ int uc_store_ban_put(uc_store *st, const struct uc_ban_rec *b, size_t n);
 /* Counts one black answer of ip, atomically, durable on return: when the IP
  * is banned (and lift_seconds, if not 0, has not passed since banned_at)
  * nothing is counted; a ban older than that is lifted first; otherwise
- * attempts + 1, and attempts >= threshold bans it (banned_at = now). *out is
+ * attempts + 1, and attempts >= threshold bans it (banned_at = now) and
+ * appends UC_CHANGE_BAN to the change feed in the same atomic step. *out is
  * the row afterwards, and *counted (may be NULL) whether this call counted. */
 int uc_store_ban_hit(uc_store *st, int64_t account_id, const char *ip, unsigned threshold,
                      unsigned lift_seconds, int64_t now, struct uc_ban_rec *out, int *counted);
@@ -216,14 +232,27 @@ int uc_store_ban_delete_all(uc_store *st, int64_t account_id, size_t *deleted);
 /* Calls cb for each change not seen yet, in order, and advances *cursor (an
  * opaque position). *cursor 0 on a fresh start means "from now": it is set
  * past the newest change and nothing is replayed. Changes older than a day
- * may be gone. */
+ * may be gone. Cheap when nothing changed: servers read it every 100 ms. */
 int uc_store_changes(uc_store *st, uint64_t *cursor, uc_change_cb cb, void *arg);
+
+/* ---- rate limits (shared stores only) ---- */
+
+/* Takes one request from the bucket of key_id (GCRA: per_second requests a
+ * second, burst at once; burst 0: per_second), atomically across every
+ * process. *allowed says whether it fits; when not, *retry_ms is how long
+ * until one would. The store may use its own clock (so that every process
+ * agrees) rather than now_ms. UC_EINVAL on a store that is not shared (a
+ * server counts in memory then: include/uc/ratelimit.h). */
+int uc_store_rate_take(uc_store *st, int64_t key_id, uint32_t per_second, uint32_t burst,
+                       int64_t now_ms, int *allowed, int64_t *retry_ms);
 
 /* ---- secrets and alias memory ---- */
 
 /* The installation's secret called name (32 random bytes), made on first use
  * and the same for every process using the store ever after. */
 int uc_store_secret(uc_store *st, const char *name, uint8_t out[32]);
+/* Every secret, by name (for copying a store). */
+int uc_store_secret_each(uc_store *st, uc_secret_cb cb, void *arg);
 /* Upserts spellings (last_seen only moves forward), one transaction. */
 int uc_store_alias_put(uc_store *st, const struct uc_alias_rec *a, size_t n);
 /* The spellings of one mailbox seen since `since` (account 0 and mailbox
@@ -240,6 +269,29 @@ int uc_store_audit_add(uc_store *st, int64_t account_id, int64_t key_id, const c
                        const char *detail);
 /* The account's newest rows first, at most limit. */
 int uc_store_audit_each(uc_store *st, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg);
+
+/* ---- writing rows as they are (copying a store: uc_store_copy) ---- */
+
+/* Each keeps the record's id and times; the id sequences move past them.
+ * account_put, key_put, audit_put: UC_EEXISTS when the id (or the name, the
+ * hash) is taken. list_put upserts n rows with their added_at, one
+ * transaction. secret_put sets (or replaces) a secret. */
+int uc_store_account_put(uc_store *st, const struct uc_account_rec *a);
+int uc_store_key_put(uc_store *st, const struct uc_key_rec *k);
+int uc_store_list_put(uc_store *st, const struct uc_list_rec *l, size_t n);
+int uc_store_audit_put(uc_store *st, const struct uc_audit_rec *a);
+int uc_store_secret_put(uc_store *st, const char *name, const uint8_t value[32]);
+
+/* Copies everything of `from` (accounts, keys, settings, lists, usage, bans,
+ * alias memory, audit trail, secrets; not the change feed) into `to`, which
+ * must hold no account yet; ids and times are kept. Works between any two
+ * backends. *copied (may be NULL) counts rows by kind. UC_OK, or an error with
+ * err saying what failed (`to` may then hold part of the copy). */
+struct uc_store_copied {
+  size_t accounts, keys, settings, lists, usage, bans, aliases, audit, secrets;
+};
+int uc_store_copy(uc_store *from, uc_store *to, struct uc_store_copied *copied, char *err,
+                  size_t err_size);
 
 /* ---- helpers over the above ---- */
 

@@ -1,9 +1,11 @@
 /* The store conformance suite: every uc_store_* call, run against each backend of `backends`. */
 #include "unit.h"
 
+#include "store_int.h"
 #include "uc/store.h"
 
 #include <ftw.h>
+#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -27,11 +29,17 @@ struct backend {
 static int sqlite_fresh(char *url, size_t size);
 static void sqlite_remove(const char *url);
 static int sqlite_break_domain(const char *url, const char *domain);
+static int redis_fresh(char *url, size_t size);
+static void redis_remove(const char *url);
 
-/* A new backend is one row, e.g. {"redis", 1, "UC_TEST_REDIS_URL", redis_fresh,
- * redis_remove, NULL}: redis_fresh gives that URL with a key prefix of its own. */
+/* A new backend is one row. Redis: the server of UC_TEST_REDIS_URL (make unit
+ * starts one: scripts/with-redis.sh), each test under a key prefix of its own.
+ * Redis cannot be made to fail half-way through a script from outside, so
+ * "all or nothing" is not injected there (its scripts validate before they
+ * write: lib/store_redis_lua.h). */
 static const struct backend backends[] = {
     {"sqlite", 0, NULL, sqlite_fresh, sqlite_remove, sqlite_break_domain},
+    {"redis", 1, "UC_TEST_REDIS_URL", redis_fresh, redis_remove, NULL},
 };
 
 static const struct backend *be; /* the backend the running group tests */
@@ -79,6 +87,50 @@ static int sqlite_break_domain(const char *url, const char *domain) {
   sqlite3_close(db);
   sqlite3_free(sql);
   return rc;
+}
+
+/* A prefix of its own per test: "redis://host:port/0?prefix=tPID_N". */
+static int redis_fresh(char *url, size_t size) {
+  static unsigned n;
+  const char *base = getenv("UC_TEST_REDIS_URL");
+  if (!base)
+    return UC_EINVAL;
+  snprintf(url, size, "%s?prefix=t%ld_%u", base, (long)getpid(), n++);
+  return UC_OK;
+}
+
+/* A connection of the test's own to the Redis of url (NULL when it fails). */
+static redisContext *redis_admin(const char *url, struct uc__redis_url *u) {
+  char err[256];
+  if (uc__redis_url_parse(url + strlen("redis://"), 0, u, err, sizeof err) != UC_OK)
+    return NULL;
+  redisContext *c = redisConnect(u->host, u->port);
+  if (c && c->err) {
+    redisFree(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* Deletes every key under the test's prefix. */
+static void redis_remove(const char *url) {
+  struct uc__redis_url u;
+  redisContext *c = redis_admin(url, &u);
+  char match[96], cursor[32] = "0";
+  snprintf(match, sizeof match, "%s:*", u.prefix);
+  do {
+    redisReply *r = c ? redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, match) : NULL;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      freeReplyObject(r);
+      break;
+    }
+    snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+    for (size_t i = 0; i < r->element[1]->elements; i++)
+      freeReplyObject(redisCommand(c, "DEL %b", r->element[1]->element[i]->str,
+                                   r->element[1]->element[i]->len));
+    freeReplyObject(r);
+  } while (strcmp(cursor, "0") != 0);
+  redisFree(c);
 }
 
 /* ---- fixture: a fresh store per test ---- */
@@ -227,6 +279,8 @@ struct change_row {
   int64_t account_id;
   char ip[UC_IP_KEY_MAX];
   int own;
+  unsigned attempts;
+  int64_t banned_at;
 };
 struct changes {
   size_t n;
@@ -235,7 +289,8 @@ struct changes {
 static int on_change(void *arg, const struct uc_change *ch) {
   struct changes *c = arg;
   if (c->n < MAX_ROWS) {
-    c->r[c->n] = (struct change_row){ch->id, ch->kind, ch->account_id, "", ch->own};
+    c->r[c->n] = (struct change_row){ch->id,  ch->kind,     ch->account_id, "",
+                                     ch->own, ch->attempts, ch->banned_at};
     snprintf(c->r[c->n].ip, sizeof c->r[c->n].ip, "%s", ch->ip ? ch->ip : "");
   }
   return c->n++, 0;
@@ -885,6 +940,419 @@ static void test_changes_in_order(void **state) {
   uc_store_close(other);
 }
 
+/* A ban made by a hit is in the feed, for the other servers' memory. */
+static void test_ban_hit_feeds_ban(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  uc_store *other = second(f);
+  uint64_t mine = 0, theirs = 0;
+  struct changes seen = {0}, seen2 = {0};
+  struct uc_ban_rec out;
+  int counted;
+  assert_int_equal(uc_store_changes(f->st, &mine, NULL, NULL), UC_OK);
+  assert_int_equal(uc_store_changes(other, &theirs, NULL, NULL), UC_OK);
+  assert_int_equal(uc_store_ban_hit(f->st, a, "192.0.2.7", 2, 0, 1000, &out, &counted), UC_OK);
+  assert_int_equal(uc_store_changes(other, &theirs, on_change, &seen2), UC_OK);
+  assert_int_equal(seen2.n, 0); /* counting is not a change */
+  assert_int_equal(uc_store_ban_hit(f->st, a, "192.0.2.7", 2, 0, 1001, &out, &counted), UC_OK);
+  assert_int_equal(out.banned_at, 1001);
+  assert_int_equal(uc_store_ban_hit(f->st, a, "192.0.2.7", 2, 0, 1002, &out, &counted), UC_OK);
+  assert_false(counted); /* banned already: no second change */
+  assert_int_equal(uc_store_changes(other, &theirs, on_change, &seen2), UC_OK);
+  assert_int_equal(seen2.n, 1);
+  expect_change(&seen2.r[0], UC_CHANGE_BAN, a, "192.0.2.7", 0);
+  assert_int_equal(seen2.r[0].attempts, 2);
+  assert_int_equal(seen2.r[0].banned_at, 1001);
+  assert_int_equal(uc_store_changes(f->st, &mine, on_change, &seen), UC_OK);
+  assert_int_equal(seen.n, 1);
+  expect_change(&seen.r[0], UC_CHANGE_BAN, a, "192.0.2.7", 1); /* made through this handle */
+  assert_int_equal(uc_store_ban_delete(other, a, "192.0.2.7"), UC_OK);
+  assert_int_equal(uc_store_changes(f->st, &mine, on_change, &seen), UC_OK);
+  assert_int_equal(seen.n, 2);
+  expect_change(&seen.r[1], UC_CHANGE_UNBAN, a, "192.0.2.7", 0);
+  assert_true(seen.r[1].id > seen.r[0].id);
+  uc_store_close(other);
+}
+
+/* ---- secrets and alias memory ---- */
+
+struct secrets {
+  size_t n;
+  char name[MAX_ROWS][32];
+  uint8_t value[MAX_ROWS][32];
+};
+static int on_secret(void *arg, const char *name, const uint8_t value[32]) {
+  struct secrets *c = arg;
+  if (c->n < MAX_ROWS) {
+    snprintf(c->name[c->n], sizeof c->name[c->n], "%s", name);
+    memcpy(c->value[c->n], value, 32);
+  }
+  return c->n++, 0;
+}
+
+static void test_secrets(void **state) {
+  struct fx *f = *state;
+  uint8_t one[32], again[32], theirs[32], two[32], set[32];
+  uc_store *other = second(f);
+  assert_int_equal(uc_store_secret(f->st, "one", one), UC_OK);
+  assert_int_equal(uc_store_secret(f->st, "one", again), UC_OK);
+  assert_memory_equal(one, again, 32); /* made once */
+  assert_int_equal(uc_store_secret(other, "one", theirs), UC_OK);
+  assert_memory_equal(one, theirs, 32); /* the same for every process */
+  assert_int_equal(uc_store_secret(f->st, "two", two), UC_OK);
+  assert_memory_not_equal(one, two, 32);
+  struct secrets all = {0};
+  assert_int_equal(uc_store_secret_each(f->st, on_secret, &all), UC_OK);
+  assert_int_equal(all.n, 2);
+  assert_string_equal(all.name[0], "one"); /* by name */
+  assert_memory_equal(all.value[0], one, 32);
+  assert_string_equal(all.name[1], "two");
+  memset(set, 0x5A, sizeof set);
+  assert_int_equal(uc_store_secret_put(f->st, "two", set), UC_OK);
+  assert_int_equal(uc_store_secret(other, "two", again), UC_OK);
+  assert_memory_equal(again, set, 32); /* put replaces */
+  uc_store_close(other);
+}
+
+struct aliases {
+  size_t n;
+  struct uc_alias_rec r[MAX_ROWS];
+};
+static int on_alias(void *arg, const struct uc_alias_rec *a) {
+  struct aliases *c = arg;
+  if (c->n < MAX_ROWS)
+    c->r[c->n] = *a;
+  return c->n++, 0;
+}
+
+static struct uc_alias_rec alias(int64_t acc, uint8_t mailbox, uint8_t spelling, int64_t seen) {
+  struct uc_alias_rec a = {.account_id = acc, .last_seen = seen};
+  memset(a.mailbox, mailbox, UC_ALIAS_HASH);
+  memset(a.spelling, spelling, UC_ALIAS_HASH);
+  return a;
+}
+
+static void test_aliases(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  int64_t now = (int64_t)time(NULL);
+  struct uc_alias_rec rows[] = {alias(a, 1, 10, now - 300), alias(a, 1, 11, now - 100),
+                                alias(a, 2, 20, now - 200), alias(b, 1, 10, now - 50)};
+  assert_int_equal(uc_store_alias_put(f->st, rows, COUNT(rows)), UC_OK);
+  struct uc_alias_rec older = alias(a, 1, 11, now - 1000); /* last_seen only moves forward */
+  assert_int_equal(uc_store_alias_put(f->st, &older, 1), UC_OK);
+  struct aliases one = {0}, recent = {0}, all = {0}, after = {0};
+  uint8_t box[UC_ALIAS_HASH];
+  memset(box, 1, sizeof box);
+  assert_int_equal(uc_store_alias_each(f->st, a, box, 0, on_alias, &one), UC_OK);
+  assert_int_equal(one.n, 2); /* the mailbox of that account only */
+  for (size_t i = 0; i < one.n; i++) {
+    assert_int_equal(one.r[i].account_id, a);
+    assert_memory_equal(one.r[i].mailbox, box, UC_ALIAS_HASH);
+    int64_t want = one.r[i].spelling[0] == 10 ? now - 300 : now - 100;
+    assert_int_equal(one.r[i].last_seen, want);
+  }
+  assert_int_equal(uc_store_alias_each(f->st, a, box, now - 150, on_alias, &recent), UC_OK);
+  assert_int_equal(recent.n, 1);
+  assert_int_equal(recent.r[0].spelling[0], 11);
+  assert_int_equal(uc_store_alias_each(f->st, 0, NULL, 0, on_alias, &all), UC_OK);
+  assert_int_equal(all.n, 4);
+  for (size_t i = 1; i < all.n; i++)
+    assert_true(all.r[i - 1].last_seen >= all.r[i].last_seen); /* newest first */
+  assert_int_equal(all.r[0].account_id, b);
+  size_t deleted = 0;
+  assert_int_equal(uc_store_alias_trim(f->st, now - 150, &deleted), UC_OK);
+  assert_int_equal(deleted, 2);
+  assert_int_equal(uc_store_alias_each(f->st, 0, NULL, 0, on_alias, &after), UC_OK);
+  assert_int_equal(after.n, 2);
+  assert_int_equal(after.r[0].last_seen, now - 50);
+  assert_int_equal(after.r[1].last_seen, now - 100);
+  assert_int_equal(uc_store_alias_trim(f->st, now - 150, NULL), UC_OK);
+}
+
+/* ---- rows as they are (copying a store) ---- */
+
+static void test_put_rows(void **state) {
+  struct fx *f = *state;
+  struct uc_account_rec a = {.id = 7, .created_at = 1234}, got, next;
+  snprintf(a.name, sizeof a.name, "seven");
+  assert_int_equal(uc_store_account_put(f->st, &a), UC_OK);
+  assert_int_equal(uc_store_account_get(f->st, "seven", &got), UC_OK);
+  assert_int_equal(got.id, 7);
+  assert_int_equal(got.created_at, 1234);
+  assert_int_equal(uc_store_account_put(f->st, &a), UC_EEXISTS);
+  snprintf(a.name, sizeof a.name, "other");
+  assert_int_equal(uc_store_account_put(f->st, &a), UC_EEXISTS); /* the id is taken */
+  assert_int_equal(uc_store_account_create(f->st, "later", &next), UC_OK);
+  assert_true(next.id > 7); /* the sequence moved past it */
+  struct uc_key_rec k = {.id = 40,
+                         .account_id = 7,
+                         .type = UC_KEY_ACTIVE,
+                         .created_at = 100,
+                         .last_used_at = 200,
+                         .revoked_at = 300,
+                         .rate_per_second = 5,
+                         .rate_burst = 9};
+  snprintf(k.name, sizeof k.name, "kept");
+  snprintf(k.prefix, sizeof k.prefix, "ucl_live_abcde");
+  uc_key_hash("kept key", 8, k.hash);
+  assert_int_equal(uc_store_key_put(f->st, &k), UC_OK);
+  struct uc_key_rec kg;
+  assert_int_equal(uc_store_key_by_hash(f->st, k.hash, &kg), UC_OK);
+  assert_int_equal(kg.id, 40);
+  assert_int_equal(kg.last_used_at, 200);
+  assert_int_equal(kg.revoked_at, 300);
+  assert_int_equal(kg.rate_per_second, 5);
+  assert_int_equal(kg.rate_burst, 9);
+  assert_int_equal(uc_store_key_put(f->st, &k), UC_EEXISTS);
+  struct uc_key_rec fresh = key(f, 7, "fresh", UC_KEY_ACTIVE);
+  assert_true(fresh.id > 40);
+  struct uc_list_rec l[] = {{7, UC_BLACK, "b.example", 111}, {7, UC_BLACK, "a.example", 222}};
+  assert_int_equal(uc_store_list_put(f->st, l, 2), UC_OK);
+  struct lists ls = {0};
+  assert_int_equal(uc_store_list_each(f->st, 7, on_list, &ls), UC_OK);
+  assert_int_equal(ls.n, 2);
+  assert_string_equal(ls.r[0].domain, "a.example");
+  assert_int_equal(ls.r[0].added_at, 222);
+  assert_int_equal(ls.r[1].added_at, 111);
+  struct uc_audit_rec au = {.id = 90,
+                            .account_id = 7,
+                            .key_id = 40,
+                            .at = 555,
+                            .action = "keys.create",
+                            .detail = "{\"x\":1}"};
+  assert_int_equal(uc_store_audit_put(f->st, &au), UC_OK);
+  assert_int_equal(uc_store_audit_put(f->st, &au), UC_EEXISTS);
+  assert_int_equal(uc_store_audit_add(f->st, 7, 0, "later", "{}"), UC_OK);
+  struct audits all = {0};
+  assert_int_equal(uc_store_audit_each(f->st, 7, 10, on_audit, &all), UC_OK);
+  assert_int_equal(all.n, 2);
+  assert_string_equal(all.r[0].action, "later");
+  assert_true(all.r[0].id > 90);
+  assert_int_equal(all.r[1].id, 90);
+  assert_int_equal(all.r[1].at, 555);
+  assert_int_equal(all.r[1].key_id, 40);
+  assert_string_equal(all.r[1].detail, "{\"x\":1}");
+}
+
+static void test_key_rate_limit(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_key_rec k = key(f, a, "web", UC_KEY_ACTIVE), got;
+  assert_int_equal(k.rate_per_second, 0); /* the account's */
+  k.rate_per_second = 20, k.rate_burst = 40;
+  assert_int_equal(uc_store_key_update(f->st, &k), UC_OK);
+  assert_int_equal(uc_store_key_get(f->st, a, k.id, &got), UC_OK);
+  assert_int_equal(got.rate_per_second, 20);
+  assert_int_equal(got.rate_burst, 40);
+  struct keys all = {0};
+  assert_int_equal(uc_store_key_each(f->st, a, on_key, &all), UC_OK);
+  assert_int_equal(all.r[0].rate_burst, 40);
+}
+
+/* ---- rate limits (shared stores) ---- */
+
+static void test_rate_take(void **state) {
+  struct fx *f = *state;
+  int allowed = -1;
+  int64_t retry = -1;
+  if (!be->shared) { /* a lone server counts in memory (include/uc/ratelimit.h) */
+    assert_int_equal(uc_store_rate_take(f->st, 1, 10, 3, 0, &allowed, &retry), UC_EINVAL);
+    return;
+  }
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(uc_store_rate_take(f->st, 1, 1, 3, 0, &allowed, &retry), UC_OK);
+    assert_true(allowed); /* the burst */
+  }
+  assert_int_equal(uc_store_rate_take(f->st, 1, 1, 3, 0, &allowed, &retry), UC_OK);
+  assert_false(allowed);
+  assert_in_range(retry, 1, 1000); /* one a second: back within a second */
+  assert_int_equal(uc_store_rate_take(f->st, 2, 1, 3, 0, &allowed, &retry), UC_OK);
+  assert_true(allowed); /* a bucket per key */
+  assert_int_equal(uc_store_rate_take(f->st, 2, 0, 3, 0, &allowed, &retry), UC_EINVAL);
+}
+
+struct taker {
+  uc_store *st;
+  int rc, allowed;
+};
+
+static void *take_loop(void *arg) {
+  struct taker *t = arg;
+  for (int i = 0; i < 25 && t->rc == UC_OK; i++) {
+    int ok = 0;
+    int64_t retry;
+    t->rc = uc_store_rate_take(t->st, 7, 1, 50, 0, &ok, &retry);
+    t->allowed += ok;
+  }
+  return NULL;
+}
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* 8 handles take 200 from one bucket of burst 50 at 1/s: 50 pass, plus one
+ * per second the run lasted (the bound follows the measured time). */
+static void test_rate_take_exact_under_concurrency(void **state) {
+  struct fx *f = *state;
+  struct taker t[8];
+  pthread_t th[8];
+  if (!be->shared)
+    skip();
+  for (int i = 0; i < 8; i++)
+    t[i] = (struct taker){second(f), UC_OK, 0};
+  double t0 = seconds();
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, take_loop, &t[i]), 0);
+  int allowed = 0;
+  for (int i = 0; i < 8; i++) {
+    pthread_join(th[i], NULL);
+    uc_store_close(t[i].st);
+    assert_int_equal(t[i].rc, UC_OK);
+    allowed += t[i].allowed;
+  }
+  double elapsed = seconds() - t0;
+  assert_true(allowed >= 50);
+  assert_true(allowed <= 50 + (int)elapsed + 1);
+}
+
+/* ---- copying a store to another backend and back ---- */
+
+static void fill_everything(struct fx *f, int64_t *acc) {
+  struct uc_account_rec a;
+  int64_t now = (int64_t)time(NULL);
+  uint8_t secret[32];
+  assert_int_equal(uc_store_account_create(f->st, "alpha", &a), UC_OK);
+  account(f, "beta");
+  *acc = a.id;
+  struct uc_key_rec k = key(f, a.id, "web", UC_KEY_ACTIVE);
+  struct uc_key_rec gone = key(f, a.id, "old", UC_KEY_SANDBOX);
+  assert_int_equal(uc_store_key_revoke(f->st, a.id, gone.id, now), UC_OK);
+  k.rate_per_second = 3;
+  assert_int_equal(uc_store_key_update(f->st, &k), UC_OK);
+  struct uc_usage_delta d[] = {{k.id, DAY, UC_WHITE, 4, now},
+                               {k.id, DAY, UC_BLACK, 2, now},
+                               {gone.id, DAY - 1, UC_GREY, 1, now}};
+  assert_int_equal(uc_store_usage_add(f->st, d, COUNT(d)), UC_OK);
+  assert_int_equal(uc_store_settings_put(f->st, a.id, "{\"ban_threshold\":3}"), UC_OK);
+  assert_int_equal(uc_store_list_add(f->st, a.id, UC_BLACK, "spam.example"), UC_OK);
+  assert_int_equal(uc_store_list_add(f->st, a.id, UC_WHITE, "ok.example"), UC_OK);
+  struct uc_ban_rec b[] = {ban(a.id, "192.0.2.1", 2, 0, 100),
+                           ban(a.id, "2001:db8::/64", 3, 150, 150)};
+  assert_int_equal(uc_store_ban_put(f->st, b, 2), UC_OK);
+  struct uc_alias_rec al[] = {alias(a.id, 1, 10, now - 10), alias(a.id, 1, 11, now - 5)};
+  assert_int_equal(uc_store_alias_put(f->st, al, 2), UC_OK);
+  assert_int_equal(uc_store_audit_add(f->st, a.id, 0, "lists.add", "{\"n\":1}"), UC_OK);
+  assert_int_equal(uc_store_audit_add(f->st, a.id, k.id, "keys.create", "{\"n\":2}"), UC_OK);
+  assert_int_equal(uc_store_secret(f->st, "alias-chains", secret), UC_OK);
+}
+
+/* Everything of st as text, to compare two stores (ids and times included). */
+static void dump(uc_store *st, int64_t acc, char *out, size_t size) {
+  struct accounts as = {0};
+  struct keys ks = {0};
+  struct usage us = {0};
+  struct lists ls = {0};
+  struct bans bs = {0};
+  struct aliases als = {0};
+  struct audits aus = {0};
+  struct secrets ss = {0};
+  char *json = NULL;
+  size_t n = 0;
+  assert_int_equal(uc_store_account_each(st, on_account, &as), UC_OK);
+  assert_int_equal(uc_store_key_each(st, 0, on_key, &ks), UC_OK);
+  assert_int_equal(uc_store_usage_each(st, acc, 0, on_usage, &us), UC_OK);
+  assert_int_equal(uc_store_list_each(st, 0, on_list, &ls), UC_OK);
+  assert_int_equal(uc_store_ban_each(st, 0, on_ban, &bs), UC_OK);
+  assert_int_equal(uc_store_alias_each(st, 0, NULL, 0, on_alias, &als), UC_OK);
+  assert_int_equal(uc_store_audit_each(st, acc, 100, on_audit, &aus), UC_OK);
+  assert_int_equal(uc_store_secret_each(st, on_secret, &ss), UC_OK);
+  assert_int_equal(uc_store_settings_get(st, acc, &json), UC_OK);
+  n += (size_t)snprintf(out + n, size - n, "settings %s\n", json ? json : "-");
+  free(json);
+  for (size_t i = 0; i < as.n; i++)
+    n += (size_t)snprintf(out + n, size - n, "account %lld %s %lld\n", (long long)as.r[i].id,
+                          as.r[i].name, (long long)as.r[i].created_at);
+  for (size_t i = 0; i < ks.n; i++)
+    n += (size_t)snprintf(out + n, size - n, "key %lld %lld %s %d %s %02x %lld %lld %lld %u %u\n",
+                          (long long)ks.r[i].id, (long long)ks.r[i].account_id, ks.r[i].name,
+                          (int)ks.r[i].type, ks.r[i].prefix, ks.r[i].hash[0],
+                          (long long)ks.r[i].created_at, (long long)ks.r[i].last_used_at,
+                          (long long)ks.r[i].revoked_at, ks.r[i].rate_per_second,
+                          ks.r[i].rate_burst);
+  for (size_t i = 0; i < us.n; i++)
+    n += (size_t)snprintf(
+        out + n, size - n, "usage %lld %u %llu %llu %llu\n", (long long)us.r[i].key_id, us.r[i].day,
+        (unsigned long long)us.r[i].count[0], (unsigned long long)us.r[i].count[1],
+        (unsigned long long)us.r[i].count[2]);
+  for (size_t i = 0; i < ls.n; i++)
+    n +=
+        (size_t)snprintf(out + n, size - n, "list %lld %d %s %lld\n", (long long)ls.r[i].account_id,
+                         (int)ls.r[i].color, ls.r[i].domain, (long long)ls.r[i].added_at);
+  for (size_t i = 0; i < bs.n; i++)
+    n += (size_t)snprintf(out + n, size - n, "ban %lld %s %u %lld %lld\n",
+                          (long long)bs.r[i].account_id, bs.r[i].ip, bs.r[i].attempts,
+                          (long long)bs.r[i].banned_at, (long long)bs.r[i].updated_at);
+  for (size_t i = 0; i < als.n; i++)
+    n += (size_t)snprintf(out + n, size - n, "alias %lld %02x %02x %lld\n",
+                          (long long)als.r[i].account_id, als.r[i].mailbox[0], als.r[i].spelling[0],
+                          (long long)als.r[i].last_seen);
+  for (size_t i = 0; i < aus.n; i++)
+    n += (size_t)snprintf(out + n, size - n, "audit %lld %lld %lld %s %s\n", (long long)aus.r[i].id,
+                          (long long)aus.r[i].key_id, (long long)aus.r[i].at, aus.r[i].action,
+                          aus.r[i].detail);
+  for (size_t i = 0; i < ss.n; i++)
+    n += (size_t)snprintf(out + n, size - n, "secret %s %02x%02x\n", ss.name[i], ss.value[i][0],
+                          ss.value[i][31]);
+}
+
+/* Copies f's store into a fresh store of `into` and back into a fresh one of
+ * f's backend: all three hold the same rows. */
+static void copy_through(struct fx *f, int64_t acc, const struct backend *into) {
+  char there_url[UC_STORE_URL_MAX], back_url[UC_STORE_URL_MAX], err[512];
+  char a[8192], b[8192], c[8192];
+  uc_store *there = NULL, *back = NULL;
+  struct uc_store_copied n;
+  assert_int_equal(into->fresh(there_url, sizeof there_url), UC_OK);
+  assert_int_equal(be->fresh(back_url, sizeof back_url), UC_OK);
+  assert_int_equal(uc_store_open(there_url, UC_STORE_CREATE, &there, err, sizeof err), UC_OK);
+  assert_int_equal(uc_store_open(back_url, UC_STORE_CREATE, &back, err, sizeof err), UC_OK);
+  assert_int_equal(uc_store_copy(f->st, there, &n, err, sizeof err), UC_OK);
+  assert_int_equal(n.accounts, 2);
+  assert_int_equal(n.keys, 2);
+  assert_int_equal(n.settings, 1);
+  assert_int_equal(n.lists, 2);
+  assert_int_equal(n.usage, 2);
+  assert_int_equal(n.bans, 2);
+  assert_int_equal(n.aliases, 2);
+  assert_int_equal(n.audit, 2);
+  assert_int_equal(n.secrets, 1);
+  assert_int_equal(uc_store_copy(there, back, NULL, err, sizeof err), UC_OK);
+  dump(f->st, acc, a, sizeof a);
+  dump(there, acc, b, sizeof b);
+  dump(back, acc, c, sizeof c);
+  assert_string_equal(a, b);
+  assert_string_equal(a, c);
+  assert_int_equal(uc_store_copy(f->st, back, NULL, err, sizeof err), UC_EEXISTS);
+  assert_non_null(strstr(err, "empty store")); /* never into a store in use */
+  uc_store_close(there);
+  uc_store_close(back);
+  into->remove(there_url);
+  be->remove(back_url);
+}
+
+static void test_copy(void **state) {
+  struct fx *f = *state;
+  int64_t acc;
+  fill_everything(f, &acc);
+  for (size_t i = 0; i < COUNT(backends); i++)
+    if (!backends[i].env || getenv(backends[i].env))
+      copy_through(f, acc, &backends[i]);
+}
+
 /* ---- audit ---- */
 
 static void test_audit(void **state) {
@@ -1201,6 +1669,205 @@ static void test_concurrent_first_opens(void **state) {
   }
 }
 
+/* A version 4 file (the feed without bans, keys without a rate limit; only
+ * the tables version 5 touches, and bans) is upgraded in place: rows, ids
+ * and the feed's sequence kept. */
+static void test_open_upgrades_v4(void **state) {
+  (void)state;
+  char path[128], err[256];
+  sqlite3 *db = NULL;
+  uc_store *st = NULL;
+  snprintf(path, sizeof path, "%s/v4.db", dir);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(
+          db,
+          "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+          " created_at INTEGER NOT NULL);"
+          "CREATE TABLE keys (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,"
+          " name TEXT NOT NULL, type TEXT NOT NULL, prefix TEXT NOT NULL,"
+          " hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, last_used_at INTEGER,"
+          " revoked_at INTEGER);"
+          "CREATE TABLE changes (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+          " origin INTEGER NOT NULL, at INTEGER NOT NULL, account_id INTEGER NOT NULL,"
+          " kind TEXT NOT NULL CHECK (kind IN ('unban','unban_all')), ip TEXT);"
+          "CREATE TABLE bans (account_id INTEGER NOT NULL, ip TEXT NOT NULL,"
+          " attempts INTEGER NOT NULL, banned_at INTEGER, updated_at INTEGER NOT NULL,"
+          " PRIMARY KEY (account_id, ip)) WITHOUT ROWID;"
+          "INSERT INTO accounts VALUES (1, 'one', 10);"
+          "INSERT INTO keys VALUES (3, 1, 'k', 'active', 'ucl_live_abcde', x'00', 10,"
+          " NULL, NULL);"
+          "INSERT INTO changes(origin, at, account_id, kind, ip) VALUES"
+          " (5, unixepoch(), 1, 'unban', '192.0.2.1'), (5, unixepoch(), 1, 'unban_all', NULL);"
+          "DELETE FROM changes WHERE kind = 'unban_all';"
+          "PRAGMA user_version = 4;",
+          NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(uc_store_open(path, 0, &st, err, sizeof err), UC_OK);
+  struct keys ks = {0};
+  assert_int_equal(uc_store_key_each(st, 1, on_key, &ks), UC_OK);
+  assert_int_equal(ks.n, 1);
+  assert_int_equal(ks.r[0].id, 3);
+  assert_int_equal(ks.r[0].rate_per_second, 0);
+  uint64_t cursor = 0;
+  assert_int_equal(uc_store_changes(st, &cursor, NULL, NULL), UC_OK);
+  struct uc_ban_rec out;
+  struct changes seen = {0};
+  assert_int_equal(uc_store_ban_hit(st, 1, "192.0.2.9", 1, 0, 100, &out, NULL), UC_OK);
+  assert_int_equal(uc_store_changes(st, &cursor, on_change, &seen), UC_OK);
+  assert_int_equal(seen.n, 1);
+  assert_int_equal(seen.r[0].id, 3); /* id 2, deleted before the upgrade, is never reused */
+  assert_int_equal(seen.r[0].kind, UC_CHANGE_BAN); /* the new kind is allowed */
+  uc_store_close(st);
+}
+
+/* ---- Redis: what is particular to the shared backend ---- */
+
+static void test_redis_url_forms(void **state) {
+  (void)state;
+  static const struct {
+    const char *target, *host, *user, *password, *prefix;
+    int port, db;
+  } good[] = {
+      {"localhost", "localhost", "", "", "uc", 6379, 0},
+      {"10.0.0.5:6380/2", "10.0.0.5", "", "", "uc", 6380, 2},
+      {":s3cret@redis.internal:7000/1?prefix=shop", "redis.internal", "", "s3cret", "shop", 7000,
+       1},
+      {"app:p%40ss%3Aw@[::1]:6379/0", "::1", "app", "p@ss:w", "uc", 6379, 0},
+      {"[2001:db8::7]", "2001:db8::7", "", "", "uc", 6379, 0},
+      {"h/", "h", "", "", "uc", 6379, 0},
+      {"h?prefix=a.b-c_d", "h", "", "", "a.b-c_d", 6379, 0},
+  };
+  static const char *const bad[] = {
+      "",          ":6379",        "h:0",    "h:65536", "h:63x",    "h/x",
+      "h/-1",      "[::1",         "[::1]x", "[]:1",    "bad host", "h?db=1",
+      "h?prefix=", "h?prefix=a b", "pw@h",   ":%zz@h",  ":%4@h",    "h:",
+  };
+  struct uc__redis_url u;
+  char err[256];
+  for (size_t i = 0; i < COUNT(good); i++) {
+    if (uc__redis_url_parse(good[i].target, 0, &u, err, sizeof err) != UC_OK)
+      fail_msg("'%s' refused: %s", good[i].target, err);
+    assert_string_equal(u.host, good[i].host);
+    assert_string_equal(u.user, good[i].user);
+    assert_string_equal(u.password, good[i].password);
+    assert_string_equal(u.prefix, good[i].prefix);
+    assert_int_equal(u.port, good[i].port);
+    assert_int_equal(u.db, good[i].db);
+  }
+  for (size_t i = 0; i < COUNT(bad); i++) {
+    err[0] = 0;
+    if (uc__redis_url_parse(bad[i], 0, &u, err, sizeof err) != UC_EINVAL)
+      fail_msg("'%s' was accepted", bad[i]);
+    assert_true(strlen(err) > 0);
+  }
+}
+
+static void test_rediss_refused(void **state) {
+  (void)state;
+  uc_store *st = JUNK;
+  char err[512] = "", version[32];
+  assert_int_equal(uc_store_open("rediss://:pw@127.0.0.1:6379/0", 0, &st, err, sizeof err),
+                   UC_EINVAL);
+  assert_null(st);
+  snprintf(version, sizeof version, "hiredis %d.%d.%d", HIREDIS_MAJOR, HIREDIS_MINOR,
+           HIREDIS_PATCH);
+  assert_non_null(strstr(err, "TLS"));
+  assert_non_null(strstr(err, "hiredis 1.0")); /* what it would take */
+  assert_non_null(strstr(err, version));       /* what this build has */
+}
+
+static void test_redis_unreachable(void **state) {
+  (void)state;
+  uc_store *st = JUNK;
+  char err[512] = "";
+  /* port 1 on loopback: nothing listens there */
+  assert_int_equal(uc_store_open("redis://127.0.0.1:1/0", UC_STORE_CREATE, &st, err, sizeof err),
+                   UC_EUNAVAILABLE);
+  assert_null(st);
+  assert_non_null(strstr(err, "127.0.0.1:1"));
+}
+
+static void test_redis_missing_store(void **state) {
+  (void)state;
+  char url[UC_STORE_URL_MAX], err[512] = "";
+  uc_store *st = JUNK;
+  if (!getenv("UC_TEST_REDIS_URL"))
+    skip();
+  assert_int_equal(redis_fresh(url, sizeof url), UC_OK);
+  assert_int_equal(uc_store_open(url, 0, &st, err, sizeof err), UC_ENOTFOUND);
+  assert_null(st);
+  assert_non_null(strstr(err, "no store"));
+  assert_int_equal(uc_store_open(url, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  uc_store_close(st);
+  assert_int_equal(uc_store_open(url, 0, &st, err, sizeof err), UC_OK); /* made: found now */
+  uc_store_close(st);
+  redis_remove(url);
+}
+
+/* With requirepass set: the password opens the store and never shows in
+ * uc_store_where; a wrong one is refused with Redis's reason. */
+static void test_redis_password(void **state) {
+  (void)state;
+  char url[256], good[UC_STORE_URL_MAX], wrong[UC_STORE_URL_MAX], err[512] = "";
+  struct uc__redis_url u;
+  uc_store *st = NULL;
+  if (!getenv("UC_TEST_REDIS_URL"))
+    skip();
+  assert_int_equal(redis_fresh(url, sizeof url), UC_OK);
+  redisContext *c = redis_admin(url, &u);
+  assert_non_null(c);
+  freeReplyObject(redisCommand(c, "CONFIG SET requirepass t0p-s3cret"));
+  snprintf(good, sizeof good, "redis://:t0p-s3cret@%s", url + strlen("redis://"));
+  snprintf(wrong, sizeof wrong, "redis://:nope@%s", url + strlen("redis://"));
+  int rc = uc_store_open(good, UC_STORE_CREATE, &st, err, sizeof err);
+  char where[UC_STORE_URL_MAX] = "";
+  if (rc == UC_OK)
+    snprintf(where, sizeof where, "%s", uc_store_where(st));
+  uc_store_close(st);
+  uc_store *st2 = JUNK;
+  char why[512] = "";
+  int rc2 = uc_store_open(wrong, 0, &st2, why, sizeof why);
+  freeReplyObject(redisCommand(c, "CONFIG SET requirepass %s", ""));
+  redisFree(c);
+  assert_int_equal(rc, UC_OK);
+  assert_null(strstr(where, "t0p-s3cret"));
+  assert_non_null(strstr(where, u.host));
+  assert_int_not_equal(rc2, UC_OK);
+  assert_null(st2);
+  assert_true(strstr(why, "WRONGPASS") || strstr(why, "invalid"));
+  redis_remove(url);
+}
+
+/* Connections killed under the store: one call may fail (UC_EUNAVAILABLE), the next reconnects. */
+static void test_redis_reconnects(void **state) {
+  (void)state;
+  char url[UC_STORE_URL_MAX], err[512], msg[512];
+  struct uc__redis_url u;
+  struct uc_account_rec a;
+  uc_store *st = NULL;
+  if (!getenv("UC_TEST_REDIS_URL"))
+    skip();
+  assert_int_equal(redis_fresh(url, sizeof url), UC_OK);
+  assert_int_equal(uc_store_open(url, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  assert_int_equal(uc_store_account_create(st, "alpha", &a), UC_OK);
+  redisContext *c = redis_admin(url, &u);
+  assert_non_null(c);
+  freeReplyObject(redisCommand(c, "CLIENT KILL TYPE normal SKIPME yes"));
+  redisFree(c);
+  int rc = uc_store_account_get(st, "alpha", &a);
+  if (rc != UC_OK) {
+    assert_int_equal(rc, UC_EUNAVAILABLE);
+    uc_store_error(st, rc, msg, sizeof msg);
+    assert_non_null(strstr(msg, u.host));
+    rc = uc_store_account_get(st, "alpha", &a);
+  }
+  assert_int_equal(rc, UC_OK);
+  uc_store_close(st);
+  redis_remove(url);
+}
+
 struct other_thread {
   uc_store *st;
   char msg[256];
@@ -1333,6 +2000,14 @@ int main(void) {
       T(test_ban_delete),
       T(test_changes_from_now),
       T(test_changes_in_order),
+      T(test_ban_hit_feeds_ban),
+      T(test_secrets),
+      T(test_aliases),
+      T(test_put_rows),
+      T(test_key_rate_limit),
+      T(test_rate_take),
+      T(test_rate_take_exact_under_concurrency),
+      T(test_copy),
       T(test_audit),
       T(test_each_stops),
       T(test_version_follows_other_handles),
@@ -1348,6 +2023,12 @@ int main(void) {
       cmocka_unit_test(test_open_refuses_newer_schema),
       cmocka_unit_test(test_concurrent_first_opens),
       cmocka_unit_test(test_sqlite_error_message),
+      cmocka_unit_test(test_open_upgrades_v4),
+  };
+  const struct CMUnitTest redis[] = {
+      cmocka_unit_test(test_redis_url_forms),   cmocka_unit_test(test_rediss_refused),
+      cmocka_unit_test(test_redis_unreachable), cmocka_unit_test(test_redis_missing_store),
+      cmocka_unit_test(test_redis_password),    cmocka_unit_test(test_redis_reconnects),
   };
   int failed = 0;
   for (size_t i = 0; i < COUNT(backends); i++) {
@@ -1360,5 +2041,6 @@ int main(void) {
   }
   failed +=
       cmocka_run_group_tests_name("store: sqlite and opening", sqlite, dir_setup, dir_teardown);
+  failed += cmocka_run_group_tests_name("store: redis", redis, NULL, NULL);
   return failed != 0;
 }

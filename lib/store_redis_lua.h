@@ -1,0 +1,349 @@
+/* Internal to lib/store_redis.c: the Lua scripts of the Redis store. Each
+ * runs atomically in Redis (EVALSHA, EVAL when Redis forgot it), so every
+ * multi-key write is all or nothing for other clients. ARGV[1] is always the
+ * key prefix; the key layout is the table in docs/internals/store.md. Every
+ * script validates before its first write: Redis does not undo the writes of
+ * a script that fails half-way. */
+#ifndef UC_LIB_STORE_REDIS_LUA_H
+#define UC_LIB_STORE_REDIS_LUA_H
+
+/* Helpers every script starts with. nextid: a new id from a sequence, or the
+ * given one (the sequence moves past it). change: appends to the change feed
+ * (a sorted set by id; members "id origin at account kind ip attempts
+ * banned_at") and drops a few changes older than a day. */
+#define LUA_PRELUDE                                                                                \
+  "local P = ARGV[1] .. ':'\n"                                                                     \
+  "local function bump() redis.call('INCR', P .. 'version') end\n"                                 \
+  "local function nextid(what, id)\n"                                                              \
+  "  id = tonumber(id)\n"                                                                          \
+  "  local seq = P .. 'next:' .. what\n"                                                           \
+  "  if id == 0 then return redis.call('INCR', seq) end\n"                                         \
+  "  if id > tonumber(redis.call('GET', seq) or '0') then redis.call('SET', seq, id) end\n"        \
+  "  return id\n"                                                                                  \
+  "end\n"                                                                                          \
+  "local function change(origin, now, acc, kind, ip, attempts, banned_at)\n"                       \
+  "  local id = redis.call('INCR', P .. 'next:change')\n"                                          \
+  "  redis.call('ZADD', P .. 'changes', id, table.concat({id, origin, now, acc, kind, ip,\n"       \
+  "    attempts, banned_at}, ' '))\n"                                                              \
+  "  for _, m in ipairs(redis.call('ZRANGE', P .. 'changes', 0, 15)) do\n"                         \
+  "    local at = tonumber(string.match(m, '^%d+ %S+ (%d+) '))\n"                                  \
+  "    if at and at < tonumber(now) - 86400 then redis.call('ZREM', P .. 'changes', m)\n"          \
+  "    else break end\n"                                                                           \
+  "  end\n"                                                                                        \
+  "end\n"                                                                                          \
+  "local function live(acc, id)\n"                                                                 \
+  "  local r = redis.call('HMGET', P .. 'key:' .. id, 'account_id', 'revoked_at')\n"               \
+  "  return r[1] == acc and r[2] == '0'\n"                                                         \
+  "end\n"                                                                                          \
+  "local function touch(id, when)\n"                                                               \
+  "  local k = P .. 'key:' .. id\n"                                                                \
+  "  local cur = redis.call('HGET', k, 'last_used_at')\n"                                          \
+  "  if cur and tonumber(when) > tonumber(cur) then redis.call('HSET', k, 'last_used_at', when)\n" \
+  "  end\n"                                                                                        \
+  "end\n"                                                                                          \
+  "local function ban_get(acc, ip)\n"                                                              \
+  "  local v = redis.call('HGET', P .. 'bans:' .. acc, ip)\n"                                      \
+  "  if not v then return 0, 0, 0 end\n"                                                           \
+  "  local a, b, u = string.match(v, '^(%d+) (%d+) (%d+)$')\n"                                     \
+  "  return tonumber(a) or 0, tonumber(b) or 0, tonumber(u) or 0\n"                                \
+  "end\n"                                                                                          \
+  "local function ban_set(acc, ip, a, b, u)\n"                                                     \
+  "  redis.call('HSET', P .. 'bans:' .. acc, ip, string.format('%d %d %d', a, b, u))\n"            \
+  "  redis.call('SADD', P .. 'ban_accounts', acc)\n"                                               \
+  "end\n"
+
+/* X(name, body): every script. Results: {status, ...} where status is 0 or a
+ * negative uc_err (-5 not found, -8 exists); plain values otherwise. */
+#define UC_REDIS_SCRIPTS(X)                                                                        \
+  /* ARGV: create. Needs Redis 7 (EXPIRETIME). The schema version; -5: none. */                    \
+  X(OPEN, "redis.call('EXPIRETIME', P .. 'schema')\n"                                              \
+          "local v = redis.call('GET', P .. 'schema')\n"                                           \
+          "if v then return tonumber(v) end\n"                                                     \
+          "if ARGV[2] == '0' then return -5 end\n"                                                 \
+          "redis.call('SET', P .. 'schema', '1')\n"                                                \
+          "return 1\n")                                                                            \
+  /* ARGV: hash, field, row prefix, fields...: {id, values...} or {}. */                           \
+  X(FIND, "local id = redis.call('HGET', P .. ARGV[2], ARGV[3])\n"                                 \
+          "if not id then return {} end\n"                                                         \
+          "local out = {id}\n"                                                                     \
+          "local row = redis.call('HMGET', P .. ARGV[4] .. id, unpack(ARGV, 5))\n"                 \
+          "for i = 1, #row do out[i + 1] = row[i] end\n"                                           \
+          "return out\n")                                                                          \
+  /* ARGV: index (zset of ids), row prefix, reversed, count (-1: all), fields...:                  \
+   * id, values..., id, values... */                                                               \
+  X(ROWS, "local stop = tonumber(ARGV[5])\n"                                                       \
+          "if stop > 0 then stop = stop - 1 end\n"                                                 \
+          "local ids = redis.call(ARGV[4] == '1' and 'ZREVRANGE' or 'ZRANGE', P .. ARGV[2], 0, "   \
+          "stop)\n"                                                                                \
+          "local out = {}\n"                                                                       \
+          "for _, id in ipairs(ids) do\n"                                                          \
+          "  out[#out + 1] = id\n"                                                                 \
+          "  local row = redis.call('HMGET', P .. ARGV[3] .. id, unpack(ARGV, 6))\n"               \
+          "  for i = 1, #row do out[#out + 1] = row[i] end\n"                                      \
+          "end\n"                                                                                  \
+          "return out\n")                                                                          \
+  /* ARGV: id (0: new), name, created_at. */                                                       \
+  X(ACCOUNT_ADD,                                                                                   \
+    "local names = P .. 'account_names'\n"                                                         \
+    "if redis.call('HEXISTS', names, ARGV[3]) == 1 then return {-8} end\n"                         \
+    "if ARGV[2] ~= '0' and redis.call('EXISTS', P .. 'account:' .. ARGV[2]) == 1 then\n"           \
+    "  return {-8} end\n"                                                                          \
+    "local id = nextid('account', ARGV[2])\n"                                                      \
+    "redis.call('HSET', P .. 'account:' .. id, 'name', ARGV[3], 'created_at', ARGV[4])\n"          \
+    "redis.call('HSET', names, ARGV[3], id)\n"                                                     \
+    "redis.call('ZADD', P .. 'accounts', id, id)\n"                                                \
+    "bump()\n"                                                                                     \
+    "return {0, id}\n")                                                                            \
+  /* ARGV: id (0: new), then the 10 fields of key:<id> in KEY_FIELDS order. */                     \
+  X(KEY_ADD,                                                                                       \
+    "local hashes = P .. 'key_hashes'\n"                                                           \
+    "if redis.call('EXISTS', P .. 'account:' .. ARGV[3]) == 0 then\n"                              \
+    "  return redis.error_reply('no account ' .. ARGV[3]) end\n"                                   \
+    "if redis.call('HEXISTS', hashes, ARGV[7]) == 1 then return {-8} end\n"                        \
+    "if ARGV[2] ~= '0' and redis.call('EXISTS', P .. 'key:' .. ARGV[2]) == 1 then\n"               \
+    "  return {-8} end\n"                                                                          \
+    "local id = nextid('key', ARGV[2])\n"                                                          \
+    "redis.call('HSET', P .. 'key:' .. id, 'account_id', ARGV[3], 'name', ARGV[4], 'type',\n"      \
+    "  ARGV[5], 'prefix', ARGV[6], 'hash', ARGV[7], 'created_at', ARGV[8], 'last_used_at',\n"      \
+    "  ARGV[9], 'revoked_at', ARGV[10], 'rate_per_second', ARGV[11], 'rate_burst', ARGV[12])\n"    \
+    "redis.call('HSET', hashes, ARGV[7], id)\n"                                                    \
+    "redis.call('ZADD', P .. 'keys', id, id)\n"                                                    \
+    "redis.call('ZADD', P .. 'keys:' .. ARGV[3], id, id)\n"                                        \
+    "bump()\n"                                                                                     \
+    "return {0, id}\n")                                                                            \
+  /* ARGV: account, id, when. */                                                                   \
+  X(KEY_REVOKE, "if not live(ARGV[2], ARGV[3]) then return -5 end\n"                               \
+                "redis.call('HSET', P .. 'key:' .. ARGV[3], 'revoked_at', ARGV[4])\n"              \
+                "bump()\n"                                                                         \
+                "return 0\n")                                                                      \
+  /* ARGV: account, id, name, type, prefix, hash, rate_per_second, rate_burst. */                  \
+  X(KEY_UPDATE,                                                                                    \
+    "if not live(ARGV[2], ARGV[3]) then return -5 end\n"                                           \
+    "local k, hashes = P .. 'key:' .. ARGV[3], P .. 'key_hashes'\n"                                \
+    "local old = redis.call('HGET', k, 'hash')\n"                                                  \
+    "if old ~= ARGV[7] then\n"                                                                     \
+    "  if redis.call('HEXISTS', hashes, ARGV[7]) == 1 then return -8 end\n"                        \
+    "  redis.call('HDEL', hashes, old)\n"                                                          \
+    "  redis.call('HSET', hashes, ARGV[7], ARGV[3])\n"                                             \
+    "end\n"                                                                                        \
+    "redis.call('HSET', k, 'name', ARGV[4], 'type', ARGV[5], 'prefix', ARGV[6], 'hash',\n"         \
+    "  ARGV[7], 'rate_per_second', ARGV[8], 'rate_burst', ARGV[9])\n"                              \
+    "bump()\n"                                                                                     \
+    "return 0\n")                                                                                  \
+  /* ARGV: id, when. */                                                                            \
+  X(KEY_TOUCH, "touch(ARGV[2], ARGV[3])\n"                                                         \
+               "return 0\n")                                                                       \
+  /* ARGV: (key, day, category, count, last_used)... */                                            \
+  X(USAGE_ADD,                                                                                     \
+    "for i = 2, #ARGV, 5 do\n"                                                                     \
+    "  redis.call('HINCRBY', P .. 'usage:' .. ARGV[i], ARGV[i + 1] .. ':' .. ARGV[i + 2],\n"       \
+    "    ARGV[i + 3])\n"                                                                           \
+    "  touch(ARGV[i], ARGV[i + 4])\n"                                                              \
+    "end\n"                                                                                        \
+    "return 0\n")                                                                                  \
+  /* ARGV: account: {key id, {field, count, ...}}... */                                            \
+  X(USAGE_EACH, "local out = {}\n"                                                                 \
+                "for _, id in ipairs(redis.call('ZRANGE', P .. 'keys:' .. ARGV[2], 0, -1)) do\n"   \
+                "  out[#out + 1] = {id, redis.call('HGETALL', P .. 'usage:' .. id)}\n"             \
+                "end\n"                                                                            \
+                "return out\n")                                                                    \
+  /* ARGV: account, JSON. */                                                                       \
+  X(SETTINGS_PUT, "redis.call('HSET', P .. 'settings', ARGV[2], ARGV[3])\n"                        \
+                  "bump()\n"                                                                       \
+                  "return 0\n")                                                                    \
+  /* ARGV: account (0: all): {account, colour, {domain, added_at, ...}}... */                      \
+  X(LIST_EACH, "local accs = {ARGV[2]}\n"                                                          \
+               "if ARGV[2] == '0' then accs = redis.call('ZRANGE', P .. 'accounts', 0, -1) end\n"  \
+               "local out = {}\n"                                                                  \
+               "for _, a in ipairs(accs) do\n"                                                     \
+               "  for _, c in ipairs({'black', 'grey', 'white'}) do\n"                             \
+               "    local rows = redis.call('HGETALL', P .. 'list:' .. a .. ':' .. c)\n"           \
+               "    if #rows > 0 then out[#out + 1] = {a, c, rows} end\n"                          \
+               "  end\n"                                                                           \
+               "end\n"                                                                             \
+               "return out\n")                                                                     \
+  /* ARGV: account, colour, domain, now. */                                                        \
+  X(LIST_ADD, "local k = P .. 'list:' .. ARGV[2] .. ':' .. ARGV[3]\n"                              \
+              "if redis.call('HSETNX', k, ARGV[4], ARGV[5]) == 0 then return -8 end\n"             \
+              "bump()\n"                                                                           \
+              "return 0\n")                                                                        \
+  /* ARGV: account, colour, domain. */                                                             \
+  X(LIST_REMOVE, "local k = P .. 'list:' .. ARGV[2] .. ':' .. ARGV[3]\n"                           \
+                 "if redis.call('HDEL', k, ARGV[4]) == 0 then return -5 end\n"                     \
+                 "bump()\n"                                                                        \
+                 "return 0\n")                                                                     \
+  /* ARGV: account, colour, now, domains... */                                                     \
+  X(LIST_REPLACE, "local k = P .. 'list:' .. ARGV[2] .. ':' .. ARGV[3]\n"                          \
+                  "redis.call('DEL', k)\n"                                                         \
+                  "for i = 5, #ARGV do redis.call('HSET', k, ARGV[i], ARGV[4]) end\n"              \
+                  "bump()\n"                                                                       \
+                  "return 0\n")                                                                    \
+  /* ARGV: (account, colour, domain, added_at)... */                                               \
+  X(LIST_PUT, "for i = 2, #ARGV, 4 do\n"                                                           \
+              "  redis.call('HSET', P .. 'list:' .. ARGV[i] .. ':' .. ARGV[i + 1], ARGV[i + 2],\n" \
+              "    ARGV[i + 3])\n"                                                                 \
+              "end\n"                                                                              \
+              "bump()\n"                                                                           \
+              "return 0\n")                                                                        \
+  /* ARGV: account (0: all): {account, {ip, attempts, banned_at, updated_at, ...}}... */           \
+  X(BAN_EACH, "local accs = {ARGV[2]}\n"                                                           \
+              "if ARGV[2] == '0' then accs = redis.call('SMEMBERS', P .. 'ban_accounts') end\n"    \
+              "local out = {}\n"                                                                   \
+              "for _, a in ipairs(accs) do\n"                                                      \
+              "  local rows, flat = redis.call('HGETALL', P .. 'bans:' .. a), {}\n"                \
+              "  for i = 1, #rows, 2 do\n"                                                         \
+              "    local x, y, z = string.match(rows[i + 1], '^(%d+) (%d+) (%d+)$')\n"             \
+              "    if x then\n"                                                                    \
+              "      flat[#flat + 1] = rows[i]; flat[#flat + 1] = x\n"                             \
+              "      flat[#flat + 1] = y; flat[#flat + 1] = z\n"                                   \
+              "    end\n"                                                                          \
+              "  end\n"                                                                            \
+              "  if #flat > 0 then out[#out + 1] = {a, flat} end\n"                                \
+              "end\n"                                                                              \
+              "return out\n")                                                                      \
+  /* ARGV: account, ip: {attempts, banned_at, updated_at} or {}. */                                \
+  X(BAN_GET,                                                                                       \
+    "if redis.call('HEXISTS', P .. 'bans:' .. ARGV[2], ARGV[3]) == 0 then return {} end\n"         \
+    "local a, b, u = ban_get(ARGV[2], ARGV[3])\n"                                                  \
+    "return {a, b, u}\n")                                                                          \
+  /* ARGV: (account, ip, attempts, banned_at, updated_at)...: a stored ban is                      \
+   * only replaced by another ban; an empty record removes a row not banned. */                    \
+  X(BAN_PUT,                                                                                       \
+    "for i = 2, #ARGV, 5 do\n"                                                                     \
+    "  local acc, ip = ARGV[i], ARGV[i + 1]\n"                                                     \
+    "  local a, b, u = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])\n"      \
+    "  local _, stored = ban_get(acc, ip)\n"                                                       \
+    "  if a == 0 and b == 0 then\n"                                                                \
+    "    if stored == 0 then redis.call('HDEL', P .. 'bans:' .. acc, ip) end\n"                    \
+    "  elseif stored == 0 or b ~= 0 then\n"                                                        \
+    "    ban_set(acc, ip, a, b, u)\n"                                                              \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "return 0\n")                                                                                  \
+  /* ARGV: account, ip, threshold, lift_seconds, now, origin: {attempts,                           \
+   * banned_at, updated_at, counted}; a ban joins the change feed. */                              \
+  X(BAN_HIT,                                                                                       \
+    "local acc, ip = ARGV[2], ARGV[3]\n"                                                           \
+    "local threshold, lift, now = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"       \
+    "local a, b, u = ban_get(acc, ip)\n"                                                           \
+    "if b ~= 0 and lift ~= 0 and now - b >= lift then a, b = 0, 0 end\n"                           \
+    "if b ~= 0 then return {a, b, u, 0} end\n"                                                     \
+    "a, u = a + 1, now\n"                                                                          \
+    "if a >= threshold then b = now end\n"                                                         \
+    "ban_set(acc, ip, a, b, u)\n"                                                                  \
+    "if b ~= 0 then change(ARGV[7], ARGV[6], acc, 'ban', ip, a, b) end\n"                          \
+    "return {a, b, u, 1}\n")                                                                       \
+  /* ARGV: account, ip ('': all), origin, now: rows deleted. */                                    \
+  X(UNBAN, "local k, n = P .. 'bans:' .. ARGV[2], 0\n"                                             \
+           "if ARGV[3] == '' then\n"                                                               \
+           "  n = redis.call('HLEN', k)\n"                                                         \
+           "  redis.call('DEL', k)\n"                                                              \
+           "  change(ARGV[4], ARGV[5], ARGV[2], 'unban_all', '-', 0, 0)\n"                         \
+           "else\n"                                                                                \
+           "  n = redis.call('HDEL', k, ARGV[3])\n"                                                \
+           "  change(ARGV[4], ARGV[5], ARGV[2], 'unban', ARGV[3], 0, 0)\n"                         \
+           "end\n"                                                                                 \
+           "return n\n")                                                                           \
+  /* ARGV: cursor. Cursor 0: {the next id}; else id, origin, account, kind, ip,                    \
+   * attempts, banned_at of up to 1000 changes from the cursor on. */                              \
+  X(CHANGES,                                                                                       \
+    "if ARGV[2] == '0' then\n"                                                                     \
+    "  return {tonumber(redis.call('GET', P .. 'next:change') or '0') + 1} end\n"                  \
+    "local out = {}\n"                                                                             \
+    "for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. 'changes', ARGV[2], '+inf', 'LIMIT',\n"   \
+    "    0, 1000)) do\n"                                                                           \
+    "  local f = {string.match(m, '^(%d+) (%S+) %d+ (%d+) (%S+) (%S+) (%d+) (%d+)$')}\n"           \
+    "  for i = 1, #f do out[#out + 1] = f[i] end\n"                                                \
+    "end\n"                                                                                        \
+    "return out\n")                                                                                \
+  /* ARGV: name, fresh value: the secret. */                                                       \
+  X(SECRET, "redis.call('SET', P .. 'secret:' .. ARGV[2], ARGV[3], 'NX')\n"                        \
+            "redis.call('SADD', P .. 'secrets', ARGV[2])\n"                                        \
+            "return redis.call('GET', P .. 'secret:' .. ARGV[2])\n")                               \
+  /* ARGV: name, value. */                                                                         \
+  X(SECRET_PUT, "redis.call('SET', P .. 'secret:' .. ARGV[2], ARGV[3])\n"                          \
+                "redis.call('SADD', P .. 'secrets', ARGV[2])\n"                                    \
+                "return 0\n")                                                                      \
+  /* name, value, ... by name. */                                                                  \
+  X(SECRET_EACH, "local names = redis.call('SMEMBERS', P .. 'secrets')\n"                          \
+                 "table.sort(names)\n"                                                             \
+                 "local out = {}\n"                                                                \
+                 "for _, n in ipairs(names) do\n"                                                  \
+                 "  local v = redis.call('GET', P .. 'secret:' .. n)\n"                            \
+                 "  if v then out[#out + 1] = n; out[#out + 1] = v end\n"                          \
+                 "end\n"                                                                           \
+                 "return out\n")                                                                   \
+  /* ARGV: ttl, (account, mailbox hex, spelling hex, last_seen)...: the                            \
+   * mailbox's hash expires ttl after its newest spelling. */                                      \
+  X(ALIAS_PUT, "local ttl = tonumber(ARGV[2])\n"                                                   \
+               "for i = 3, #ARGV, 4 do\n"                                                          \
+               "  local k = P .. 'alias:' .. ARGV[i] .. ':' .. ARGV[i + 1]\n"                      \
+               "  local seen = tonumber(ARGV[i + 3])\n"                                            \
+               "  if seen > tonumber(redis.call('HGET', k, ARGV[i + 2]) or '-1') then\n"           \
+               "    redis.call('HSET', k, ARGV[i + 2], ARGV[i + 3])\n"                             \
+               "    redis.call('ZADD', P .. 'aliases', seen,\n"                                    \
+               "      ARGV[i] .. ':' .. ARGV[i + 1] .. ':' .. ARGV[i + 2])\n"                      \
+               "  end\n"                                                                           \
+               "  if redis.call('EXPIRETIME', k) < seen + ttl then\n"                              \
+               "    redis.call('EXPIREAT', k, seen + ttl) end\n"                                   \
+               "end\n"                                                                             \
+               "return 0\n")                                                                       \
+  /* ARGV: since, offset, count: {rows looked at, (account, mailbox hex,                           \
+   * spelling hex, last_seen)...}, newest first. */                                                \
+  X(ALIAS_ALL,                                                                                     \
+    "local m = redis.call('ZREVRANGEBYSCORE', P .. 'aliases', '+inf', ARGV[2], 'WITHSCORES',\n"    \
+    "  'LIMIT', ARGV[3], ARGV[4])\n"                                                               \
+    "local out = {#m / 2}\n"                                                                       \
+    "for i = 1, #m, 2 do\n"                                                                        \
+    "  local acc, mb, sp = string.match(m[i], '^(%d+):(%x+):(%x+)$')\n"                            \
+    "  if acc then\n"                                                                              \
+    "    out[#out + 1] = acc; out[#out + 1] = mb; out[#out + 1] = sp\n"                            \
+    "    out[#out + 1] = m[i + 1]\n"                                                               \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "return out\n")                                                                                \
+  /* ARGV: before, count: {index rows looked at, spellings deleted}. */                            \
+  X(ALIAS_TRIM,                                                                                    \
+    "local before, gone = tonumber(ARGV[2]), 0\n"                                                  \
+    "local m = redis.call('ZRANGEBYSCORE', P .. 'aliases', '-inf', '(' .. ARGV[2], 'LIMIT', 0,\n"  \
+    "  tonumber(ARGV[3]))\n"                                                                       \
+    "for _, x in ipairs(m) do\n"                                                                   \
+    "  local acc, mb, sp = string.match(x, '^(%d+):(%x+):(%x+)$')\n"                               \
+    "  if acc then\n"                                                                              \
+    "    local k = P .. 'alias:' .. acc .. ':' .. mb\n"                                            \
+    "    local seen = redis.call('HGET', k, sp)\n"                                                 \
+    "    if seen and tonumber(seen) < before then\n"                                               \
+    "      redis.call('HDEL', k, sp); gone = gone + 1 end\n"                                       \
+    "  end\n"                                                                                      \
+    "  redis.call('ZREM', P .. 'aliases', x)\n"                                                    \
+    "end\n"                                                                                        \
+    "return {#m, gone}\n")                                                                         \
+  /* ARGV: id (0: new), account, key_id, at, action, detail. */                                    \
+  X(AUDIT_ADD,                                                                                     \
+    "if ARGV[2] ~= '0' and redis.call('EXISTS', P .. 'audit:' .. ARGV[2]) == 1 then\n"             \
+    "  return {-8} end\n"                                                                          \
+    "local id = nextid('audit', ARGV[2])\n"                                                        \
+    "redis.call('HSET', P .. 'audit:' .. id, 'account_id', ARGV[3], 'key_id', ARGV[4], 'at',\n"    \
+    "  ARGV[5], 'action', ARGV[6], 'detail', ARGV[7])\n"                                           \
+    "redis.call('ZADD', P .. 'audits:' .. ARGV[3], id, id)\n"                                      \
+    "return {0, id}\n")                                                                            \
+  /* ARGV: key id, per second, burst: GCRA on Redis's clock (every server                          \
+   * agrees). {1, 0} allowed, {0, microseconds until one would be}. */                             \
+  X(RATE,                                                                                          \
+    "local k = P .. 'rate:' .. ARGV[2]\n"                                                          \
+    "local t = redis.call('TIME')\n"                                                               \
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"                                      \
+    "local T = 1000000 / tonumber(ARGV[3])\n"                                                      \
+    "local tau = (tonumber(ARGV[4]) - 1) * T\n"                                                    \
+    "local tat = tonumber(redis.call('GET', k) or '0')\n"                                          \
+    "if tat < now then tat = now end\n"                                                            \
+    "if tat - now > tau then return {0, string.format('%.0f', tat - tau - now)} end\n"             \
+    "tat = tat + T\n"                                                                              \
+    "redis.call('SET', k, string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)\n"  \
+    "return {1, 0}\n")
+
+#define UC__REDIS_SCRIPT_ENUM(name, body) RS_##name,
+enum redis_script { UC_REDIS_SCRIPTS(UC__REDIS_SCRIPT_ENUM) RS_COUNT };
+#undef UC__REDIS_SCRIPT_ENUM
+
+#endif
