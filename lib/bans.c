@@ -461,34 +461,66 @@ int uc_bans_flush_wanted(uc_bans *b) {
   return atomic_load(&b->want_flush);
 }
 
-/* With s locked: another process unbanned e's IP. Its count starts over; the
- * zero is written back, which removes any row a flush of ours re-created. */
-static void reset(struct shard *s, struct entry *e) {
+/* With s locked: another process unbanned e's IP. Its count starts over; on
+ * a store this server owns the zero is written back, which removes any row
+ * a flush of ours re-created (a shared store holds the count itself). */
+static void reset(uc_bans *b, struct shard *s, struct entry *e) {
   if (e->rec.banned_at)
     s->counting++;
   e->rec.attempts = 0, e->rec.banned_at = 0;
-  e->lifted = 0, e->dirty = 1;
+  e->lifted = 0, e->dirty = !b->shared;
 }
 
-/* A change of another process, copied out of the feed. */
+/* A change of another process (or a ban of this one), copied out of the feed. */
 struct change {
   enum uc_change_kind kind;
   int64_t account;
   char ip[UC_IP_KEY_MAX];
+  unsigned attempts; /* UC_CHANGE_BAN */
+  int64_t banned_at; /* UC_CHANGE_BAN */
 };
 
 /* The store calls this with its own lock held: copy only, take no lock (a
  * shard lock here would deadlock with a hit that holds it and waits for the
- * store). */
+ * store). Bans are kept even when they are our own: applying one again
+ * changes nothing, and a hit whose reply was lost still lands. */
 static int copy_change(void *arg, const struct uc_change *c) {
-  struct change ch = {c->kind, c->account_id, ""};
-  if (c->own) /* already applied when we made it */
-    return 0;
+  struct change ch = {c->kind, c->account_id, "", c->attempts, c->banned_at};
+  if (c->kind == UC_CHANGE_BAN ? !c->ip || !c->banned_at : c->own)
+    return 0; /* own unbans: already applied when we made them */
   snprintf(ch.ip, sizeof ch.ip, "%s", c->ip ? c->ip : "");
   return uc_buf_add(arg, &ch, sizeof ch) != UC_OK;
 }
 
+/* Another server's hit banned an IP: memory holds the ban from now on, so
+ * that this server answers 403 before classifying, as the banning one does. */
+static void apply_ban(uc_bans *b, const struct change *c) {
+  uint32_t h = hash_of(c->account, c->ip);
+  struct shard *s = shard_of(b, h);
+  struct key k = {c->account, c->ip};
+  int created;
+  pthread_mutex_lock(&s->lock);
+  struct entry *e = uc_table_insert(&s->t, h, eq, &k, &created);
+  if (e) { /* out of memory: the next black answer's hit says banned */
+    if (created) {
+      memset(e, 0, sizeof *e);
+      e->rec.account_id = c->account;
+      snprintf(e->rec.ip, sizeof e->rec.ip, "%s", c->ip);
+    } else if (!e->rec.banned_at) {
+      s->counting--;
+    }
+    e->rec.attempts = c->attempts;
+    e->rec.banned_at = c->banned_at;
+    e->rec.updated_at = c->banned_at;
+  }
+  pthread_mutex_unlock(&s->lock);
+}
+
 static void apply_change(uc_bans *b, const struct change *c) {
+  if (c->kind == UC_CHANGE_BAN) {
+    apply_ban(b, c);
+    return;
+  }
   if (c->kind == UC_CHANGE_UNBAN) {
     uint32_t h = hash_of(c->account, c->ip);
     struct shard *s = shard_of(b, h);
@@ -496,7 +528,7 @@ static void apply_change(uc_bans *b, const struct change *c) {
     pthread_mutex_lock(&s->lock);
     struct entry *e = uc_table_find(&s->t, h, eq, &k);
     if (e)
-      reset(s, e);
+      reset(b, s, e);
     pthread_mutex_unlock(&s->lock);
     return;
   }
@@ -506,7 +538,7 @@ static void apply_change(uc_bans *b, const struct change *c) {
     for (uint32_t j = 0; j < uc_table_capacity(&s->t); j++) {
       struct entry *e = uc_table_slot(&s->t, j);
       if (uc_table_used(&s->t, j) && e->rec.account_id == c->account)
-        reset(s, e);
+        reset(b, s, e);
     }
     pthread_mutex_unlock(&s->lock);
   }

@@ -1,6 +1,7 @@
 /* Account settings: defaults, JSON form, validated patches (jansson). */
 #include "uc/settings.h"
 #include "uc/error.h"
+#include "uc/ratelimit.h"
 
 #include <jansson.h>
 
@@ -32,11 +33,12 @@ static json_t *to_doc(const struct uc_settings *s) {
                         json_string(uc_category_name(s->colors[configurable[i]])));
   for (size_t i = 0; never && i < s->never_ban_count; i++)
     json_array_append_new(never, json_string(s->never_ban_text[i]));
-  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:o*}", "ban_enabled", s->ban_enabled,
-                   "ban_threshold", (int)s->ban_threshold, "ban_lift_seconds",
+  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:i, s:i, s:o*}", "ban_enabled",
+                   s->ban_enabled, "ban_threshold", (int)s->ban_threshold, "ban_lift_seconds",
                    (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix, "never_ban", never,
                    "alias_chains", s->alias_chains, "alias_window_days", (int)s->alias_window_days,
-                   "colors", colors);
+                   "rate_limit_per_second", (int)s->rate_limit_per_second, "rate_limit_burst",
+                   (int)s->rate_limit_burst, "colors", colors);
 }
 
 static int bad(char *field, size_t fs, const char *name, char *msg, size_t ms, const char *text) {
@@ -141,6 +143,13 @@ static int patch_doc(struct uc_settings *s, const json_t *patch, char *field, si
       if (!int_in(v, 1, 128))
         return bad(field, fs, name, msg, ms, "must be an integer from 1 to 128");
       next.ipv6_prefix = (unsigned)json_integer_value(v);
+    } else if (strcmp(name, "rate_limit_per_second") == 0 ||
+               strcmp(name, "rate_limit_burst") == 0) {
+      if (!int_in(v, 0, UC_RATE_MAX))
+        return bad(field, fs, name, msg, ms, "must be an integer from 0 (no limit) to 1000000");
+      unsigned *slot = strcmp(name, "rate_limit_burst") == 0 ? &next.rate_limit_burst
+                                                               : &next.rate_limit_per_second;
+      *slot = (unsigned)json_integer_value(v);
     } else if (strcmp(name, "never_ban") == 0) {
       rc = patch_never_ban(&next, v, field, fs, msg, ms);
     } else if (strcmp(name, "colors") == 0) {

@@ -17,6 +17,10 @@ struct uc_settings {
   unsigned ipv6_prefix;       /* IPv6 addresses share a ban per prefix, 1..128, default 64 */
   int alias_chains;           /* look for alias chains (default on) */
   unsigned alias_window_days; /* ... among the spellings of the last N days, 1..366, default 30 */
+  /* Requests a second each key of the account may make (0: no limit, the
+   * default) and how many at once (0: as many as per second); a key's own
+   * limit wins (include/uc/ratelimit.h). */
+  unsigned rate_limit_per_second, rate_limit_burst;
   uc_category colors[UC_TYPE_COUNT];
   size_t never_ban_count;
   struct uc_cidr never_ban[UC_NEVER_BAN_MAX];
@@ -26,7 +30,9 @@ struct uc_settings {
 void uc_settings_init(struct uc_settings *s);
 
 /* {"ban_enabled":true,"ban_threshold":5,"ban_lift_seconds":0,"ipv6_prefix":64,
- *  "never_ban":["10.0.0.0/8"],"colors":{"masked legitimate":"black",...}}
+ *  "never_ban":["10.0.0.0/8"],"alias_chains":true,"alias_window_days":30,
+ *  "rate_limit_per_second":0,"rate_limit_burst":0,
+ *  "colors":{"masked legitimate":"black",...}}
  * as compact JSON text: free() it. NULL on ENOMEM. */
 char *uc_settings_to_json(const struct uc_settings *s);
 

@@ -19,6 +19,7 @@
 #include "uc/keys.h"
 #include "uc/learn.h"
 #include "uc/lists.h"
+#include "uc/ratelimit.h"
 #include "uc/request.h"
 #include "uc/result.h"
 #include "uc/settings.h"

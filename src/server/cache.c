@@ -135,6 +135,7 @@ static int add_key(void *arg, const struct uc_key_rec *k) {
   memcpy(e->k.hash, k->hash, sizeof e->k.hash);
   e->k.id = k->id, e->k.account_id = k->account_id, e->k.type = k->type;
   e->k.revoked = k->revoked_at != 0;
+  e->k.rate_per_second = k->rate_per_second, e->k.rate_burst = k->rate_burst;
   return 0;
 }
 
@@ -211,10 +212,11 @@ int srv_cache_reload(struct srv_cache *c) {
 
 int srv_cache_poll(struct srv_cache *c) {
   uint64_t v;
-  if (uc_store_version(c->st, &v) != UC_OK || v == atomic_load(&c->version))
-    return 0;
-  srv_cache_reload(c);
-  return 1;
+  int rc = uc_store_version(c->st, &v);
+  if (rc != UC_OK || v == atomic_load(&c->version))
+    return rc;
+  rc = srv_cache_reload(c);
+  return rc ? rc : 1;
 }
 
 void *srv_view_hold(struct srv_worker *w) {
@@ -301,6 +303,8 @@ enum srv_auth_result srv_auth_key(struct srv_cache *c, struct srv_worker *w, con
     int rc = uc_store_key_by_hash(c->st, hash, &rec);
     if (rc == UC_ENOTFOUND)
       negative(c, hash, 1);
+    if (rc == UC_EUNAVAILABLE)
+      return SRV_AUTH_UNAVAILABLE;
     if (rc != UC_OK || rec.revoked_at)
       break;
     srv_cache_reload(c);

@@ -41,6 +41,11 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct req *r, unsigned s
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
   if (atomic_load_explicit(&r->srv->draining, memory_order_relaxed))
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (r->retry_after) {
+    char secs[16];
+    snprintf(secs, sizeof secs, "%u", r->retry_after);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+  }
   if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                             r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS ||
@@ -132,8 +137,12 @@ int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, str
                                   : "This is an admin key; checks need an active or sandbox key.");
     return 0;
   }
-  *ret = srv_reply_detail(c, r, MHD_HTTP_UNAUTHORIZED,
-                          res == SRV_AUTH_NONE ? "No auth provided" : "Invalid API key.");
+  if (res == SRV_AUTH_UNAVAILABLE) /* a key of another server's, not in our view yet */
+    *ret = srv_reply_detail(c, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "The store is unavailable: this key cannot be checked now. Try again.");
+  else
+    *ret = srv_reply_detail(c, r, MHD_HTTP_UNAUTHORIZED,
+                            res == SRV_AUTH_NONE ? "No auth provided" : "Invalid API key.");
   return 0;
 }
 

@@ -167,6 +167,40 @@ static void render_bans(struct srv *s, struct uc_buf *b, int *failed) {
       (unsigned long long)st.write_errors);
 }
 
+static void render_store(struct srv *s, struct uc_buf *b, int *failed) {
+  struct uc_ratelimit_stats rl;
+  uc_ratelimit_stats(s->rate, &rl);
+  out(b, failed,
+      "# HELP usercleaning_store_up Whether the store answers (0: down; checks go on from the "
+      "lists).\n"
+      "# TYPE usercleaning_store_up gauge\n"
+      "usercleaning_store_up{backend=\"%s\"} %d\n"
+      "# HELP usercleaning_store_poll_failures_total Background reads of the store's changes "
+      "that failed.\n"
+      "# TYPE usercleaning_store_poll_failures_total counter\n"
+      "usercleaning_store_poll_failures_total %llu\n"
+      "# HELP usercleaning_ban_hits_uncounted_total Black answers not counted towards a ban: "
+      "the store was down.\n"
+      "# TYPE usercleaning_ban_hits_uncounted_total counter\n"
+      "usercleaning_ban_hits_uncounted_total %llu\n",
+      uc_store_backend(s->store), !atomic_load(&s->store_down),
+      (unsigned long long)atomic_load(&s->store_failures),
+      (unsigned long long)atomic_load(&s->bans_uncounted));
+  out(b, failed,
+      "# HELP usercleaning_rate_limited_total Checks refused with 429 (per-key rate limits).\n"
+      "# TYPE usercleaning_rate_limited_total counter\n"
+      "usercleaning_rate_limited_total %llu\n"
+      "# HELP usercleaning_rate_limit_store_errors_total Rate-limited checks let through: the "
+      "store was down.\n"
+      "# TYPE usercleaning_rate_limit_store_errors_total counter\n"
+      "usercleaning_rate_limit_store_errors_total %llu\n"
+      "# HELP usercleaning_rate_limit_buckets Keys with a rate-limit bucket in memory (one "
+      "server, no shared store).\n"
+      "# TYPE usercleaning_rate_limit_buckets gauge\n"
+      "usercleaning_rate_limit_buckets %zu\n",
+      (unsigned long long)rl.limited, (unsigned long long)rl.store_errors, rl.buckets);
+}
+
 static void render_keys(struct srv *s, struct uc_buf *b, int *failed) {
   uint64_t lookups, negative;
   srv_cache_stats(s->cache, &lookups, &negative);
@@ -217,6 +251,7 @@ char *srv_metrics_render(struct srv *s, size_t *len) {
   render_checks(s, &b, &failed);
   render_state(s, &b, &failed);
   render_bans(s, &b, &failed);
+  render_store(s, &b, &failed);
   render_keys(s, &b, &failed);
   render_dns(s, &b, &failed);
   if (failed) {

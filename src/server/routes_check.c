@@ -61,6 +61,28 @@ static int counted_ip(const struct srv_auth *a, const char *ip, size_t ip_len, s
          !uc_settings_never_ban(set, addr);
 }
 
+/* Counts a black answer against p's IP; 1 when a concurrent answer banned it
+ * first (answer 403). When the store cannot count it (a shared store that is
+ * down) the answer goes out uncounted, with remaining_attempts_before_ban
+ * null. */
+static int count_black(struct srv *s, struct srv_pending *p, int64_t account,
+                       const struct uc_settings *set) {
+  enum uc_ban_state state = UC_BAN_CLEAR;
+  int rc = uc_bans_hit(s->bans, account, set, p->addr.key, p->now, &p->remaining, &state);
+  if (rc == UC_EUNAVAILABLE) {
+    atomic_fetch_add(&s->bans_uncounted, 1);
+    srv_store_failed(s, rc, "counting a black answer");
+    p->remaining = -1;
+    return 0;
+  }
+  if (rc) /* the ban stays in memory and the next flush retries its write */
+    fprintf(stderr, "usercleaning: could not store the ban of %s: %s\n", p->addr.key,
+            uc_strerror(rc));
+  else
+    srv_store_answered(s);
+  return state == UC_BAN_BANNED; /* lost the race to a ban */
+}
+
 /* The decision and the answer (SPEC §3, §4), once whatever DNS could tell is
  * known: r->pend holds the check, r->dns what DNS said. */
 static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct req *r, uc_lists *l,
@@ -80,15 +102,8 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
                                               res->normalized, p->now, set->alias_window_days);
     uc_check_decide(&a->account->policy, &facts, res);
   }
-  if (p->counted && res->category == UC_BLACK) {
-    enum uc_ban_state state;
-    int rc = uc_bans_hit(s->bans, a->account->id, set, p->addr.key, p->now, &p->remaining, &state);
-    if (rc) /* the ban stays in memory and the next flush retries its write */
-      fprintf(stderr, "usercleaning: could not store the ban of %s: %s\n", p->addr.key,
-              uc_strerror(rc));
-    if (state == UC_BAN_BANNED) /* lost the race to a ban */
-      return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
-  }
+  if (p->counted && res->category == UC_BLACK && count_black(s, p, a->account->id, set))
+    return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
   if (a->key.type == UC_KEY_ACTIVE)
     uc_usage_count(s->usage, r->w->index, a->key.id, res->category, p->now);
   srv_metrics_check(&r->w->n, res);
@@ -145,8 +160,25 @@ static int ask_dns(struct srv *s, struct MHD_Connection *c, struct req *r, uc_li
   return 1;
 }
 
-/* Classifies email for the authenticated account and replies 200, 403 or 422
- * (or suspends the request until DNS answers: see srv_check_resume). */
+/* The key's rate limit (its own, else its account's): 1 when this request is
+ * over it (r->retry_after set). Nothing is asked of anyone when it is off. */
+static int rate_limited(struct srv *s, struct req *r, const struct srv_auth *a) {
+  struct uc_rate rate =
+      uc_rate_of(&a->account->settings, a->key.rate_per_second, a->key.rate_burst);
+  int allowed = 1;
+  if (!rate.per_second)
+    return 0;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  int rc = uc_ratelimit_take(s->rate, a->key.id, &rate, now_ms, &allowed, &r->retry_after);
+  if (rc)
+    srv_store_failed(s, rc, "taking a rate limit");
+  return !allowed;
+}
+
+/* Classifies email for the authenticated account and replies 200, 403, 422
+ * or 429 (or suspends the request until DNS answers: see srv_check_resume). */
 static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct req *r,
                                 struct srv_auth *a, const char *where, const char *email, size_t n,
                                 const char *ip, size_t ip_len) {
@@ -160,10 +192,14 @@ static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct 
                             .auth = *a,
                             .remaining = -1,
                             .now = (int64_t)time(NULL)};
+  if (rate_limited(s, r, a))
+    return srv_reply_detail(c, r, MHD_HTTP_TOO_MANY_REQUESTS, "Rate limit exceeded.");
   p->counted = counted_ip(a, ip, ip_len, &p->addr);
   if (p->counted && uc_bans_state(s->bans, a->account->id, set, p->addr.key, p->now,
                                   &p->remaining) == UC_BAN_BANNED)
     return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
+  if (atomic_load_explicit(&s->store_down, memory_order_relaxed))
+    p->remaining = -1; /* nothing is counted while the store is down: say so */
   uc_lists *l = uc_lists_holder_follow(s->lists, &r->w->lists);
   uc_infra *infra = uc_pub_follow(&s->infra, &r->w->infra);
   uc_check_lists(l, &a->account->policy, email, n, &r->res);

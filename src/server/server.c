@@ -93,10 +93,44 @@ struct bg {
   int stop;
 };
 
-/* Every tick (100 ms): pick up what other processes changed in the store
- * (keys, settings, lists, unbans: seen within 200 ms); every second: flush
- * the access log; every flush_interval, or early when the ban cache is over
- * its bound: write usage and ban counters. */
+int srv_store_failed(struct srv *s, int rc, const char *what) {
+  if (rc != UC_EUNAVAILABLE)
+    return rc != UC_OK;
+  if (!atomic_exchange(&s->store_down, 1)) {
+    char why[300];
+    uc_store_error(s->store, rc, why, sizeof why);
+    fprintf(stderr,
+            "usercleaning: warning: the store is unavailable (%s, %s): checks answer from the "
+            "lists without counting bans, admin changes answer 503, until it is back\n",
+            what, why);
+  }
+  return 1;
+}
+
+void srv_store_answered(struct srv *s) {
+  if (atomic_load_explicit(&s->store_down, memory_order_relaxed) &&
+      atomic_exchange(&s->store_down, 0))
+    fprintf(stderr, "usercleaning: the store is back: bans are counted again\n");
+}
+
+/* What other processes changed: keys, settings and lists (the view, when
+ * the store's version moved) and the change feed (bans and unbans), both
+ * every tick: seen within 200 ms. A failure keeps the view as it was. */
+static void follow_store(struct srv *s) {
+  int rc = srv_cache_poll(s->cache);
+  if (rc >= 0)
+    rc = uc_bans_sync(s->bans);
+  if (rc < 0) {
+    atomic_fetch_add(&s->store_failures, 1);
+    srv_store_failed(s, rc, "following changes");
+  } else {
+    srv_store_answered(s);
+  }
+}
+
+/* Every tick (100 ms): follow the store (above); every second: flush the
+ * access log; every flush_interval, or early when the ban cache is over its
+ * bound: write usage and ban counters. */
 static void *background(void *arg) {
   struct bg *bg = arg;
   unsigned ticks = 0;
@@ -112,8 +146,7 @@ static void *background(void *arg) {
       break;
     pthread_mutex_unlock(&bg->lock);
     struct srv *s = bg->s;
-    if (srv_cache_poll(s->cache)) /* another process wrote: maybe an unban */
-      uc_bans_sync(s->bans);
+    follow_store(s);
     ticks++;
     if (ticks % (10u * s->cfg.flush_interval) == 0 || uc_bans_flush_wanted(s->bans)) {
       if (uc_usage_flush(s->usage, s->store))
@@ -317,7 +350,8 @@ int srv_run(const struct uc_config *cfg) {
   }
   s->cache = srv_cache_new(s->store);
   s->usage = uc_usage_new();
-  if (!s->lists || !s->cache || !s->usage || open_log(s))
+  s->rate = uc_ratelimit_new(s->store, 0);
+  if (!s->lists || !s->cache || !s->usage || !s->rate || open_log(s))
     goto out;
   rc = serve(s, &ss);
 out:
@@ -329,6 +363,7 @@ out:
   uc_dns_free(s->dns);
   uc_pub_release(&s->infra);
   uc_usage_free(s->usage);
+  uc_ratelimit_free(s->rate);
   uc_bans_free(s->bans);
   uc_aliases_free(s->aliases);
   srv_cache_free(s->cache);

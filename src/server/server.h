@@ -26,6 +26,7 @@ struct srv_key {
   int64_t id, account_id;
   uc_key_type type;
   int revoked;
+  uint32_t rate_per_second, rate_burst; /* the key's own limit; 0: its account's */
 };
 
 struct srv_cache;
@@ -34,7 +35,8 @@ void srv_cache_free(struct srv_cache *c);
 /* Reloads everything from the store into a new view; UC_OK or an error (the
  * old view stays). Requests already holding the old view finish with it. */
 int srv_cache_reload(struct srv_cache *c);
-/* Reloads when another process changed the store; 1 when it did. */
+/* Reloads when another process changed the store: 1 when it did, 0 when
+ * nothing changed, or the store's error (the view stays as it was). */
 int srv_cache_poll(struct srv_cache *c);
 /* Keys looked up in the store (unknown to the view), and repeats of keys the
  * store had said it does not know (answered from memory). */
@@ -67,9 +69,10 @@ struct srv_auth {
 };
 
 struct srv_worker;
-enum srv_auth_result { SRV_AUTH_OK, SRV_AUTH_NONE, SRV_AUTH_INVALID };
+enum srv_auth_result { SRV_AUTH_OK, SRV_AUTH_NONE, SRV_AUTH_INVALID, SRV_AUTH_UNAVAILABLE };
 /* Looks the key up in w's view (memory first, then the store for keys created
- * by another process since the last poll). */
+ * by another process since the last poll). SRV_AUTH_UNAVAILABLE: a key the
+ * view does not know, and the store cannot be asked (it is down). */
 enum srv_auth_result srv_auth_key(struct srv_cache *c, struct srv_worker *w, const char *key,
                                   size_t n, struct srv_auth *out);
 
@@ -144,6 +147,10 @@ struct srv {
   struct uc_admin admin; /* store + bans: what the admin routes act on */
   uc_dns *dns;           /* NULL: DNS off */
   uc_aliases *aliases;   /* alias-chain memory */
+  uc_ratelimit *rate;    /* per-key rate limits */
+  atomic_int store_down; /* the store failed with UC_EUNAVAILABLE and has not answered since */
+  _Atomic uint64_t bans_uncounted; /* black answers not counted: the store was down */
+  _Atomic uint64_t store_failures; /* background polls that failed */
   struct uc_pub infra;   /* of uc_infra: the fingerprints (SIGHUP reloads them) */
   struct MHD_Daemon *daemon;
   FILE *log;
@@ -156,6 +163,12 @@ struct srv {
   atomic_uint nworkers;
   atomic_ulong reloads, reload_failures;
 };
+
+/* Notes that a store call failed with rc (1 when it did): UC_EUNAVAILABLE
+ * marks the store down (logged once, until it answers again). */
+int srv_store_failed(struct srv *s, int rc, const char *what);
+/* Notes that the store answered: a store marked down is back (logged). */
+void srv_store_answered(struct srv *s);
 
 /* Starts serving with cfg until SIGTERM/SIGINT; SIGHUP reloads the lists.
  * Returns the process exit code. */

@@ -29,6 +29,7 @@ def test_settings_get_and_validated_patch(server):
     s = admin(server, "GET", "/settings").json()
     assert s == {"ban_enabled": True, "ban_threshold": 5, "ban_lift_seconds": 0, "ipv6_prefix": 64,
                  "never_ban": [], "alias_chains": True, "alias_window_days": 30,
+                 "rate_limit_per_second": 0, "rate_limit_burst": 0,
                  "colors": {"masked legitimate": "black", "no website": "black",
                             "multi-alias services": "grey", "suspicious signs": "grey"}}
     bad = [({"ban_threshold": 0}, "ban_threshold"), ({"ban_threshold": 101}, "ban_threshold"),
@@ -37,7 +38,9 @@ def test_settings_get_and_validated_patch(server):
            ({"never_ban": "10.0.0.0/8"}, "never_ban"), ({"colors": {"disposable": "grey"}}, "colors.disposable"),
            ({"colors": {"no website": "white"}}, "colors.no website"),
            ({"colors": {"suspicious signs": "red"}}, "colors.suspicious signs"),
-           ({"surprise": 1}, "surprise")]
+           ({"surprise": 1}, "surprise"), ({"rate_limit_per_second": -1}, "rate_limit_per_second"),
+           ({"rate_limit_burst": 1000001}, "rate_limit_burst"),
+           ({"rate_limit_per_second": "10"}, "rate_limit_per_second")]
     for body, field in bad:
         r = admin(server, "PATCH", "/settings", json=body)
         assert r.status_code == 422, body

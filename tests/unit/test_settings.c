@@ -15,9 +15,12 @@ static void test_defaults_and_round_trip(void **state) {
   assert_true(s.ban_enabled);
   assert_int_equal(s.ban_threshold, 5);
   assert_int_equal(s.ipv6_prefix, 64);
+  assert_int_equal(s.rate_limit_per_second, 0); /* off */
+  assert_int_equal(s.rate_limit_burst, 0);
   assert_int_equal(s.colors[UC_T_MULTI_ALIAS], UC_GREY);
   assert_int_equal(patch(&s,
                          "{\"ban_threshold\": 9, \"never_ban\": [\"10.0.0.1/8\"], "
+                         "\"rate_limit_per_second\": 20, \"rate_limit_burst\": 50, "
                          "\"colors\": {\"no website\": \"grey\"}}",
                          field, msg),
                    UC_OK);
@@ -27,6 +30,8 @@ static void test_defaults_and_round_trip(void **state) {
                    UC_OK);
   free(doc);
   assert_int_equal(t.ban_threshold, 9);
+  assert_int_equal(t.rate_limit_per_second, 20);
+  assert_int_equal(t.rate_limit_burst, 50);
   assert_int_equal(t.colors[UC_T_NO_WEBSITE], UC_GREY);
   assert_int_equal(t.never_ban_count, 1);
   assert_string_equal(t.never_ban_text[0], "10.0.0.0/8");
@@ -53,6 +58,9 @@ static void test_rejections_leave_settings_alone(void **state) {
       {"{\"colors\": []}", "colors"},
       {"{\"threshold\": 3}", "threshold"},
       {"{\"ban_threshold\": 7, \"ipv6_prefix\": 999}", "ipv6_prefix"},
+      {"{\"rate_limit_per_second\": -1}", "rate_limit_per_second"},
+      {"{\"rate_limit_burst\": 1000001}", "rate_limit_burst"},
+      {"{\"rate_limit_burst\": 2.5}", "rate_limit_burst"},
   };
   for (size_t i = 0; i < COUNT(bad); i++) {
     struct uc_settings s;
