@@ -3,6 +3,7 @@
 #include "uc/date.h"
 #include "uc/email.h"
 #include "uc/error.h"
+#include "uc/ratelimit.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -182,9 +183,11 @@ static json_t *key_doc(const struct uc_key_rec *k) {
   char created[UC_TIME_ISO_MAX], used[UC_TIME_ISO_MAX];
   uc_time_format(k->created_at, UC_TIME_ISO, created, sizeof created);
   uc_time_format(k->last_used_at, UC_TIME_ISO, used, sizeof used);
-  return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:b}", "id", (json_int_t)k->id, "name", k->name,
-                   "type", uc_key_type_name(k->type), "prefix", k->prefix, "created_at", created,
-                   "last_used_at", k->last_used_at ? used : NULL, "revoked", k->revoked_at != 0);
+  return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:b, s:I, s:I}", "id", (json_int_t)k->id,
+                   "name", k->name, "type", uc_key_type_name(k->type), "prefix", k->prefix,
+                   "created_at", created, "last_used_at", k->last_used_at ? used : NULL, "revoked",
+                   k->revoked_at != 0, "rate_limit_per_second", (json_int_t)k->rate_per_second,
+                   "rate_limit_burst", (json_int_t)k->rate_burst);
 }
 
 char *uc_admin_key_json(const struct uc_key_rec *k, const char *key_text) {
@@ -261,8 +264,31 @@ static void rekey(struct uc_key_rec *k, char key[UC_KEY_MAX + 1]) {
   uc_key_hash(key, n, k->hash);
 }
 
+static int rate_invalid(const struct uc_admin_key_rate *r, struct uc_admin_error *e) {
+  if (r && r->per_second > UC_RATE_MAX)
+    return fail(e, UC_EINVAL, "rate_limit_per_second",
+                "Must be an integer from 0 (the account's limit) to %d.", UC_RATE_MAX);
+  if (r && r->burst > UC_RATE_MAX)
+    return fail(e, UC_EINVAL, "rate_limit_burst",
+                "Must be an integer from 0 (as many as per second) to %d.", UC_RATE_MAX);
+  return UC_OK;
+}
+
+/* Applies the rate change to rec; the audit's changes say what moved. */
+static void set_rate(struct uc_key_rec *rec, const struct uc_admin_key_rate *r, json_t *changes) {
+  if (r && r->per_second >= 0) {
+    rec->rate_per_second = (uint32_t)r->per_second;
+    json_object_set_new(changes, "rate_limit_per_second", json_integer(r->per_second));
+  }
+  if (r && r->burst >= 0) {
+    rec->rate_burst = (uint32_t)r->burst;
+    json_object_set_new(changes, "rate_limit_burst", json_integer(r->burst));
+  }
+}
+
 int uc_admin_key_update(const struct uc_admin *a, int64_t account, const struct uc_actor *who,
-                        int64_t key_id, const char *name, int type, struct uc_key_rec *rec,
+                        int64_t key_id, const char *name, int type,
+                        const struct uc_admin_key_rate *rate, struct uc_key_rec *rec,
                         char new_key[UC_KEY_MAX + 1], struct uc_admin_error *e) {
   init_error(e);
   new_key[0] = 0;
@@ -270,7 +296,10 @@ int uc_admin_key_update(const struct uc_admin *a, int64_t account, const struct 
     return fail(e, UC_EINVAL, "name", "Must be 1 to %d printable characters.", UC_NAME_MAX);
   if (type >= 0 && type != UC_KEY_ACTIVE && type != UC_KEY_SANDBOX)
     return fail(e, UC_EINVAL, "type", "Must be \"active\" or \"sandbox\".");
-  int rc = uc_store_key_get(a->st, account, key_id, rec);
+  int rc = rate_invalid(rate, e);
+  if (rc)
+    return rc;
+  rc = uc_store_key_get(a->st, account, key_id, rec);
   if (rc == UC_ENOTFOUND)
     return fail(e, rc, NULL, "This account has no live key with that id.");
   if (rc)
@@ -289,6 +318,7 @@ int uc_admin_key_update(const struct uc_admin *a, int64_t account, const struct 
     json_object_set_new(changes, "type", json_string(uc_key_type_name(rec->type)));
     json_object_set_new(changes, "new_text", json_true());
   }
+  set_rate(rec, rate, changes);
   if ((rc = uc_store_key_update(a->st, rec)) != UC_OK) {
     json_decref(changes);
     new_key[0] = 0;

@@ -43,7 +43,9 @@ struct setting {
 
 static const struct setting settings[] = {
     S(listen, "address and port to listen on (IPv6 as [::1]:8080)", "127.0.0.1:8080"),
-    S(store, "the store: sqlite:///abs/path.db, sqlite:rel/path.db or a plain SQLite path",
+    S(store,
+      "the store: sqlite:///abs/path.db, sqlite:rel/path.db, a plain SQLite path, or "
+      "redis://[:PASSWORD@]HOST:PORT/DB[?prefix=NAME] shared by several servers",
       "./data/usercleaning.db"),
     /* An alias: the same field under its older name (no default of its own). */
     {"db", STR, offsetof(struct uc_config, store), sizeof(((struct uc_config *)0)->store), 0, 0,

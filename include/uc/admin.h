@@ -64,7 +64,8 @@ int uc_admin_list_replace(const struct uc_admin *a, int64_t account, const struc
 
 /* ---- keys ---- */
 
-/* {"keys":[{"id","name","type","prefix","created_at","last_used_at","revoked"}]}
+/* {"keys":[{"id","name","type","prefix","created_at","last_used_at","revoked",
+ * "rate_limit_per_second","rate_limit_burst"}]}
  * (live keys), or every key with revoked ones when all. */
 int uc_admin_keys_json(const struct uc_admin *a, int64_t account, int all, char **json,
                        struct uc_admin_error *e);
@@ -73,12 +74,21 @@ char *uc_admin_key_json(const struct uc_key_rec *k, const char *key_text);
 int uc_admin_key_create(const struct uc_admin *a, int64_t account, const struct uc_actor *who,
                         const char *name, uc_key_type type, struct uc_key_rec *rec,
                         char key[UC_KEY_MAX + 1], struct uc_admin_error *e);
-/* Renames (name not NULL) and/or retypes (type >= 0) a live key. A key whose
- * type changes gets new text with the matching prefix (written to new_key,
- * shown once; the old text stops working at once); otherwise new_key is "".
- * The last admin key of an account cannot be demoted (UC_EDENIED). */
+/* A key's own rate limit as a change: a field < 0 stays as it is; a
+ * per_second of 0 gives the key its account's limit back (settings
+ * rate_limit_*); burst 0: as many as per second. Each 0..UC_RATE_MAX. */
+struct uc_admin_key_rate {
+  long per_second, burst;
+};
+
+/* Renames (name not NULL), retypes (type >= 0) and/or sets the rate limit
+ * (rate not NULL) of a live key, all or nothing. A key whose type changes
+ * gets new text with the matching prefix (written to new_key, shown once;
+ * the old text stops working at once); otherwise new_key is "". The last
+ * admin key of an account cannot be demoted (UC_EDENIED). */
 int uc_admin_key_update(const struct uc_admin *a, int64_t account, const struct uc_actor *who,
-                        int64_t key_id, const char *name, int type, struct uc_key_rec *rec,
+                        int64_t key_id, const char *name, int type,
+                        const struct uc_admin_key_rate *rate, struct uc_key_rec *rec,
                         char new_key[UC_KEY_MAX + 1], struct uc_admin_error *e);
 /* UC_EDENIED for the caller's own key and for the last admin key. */
 int uc_admin_key_revoke(const struct uc_admin *a, int64_t account, const struct uc_actor *who,

@@ -16,6 +16,7 @@ int cmd_bans(int argc, char **argv);
 int cmd_settings(int argc, char **argv);
 int cmd_usage(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_store(int argc, char **argv);
 /* lists show|add|remove (account lists), dispatched from cmd_lists. */
 int cli_lists_admin(int argc, char **argv);
 void cli_lists_admin_usage(FILE *f);

@@ -1,4 +1,4 @@
-/* usercleaning keys create|list|rename|retype|revoke: API keys of an account,
+/* usercleaning keys create|list|rename|retype|limit|revoke: API keys of an account,
  * over the same operations as the admin API (include/uc/admin.h). */
 #include "cli.h"
 
@@ -12,16 +12,19 @@ static void keys_usage(FILE *f) {
           "       usercleaning keys list [--account NAME] [--json]\n"
           "       usercleaning keys rename --account NAME KEY_ID --name NEW\n"
           "       usercleaning keys retype --account NAME KEY_ID --type active|sandbox\n"
+          "       usercleaning keys limit --account NAME KEY_ID --per-second N [--burst M]\n"
           "       usercleaning keys revoke --account NAME KEY_ID\n"
           "All take --store URL or --db PATH. 'create' and 'retype' print the key alone on\n"
           "the last line of stdout: it is shown once and only its hash is stored. A retyped\n"
-          "key gets new text (its prefix says its type); the old text stops working.\n");
+          "key gets new text (its prefix says its type); the old text stops working.\n"
+          "'limit' gives a key a rate limit of its own (N checks a second, M at once; M 0:\n"
+          "N); --per-second 0 gives it back its account's (settings rate_limit_*).\n");
 }
 
 static const struct uc_actor cli_actor = {0, "cli"};
 
 struct opts {
-  const char *account, *name, *type, *id;
+  const char *account, *name, *type, *id, *per_second, *burst;
   int json;
 };
 
@@ -29,10 +32,12 @@ struct opts {
 static int parse(char **args, int n, struct opts *o) {
   memset(o, 0, sizeof *o);
   for (int i = 1; i < n; i++) {
-    const char **slot = strcmp(args[i], "--account") == 0 ? &o->account
-                        : strcmp(args[i], "--name") == 0  ? &o->name
-                        : strcmp(args[i], "--type") == 0  ? &o->type
-                                                          : NULL;
+    const char **slot = strcmp(args[i], "--account") == 0      ? &o->account
+                        : strcmp(args[i], "--name") == 0       ? &o->name
+                        : strcmp(args[i], "--type") == 0       ? &o->type
+                        : strcmp(args[i], "--per-second") == 0 ? &o->per_second
+                        : strcmp(args[i], "--burst") == 0      ? &o->burst
+                                                               : NULL;
     if (slot && i + 1 < n)
       *slot = args[++i];
     else if (strcmp(args[i], "--json") == 0)
@@ -106,6 +111,42 @@ static int keys_create(uc_store *st, const struct opts *o) {
   return 0;
 }
 
+/* A whole number from 0 to UC_RATE_MAX; -1 when absent, -2 when not one. */
+static long rate_arg(const char *v) {
+  char *end;
+  if (!v)
+    return -1;
+  long n = strtol(v, &end, 10);
+  return *v && !*end && n >= 0 && n <= UC_RATE_MAX ? n : -2;
+}
+
+static int keys_limit(uc_store *st, const struct opts *o) {
+  struct uc_account_rec a;
+  struct uc_key_rec rec;
+  struct uc_admin ad = {st, NULL};
+  struct uc_admin_error e;
+  char *end, new_key[UC_KEY_MAX + 1];
+  struct uc_admin_key_rate rate = {rate_arg(o->per_second), rate_arg(o->burst)};
+  long long id = o->id ? strtoll(o->id, &end, 10) : 0;
+  if (!o->account || !o->id || *end || id <= 0 || rate.per_second < 0 || rate.burst < -1) {
+    fprintf(stderr, "usercleaning: keys limit needs --account, KEY_ID and --per-second N "
+                    "(0 to %d; --burst likewise)\n",
+            UC_RATE_MAX);
+    return 2;
+  }
+  if (cli_account(st, o->account, &a))
+    return 1;
+  int rc = uc_admin_key_update(&ad, a.id, &cli_actor, id, NULL, -1, &rate, &rec, new_key, &e);
+  if (rc)
+    return cli_admin_error(rc, &e);
+  if (rec.rate_per_second)
+    printf("key %lld of account '%s': at most %u checks a second, %u at once\n", id, a.name,
+           rec.rate_per_second, rec.rate_burst ? rec.rate_burst : rec.rate_per_second);
+  else
+    printf("key %lld of account '%s' follows its account's rate limit\n", id, a.name);
+  return 0;
+}
+
 /* rename, retype and revoke: one key of one account. */
 static int keys_change(uc_store *st, const char *what, const struct opts *o) {
   struct uc_account_rec a;
@@ -125,7 +166,7 @@ static int keys_change(uc_store *st, const char *what, const struct opts *o) {
     return 1;
   int rc = rename || retype
                ? uc_admin_key_update(&ad, a.id, &cli_actor, id, rename ? o->name : NULL,
-                                     retype ? (int)t : -1, &rec, new_key, &e)
+                                     retype ? (int)t : -1, NULL, &rec, new_key, &e)
                : uc_admin_key_revoke(&ad, a.id, &cli_actor, id, &e);
   if (rc)
     return cli_admin_error(rc, &e);
@@ -142,7 +183,7 @@ static int keys_change(uc_store *st, const char *what, const struct opts *o) {
 }
 
 int cmd_keys(int argc, char **argv) {
-  static const char *const verbs[] = {"create", "list", "rename", "retype", "revoke"};
+  static const char *const verbs[] = {"create", "list", "rename", "retype", "limit", "revoke"};
   struct uc_config cfg;
   struct opts o;
   char *args[32];
@@ -163,6 +204,8 @@ int cmd_keys(int argc, char **argv) {
     rc = keys_create(st, &o);
   else if (strcmp(args[0], "list") == 0)
     rc = keys_list(st, &o);
+  else if (strcmp(args[0], "limit") == 0)
+    rc = keys_limit(st, &o);
   else
     rc = keys_change(st, args[0], &o);
   uc_store_close(st);

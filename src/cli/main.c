@@ -18,6 +18,7 @@ static const struct {
     {"settings", cmd_settings, "show and change an account's settings"},
     {"usage", cmd_usage, "checks answered per day, category and key"},
     {"audit", cmd_audit, "an account's audit trail"},
+    {"store", cmd_store, "copy one store into another (migrate --from URL --to URL)"},
 };
 
 static void usage(FILE *f) {

@@ -197,6 +197,24 @@ static int key_fields(struct MHD_Connection *c, struct req *r, json_t *doc, cons
   return 1;
 }
 
+/* The key's own rate limit in a PATCH body: NULL when neither field is
+ * there. A value that is not an integer from 0 up is passed on as one out of
+ * range, for the operation to word. */
+static const struct uc_admin_key_rate *key_rate(json_t *doc, struct uc_admin_key_rate *out) {
+  static const char *const names[] = {"rate_limit_per_second", "rate_limit_burst"};
+  long *slots[] = {&out->per_second, &out->burst};
+  int any = 0;
+  for (int i = 0; i < 2; i++) {
+    json_t *v = json_object_get(doc, names[i]);
+    *slots[i] = !v                                                ? -1
+                : json_is_integer(v) && json_integer_value(v) >= 0 &&
+                        json_integer_value(v) <= UC_RATE_MAX      ? (long)json_integer_value(v)
+                                                                  : UC_RATE_MAX + 1L;
+    any |= v != NULL;
+  }
+  return any ? out : NULL;
+}
+
 static enum MHD_Result key_create(struct srv *s, struct MHD_Connection *c, struct req *r,
                                   struct caller *who) {
   struct uc_admin_error e;
@@ -244,7 +262,9 @@ static enum MHD_Result keys(struct srv *s, struct MHD_Connection *c, struct req 
       return ret;
     if (!key_fields(c, r, doc, &name, &type, &ret))
       return json_decref(doc), ret;
-    rc = uc_admin_key_update(&s->admin, who->account, &who->who, id, name, type, &rec, new_key, &e);
+    struct uc_admin_key_rate rate;
+    rc = uc_admin_key_update(&s->admin, who->account, &who->who, id, name, type,
+                             key_rate(doc, &rate), &rec, new_key, &e);
     json_decref(doc);
   } else if (is(r, "DELETE")) {
     rc = uc_admin_key_revoke(&s->admin, who->account, &who->who, id, &e);

@@ -67,6 +67,8 @@ static int bootstrap(struct srv *s, const char *base_url) {
   if (uc_store_account_each(s->store, count_account, &accounts) || accounts)
     return UC_OK;
   int rc = uc_store_account_create(s->store, "default", &acc);
+  if (rc == UC_EEXISTS) /* another server sharing the store made it first */
+    return UC_OK;
   if (!rc)
     rc = uc_store_key_create(s->store, acc.id, "default admin", UC_KEY_ADMIN, &rec, admin);
   if (!rc)
@@ -81,8 +83,9 @@ static int bootstrap(struct srv *s, const char *base_url) {
          "       -d '{\"email\": \"someone@mailinator.com\", \"ip\": \"203.0.113.7\"}'\n\n"
          "Dashboard: %s/dashboard/ (sign in with the admin key)\n"
          "More keys: build/usercleaning keys create --account default --name NAME --type active "
-         "--db %s\n\n",
-         s->cfg.store, admin, live, base_url, live, base_url, s->cfg.store);
+         "--store %s\n\n",
+         uc_store_where(s->store), admin, live, base_url, live, base_url,
+         strchr(s->cfg.store, '@') ? "URL" : s->cfg.store); /* never a password */
   return UC_OK;
 }
 
@@ -258,8 +261,9 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   }
   srv_cache_reload(s->cache);
   uc_lists *l = uc_lists_holder_get(s->lists);
-  printf("usercleaning %s listening on %s (lists %s, store %s); dashboard: %s/dashboard/\n",
-         UC_VERSION, base, uc_lists_version(l), s->cfg.store, base);
+  printf("usercleaning %s listening on %s (lists %s, store %s %s); dashboard: %s/dashboard/\n",
+         UC_VERSION, base, uc_lists_version(l), uc_store_backend(s->store),
+         uc_store_where(s->store), base);
   uc_lists_unref(l);
   fflush(stdout);
   struct bg bg = {s, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
