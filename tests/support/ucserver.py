@@ -14,16 +14,18 @@ SNAP = os.path.join(ROOT, "build", "lists.snap")
 
 
 class Server:
-    def __init__(self, tmp, *flags, lists=SNAP, env=None, keys=None):
-        """keys: (admin, active) of an existing store, which prints none."""
+    def __init__(self, tmp, *flags, lists=SNAP, env=None, keys=None, store=None):
+        """keys: (admin, active) of an existing store, which prints none.
+        store: a store URL (e.g. a Redis fixture's) instead of a fresh SQLite file."""
         self.tmp = tmp
         self.db = str(tmp / "store.db")
+        self.store = ["--store", store] if store else ["--db", self.db]
         self.out = open(tmp / "stdout.log", "w")
         self.err = open(tmp / "stderr.log", "w")
         # No test reaches a resolver outside: DNS is off unless a test names a
         # fixture server (--dns-server) in flags.
         dns = [] if any(f.startswith("--dns") for f in flags) else ["--no-dns"]
-        argv = [BIN, "serve", "--listen", "127.0.0.1:0", "--db", self.db, "--lists", lists, *dns,
+        argv = [BIN, "serve", "--listen", "127.0.0.1:0", *self.store, "--lists", lists, *dns,
                 "--flush-interval", "1", *flags]
         self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err,
                                      env={**os.environ, **(env or {})})
@@ -56,7 +58,7 @@ class Server:
             return f.read()
 
     def cli(self, *args, check=True):
-        p = subprocess.run([BIN, *args, "--db", self.db], capture_output=True, text=True,
+        p = subprocess.run([BIN, *args, *self.store], capture_output=True, text=True,
                            timeout=60)
         if check:
             assert p.returncode == 0, p.stderr
