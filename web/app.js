@@ -134,6 +134,7 @@ async function loadKeys() {
       actions.append(el('button', { type: 'button', class: 'small', onclick: () => switchKey(k) },
         k.type === 'active' ? 'Make sandbox' : 'Make active'), ' ');
     }
+    actions.append(el('button', { type: 'button', class: 'small', onclick: () => limitKey(k) }, 'Limit'), ' ');
     actions.append(el('button', { type: 'button', class: 'small danger', onclick: () => revokeKey(k) }, 'Revoke'));
     const name = el('td', {}, k.name);
     if (mine.startsWith(k.prefix)) name.append(' ', el('span', { class: 'hint' }, '(signed in with it)'));
@@ -141,8 +142,25 @@ async function loadKeys() {
     tbody.append(el('tr', {}, name, el('td', { 'data-label': 'Type' }, k.type),
       el('td', { 'data-label': 'Key starts' }, el('code', {}, k.prefix + '…')),
       el('td', { 'data-label': 'Created' }, fmtTime(k.created_at)),
-      el('td', { 'data-label': 'Last used' }, fmtTime(k.last_used_at)), actions));
+      el('td', { 'data-label': 'Last used' }, fmtTime(k.last_used_at)),
+      el('td', { 'data-label': 'Rate limit' }, rateText(k)), actions));
   }
+}
+
+const rateText = (k) => (k.rate_limit_per_second
+  ? k.rate_limit_per_second + '/s, ' + (k.rate_limit_burst || k.rate_limit_per_second) + ' at once'
+  : "the account's");
+
+// A key's own rate limit: "10" or "10/20" (a second / at once); 0 gives it the account's back.
+async function limitKey(k) {
+  const text = prompt('Checks a second for "' + k.name + '", and optionally how many at once after a "/" ' +
+    '(e.g. 10 or 10/20). 0: the account\'s limit (Color Configuration).',
+  k.rate_limit_per_second ? k.rate_limit_per_second + '/' + k.rate_limit_burst : '0');
+  if (text === null) return;
+  const m = /^\s*(\d+)\s*(?:\/\s*(\d+))?\s*$/.exec(text);
+  if (!m) { flash('Enter a whole number, or two separated by "/" (e.g. 10/20).', true); return; }
+  const body = { rate_limit_per_second: Number(m[1]), rate_limit_burst: Number(m[2] || 0) };
+  try { await admin('PATCH', '/keys/' + k.id, body); flash('Rate limit of "' + k.name + '" saved.'); await loadKeys(); } catch (e) { report(e); }
 }
 
 // Shows key text the server will never show again, in the one place for it.
@@ -293,6 +311,8 @@ loaders.colors = async () => {
   showLift(s.ban_lift_seconds);
   $('#ipv6-prefix').value = s.ipv6_prefix;
   $('#never-ban').value = s.never_ban.join('\n');
+  $('#rate-per-second').value = s.rate_limit_per_second;
+  $('#rate-burst').value = s.rate_limit_burst;
   for (const select of document.querySelectorAll('#color-rows select')) select.value = s.colors[select.dataset.type];
 };
 
@@ -306,6 +326,8 @@ $('#colors-form').addEventListener('submit', async (ev) => {
     ban_lift_seconds: liftSeconds(),
     ipv6_prefix: Number($('#ipv6-prefix').value),
     never_ban: $('#never-ban').value.split('\n').map((x) => x.trim()).filter(Boolean),
+    rate_limit_per_second: Number($('#rate-per-second').value),
+    rate_limit_burst: Number($('#rate-burst').value),
     colors,
   };
   try {

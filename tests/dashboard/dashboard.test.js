@@ -17,6 +17,7 @@ const XSS = '<img src=x onerror="window.__xss=1">';
 let server, base, adminKey, liveKey, browser, page;
 const dialogs = []; // the text of every alert/confirm/prompt, newest last
 let dismissDialogs = false; // answer "Cancel" instead of "OK"
+let promptAnswer = 'renamed key'; // what a prompt is answered
 
 function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uc-dash-'));
@@ -73,7 +74,7 @@ before(async () => {
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   page.on('dialog', (d) => {
     dialogs.push(d.message());
-    return dismissDialogs ? d.dismiss() : d.accept(d.type() === 'prompt' ? 'renamed key' : undefined);
+    return dismissDialogs ? d.dismiss() : d.accept(d.type() === 'prompt' ? promptAnswer : undefined);
   });
   page.on('pageerror', (e) => { throw e; });
 });
@@ -152,6 +153,49 @@ test('threshold and colours changed in the UI are followed by the check API', as
   await page.click('#colors-form button[type=submit]');
   await page.waitForSelector('#flash.error:not([hidden])');
   assert.match(await page.textContent('#flash'), /ban_threshold: must be an integer from 1 to 100/);
+});
+
+test('rate limits set in the UI: the account\'s, then a key\'s own; 429 with Retry-After', async () => {
+  const key = (await adminApi('POST', '/keys', { name: 'limited', type: 'active' })).body.key;
+  await go('keys');
+  await go('colors'); // afresh: the form shows what is stored
+  await page.waitForFunction(() => document.querySelector('#rate-per-second').value === '0');
+  await page.fill('#rate-per-second', '2');
+  await page.fill('#rate-burst', '2');
+  await shot('10-rate-limit');
+  await page.click('#colors-form button[type=submit]');
+  await page.waitForFunction(() => /Saved/.test(document.querySelector('#flash').textContent));
+  assert.equal((await adminApi('GET', '/settings')).body.rate_limit_per_second, 2);
+  const t0 = Date.now();
+  const statuses = [];
+  for (let i = 0; i < 8; i++) statuses.push((await check('jane@gmail.com', 'unknown', key)).status);
+  const seconds = (Date.now() - t0) / 1000;
+  const ok = statuses.filter((x) => x === 200).length;
+  assert.deepEqual(statuses.slice(0, 2), [200, 200]); // the burst
+  assert.ok(ok <= 2 + Math.floor(seconds * 2), statuses.join(' ')); // plus what refilled meanwhile
+  const r = await fetch(base + '/v1/email/check', {
+    method: 'POST', headers: { Authorization: 'Bearer ' + key, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: 'jane@gmail.com' }),
+  });
+  if (r.status === 429) {
+    assert.deepEqual(await r.json(), { detail: 'Rate limit exceeded.' });
+    assert.ok(Number(r.headers.get('retry-after')) >= 1);
+  }
+  // The key's own limit, from API Settings, wins over the account's.
+  await go('keys');
+  const row = page.locator('#keys-table tr', { hasText: 'limited' });
+  promptAnswer = '1000/1000';
+  await row.locator('button', { hasText: 'Limit' }).click();
+  promptAnswer = 'renamed key';
+  await page.waitForFunction(() => /1000\/s, 1000 at once/.test(document.querySelector('#keys-table').textContent));
+  for (let i = 0; i < 6; i++) assert.equal((await check('jane@gmail.com', 'unknown', key)).status, 200);
+  // Off again for the tests after this one.
+  await go('colors');
+  await page.fill('#rate-per-second', '0');
+  await page.fill('#rate-burst', '0');
+  await page.click('#colors-form button[type=submit]');
+  await page.waitForFunction(() => /Saved/.test(document.querySelector('#flash').textContent));
+  assert.equal((await adminApi('GET', '/settings')).body.rate_limit_per_second, 0);
 });
 
 // Opens Color Configuration afresh (its loader runs) and waits for the ban lift it shows.
