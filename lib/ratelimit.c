@@ -138,8 +138,8 @@ int uc_ratelimit_take(uc_ratelimit *rl, int64_t key_id, const struct uc_rate *r,
   struct uc_rate rate = {r->per_second, r->burst ? r->burst : r->per_second};
   if (!rl->shared) {
     rc = take_memory(rl, key_id, &rate, now_ms, allowed, retry_after);
-  } else if ((rc = uc_store_rate_take(rl->st, key_id, rate.per_second, rate.burst, now_ms,
-                                      allowed, &retry_ms)) != UC_OK) {
+  } else if ((rc = uc_store_rate_take(rl->st, key_id, rate.per_second, rate.burst, now_ms, allowed,
+                                      &retry_ms)) != UC_OK) {
     *allowed = 1; /* the store is down: checks go on without a limit */
     atomic_fetch_add(&rl->store_errors, 1);
   } else if (!*allowed) {

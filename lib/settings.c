@@ -148,7 +148,7 @@ static int patch_doc(struct uc_settings *s, const json_t *patch, char *field, si
       if (!int_in(v, 0, UC_RATE_MAX))
         return bad(field, fs, name, msg, ms, "must be an integer from 0 (no limit) to 1000000");
       unsigned *slot = strcmp(name, "rate_limit_burst") == 0 ? &next.rate_limit_burst
-                                                               : &next.rate_limit_per_second;
+                                                             : &next.rate_limit_per_second;
       *slot = (unsigned)json_integer_value(v);
     } else if (strcmp(name, "never_ban") == 0) {
       rc = patch_never_ban(&next, v, field, fs, msg, ms);

@@ -86,6 +86,8 @@ static int url_userinfo(const char *p, size_t n, struct uc__redis_url *u, char *
   if (unescape(p, (size_t)(colon - p), u->user, sizeof u->user) ||
       unescape(colon + 1, n - (size_t)(colon - p) - 1, u->password, sizeof u->password))
     return uc_errorf(err, es, UC_EINVAL, "bad user or password (too long, or a bad %%XX escape)");
+  if (u->user[0] && !u->password[0])
+    return uc_errorf(err, es, UC_EINVAL, "user '%s' has no password", u->user);
   return UC_OK;
 }
 

@@ -46,9 +46,9 @@ int uc_ratelimit_take(uc_ratelimit *rl, int64_t key_id, const struct uc_rate *r,
                       int *allowed, unsigned *retry_after);
 
 struct uc_ratelimit_stats {
-  size_t buckets, max;  /* in memory */
-  uint64_t limited;     /* requests refused */
-  uint64_t untracked;   /* allowed without a bucket (memory full of busy ones) */
+  size_t buckets, max;   /* in memory */
+  uint64_t limited;      /* requests refused */
+  uint64_t untracked;    /* allowed without a bucket (memory full of busy ones) */
   uint64_t store_errors; /* shared store failures (allowed) */
 };
 void uc_ratelimit_stats(uc_ratelimit *rl, struct uc_ratelimit_stats *out);

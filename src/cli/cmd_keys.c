@@ -129,8 +129,9 @@ static int keys_limit(uc_store *st, const struct opts *o) {
   struct uc_admin_key_rate rate = {rate_arg(o->per_second), rate_arg(o->burst)};
   long long id = o->id ? strtoll(o->id, &end, 10) : 0;
   if (!o->account || !o->id || *end || id <= 0 || rate.per_second < 0 || rate.burst < -1) {
-    fprintf(stderr, "usercleaning: keys limit needs --account, KEY_ID and --per-second N "
-                    "(0 to %d; --burst likewise)\n",
+    fprintf(stderr,
+            "usercleaning: keys limit needs --account, KEY_ID and --per-second N "
+            "(0 to %d; --burst likewise)\n",
             UC_RATE_MAX);
     return 2;
   }

@@ -206,10 +206,11 @@ static const struct uc_admin_key_rate *key_rate(json_t *doc, struct uc_admin_key
   int any = 0;
   for (int i = 0; i < 2; i++) {
     json_t *v = json_object_get(doc, names[i]);
-    *slots[i] = !v                                                ? -1
-                : json_is_integer(v) && json_integer_value(v) >= 0 &&
-                        json_integer_value(v) <= UC_RATE_MAX      ? (long)json_integer_value(v)
-                                                                  : UC_RATE_MAX + 1L;
+    *slots[i] =
+        !v ? -1
+        : json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= UC_RATE_MAX
+            ? (long)json_integer_value(v)
+            : UC_RATE_MAX + 1L;
     any |= v != NULL;
   }
   return any ? out : NULL;

@@ -8,10 +8,10 @@ enum MHD_Result srv_healthz(struct srv *s, struct MHD_Connection *c, struct req 
   uc_lists *l = uc_lists_holder_get(s->lists);
   /* 200 while the store is down too: checks still answer from the lists, so
    * a load balancer must keep sending them (the store's state is reported). */
-  int n = snprintf(body, sizeof body,
-                   "{\"status\":\"ok\",\"lists_version\":\"%s\",\"store\":\"%s\"}",
-                   uc_lists_version(l), /* the version is [0-9.a-f-] only */
-                   atomic_load(&s->store_down) ? "unavailable" : "ok");
+  int n =
+      snprintf(body, sizeof body, "{\"status\":\"ok\",\"lists_version\":\"%s\",\"store\":\"%s\"}",
+               uc_lists_version(l), /* the version is [0-9.a-f-] only */
+               atomic_load(&s->store_down) ? "unavailable" : "ok");
   uc_lists_unref(l);
   return srv_reply(c, r, MHD_HTTP_OK, "application/json", body, (size_t)n);
 }

@@ -151,7 +151,7 @@ struct srv {
   atomic_int store_down; /* the store failed with UC_EUNAVAILABLE and has not answered since */
   _Atomic uint64_t bans_uncounted; /* black answers not counted: the store was down */
   _Atomic uint64_t store_failures; /* background polls that failed */
-  struct uc_pub infra;   /* of uc_infra: the fingerprints (SIGHUP reloads them) */
+  struct uc_pub infra;             /* of uc_infra: the fingerprints (SIGHUP reloads them) */
   struct MHD_Daemon *daemon;
   FILE *log;
   pthread_mutex_t log_lock;

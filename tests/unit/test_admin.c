@@ -336,8 +336,8 @@ static void test_key_rename_keeps_text(void **state) {
   char text[UC_KEY_MAX + 1], fresh[UC_KEY_MAX + 1] = "junk";
   struct uc_key_rec k = new_key(f, "web", UC_KEY_ACTIVE, text);
   size_t before = audit_rows(f, &s);
-  assert_int_equal(uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, "shop", -1, NULL, &rec, fresh, &e),
-                   UC_OK);
+  assert_int_equal(
+      uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, "shop", -1, NULL, &rec, fresh, &e), UC_OK);
   assert_string_equal(fresh, ""); /* same text */
   assert_string_equal(rec.name, "shop");
   assert_true(by_text(f, text, &got));
@@ -345,8 +345,8 @@ static void test_key_rename_keeps_text(void **state) {
   assert_int_equal(got.type, UC_KEY_ACTIVE);
   expect_audit(f, before, "keys.update", &f->cli, "\"name\":\"shop\"");
   assert_int_equal(/* the same type again is no retype */
-                   uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, NULL, UC_KEY_ACTIVE, NULL, &rec,
-                                       fresh, &e),
+                   uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, NULL, UC_KEY_ACTIVE, NULL,
+                                       &rec, fresh, &e),
                    UC_OK);
   assert_string_equal(fresh, "");
   assert_true(by_text(f, text, &got));
@@ -360,7 +360,8 @@ static void retype(struct fx *f, struct uc_key_rec *k, const char *old_text, uc_
   struct audit_seen s;
   size_t before = audit_rows(f, &s);
   assert_int_equal(
-      uc_admin_key_update(&f->ad, f->acc, &f->api, k->id, NULL, (int)to, NULL, &rec, text, &e), UC_OK);
+      uc_admin_key_update(&f->ad, f->acc, &f->api, k->id, NULL, (int)to, NULL, &rec, text, &e),
+      UC_OK);
   assert_memory_equal(text, prefix, strlen(prefix));
   assert_memory_equal(rec.prefix, text, UC_KEY_PREFIX_SHOWN);
   assert_int_equal(rec.id, k->id);
@@ -390,21 +391,23 @@ static void test_key_update_refused(void **state) {
   char text[UC_KEY_MAX + 1], fresh[UC_KEY_MAX + 1];
   struct uc_key_rec k = new_key(f, "web", UC_KEY_ACTIVE, text);
   size_t before = audit_rows(f, &s);
-  expect_invalid(uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, "", -1, NULL, &rec, fresh, &e), &e,
-                 "name");
+  expect_invalid(uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, "", -1, NULL, &rec, fresh, &e),
+                 &e, "name");
   expect_invalid(
-      uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, NULL, UC_KEY_ADMIN, NULL, &rec, fresh, &e), &e,
-      "type"); /* no promotion to admin */
-  expect_invalid(uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, NULL, 7, NULL, &rec, fresh, &e), &e,
-                 "type");
-  assert_int_equal(uc_admin_key_update(&f->ad, f->other, &f->cli, k.id, "x", -1, NULL, &rec, fresh, &e),
-                   UC_ENOTFOUND); /* not the other account's */
+      uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, NULL, UC_KEY_ADMIN, NULL, &rec, fresh, &e),
+      &e, "type"); /* no promotion to admin */
+  expect_invalid(uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, NULL, 7, NULL, &rec, fresh, &e),
+                 &e, "type");
+  assert_int_equal(
+      uc_admin_key_update(&f->ad, f->other, &f->cli, k.id, "x", -1, NULL, &rec, fresh, &e),
+      UC_ENOTFOUND); /* not the other account's */
   assert_int_equal(
       uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id + 99, "x", -1, NULL, &rec, fresh, &e),
       UC_ENOTFOUND);
   assert_int_equal(uc_store_key_revoke(f->st, f->acc, k.id, 1), UC_OK);
-  assert_int_equal(uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, "x", -1, NULL, &rec, fresh, &e),
-                   UC_ENOTFOUND); /* revoked */
+  assert_int_equal(
+      uc_admin_key_update(&f->ad, f->acc, &f->cli, k.id, "x", -1, NULL, &rec, fresh, &e),
+      UC_ENOTFOUND); /* revoked */
   assert_true(by_text(f, text, &got));
   assert_string_equal(got.name, "web");
   expect_no_audit(f, before);
@@ -417,8 +420,8 @@ static void test_last_admin_key(void **state) {
   struct audit_seen s;
   char text[UC_KEY_MAX + 1], fresh[UC_KEY_MAX + 1];
   size_t before = audit_rows(f, &s);
-  assert_int_equal(uc_admin_key_update(&f->ad, f->acc, &f->cli, f->admin.id, NULL, UC_KEY_ACTIVE, NULL,
-                                       &rec, fresh, &e),
+  assert_int_equal(uc_admin_key_update(&f->ad, f->acc, &f->cli, f->admin.id, NULL, UC_KEY_ACTIVE,
+                                       NULL, &rec, fresh, &e),
                    UC_EDENIED);
   assert_string_equal(fresh, "");
   assert_int_equal(uc_admin_key_revoke(&f->ad, f->acc, &f->cli, f->admin.id, &e), UC_EDENIED);
@@ -428,8 +431,8 @@ static void test_last_admin_key(void **state) {
   assert_memory_equal(got.hash, f->admin.hash, UC_KEY_HASH_LEN);
   expect_no_audit(f, before);
   struct uc_key_rec second = new_key(f, "second", UC_KEY_ADMIN, text);
-  assert_int_equal(uc_admin_key_update(&f->ad, f->acc, &f->cli, f->admin.id, NULL, UC_KEY_ACTIVE, NULL,
-                                       &rec, fresh, &e),
+  assert_int_equal(uc_admin_key_update(&f->ad, f->acc, &f->cli, f->admin.id, NULL, UC_KEY_ACTIVE,
+                                       NULL, &rec, fresh, &e),
                    UC_OK); /* a second admin key makes it possible */
   assert_memory_equal(fresh, "ucl_live_", 9);
   assert_int_equal(uc_admin_key_revoke(&f->ad, f->acc, &f->cli, second.id, &e), UC_EDENIED);

@@ -757,7 +757,122 @@ static void test_sync_while_banning(void **state) {
   assert_true(atomic_load(&c.hits) > 0 && atomic_load(&c.syncs) > 0);
 }
 
+/* ---- a shared store (Redis): two servers, each with its own ban cache ---- */
+
+struct shared {
+  char url[256];
+  uc_store *st, *st2;
+  uc_bans *b, *b2;
+  int64_t acc;
+  struct uc_settings set;
+};
+
+static int shared_setup(void **state) {
+  static unsigned n;
+  struct shared *x = calloc(1, sizeof *x);
+  struct uc_account_rec a;
+  *state = x;
+  if (!x || !getenv("UC_TEST_REDIS_URL"))
+    return x ? 0 : -1;
+  snprintf(x->url, sizeof x->url, "%s?prefix=bans%ld_%u", getenv("UC_TEST_REDIS_URL"),
+           (long)getpid(), n++);
+  x->st = open_url(x->url), x->st2 = open_url(x->url);
+  if (!x->st || !x->st2 || uc_store_account_create(x->st, "alpha", &a) != UC_OK)
+    return -1;
+  x->acc = a.id;
+  uc_settings_init(&x->set);
+  x->b = open_bans(x->st, 0), x->b2 = open_bans(x->st2, 0);
+  return x->b && x->b2 ? 0 : -1;
+}
+
+static int shared_teardown(void **state) {
+  struct shared *x = *state;
+  uc_bans_free(x->b);
+  uc_bans_free(x->b2);
+  uc_store_close(x->st);
+  uc_store_close(x->st2);
+  free(x);
+  return 0;
+}
+
+static enum uc_ban_state shared_hit(struct shared *x, uc_bans *b, const char *ip, long *left) {
+  enum uc_ban_state st;
+  long remaining;
+  assert_int_equal(uc_bans_hit(b, x->acc, &x->set, ip, T0, &remaining, &st), UC_OK);
+  if (left)
+    *left = remaining;
+  return st;
+}
+
+static enum uc_ban_state shared_look(struct shared *x, uc_bans *b, const char *ip, long *left) {
+  long remaining;
+  enum uc_ban_state st = uc_bans_state(b, x->acc, &x->set, ip, T0, &remaining);
+  if (left)
+    *left = remaining;
+  return st;
+}
+
+/* Counting alternates between the two servers: the store counts, exactly. */
+static void test_shared_counts_across_servers(void **state) {
+  struct shared *x = *state;
+  long left;
+  if (!x->st)
+    skip();
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(shared_hit(x, i % 2 ? x->b2 : x->b, "192.0.2.1", &left), UC_BAN_CLEAR);
+    assert_int_equal(left, 4 - i);
+  }
+  assert_int_equal(shared_hit(x, x->b2, "192.0.2.1", &left), UC_BAN_JUST_BANNED);
+  assert_int_equal(shared_hit(x, x->b, "192.0.2.1", &left), UC_BAN_BANNED); /* the store said */
+  assert_int_equal(left, 0);
+}
+
+/* A ban made by one server reaches the other's memory through the feed: its
+ * check before classifying answers 403 without asking the store. */
+static void test_shared_ban_reaches_other_memory(void **state) {
+  struct shared *x = *state;
+  struct uc_bans_stats st;
+  if (!x->st)
+    skip();
+  for (int i = 0; i < 5; i++)
+    shared_hit(x, x->b, "192.0.2.2", NULL);
+  assert_int_equal(shared_look(x, x->b, "192.0.2.2", NULL), UC_BAN_BANNED);
+  assert_int_equal(shared_look(x, x->b2, "192.0.2.2", NULL), UC_BAN_CLEAR); /* not synced yet */
+  assert_int_equal(uc_bans_sync(x->b2), UC_OK);
+  assert_int_equal(shared_look(x, x->b2, "192.0.2.2", NULL), UC_BAN_BANNED);
+  uc_bans_stats(x->b2, &st);
+  assert_int_equal(st.banned, 1);
+  assert_int_equal(st.store_reads, 0);         /* from memory */
+  assert_int_equal(uc_bans_sync(x->b), UC_OK); /* its own ban again: nothing changes */
+  uc_bans_stats(x->b, &st);
+  assert_int_equal(st.banned, 1);
+  assert_int_equal(st.entries, 1);
+}
+
+/* An unban through one server resets the other's memory, which keeps no
+ * count of its own to write back (a shared store holds it). */
+static void test_shared_unban_reaches_other(void **state) {
+  struct shared *x = *state;
+  struct uc_bans_stats st;
+  long left;
+  if (!x->st)
+    skip();
+  for (int i = 0; i < 5; i++)
+    shared_hit(x, x->b, "192.0.2.3", NULL);
+  assert_int_equal(uc_bans_sync(x->b2), UC_OK);
+  assert_int_equal(shared_look(x, x->b2, "192.0.2.3", NULL), UC_BAN_BANNED);
+  assert_int_equal(uc_bans_unban(x->b, x->acc, "192.0.2.3"), UC_OK);
+  assert_int_equal(uc_bans_sync(x->b2), UC_OK);
+  assert_int_equal(shared_look(x, x->b2, "192.0.2.3", &left), UC_BAN_CLEAR);
+  assert_int_equal(left, 5);
+  uc_bans_stats(x->b2, &st);
+  assert_int_equal(st.dirty, 0);
+  assert_int_equal(shared_hit(x, x->b2, "192.0.2.3", &left), UC_BAN_CLEAR);
+  assert_int_equal(left, 4); /* counting starts over in the store too */
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define SHARED(f) cmocka_unit_test_setup_teardown(f, shared_setup, shared_teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -782,5 +897,11 @@ int main(void) {
       TEST(test_no_eviction_while_writing),
       TEST(test_sync_while_banning),
   };
-  return cmocka_run_group_tests_name("bans", tests, NULL, NULL);
+  const struct CMUnitTest shared[] = {
+      SHARED(test_shared_counts_across_servers),
+      SHARED(test_shared_ban_reaches_other_memory),
+      SHARED(test_shared_unban_reaches_other),
+  };
+  int failed = cmocka_run_group_tests_name("bans", tests, NULL, NULL);
+  return failed + cmocka_run_group_tests_name("bans: shared store (Redis)", shared, NULL, NULL);
 }

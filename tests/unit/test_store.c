@@ -1740,9 +1740,9 @@ static void test_redis_url_forms(void **state) {
       {"h?prefix=a.b-c_d", "h", "", "", "a.b-c_d", 6379, 0},
   };
   static const char *const bad[] = {
-      "",          ":6379",        "h:0",    "h:65536", "h:63x",    "h/x",
-      "h/-1",      "[::1",         "[::1]x", "[]:1",    "bad host", "h?db=1",
-      "h?prefix=", "h?prefix=a b", "pw@h",   ":%zz@h",  ":%4@h",    "h:",
+      "",     ":6379",   "h:0",    "h:65536",  "h:63x",  "h/x",       "h/-1",
+      "[::1", "[::1]x",  "[]:1",   "bad host", "h?db=1", "h?prefix=", "h?prefix=a b",
+      "pw@h", "user:@h", ":%zz@h", ":%4@h",    "h:",
   };
   struct uc__redis_url u;
   char err[256];
