@@ -18,6 +18,7 @@ struct uc_config {
   unsigned long header_limit;        /* bytes of request line + headers */
   char access_log[1024];             /* "-" stdout, "off", or a file path */
   int log_emails;                    /* put full addresses in the access log */
+  int forwarded_for;                 /* log the last X-Forwarded-For address (behind a proxy) */
   unsigned flush_interval;           /* seconds between usage flushes */
   unsigned drain_timeout;            /* seconds SIGTERM waits for in-flight requests */
   unsigned long ban_memory;          /* counting IPs kept in memory (bans always are) */

@@ -249,11 +249,27 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
   return dispatch(s, c, method, r);
 }
 
+/* The address a proxy in front put last in X-Forwarded-For (the one it saw),
+ * parsed and written again; 0 when there is none that parses. */
+static int forwarded_for(struct MHD_Connection *c, char ip[INET6_ADDRSTRLEN]) {
+  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
+  struct uc_ip addr;
+  if (!h)
+    return 0;
+  const char *last = strrchr(h, ',');
+  last = last ? last + 1 : h;
+  if (uc_ip_parse(last, strlen(last), 128, &addr) != UC_OK)
+    return 0;
+  return inet_ntop(addr.family == 4 ? AF_INET : AF_INET6, addr.addr, ip, INET6_ADDRSTRLEN) != NULL;
+}
+
 static void log_line(struct srv *s, struct MHD_Connection *c, struct req *r, uint64_t micros) {
   char ip[INET6_ADDRSTRLEN] = "-", when[32];
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  if (ci && ci->client_addr) {
+  if (s->cfg.forwarded_for && forwarded_for(c, ip)) {
+    /* the client as the proxy saw it */
+  } else if (ci && ci->client_addr) {
     const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET)
       inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, sizeof ip);
