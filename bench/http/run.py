@@ -7,7 +7,13 @@ Prints each server's requests/s (best of the rounds) and p99 latency, the
 ratios ours/nginx (goal >= 0.9) and ours/node (goal >= 1.5), and the ratio to
 nginx round by round (each nginx run follows ours at once: the fairest pairs on
 a shared, noisy machine).
-Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C] [--dns]"""
+With --store redis (or --store redis://HOST:PORT/DB to use a Redis of your
+own; "redis" starts a redis-server of its own, AOF on as docs/deploy.md says)
+it compares stores instead: ours on SQLite and ours on Redis, each with a
+white-only mix and a black-heavy mix (every black answer is one Redis round
+trip), alternating in the same run, and prints the ratios Redis / SQLite.
+
+Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C] [--dns] [--store redis]"""
 import argparse
 import os
 import re
@@ -26,6 +32,7 @@ HERE = os.path.join(ROOT, "bench", "http")
 def port_free(port):
     import socket
     s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is free
     try:
         s.bind(("127.0.0.1", port))
         return True
@@ -71,19 +78,39 @@ def start_dnsmasq(tmp):
     return p, f"127.0.0.1:{port}"
 
 
-def start_ours(tmp, port=18090, dns=None):
+def start_ours(tmp, port=18090, dns=None, store=None):
     out = open(os.path.join(tmp, f"ours-{port}.log"), "w+")
     dns_flags = ["--dns-server", dns] if dns else ["--no-dns"]
-    p = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--db",
-                          os.path.join(tmp, f"bench-{port}.db"), "--access-log", "off",
+    store = store or os.path.join(tmp, f"bench-{port}.db")
+    p = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--store", store,
+                          "--access-log", "off",
                           "--lists", os.path.join(ROOT, "build", "lists.snap"), *dns_flags],
                          stdout=out, stderr=subprocess.STDOUT)
-    wait_up(f"http://127.0.0.1:{port}/healthz")
-    out.flush()
-    text = open(out.name).read()
-    key = re.search(r"active key:\s+(\S+)", text).group(1)
-    raise_threshold(re.search(r"admin key:\s+(\S+)", text).group(1), port)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/healthz")
+        deadline = time.time() + 20  # the keys are printed with the "listening on" line
+        while "listening on" not in open(out.name).read() and time.time() < deadline:
+            time.sleep(0.05)
+        text = open(out.name).read()
+        key = re.search(r"active key:\s+(\S+)", text).group(1)
+        ADMIN[port] = re.search(r"admin key:\s+(\S+)", text).group(1)
+        raise_threshold(ADMIN[port], port)
+    except Exception:
+        p.kill()  # never left behind on a bench port
+        p.wait()
+        raise
     return p, key
+
+
+ADMIN = {}  # port -> admin key of the server there
+
+
+def unban_all(port):
+    """Counters back to zero between runs: no IP reaches its ban, so every run
+    measures answered checks (and a black answer's ban accounting), not 403s."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/admin/bans", method="DELETE",
+                                 headers={"Authorization": f"Bearer {ADMIN[port]}"})
+    urllib.request.urlopen(req).read()
 
 
 def raise_threshold(admin_key, port=18090):
@@ -131,16 +158,83 @@ def start_node():
     return p
 
 
-def wrk(url, key, seconds, conns):
+def wrk(url, key, seconds, conns, mix="realistic"):
     out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
                           os.path.join(HERE, "post.lua"), url],
-                         capture_output=True, text=True, env={**os.environ, "UC_KEY": key},
-                         check=True).stdout
+                         capture_output=True, text=True,
+                         env={**os.environ, "UC_KEY": key, "UC_MIX": mix}, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, p99, int(errors.group(1)) if errors else 0
+
+
+def start_redis(tmp):
+    """A redis-server of the bench's own: a free port, AOF on (appendfsync
+    everysec, Redis's default; docs/deploy.md), no RDB snapshots."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    d = os.path.join(tmp, "redis")
+    os.makedirs(d)
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
+                          "--appendonly", "yes", "--save", "", "--logfile",
+                          os.path.join(d, "redis.log")])
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        r = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
+        if r.stdout.strip() == "PONG":
+            return p, f"redis://127.0.0.1:{port}/0?prefix=bench"
+        time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+def compare_stores(args, tmp, procs):
+    """Ours on SQLite (18090) and on Redis (18093), white-only and black-heavy
+    mixes, alternating; the ratios Redis / SQLite per mix."""
+    url = args.store
+    if url == "redis":
+        if not shutil.which("redis-server"):
+            raise SystemExit("bench/http --store redis needs redis-server: run scripts/deps.sh")
+        redis, url = start_redis(tmp)
+        procs.append(redis)
+    sqlite, key_s = start_ours(tmp, 18090)
+    procs.append(sqlite)
+    ours_r, key_r = start_ours(tmp, 18093, store=url)
+    procs.append(ours_r)
+    targets = {"sqlite": ("http://127.0.0.1:18090", key_s), "redis": ("http://127.0.0.1:18093", key_r)}
+    mixes = ["white", "black"]
+    results = {(m, t): [] for m in mixes for t in targets}
+    port = {t: int(u.rsplit(":", 1)[1]) for t, (u, _) in targets.items()}
+    for m in mixes:
+        for t, (u, k) in targets.items():
+            if args.warmup:
+                wrk(u, k, args.warmup, args.connections, m)
+    for r in range(args.rounds):
+        for m in mixes:
+            order = list(targets.items())  # who goes first alternates: no side always fresher
+            for t, (u, k) in order if r % 2 == 0 else reversed(order):
+                unban_all(port[t])
+                results[(m, t)].append(wrk(u, k, args.seconds, args.connections, m))
+    shown = re.sub(r"//[^@/]*@", "//***@", url)
+    print(f"stores compared: sqlite (a file) and {shown}; {args.connections} keep-alive "
+          f"connections, wrk -t2, {args.seconds}s x {args.rounds} rounds after {args.warmup}s of "
+          f"warm-up each, {os.cpu_count()} cores shared (Redis on the same machine)")
+    for m in mixes:
+        best = {}
+        for t in targets:
+            runs = results[(m, t)]
+            rps, p99, _ = max(runs)
+            best[t] = rps
+            bad = sum(r[2] for r in runs)
+            name = f"{m}-only" if m == "white" else "black-heavy"
+            print(f"  {name:12s} {t:7s} {rps:12,.0f} req/s   p99 {p99:7.2f} ms   non-2xx {bad}")
+        per_round = sorted(a[0] / b[0] for a, b in zip(results[(m, "redis")], results[(m, "sqlite")]))
+        print(f"  ratio redis / sqlite ({m}): {best['redis'] / best['sqlite']:.2f}; per round " +
+              " ".join(f"{x:.2f}" for x in per_round) + f"; median {per_round[len(per_round) // 2]:.2f}")
 
 
 def main():
@@ -150,11 +244,14 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=3,
                     help="seconds of untimed load per server first (ours meets 16,381 new IPs)")
+    ap.add_argument("--store", metavar="redis|URL",
+                    help="compare stores instead: ours on SQLite and on Redis ('redis' starts its "
+                         "own redis-server; or a redis:// URL), white-only and black-heavy mixes")
     ap.add_argument("--dns", action="store_true",
                     help="also run ours with DNS on (a dnsmasq fixture; every domain cached after "
                          "the warm-up) and print its ratio to DNS off")
     args = ap.parse_args()
-    for tool in ("wrk", "nginx", "node"):
+    for tool in ("wrk",) if args.store else ("wrk", "nginx", "node"):
         if not shutil.which(tool):
             raise SystemExit(f"bench/http needs {tool}: run scripts/deps.sh --bench")
     busy = [p for p in (18090, 18091, 18092, 18093) if not port_free(p)]
@@ -162,6 +259,12 @@ def main():
         raise SystemExit(f"bench/http: port(s) {busy} on 127.0.0.1 are in use; stop what listens there")
     tmp = tempfile.mkdtemp(prefix="uc-bench-http-")
     procs = []
+    if args.store:
+        try:
+            compare_stores(args, tmp, procs)
+        finally:
+            stop_all(procs, tmp)
+        return
     try:
         ours, key = start_ours(tmp)
         procs.append(ours)
@@ -210,13 +313,17 @@ def main():
             print("  per round: " + " ".join(f"{x:.2f}" for x in rounds) +
                   f"; median {rounds[len(rounds) // 2]:.2f}")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, tmp)
+
+
+def stop_all(procs, tmp):
+    for p in reversed(procs):  # the servers before the Redis they use
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
