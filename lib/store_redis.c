@@ -587,15 +587,25 @@ static int rediss_open(const char *target, unsigned flags, uint64_t origin, void
                    HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 }
 
+/* The version counter, and whether the store is still there: a Redis that
+ * lost its data (no persistence, a flushed database) would otherwise look
+ * like a store whose every key was revoked, and servers would drop the view
+ * they hold. */
 static int rd_version(void *state, uint64_t *v) {
   struct rd *s = state;
-  char key[80];
+  char version[80], schema[80];
   int rc = UC_OK;
-  snprintf(key, sizeof key, "%s:version", s->url.prefix);
-  redisReply *r = command(s, &rc, 2, (const char *[]){"GET", key});
-  *v = r ? (uint64_t)num(r) : 0;
+  snprintf(version, sizeof version, "%s:version", s->url.prefix);
+  snprintf(schema, sizeof schema, "%s:schema", s->url.prefix);
+  redisReply *r = command(s, &rc, 3, (const char *[]){"MGET", version, schema});
+  *v = r ? (uint64_t)num(at(r, 0)) : 0;
+  if (r && (!at(r, 1) || at(r, 1)->type != REDIS_REPLY_STRING))
+    rc = uc__store_errorf(UC_EUNAVAILABLE,
+                          "redis %s holds no store any more (did Redis lose its data? restore it: "
+                          "docs/deploy.md); servers keep the keys they hold",
+                          s->where);
   freeReplyObject(r);
-  return r ? UC_OK : rc;
+  return rc;
 }
 
 /* ---- accounts ---- */

@@ -233,7 +233,7 @@ def test_white_checks_never_touch_redis(cluster, redis):
     seen = mon.stop()
     polls = [c for c in seen if c[:1] == ["EVALSHA"]]
     others = [c for c in seen if c[:1] != ["EVALSHA"]]
-    assert all(c == ["GET", "uc:version"] for c in others), others[:5]
+    assert all(c == ["MGET", "uc:version", "uc:schema"] for c in others), others[:5]
     # The feed script only: one SHA, the prefix and a cursor.
     assert len({c[1] for c in polls}) <= 1
     assert all(len(c) == 5 and c[3] == "uc" and c[4].isdigit() for c in polls), polls[:5]
@@ -285,3 +285,15 @@ def test_migrate_sqlite_to_redis_and_back(tmp_path, redis):
     p = subprocess.run([BIN, "store", "migrate", "--from", redis.url], capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 2 and "usage: usercleaning store migrate" in p.stderr
+
+
+def test_redis_losing_its_data_keeps_the_view(cluster, redis):
+    """A Redis without persistence restarted empty (here: FLUSHALL) must not
+    look like a store whose keys were all revoked: servers keep the view."""
+    (a,) = cluster(1)
+    assert a.check("a@gmail.com").status_code == 200
+    redis.cli("FLUSHALL")
+    assert wait_for(lambda: metric(a, "usercleaning_store_up") == 0)
+    assert "holds no store any more" in a.stderr()
+    for _ in range(20):  # well past a poll: the key still works
+        assert a.check("a@gmail.com").status_code == 200

@@ -1868,6 +1868,29 @@ static void test_redis_reconnects(void **state) {
   redis_remove(url);
 }
 
+/* Redis forgot its scripts (a restart, SCRIPT FLUSH): EVALSHA says NOSCRIPT,
+ * the store sends the script itself and goes on. */
+static void test_redis_script_cache_lost(void **state) {
+  (void)state;
+  char url[256], err[512];
+  struct uc__redis_url u;
+  struct uc_account_rec a;
+  uc_store *st = NULL;
+  if (!getenv("UC_TEST_REDIS_URL"))
+    skip();
+  assert_int_equal(redis_fresh(url, sizeof url), UC_OK);
+  assert_int_equal(uc_store_open(url, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  assert_int_equal(uc_store_account_create(st, "alpha", &a), UC_OK);
+  redisContext *c = redis_admin(url, &u);
+  assert_non_null(c);
+  freeReplyObject(redisCommand(c, "SCRIPT FLUSH"));
+  redisFree(c);
+  assert_int_equal(uc_store_account_create(st, "beta", &a), UC_OK);
+  assert_int_equal(uc_store_account_get(st, "alpha", &a), UC_OK);
+  uc_store_close(st);
+  redis_remove(url);
+}
+
 struct other_thread {
   uc_store *st;
   char msg[256];
@@ -2029,6 +2052,7 @@ int main(void) {
       cmocka_unit_test(test_redis_url_forms),   cmocka_unit_test(test_rediss_refused),
       cmocka_unit_test(test_redis_unreachable), cmocka_unit_test(test_redis_missing_store),
       cmocka_unit_test(test_redis_password),    cmocka_unit_test(test_redis_reconnects),
+      cmocka_unit_test(test_redis_script_cache_lost),
   };
   int failed = 0;
   for (size_t i = 0; i < COUNT(backends); i++) {
