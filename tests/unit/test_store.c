@@ -2049,9 +2049,9 @@ int main(void) {
       cmocka_unit_test(test_open_upgrades_v4),
   };
   const struct CMUnitTest redis[] = {
-      cmocka_unit_test(test_redis_url_forms),   cmocka_unit_test(test_rediss_refused),
-      cmocka_unit_test(test_redis_unreachable), cmocka_unit_test(test_redis_missing_store),
-      cmocka_unit_test(test_redis_password),    cmocka_unit_test(test_redis_reconnects),
+      cmocka_unit_test(test_redis_url_forms),         cmocka_unit_test(test_rediss_refused),
+      cmocka_unit_test(test_redis_unreachable),       cmocka_unit_test(test_redis_missing_store),
+      cmocka_unit_test(test_redis_password),          cmocka_unit_test(test_redis_reconnects),
       cmocka_unit_test(test_redis_script_cache_lost),
   };
   int failed = 0;
