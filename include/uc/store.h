@@ -253,7 +253,9 @@ int uc_store_rate_take(uc_store *st, int64_t key_id, uint32_t per_second, uint32
 int uc_store_secret(uc_store *st, const char *name, uint8_t out[32]);
 /* Every secret, by name (for copying a store). */
 int uc_store_secret_each(uc_store *st, uc_secret_cb cb, void *arg);
-/* Upserts spellings (last_seen only moves forward), one transaction. */
+/* Upserts spellings (last_seen only moves forward), one transaction. A
+ * spelling not seen for UC_ALIAS_WINDOW_MAX days (the longest window) may be
+ * forgotten at any time: Redis expires it (a TTL), SQLite at alias_trim. */
 int uc_store_alias_put(uc_store *st, const struct uc_alias_rec *a, size_t n);
 /* The spellings of one mailbox seen since `since` (account 0 and mailbox
  * NULL: every row since then, newest first). */

@@ -990,7 +990,7 @@ static int on_secret(void *arg, const char *name, const uint8_t value[32]) {
   return c->n++, 0;
 }
 
-static void test_secrets(void **state) {
+static void test_secret_each_and_put(void **state) {
   struct fx *f = *state;
   uint8_t one[32], again[32], theirs[32], two[32], set[32];
   uc_store *other = second(f);
@@ -1032,7 +1032,7 @@ static struct uc_alias_rec alias(int64_t acc, uint8_t mailbox, uint8_t spelling,
   return a;
 }
 
-static void test_aliases(void **state) {
+static void test_alias_order_and_trim(void **state) {
   struct fx *f = *state;
   int64_t a = account(f, "alpha"), b = account(f, "beta");
   int64_t now = (int64_t)time(NULL);
@@ -1945,13 +1945,6 @@ static void test_secret(void **state) {
   uc_store_close(other);
 }
 
-static struct uc_alias_rec alias(int64_t acc, uint8_t mailbox, uint8_t spelling, int64_t seen) {
-  struct uc_alias_rec r = {.account_id = acc, .last_seen = seen};
-  memset(r.mailbox, mailbox, sizeof r.mailbox);
-  memset(r.spelling, spelling, sizeof r.spelling);
-  return r;
-}
-
 struct aliases_seen {
   struct uc_alias_rec r[16];
   size_t n;
@@ -1968,25 +1961,27 @@ static void test_alias_memory(void **state) {
   struct fx *f = *state;
   uint8_t m1[UC_ALIAS_HASH];
   struct aliases_seen got = {0};
-  struct uc_alias_rec recs[] = {alias(1, 0xA1, 0x01, 1000), alias(1, 0xA1, 0x02, 2000),
-                                alias(1, 0xB2, 0x01, 3000), alias(2, 0xA1, 0x01, 4000)};
+  int64_t t = (int64_t)time(NULL) - 10000; /* recent: older ones may expire (Redis TTL) */
+  struct uc_alias_rec recs[] = {alias(1, 0xA1, 0x01, t + 1000), alias(1, 0xA1, 0x02, t + 2000),
+                                alias(1, 0xB2, 0x01, t + 3000), alias(2, 0xA1, 0x01, t + 4000)};
   memset(m1, 0xA1, sizeof m1);
   assert_int_equal(uc_store_alias_put(f->st, recs, COUNT(recs)), UC_OK);
   assert_int_equal(uc_store_alias_each(f->st, 1, m1, 0, collect_alias, &got), UC_OK);
   assert_int_equal(got.n, 2); /* one account's spellings of one mailbox */
   got.n = 0;
-  assert_int_equal(uc_store_alias_each(f->st, 1, m1, 1500, collect_alias, &got), UC_OK);
+  assert_int_equal(uc_store_alias_each(f->st, 1, m1, t + 1500, collect_alias, &got), UC_OK);
   assert_int_equal(got.n, 1); /* since */
   assert_int_equal(got.r[0].spelling[0], 0x02);
-  struct uc_alias_rec older = alias(1, 0xA1, 0x02, 1200), newer = alias(1, 0xA1, 0x01, 5000);
+  struct uc_alias_rec older = alias(1, 0xA1, 0x02, t + 1200),
+                      newer = alias(1, 0xA1, 0x01, t + 5000);
   assert_int_equal(uc_store_alias_put(f->st, &older, 1), UC_OK); /* last_seen only forward */
   assert_int_equal(uc_store_alias_put(f->st, &newer, 1), UC_OK);
   got.n = 0;
   assert_int_equal(uc_store_alias_each(f->st, 0, NULL, 0, collect_alias, &got), UC_OK);
   assert_int_equal(got.n, 4); /* every row, newest first */
-  assert_true(got.r[0].last_seen == 5000 && got.r[3].last_seen == 2000);
+  assert_true(got.r[0].last_seen == t + 5000 && got.r[3].last_seen == t + 2000);
   size_t deleted = 0;
-  assert_int_equal(uc_store_alias_trim(f->st, 3500, &deleted), UC_OK);
+  assert_int_equal(uc_store_alias_trim(f->st, t + 3500, &deleted), UC_OK);
   assert_int_equal(deleted, 2); /* 2000 and 3000 went; 4000 and 5000 stay */
   got.n = 0;
   assert_int_equal(uc_store_alias_each(f->st, 0, NULL, 0, collect_alias, &got), UC_OK);
@@ -2024,8 +2019,8 @@ int main(void) {
       T(test_changes_from_now),
       T(test_changes_in_order),
       T(test_ban_hit_feeds_ban),
-      T(test_secrets),
-      T(test_aliases),
+      T(test_secret_each_and_put),
+      T(test_alias_order_and_trim),
       T(test_put_rows),
       T(test_key_rate_limit),
       T(test_rate_take),
