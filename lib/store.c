@@ -43,6 +43,15 @@ const char *uc_store_schemes(void) {
   return "sqlite, redis";
 }
 
+void uc_store_url_redact(const char *url, char *out, size_t size) {
+  const char *sep = strstr(url, "://"), *at = strrchr(url, '@');
+  const char *colon = sep && at > sep ? memchr(sep + 3, ':', (size_t)(at - sep - 3)) : NULL;
+  if (colon)
+    snprintf(out, size, "%.*s***%s", (int)(colon + 1 - url), url, at);
+  else
+    snprintf(out, size, "%s", url);
+}
+
 /* What uc_store_where shows: the target without a password ("user:pw@" of a URL). */
 static void where_of(const struct uc_store_ops *ops, const char *target, char *out, size_t size) {
   const char *at = strrchr(target, '@'), *slash = strchr(target, '/');

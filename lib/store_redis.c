@@ -553,10 +553,10 @@ static int rd_open(const char *target, unsigned flags, uint64_t origin, void **s
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->idle, NULL);
   int rc = uc__redis_url_parse(target, 0, &s->url, err, es);
-  if (rc) {
+  if (rc) { /* never the URL itself in the message: it may hold a password */
     char why[256];
     snprintf(why, sizeof why, "%s", err);
-    uc_errorf(err, es, rc, "redis://%s: %s", target, why);
+    uc_errorf(err, es, rc, "bad redis:// URL: %s", why);
     rd_free(s);
     return rc;
   }

@@ -147,6 +147,9 @@ int uc_store_shared(const uc_store *st);
 /* Copies the message of this thread's last failed call on st into buf (or
  * uc_strerror(rc) when there is none); returns rc. */
 int uc_store_error(const uc_store *st, int rc, char *buf, size_t size);
+/* url with its password (the PASSWORD of "scheme://[user]:PASSWORD@...")
+ * shown as "***", into out (NUL-terminated), for messages. */
+void uc_store_url_redact(const char *url, char *out, size_t size);
 /* The known schemes, for messages: "sqlite, redis". */
 const char *uc_store_schemes(void);
 

@@ -25,16 +25,18 @@ static void print_copied(const struct uc_store_copied *n, const char *from, cons
 }
 
 static int migrate(const char *from_url, const char *to_url) {
-  char err[512];
+  char err[512], shown[UC_STORE_URL_MAX];
   uc_store *from = NULL, *to = NULL;
   struct uc_store_copied n;
   int rc = uc_store_open(from_url, 0, &from, err, sizeof err);
   if (rc) {
-    fprintf(stderr, "usercleaning: --from %s: %s\n", from_url, err);
+    uc_store_url_redact(from_url, shown, sizeof shown);
+    fprintf(stderr, "usercleaning: --from %s: %s\n", shown, err);
     return 1;
   }
   if ((rc = uc_store_open(to_url, UC_STORE_CREATE, &to, err, sizeof err)) != UC_OK) {
-    fprintf(stderr, "usercleaning: --to %s: %s\n", to_url, err);
+    uc_store_url_redact(to_url, shown, sizeof shown);
+    fprintf(stderr, "usercleaning: --to %s: %s\n", shown, err);
     uc_store_close(from);
     return 1;
   }

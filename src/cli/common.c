@@ -112,8 +112,11 @@ uc_store *cli_open_store(const struct uc_config *cfg, unsigned flags) {
             "Point at your store with --store URL or --db PATH (or USER_CLEANING_STORE,\n"
             "USER_CLEANING_DB); `usercleaning serve` creates one on its first start.\n",
             err);
-  else if (rc)
-    fprintf(stderr, "usercleaning: store %s: %s\n", cfg->store, err);
+  else if (rc) {
+    char shown[UC_STORE_URL_MAX];
+    uc_store_url_redact(cfg->store, shown, sizeof shown);
+    fprintf(stderr, "usercleaning: store %s: %s\n", shown, err);
+  }
   return st;
 }
 

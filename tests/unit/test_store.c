@@ -1764,6 +1764,22 @@ static void test_redis_url_forms(void **state) {
   }
 }
 
+static void test_url_redact(void **state) {
+  (void)state;
+  static const char *const cases[][2] = {
+      {"redis://:s3cret@10.0.0.5:6379/0", "redis://:***@10.0.0.5:6379/0"},
+      {"redis://app:p%40ss@h/1?prefix=x", "redis://app:***@h/1?prefix=x"},
+      {"redis://h:6379/0", "redis://h:6379/0"},
+      {"sqlite:///var/lib/a@b/store.db", "sqlite:///var/lib/a@b/store.db"},
+      {"plain@path.db", "plain@path.db"},
+  };
+  char out[128];
+  for (size_t i = 0; i < COUNT(cases); i++) {
+    uc_store_url_redact(cases[i][0], out, sizeof out);
+    assert_string_equal(out, cases[i][1]);
+  }
+}
+
 static void test_rediss_refused(void **state) {
   (void)state;
   uc_store *st = JUNK;
@@ -2047,7 +2063,7 @@ int main(void) {
       cmocka_unit_test(test_redis_url_forms),         cmocka_unit_test(test_rediss_refused),
       cmocka_unit_test(test_redis_unreachable),       cmocka_unit_test(test_redis_missing_store),
       cmocka_unit_test(test_redis_password),          cmocka_unit_test(test_redis_reconnects),
-      cmocka_unit_test(test_redis_script_cache_lost),
+      cmocka_unit_test(test_redis_script_cache_lost), cmocka_unit_test(test_url_redact),
   };
   int failed = 0;
   for (size_t i = 0; i < COUNT(backends); i++) {
