@@ -1,10 +1,12 @@
 /* uc_store_copy: every row of one store into another, through the uc_store_*
  * calls only, so that it works between any two backends (usercleaning store
- * migrate). Rows are read whole per kind, then written in batches of BATCH. */
+ * migrate). Rows are read whole per kind, then written in batches of BATCH:
+ * an each callback only copies (it may run under the backend's lock). */
 #include "uc/buf.h"
 #include "uc/error.h"
 #include "uc/store.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,11 +33,34 @@ static int has_account(void *arg, const struct uc_account_rec *a) {
   return 1;
 }
 
+struct secret {
+  char name[128];
+  uint8_t value[32];
+};
+
 static int on_secret(void *arg, const char *name, const uint8_t value[32]) {
   struct copy *c = arg;
-  c->rc = uc_store_secret_put(c->to, name, value);
-  c->n->secrets += c->rc == UC_OK;
+  struct secret x;
+  if (strlen(name) >= sizeof x.name) {
+    c->rc = UC_ETOOBIG;
+    return 1;
+  }
+  snprintf(x.name, sizeof x.name, "%s", name);
+  memcpy(x.value, value, 32);
+  c->rc = uc_buf_add(&c->rows, &x, sizeof x) ? UC_ENOMEM : UC_OK;
+  sodium_memzero(&x, sizeof x);
   return c->rc != UC_OK;
+}
+
+static int put_secrets(struct copy *c) {
+  int rc = UC_OK;
+  for (size_t i = 0; rc == UC_OK && i < UC_BUF_COUNT(&c->rows, struct secret); i++) {
+    const struct secret *x = &UC_BUF_AT(&c->rows, struct secret, i);
+    if ((rc = uc_store_secret_put(c->to, x->name, x->value)) == UC_OK)
+      c->n->secrets++;
+  }
+  sodium_memzero(c->rows.data, c->rows.len);
+  return rc;
 }
 
 static int on_account(void *arg, const struct uc_account_rec *a) {
@@ -46,9 +71,16 @@ static int on_account(void *arg, const struct uc_account_rec *a) {
 
 static int on_key(void *arg, const struct uc_key_rec *k) {
   struct copy *c = arg;
-  c->rc = uc_store_key_put(c->to, k);
-  c->n->keys += c->rc == UC_OK;
+  c->rc = uc_buf_add(&c->rows, k, sizeof *k) ? UC_ENOMEM : UC_OK;
   return c->rc != UC_OK;
+}
+
+static int put_keys(struct copy *c) {
+  int rc = UC_OK;
+  for (size_t i = 0; rc == UC_OK && i < UC_BUF_COUNT(&c->rows, struct uc_key_rec); i++)
+    if ((rc = uc_store_key_put(c->to, &UC_BUF_AT(&c->rows, struct uc_key_rec, i))) == UC_OK)
+      c->n->keys++;
+  return rc;
 }
 
 /* Lists: the domain is kept in c->text, its offset in the record's pointer. */
@@ -181,6 +213,7 @@ static int copy_account(struct copy *c, const struct uc_account_rec *a, char *er
 
 static int copy_accounts(struct copy *c, char *err, size_t es) {
   struct uc_buf accounts;
+  reset(c);
   int rc = READ(c, uc_store_account_each(c->from, on_account, c));
   if (rc)
     return failed(c, c->from, rc, "accounts", err, es);
@@ -192,8 +225,11 @@ static int copy_accounts(struct copy *c, char *err, size_t es) {
       failed(c, c->to, rc, "accounts", err, es);
     c->n->accounts += rc == UC_OK;
   }
+  reset(c);
   if (rc == UC_OK && (rc = READ(c, uc_store_key_each(c->from, 0, on_key, c))) != UC_OK)
-    failed(c, c->rc ? c->to : c->from, rc, "keys", err, es);
+    failed(c, c->from, rc, "keys", err, es);
+  if (rc == UC_OK && (rc = put_keys(c)) != UC_OK)
+    failed(c, c->to, rc, "keys", err, es);
   for (size_t i = 0; rc == UC_OK && i < UC_BUF_COUNT(&accounts, struct uc_account_rec); i++)
     rc = copy_account(c, &UC_BUF_AT(&accounts, struct uc_account_rec, i), err, es);
   uc_buf_release(&accounts);
@@ -236,7 +272,9 @@ int uc_store_copy(uc_store *from, uc_store *to, struct uc_store_copied *copied, 
     rc = uc_errorf(err, es, UC_EEXISTS, "%s already holds accounts: copy into an empty store only",
                    uc_store_where(to));
   if (rc == UC_OK && (rc = READ(&c, uc_store_secret_each(from, on_secret, &c))) != UC_OK)
-    failed(&c, c.rc ? to : from, rc, "secrets", err, es);
+    failed(&c, from, rc, "secrets", err, es);
+  if (rc == UC_OK && (rc = put_secrets(&c)) != UC_OK)
+    failed(&c, to, rc, "secrets", err, es);
   if (rc == UC_OK)
     rc = copy_accounts(&c, err, es);
   if (rc == UC_OK)

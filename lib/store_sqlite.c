@@ -185,9 +185,28 @@ static int migrate(struct sq *s, char *err, size_t es) {
   }
 }
 
+/* The connection's settings. Switching to WAL can answer "database is
+ * locked" at once, without the busy handler, while another connection is
+ * creating the schema of a new file: it is tried again for up to 5 s. */
+static int configure(sqlite3 *db, char **msg) {
+  int rc = SQLITE_BUSY;
+  for (int i = 0; i < 500 && (rc & 0xFF) == SQLITE_BUSY; i++) {
+    sqlite3_free(*msg);
+    *msg = NULL;
+    rc = sqlite3_exec(db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                      "PRAGMA foreign_keys=ON;",
+                      NULL, NULL, msg);
+    if ((rc & 0xFF) == SQLITE_BUSY)
+      sqlite3_sleep(10);
+  }
+  return rc;
+}
+
 static int sq_open(const char *path, unsigned flags, uint64_t origin, void **state, char *err,
                    size_t es) {
   struct sq *s = calloc(1, sizeof *s);
+  char *msg = NULL;
   struct stat sb;
   int rc = UC_ESTORE;
   if (!s)
@@ -210,11 +229,7 @@ static int sq_open(const char *path, unsigned flags, uint64_t origin, void **sta
     goto out;
   }
   sqlite3_busy_timeout(s->db, 5000); /* the CLI and the server share the file */
-  char *msg = NULL;
-  if (sqlite3_exec(s->db,
-                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                   "PRAGMA foreign_keys=ON;",
-                   NULL, NULL, &msg) != SQLITE_OK) {
+  if (configure(s->db, &msg) != SQLITE_OK) {
     uc_errorf(err, es, rc, "%s: %s", path, msg ? msg : "cannot configure");
     sqlite3_free(msg);
     goto out;
