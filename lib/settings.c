@@ -10,7 +10,7 @@
 
 /* The types whose colour an account may choose (SPEC §3). */
 static const uc_type configurable[] = {UC_T_MASKED, UC_T_NO_WEBSITE, UC_T_MULTI_ALIAS,
-                                       UC_T_SUSPICIOUS};
+                                       UC_T_SUSPICIOUS, UC_T_YOUNG};
 #define NCONF (sizeof configurable / sizeof configurable[0])
 
 void uc_settings_init(struct uc_settings *s) {
@@ -21,6 +21,7 @@ void uc_settings_init(struct uc_settings *s) {
   s->ipv6_prefix = 64;
   s->alias_chains = 1;
   s->alias_window_days = 30;
+  s->young_domain_days = UC_YOUNG_DAYS_DEFAULT;
   uc_policy_init(&p);
   memcpy(s->colors, p.color, sizeof s->colors);
 }
@@ -32,11 +33,11 @@ static json_t *to_doc(const struct uc_settings *s) {
                         json_string(uc_category_name(s->colors[configurable[i]])));
   for (size_t i = 0; never && i < s->never_ban_count; i++)
     json_array_append_new(never, json_string(s->never_ban_text[i]));
-  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:o*}", "ban_enabled", s->ban_enabled,
+  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:i, s:o*}", "ban_enabled", s->ban_enabled,
                    "ban_threshold", (int)s->ban_threshold, "ban_lift_seconds",
                    (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix, "never_ban", never,
                    "alias_chains", s->alias_chains, "alias_window_days", (int)s->alias_window_days,
-                   "colors", colors);
+                   "young_domain_days", (int)s->young_domain_days, "colors", colors);
 }
 
 static int bad(char *field, size_t fs, const char *name, char *msg, size_t ms, const char *text) {
@@ -67,7 +68,7 @@ static int patch_colors(struct uc_settings *s, const json_t *obj, char *field, s
     if (!conf)
       return bad(field, fs, where, msg, ms,
                  "not a configurable type: masked legitimate, no website, multi-alias services, "
-                 "suspicious signs");
+                 "suspicious signs, young domain");
     if (!json_is_string(v) || uc_category_parse(json_string_value(v), &c) != UC_OK)
       return bad(field, fs, where, msg, ms, "must be \"white\", \"grey\" or \"black\"");
     if (!uc_policy_color_allowed(t, c)) {
@@ -137,6 +138,10 @@ static int patch_doc(struct uc_settings *s, const json_t *patch, char *field, si
       if (!int_in(v, 1, 366))
         return bad(field, fs, name, msg, ms, "must be an integer from 1 to 366");
       next.alias_window_days = (unsigned)json_integer_value(v);
+    } else if (strcmp(name, "young_domain_days") == 0) {
+      if (!int_in(v, 1, UC_YOUNG_DAYS_MAX))
+        return bad(field, fs, name, msg, ms, "must be an integer from 1 to 3650");
+      next.young_domain_days = (unsigned)json_integer_value(v);
     } else if (strcmp(name, "ipv6_prefix") == 0) {
       if (!int_in(v, 1, 128))
         return bad(field, fs, name, msg, ms, "must be an integer from 1 to 128");
@@ -210,6 +215,7 @@ int uc_settings_save(uc_store *st, int64_t account, const struct uc_settings *s)
 
 void uc_settings_policy(const struct uc_settings *s, struct uc_policy *p) {
   memcpy(p->color, s->colors, sizeof p->color);
+  p->young_days = s->young_domain_days;
 }
 
 int uc_settings_never_ban(const struct uc_settings *s, const struct uc_ip *ip) {

@@ -17,6 +17,7 @@ struct uc_settings {
   unsigned ipv6_prefix;       /* IPv6 addresses share a ban per prefix, 1..128, default 64 */
   int alias_chains;           /* look for alias chains (default on) */
   unsigned alias_window_days; /* ... among the spellings of the last N days, 1..366, default 30 */
+  unsigned young_domain_days; /* registered fewer days ago: young_domain, 1..3650, default 30 */
   uc_category colors[UC_TYPE_COUNT];
   size_t never_ban_count;
   struct uc_cidr never_ban[UC_NEVER_BAN_MAX];
@@ -51,7 +52,7 @@ int uc_settings_load(uc_store *st, int64_t account, struct uc_settings *s, char 
 /* Stores s as the account's settings. UC_OK or an error. */
 int uc_settings_save(uc_store *st, int64_t account, const struct uc_settings *s);
 
-/* Copies the colours into a policy. */
+/* Copies the colours and young_domain_days into a policy. */
 void uc_settings_policy(const struct uc_settings *s, struct uc_policy *p);
 
 /* Whether ip is in one of the never-ban ranges. */

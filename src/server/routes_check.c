@@ -94,7 +94,7 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
   srv_metrics_check(&r->w->n, res);
   size_t n = p->n < UC_RESULT_INPUT_MAX ? p->n : UC_RESULT_INPUT_MAX;
   struct uc_result_ctx ctx = {p->email, p->n, p->counted ? p->remaining : -1,
-                              r->have_dns ? &r->dns : NULL, NULL};
+                              r->have_dns ? &r->dns : NULL};
   size_t cap = 4096 + 12 * n;
   char *body = malloc(cap);
   size_t len = body ? uc_result_write(res, l, &ctx, body, cap) : 0;

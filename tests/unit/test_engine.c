@@ -203,7 +203,7 @@ static void test_json_body(void **state) {
   uc_policy_init(&p);
   const char *addr = "User@X.Mailinator.com";
   uc_check(l, &p, addr, strlen(addr), &r);
-  struct uc_result_ctx ctx = {addr, strlen(addr), 4, NULL, NULL};
+  struct uc_result_ctx ctx = {addr, strlen(addr), 4, NULL};
   char buf[UC_RESULT_BODY_MAX];
   size_t n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
   assert_true(n > 0);
@@ -240,7 +240,7 @@ static void test_json_body(void **state) {
   /* invalid input that is not even UTF-8 still gives a body */
   const char *bad = "\xff\xfe@\xff";
   uc_check(l, &p, bad, 4, &r);
-  ctx = (struct uc_result_ctx){bad, 4, -1, NULL, NULL};
+  ctx = (struct uc_result_ctx){bad, 4, -1, NULL};
   n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
   o = json_loadb(buf, n, JSON_ALLOW_NUL, &jerr);
   assert_non_null(o);
