@@ -45,6 +45,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg) {
   return uc_buf_add(&f->body, p, size * n) == UC_OK ? size * n : 0;
 }
 
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+  const struct uc__fetch *f = arg;
+  (void)dt, (void)dn, (void)ut, (void)un;
+  return atomic_load(f->cancel) != 0; /* non-zero: curl stops with CURLE_ABORTED_BY_CALLBACK */
+}
+
 static int add_header(struct uc__fetch *f, const char *name, const char *value) {
   char line[UC__FETCH_ETAG_MAX + 64];
   struct curl_slist *next;
@@ -83,6 +89,11 @@ int uc__fetch_prepare(CURL *h, struct uc__fetch *f) {
   curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, f->error);
   curl_easy_setopt(h, CURLOPT_PRIVATE, f);
+  if (f->cancel) {
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, f);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  }
   return UC_OK;
 }
 

@@ -9,6 +9,7 @@
 #define UC_LIB_FETCH_INT_H
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "uc/buf.h"
@@ -23,6 +24,7 @@ struct uc__fetch {
   const char *accept;                /* an Accept header value, or NULL */
   char etag[UC__FETCH_ETAG_MAX];     /* If-None-Match when not "" */
   char modified[UC__FETCH_DATE_MAX]; /* If-Modified-Since when not "" (as the server sent it) */
+  const atomic_int *cancel;          /* non-zero stops the transfer (may be NULL) */
   /* out: set by uc__fetch_finish */
   struct uc_buf body;                    /* capped at max_bytes (uc__fetch_init) */
   long status;                           /* HTTP status; 0 when no answer came */

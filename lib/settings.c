@@ -224,3 +224,40 @@ int uc_settings_never_ban(const struct uc_settings *s, const struct uc_ip *ip) {
       return 1;
   return 0;
 }
+
+struct listed {
+  struct uc_account_policy *p;
+  int rc;
+};
+
+static int add_listed(void *arg, const struct uc_list_rec *l) {
+  struct listed *x = arg;
+  if ((unsigned)l->color < 3 &&
+      uc_domset_add(x->p->lists[l->color], l->domain, strlen(l->domain)) == UC_ENOMEM)
+    x->rc = UC_ENOMEM;
+  return x->rc != UC_OK;
+}
+
+int uc_account_policy_load(uc_store *st, int64_t account, struct uc_account_policy *p) {
+  char why[200];
+  memset(p, 0, sizeof *p);
+  uc_policy_init(&p->policy);
+  int rc = uc_settings_load(st, account, &p->settings, why, sizeof why);
+  if (rc == UC_EFORMAT)
+    rc = UC_OK; /* the defaults, as the server does */
+  uc_settings_policy(&p->settings, &p->policy);
+  for (int c = 0; c < 3; c++)
+    if (!(p->lists[c] = uc_domset_new()))
+      return UC_ENOMEM;
+    else
+      p->policy.list[c] = p->lists[c];
+  struct listed x = {p, UC_OK};
+  if (!rc)
+    rc = uc_store_list_each(st, account, add_listed, &x);
+  return rc ? rc : x.rc;
+}
+
+void uc_account_policy_release(struct uc_account_policy *p) {
+  for (int c = 0; c < 3; c++)
+    uc_domset_free(p->lists[c]), p->lists[c] = NULL;
+}

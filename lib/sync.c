@@ -517,6 +517,7 @@ static int sync_one(struct run *u, int i, struct uc_sync_report *rep, char *err,
     rc = UC_OK;
   r->previous = prev.t.count;
   uc__fetch_init(&f, s->url, u->o->max_bytes, (long)u->o->timeout_s * 1000);
+  f.cancel = u->o->cancel;
   if (had_copy) /* validators only for a copy we still have */
     snprintf(f.etag, sizeof f.etag, "%s", x->pub.etag),
         snprintf(f.modified, sizeof f.modified, "%s", x->pub.modified);
@@ -842,8 +843,101 @@ int uc_lists_why(const uc_lists *l, const char *snapshot, const char *domain, st
   }
   uc_sync_state_free(st);
   uc_policy_init(&p); /* what a check says, with no account list */
-  snprintf(addr, sizeof addr, "x@%s", le.name);
+  snprintf(addr, sizeof addr, "x@%.*s", (int)le.len, le.name);
   uc_check(l, &p, addr, strlen(addr), &r);
   out->date_added = r.date_added;
+  out->category = uc_category_name(r.category), out->type = uc_type_name(r.type);
   return UC_OK;
+}
+
+void uc_why_account(struct uc_why *w, const uc_lists *l, const char *account,
+                    const struct uc_policy *p) {
+  struct uc_result r;
+  char addr[UC_DOMAIN_MAX + 4];
+  snprintf(addr, sizeof addr, "x@%s", w->domain);
+  uc_check(l, p, addr, strlen(addr), &r);
+  snprintf(w->account, sizeof w->account, "%s", account);
+  w->category = uc_category_name(r.category), w->type = uc_type_name(r.type);
+  w->account_list[0] = w->account_entry[0] = 0;
+  if (r.account_list >= 0) {
+    snprintf(w->account_list, sizeof w->account_list, "%s",
+             uc_category_name((uc_category)r.account_list));
+    snprintf(w->account_entry, sizeof w->account_entry, "%s", r.account.entry);
+  }
+}
+
+static void day_text(unsigned days, char iso[11]) {
+  if (days)
+    uc_date_format(days, iso);
+  else
+    snprintf(iso, 11, "unknown");
+}
+
+void uc_why_print(const struct uc_why *w, FILE *f) {
+  char day[11], dmy[11];
+  fprintf(f, "%s\n", w->domain);
+  if (!w->n)
+    fprintf(f, "  no source lists it or a parent of it\n");
+  for (size_t i = 0; i < w->n; i++) {
+    day_text(w->at[i].since, day);
+    fprintf(f, "  %-28s %-36s %-11s since %s\n", w->at[i].entry, w->at[i].source, w->at[i].kind,
+            day);
+  }
+  if (w->guard[0])
+    fprintf(f, "  %s is on the guard list: no disposable listing of it or under it counts\n",
+            w->guard);
+  if (w->relay[0])
+    fprintf(f, "  %s is a multi-alias service: that wins over a disposable listing\n", w->relay);
+  for (size_t i = 0; i < w->ndropped; i++)
+    fprintf(f, "  the poisoning guard dropped %s from %s's last update (%s)\n", w->dropped[i].entry,
+            w->dropped[i].source, w->dropped[i].reason);
+  if (w->date_added) {
+    uc_date_format(w->date_added, day);
+    uc_date_format_dmy(w->date_added, dmy);
+    fprintf(f, "  date_added: %s (%s)\n", dmy, day);
+  } else {
+    fprintf(f, "  date_added: not added\n");
+  }
+  if (w->account[0] && w->account_list[0])
+    fprintf(f, "  account %s: its %s list entry %s overrides the lists: %s / %s\n", w->account,
+            w->account_list, w->account_entry, w->category, w->type);
+  else if (w->account[0])
+    fprintf(f, "  account %s: no list of its matches: %s / %s\n", w->account, w->category, w->type);
+  else
+    fprintf(f, "  without account lists: %s / %s\n", w->category, w->type);
+}
+
+static json_t *day_json(unsigned days) {
+  char iso[11];
+  if (!days)
+    return json_null();
+  uc_date_format(days, iso);
+  return json_string(iso);
+}
+
+char *uc_why_json(const struct uc_why *w) {
+  json_t *listed = json_array(), *dropped = json_array();
+  char dmy[11] = "not added";
+  for (size_t i = 0; listed && i < w->n; i++)
+    json_array_append_new(listed, json_pack("{s:s, s:s, s:s, s:o}", "entry", w->at[i].entry,
+                                            "source", w->at[i].source, "kind", w->at[i].kind,
+                                            "since", day_json(w->at[i].since)));
+  for (size_t i = 0; dropped && i < w->ndropped; i++)
+    json_array_append_new(dropped,
+                          json_pack("{s:s, s:s, s:s}", "entry", w->dropped[i].entry, "source",
+                                    w->dropped[i].source, "reason", w->dropped[i].reason));
+  if (w->date_added)
+    uc_date_format_dmy(w->date_added, dmy);
+  json_t *account = w->account[0] ? json_pack("{s:s, s:o, s:o}", "name", w->account, "list",
+                                              str_or_null(w->account_list), "entry",
+                                              str_or_null(w->account_entry))
+                                  : json_null();
+  json_t *doc = json_pack("{s:s, s:o*, s:o, s:o, s:o*, s:s, s:o, s:s, s:s, s:o*}", "domain",
+                          w->domain, "listed", listed, "guard", str_or_null(w->guard), "relay",
+                          str_or_null(w->relay), "dropped_by_guard", dropped, "date_added", dmy,
+                          "date_added_iso", day_json(w->date_added), "category", w->category,
+                          "type", w->type, "account", account);
+  char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(doc);
+  return text;
 }

@@ -76,7 +76,8 @@ def start_ours(tmp, port=18090, dns=None):
     dns_flags = ["--dns-server", dns] if dns else ["--no-dns"]
     p = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--db",
                           os.path.join(tmp, f"bench-{port}.db"), "--access-log", "off",
-                          "--lists", os.path.join(ROOT, "build", "lists.snap"), *dns_flags],
+                          "--lists", os.path.join(ROOT, "build", "lists.snap"), "--no-domain-age",
+                          *dns_flags],
                          stdout=out, stderr=subprocess.STDOUT)
     wait_up(f"http://127.0.0.1:{port}/healthz")
     out.flush()

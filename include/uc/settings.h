@@ -55,6 +55,18 @@ int uc_settings_save(uc_store *st, int64_t account, const struct uc_settings *s)
 /* Copies the colours and young_domain_days into a policy. */
 void uc_settings_policy(const struct uc_settings *s, struct uc_policy *p);
 
+/* An account's policy as its checks see it: its settings and its domain
+ * lists, read from the store. */
+struct uc_account_policy {
+  struct uc_settings settings;
+  uc_domset *lists[3]; /* by uc_category */
+  struct uc_policy policy;
+};
+/* UC_OK; stored settings that no longer validate leave the defaults; else
+ * the store's error or UC_ENOMEM. Release p whatever it returns. */
+int uc_account_policy_load(uc_store *st, int64_t account, struct uc_account_policy *p);
+void uc_account_policy_release(struct uc_account_policy *p);
+
 /* Whether ip is in one of the never-ban ranges. */
 int uc_settings_never_ban(const struct uc_settings *s, const struct uc_ip *ip);
 

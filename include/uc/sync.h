@@ -24,11 +24,13 @@
 #ifndef UC_SYNC_H
 #define UC_SYNC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "uc/email.h"
+#include "uc/engine.h"
 #include "uc/lists.h"
 
 struct uc_sync_opts {
@@ -38,6 +40,7 @@ struct uc_sync_opts {
   size_t max_bytes;             /* one fetched list, decoded (32 MiB) */
   int force;                    /* apply updates the size rules refuse */
   const char *root;             /* `file =` paths are relative to it; NULL: the current directory */
+  const atomic_int *cancel;     /* when set and non-zero, a fetch in flight stops (may be NULL) */
 };
 void uc_sync_opts_init(struct uc_sync_opts *o);
 
@@ -152,6 +155,11 @@ struct uc_why {
   struct {
     char entry[UC_DOMAIN_MAX + 1], source[48], reason[24];
   } dropped[UC_LISTS_MAX_SOURCES];
+  /* What a check says, with no account list or with an account's (uc_why_account). */
+  char account[UC_DOMAIN_MAX + 1]; /* the account's name; "" when none was consulted */
+  const char *category, *type;     /* static */
+  char account_list[16];           /* "white", "grey", "black": the account list that decides */
+  char account_entry[UC_DOMAIN_MAX + 1]; /* ... and its entry; "" when none */
 };
 
 /* Every source of l that lists domain or a parent of it, since when (the
@@ -160,5 +168,12 @@ struct uc_why {
  * the caller's (a check with the account's policy). */
 int uc_lists_why(const uc_lists *l, const char *snapshot, const char *domain, struct uc_why *out,
                  char *err, size_t err_size);
+/* The verdict of w's domain with an account's policy p (its lists and
+ * colours): whether one of its lists overrides the listings. */
+void uc_why_account(struct uc_why *w, const uc_lists *l, const char *account,
+                    const struct uc_policy *p);
+/* w for people, and as JSON text (free() it; NULL on ENOMEM). */
+void uc_why_print(const struct uc_why *w, FILE *f);
+char *uc_why_json(const struct uc_why *w);
 
 #endif

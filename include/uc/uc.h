@@ -19,10 +19,12 @@
 #include "uc/keys.h"
 #include "uc/learn.h"
 #include "uc/lists.h"
+#include "uc/rdap.h"
 #include "uc/request.h"
 #include "uc/result.h"
 #include "uc/settings.h"
 #include "uc/store.h"
+#include "uc/sync.h"
 #include "uc/table.h"
 #include "uc/usage.h"
 

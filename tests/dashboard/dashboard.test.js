@@ -21,7 +21,8 @@ let dismissDialogs = false; // answer "Cancel" instead of "OK"
 function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uc-dash-'));
   const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'store.db'),
-    '--lists', path.join(ROOT, 'build', 'lists.snap'), '--access-log', 'off', '--no-dns'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--lists', path.join(ROOT, 'build', 'lists.snap'), '--access-log', 'off', '--no-dns',
+    '--no-domain-age'], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 20000);
