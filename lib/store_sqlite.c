@@ -1105,6 +1105,7 @@ static void read_rdap(sqlite3_stmt *st, void *out) {
 }
 
 #define RDAP_COLS "domain, status, created, checked_at, expires_at"
+#define KEEP_FOUND "excluded.status = 'failed' AND rdap.status = 'found'"
 
 static int sq_rdap_get(void *state, const char *domain, struct uc_rdap_rec *out) {
   struct sq *s = state;
@@ -1120,9 +1121,12 @@ static int sq_rdap_put(void *state, const struct uc_rdap_rec *r) {
   char day[11];
   if ((unsigned)r->status < UC_RDAP_FOUND || r->status > UC_RDAP_FAILED)
     return uc__store_errorf(UC_EINVAL, "rdap status %d", (int)r->status);
+  /* A failure never replaces a found date: it only says when to look again. */
   sqlite3_stmt *st = prepare(s, "INSERT INTO rdap(" RDAP_COLS ") VALUES (?, ?, ?, ?, ?) "
-                                "ON CONFLICT DO UPDATE SET status = excluded.status, "
-                                "created = excluded.created, checked_at = excluded.checked_at, "
+                                "ON CONFLICT DO UPDATE SET "
+                                "status = iif(" KEEP_FOUND ", rdap.status, excluded.status), "
+                                "created = iif(" KEEP_FOUND ", rdap.created, excluded.created), "
+                                "checked_at = excluded.checked_at, "
                                 "expires_at = excluded.expires_at "
                                 "WHERE excluded.checked_at >= rdap.checked_at");
   if (!st)

@@ -236,6 +236,7 @@ const TYPES = [
   ['no website', ['black', 'grey'], 'The domain does not resolve at all, or refuses mail (null MX).'],
   ['multi-alias services', ['grey', 'white', 'black'], 'Forwarding aliases (Apple Hide My Email, SimpleLogin, Firefox Relay, ...): a real person behind each.'],
   ['suspicious signs', ['grey', 'white', 'black'], 'A +tag in the mailbox, or more than three dots in it.'],
+  ['young domain', ['white', 'grey', 'black'], 'Registered recently (RDAP), and nothing above fired. White: only the young_domain signal says so.'],
 ];
 
 function buildColorRows() {
@@ -294,6 +295,7 @@ loaders.colors = async () => {
   $('#ipv6-prefix').value = s.ipv6_prefix;
   $('#never-ban').value = s.never_ban.join('\n');
   for (const select of document.querySelectorAll('#color-rows select')) select.value = s.colors[select.dataset.type];
+  $('#young-days').value = s.young_domain_days;
 };
 
 $('#colors-form').addEventListener('submit', async (ev) => {
@@ -306,6 +308,7 @@ $('#colors-form').addEventListener('submit', async (ev) => {
     ban_lift_seconds: liftSeconds(),
     ipv6_prefix: Number($('#ipv6-prefix').value),
     never_ban: $('#never-ban').value.split('\n').map((x) => x.trim()).filter(Boolean),
+    young_domain_days: Number($('#young-days').value),
     colors,
   };
   try {
@@ -321,7 +324,23 @@ let listDomains = [];
 loaders.lists = async () => {
   listDomains = (await admin('GET', '/lists/' + $('#list-color').value)).domains;
   renderList();
+  await loadSources();
 };
+
+// The built-in lists: what is in use, and how each living source's updates went.
+async function loadSources() {
+  const s = await admin('GET', '/sources');
+  $('#sources-version').textContent = 'Snapshot ' + s.version + ': ' + s.domains.toLocaleString('en') + ' domains.';
+  const tbody = $('#sources-table tbody');
+  tbody.replaceChildren();
+  for (const src of s.sources) {
+    const update = src.url ? fmtTime(src.last_success) : 'offline (' + src.date + ')';
+    const error = src.last_error ? src.last_error + ' (' + fmtTime(src.last_error_at) + ')' : '—';
+    tbody.append(el('tr', {}, el('td', {}, src.name), el('td', {}, src.kind), el('td', {}, src.version),
+      el('td', { class: 'num' }, src.entries.toLocaleString('en')), el('td', {}, update),
+      el('td', { class: src.last_error ? 'bad' : '' }, error)));
+  }
+}
 
 function renderList() {
   const q = $('#list-search').value.trim().toLowerCase();

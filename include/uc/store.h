@@ -256,7 +256,8 @@ int uc_store_alias_trim(uc_store *st, int64_t before, size_t *deleted);
 /* UC_ENOTFOUND when the domain has no row (expired rows are returned: the
  * caller compares expires_at). */
 int uc_store_rdap_get(uc_store *st, const char *domain, struct uc_rdap_rec *out);
-/* Upserts r (the newest lookup of its domain wins). */
+/* Upserts r: the newest lookup of its domain wins, except that a failure
+ * never replaces a found date (it only moves checked_at and expires_at). */
 int uc_store_rdap_put(uc_store *st, const struct uc_rdap_rec *r);
 /* Rows still valid at `at` (expires_at > at), most recently checked first,
  * at most limit of them. */

@@ -1023,6 +1023,15 @@ static void test_rdap_put_get(void **state) {
   assert_int_equal(got.status, UC_RDAP_NOT_FOUND);
   assert_int_equal(got.created, 0);
   assert_int_equal(got.checked_at, 150);
+  /* a failure never replaces a found date: it only says when to look again */
+  r = rdap_rec("kept.com", UC_RDAP_FOUND, 777, 100, 200);
+  assert_int_equal(uc_store_rdap_put(f->st, &r), UC_OK);
+  r = rdap_rec("kept.com", UC_RDAP_FAILED, 0, 300, 310);
+  assert_int_equal(uc_store_rdap_put(f->st, &r), UC_OK);
+  assert_int_equal(uc_store_rdap_get(f->st, "kept.com", &got), UC_OK);
+  assert_int_equal(got.status, UC_RDAP_FOUND);
+  assert_int_equal(got.created, 777);
+  assert_int_equal(got.expires_at, 310);
   /* every status keeps its name */
   for (int st = UC_RDAP_FOUND; st <= UC_RDAP_FAILED; st++) {
     r = rdap_rec("each.net", (enum uc_rdap_status)st, st == UC_RDAP_FOUND ? 5 : 0, 300 + st, 400);
