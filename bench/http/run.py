@@ -7,8 +7,13 @@ Prints each server's requests/s (best of the rounds) and p99 latency, the
 ratios ours/nginx (goal >= 0.9) and ours/node (goal >= 1.5), and the ratio to
 nginx round by round (each nginx run follows ours at once: the fairest pairs on
 a shared, noisy machine).
-Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C] [--dns]"""
+With --domain-age, ours also runs with RDAP domain age on (a bootstrap file and
+an RDAP server on loopback answering every domain; all cached after the
+warm-up) and the ratio to domain age off is printed.
+Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C] [--dns | --domain-age]"""
 import argparse
+import datetime
+import json
 import os
 import re
 import shutil
@@ -71,12 +76,31 @@ def start_dnsmasq(tmp):
     return p, f"127.0.0.1:{port}"
 
 
-def start_ours(tmp, port=18090, dns=None):
+def start_rdap(tmp):
+    """An RDAP server on loopback that knows every domain (registered 2001-02-03),
+    and a bootstrap file sending every TLD of post.lua to it."""
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+    from httpfix import HTTPFixture
+    fix = HTTPFixture()
+    for d in ["gmail.com", "mailinator.com", "appleid.com", "outlook.com", "guerrillamail.com",
+              "acme-corp.com", "yahoo.com", "10minutemail.com", "qq.com", "gmial.com", "startup.io",
+              "duck.com", "example.org", "xn--bcher-kva.de", "corp.net"]:
+        fix.rdap_domain(d, datetime.date(2001, 2, 3))
+    boot = os.path.join(tmp, "rdap-bootstrap.json")
+    with open(boot, "w") as f:
+        json.dump({"services": [[["com", "io", "org", "de", "net"], [fix.url("/rdap/")]]]}, f)
+    return fix, boot
+
+
+def start_ours(tmp, port=18090, dns=None, rdap_bootstrap=None):
     out = open(os.path.join(tmp, f"ours-{port}.log"), "w+")
     dns_flags = ["--dns-server", dns] if dns else ["--no-dns"]
+    age_flags = ["--rdap-bootstrap", rdap_bootstrap, "--rdap-server-interval", "0"] \
+        if rdap_bootstrap else ["--no-domain-age"]
     p = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--db",
                           os.path.join(tmp, f"bench-{port}.db"), "--access-log", "off",
-                          "--lists", os.path.join(ROOT, "build", "lists.snap"), "--no-domain-age",
+                          "--lists", os.path.join(ROOT, "build", "lists.snap"), *age_flags,
                           *dns_flags],
                          stdout=out, stderr=subprocess.STDOUT)
     wait_up(f"http://127.0.0.1:{port}/healthz")
@@ -154,7 +178,12 @@ def main():
     ap.add_argument("--dns", action="store_true",
                     help="also run ours with DNS on (a dnsmasq fixture; every domain cached after "
                          "the warm-up) and print its ratio to DNS off")
+    ap.add_argument("--domain-age", action="store_true",
+                    help="also run ours with RDAP domain age on (a loopback RDAP server; every "
+                         "domain cached after the warm-up) and print its ratio to domain age off")
     args = ap.parse_args()
+    if args.dns and args.domain_age:
+        raise SystemExit("bench/http: --dns or --domain-age, not both (one spare port, 18093)")
     for tool in ("wrk", "nginx", "node"):
         if not shutil.which(tool):
             raise SystemExit(f"bench/http needs {tool}: run scripts/deps.sh --bench")
@@ -162,7 +191,7 @@ def main():
     if busy:
         raise SystemExit(f"bench/http: port(s) {busy} on 127.0.0.1 are in use; stop what listens there")
     tmp = tempfile.mkdtemp(prefix="uc-bench-http-")
-    procs = []
+    procs, fixtures = [], []
     try:
         ours, key = start_ours(tmp)
         procs.append(ours)
@@ -179,6 +208,12 @@ def main():
             ours_dns, keys["usercleaning, DNS on"] = start_ours(tmp, 18093, server)
             procs.append(ours_dns)
             targets["usercleaning, DNS on"] = "http://127.0.0.1:18093"
+        if args.domain_age:
+            fix, boot = start_rdap(tmp)
+            fixtures.append(fix)
+            ours_age, keys["usercleaning, age on"] = start_ours(tmp, 18093, rdap_bootstrap=boot)
+            procs.append(ours_age)
+            targets["usercleaning, age on"] = "http://127.0.0.1:18093"
         results = {name: [] for name in targets}
         for name, url in targets.items():  # first contact: tables grow, pages fault in, JIT warms
             if args.warmup:
@@ -210,7 +245,20 @@ def main():
             rounds = sorted(a[0] / b[0] for a, b in zip(on, off))
             print("  per round: " + " ".join(f"{x:.2f}" for x in rounds) +
                   f"; median {rounds[len(rounds) // 2]:.2f}")
+        if args.domain_age:
+            on, off = results["usercleaning, age on"], results["usercleaning"]
+            ages = json.loads(urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1:18093/v1/email/check", data=b'{"email": "a@acme-corp.com"}',
+                headers={"Authorization": f"Bearer {keys['usercleaning, age on']}"},
+                method="POST")).read())["domain_age"]
+            print(f"ratio domain age on (cached) / off    {best['usercleaning, age on'] / best['usercleaning']:.2f}"
+                  f"  (acme-corp.com's domain_age: {ages})")
+            rounds = sorted(a[0] / b[0] for a, b in zip(on, off))
+            print("  per round: " + " ".join(f"{x:.2f}" for x in rounds) +
+                  f"; median {rounds[len(rounds) // 2]:.2f}")
     finally:
+        for fix in fixtures:
+            fix.close()
         for p in procs:
             p.send_signal(signal.SIGTERM)
             try:
