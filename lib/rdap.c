@@ -265,18 +265,17 @@ static int centry_eq(const void *slot, const void *domain) {
   return strcmp(((const struct centry *)slot)->domain, domain) == 0;
 }
 
-/* With the lock held: drops the entry that expires first among 64 slots from
- * the hand. Pending entries stay (there are at most queue_max of them). */
+/* Pending entries stay (there are at most queue_max of them); of the others
+ * the one that expires first goes. */
+static int64_t evict_score(const void *slot, void *ctx) {
+  const struct centry *e = slot;
+  (void)ctx;
+  return e->pending ? -1 : e->expires < 0 ? 0 : e->expires;
+}
+
+/* With the lock held: drops one entry among 64 slots from the hand (uc_table_pick). */
 static void evict_one(uc_rdap *r) {
-  uint32_t cap = uc_table_capacity(&r->cache), best = UINT32_MAX;
-  int64_t soonest = INT64_MAX;
-  for (uint32_t n = 0; n < 64 && n < cap; n++) {
-    uint32_t i = (r->hand + n) & r->cache.mask;
-    const struct centry *e = uc_table_slot(&r->cache, i);
-    if (uc_table_used(&r->cache, i) && !e->pending && e->expires < soonest)
-      soonest = e->expires, best = i;
-  }
-  r->hand += 64;
+  uint32_t best = uc_table_pick(&r->cache, &r->hand, 64, evict_score, NULL);
   if (best == UINT32_MAX)
     return;
   struct centry *victim = uc_table_slot(&r->cache, best);

@@ -157,6 +157,38 @@ static void test_failure_is_cached(void **state) {
   assert_non_null(strstr(err, "/nonexistent/boot.json"));
 }
 
+/* The memory cache stays under cache_max: answered entries make room, in batches. */
+static void test_cache_is_bounded(void **state) {
+  (void)state;
+  struct uc_rdap_config c;
+  struct uc_rdap_stats st;
+  struct uc_facts f = {0};
+  uc_rdap *r = NULL;
+  char err[256], path[64] = "/tmp/uc-test-rdap-XXXXXX", name[64];
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  write_boot(path, "http://127.0.0.1:1/rdap/");
+  uc_rdap_config_init(&c);
+  snprintf(c.bootstrap, sizeof c.bootstrap, "%s", path);
+  c.cache_max = 16, c.timeout_ms = 2000, c.server_interval_ms = 0;
+  assert_int_equal(uc_rdap_open(&c, NULL, &r, err, sizeof err), UC_OK);
+  int64_t now = (int64_t)time(NULL);
+  for (int batch = 0; batch < 4; batch++) {
+    for (int i = 0; i < 16; i++) {
+      snprintf(name, sizeof name, "d%d-%d.com", batch, i);
+      uc_rdap_facts(r, name, now, &f);
+    }
+    for (int k = 0; k < 500 && (uc_rdap_stats(r, &st), st.pending > 0); k++)
+      usleep(10000); /* each lookup fails at once: nothing listens on port 1 */
+    assert_int_equal(st.pending, 0);
+    assert_true(st.cached <= 16);
+  }
+  assert_int_equal(st.failed, 64);
+  uc_rdap_free(r);
+  unlink(path);
+}
+
 /* The store is the cache every process shares: its rows are in memory at open. */
 static void test_preloaded_from_the_store(void **state) {
   (void)state;
@@ -192,9 +224,13 @@ static void test_preloaded_from_the_store(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_bootstrap),         cmocka_unit_test(test_answer),
-      cmocka_unit_test(test_registrable),       cmocka_unit_test(test_queue_is_bounded),
-      cmocka_unit_test(test_failure_is_cached), cmocka_unit_test(test_preloaded_from_the_store),
+      cmocka_unit_test(test_bootstrap),
+      cmocka_unit_test(test_answer),
+      cmocka_unit_test(test_registrable),
+      cmocka_unit_test(test_queue_is_bounded),
+      cmocka_unit_test(test_failure_is_cached),
+      cmocka_unit_test(test_cache_is_bounded),
+      cmocka_unit_test(test_preloaded_from_the_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
