@@ -213,5 +213,15 @@ void uc_result_explain(const struct uc_result *r, const uc_lists *l, FILE *f) {
   if (r->did_you_mean)
     fprintf(f, "  did you mean: %.*s@%s?\n", (int)r->email.local_len, r->email.local,
             r->did_you_mean);
+  if (r->date_added) {
+    char day[11];
+    uc_date_format(r->date_added, day);
+    fprintf(f, "  in our lists since: %s\n", day);
+  }
+  if (r->age_known) {
+    char day[11];
+    uc_date_format(r->domain_created, day);
+    fprintf(f, "  domain age: %u days (registered %s)\n", r->domain_age, day);
+  }
   fprintf(f, "  lists:     %s\n", uc_lists_version(l));
 }
