@@ -237,8 +237,7 @@ struct uc_rdap {
   unsigned running;
   int64_t trim_next;
   /* stats */
-  _Atomic uint64_t lookups, hits, queued, dropped, store_hits, requests, found, not_found,
-      no_service, failed;
+  _Atomic uint64_t queued, dropped, store_hits, requests, found, not_found, no_service, failed;
   atomic_size_t services;
   _Atomic int64_t boot_at;
   pthread_mutex_t err_lock;
@@ -314,21 +313,39 @@ static int enqueue(uc_rdap *r, struct centry *e) {
   return 1;
 }
 
-int uc_rdap_facts(uc_rdap *r, const char *domain, int64_t now, struct uc_facts *f) {
-  const char *reg = r ? uc_rdap_registrable(domain) : NULL;
-  int known = 0, queued = 0, dropped = 0;
-  if (!reg)
+/* With the lock held: fills f from e when it has a date; 1 then. */
+static int fill(const struct centry *e, int64_t now, struct uc_facts *f) {
+  if (!e || e->status != UC_RDAP_FOUND)
     return 0;
-  atomic_fetch_add_explicit(&r->lookups, 1, memory_order_relaxed);
-  uint32_t h = uc_hash(reg, strlen(reg), 0);
+  unsigned today = uc_date_of(now);
+  f->age_known = 1, f->domain_created = e->created;
+  f->domain_age = today > e->created ? today - e->created : 0;
+  return 1;
+}
+
+int uc_rdap_facts(uc_rdap *r, const char *domain, int64_t now, struct uc_facts *f) {
+  int known = 0, queued = 0, dropped = 0;
+  if (!r)
+    return 0;
+  /* Entries are keyed by registrable domains, whose parents are public
+   * suffixes: the first of the domain and its parents that is an entry is its
+   * registrable domain. libpsl is only asked about a domain seen first. */
+  const char *reg = domain;
+  uint32_t h = 0;
+  struct centry *e = NULL;
   pthread_mutex_lock(&r->lock);
-  struct centry *e = uc_table_find(&r->cache, h, centry_eq, reg);
-  if (e && e->status == UC_RDAP_FOUND) {
-    unsigned today = uc_date_of(now);
-    f->age_known = 1, f->domain_created = e->created;
-    f->domain_age = today > e->created ? today - e->created : 0;
-    known = 1;
+  for (const char *d = domain; !e && d && strchr(d, '.'); d = strchr(d, '.') + 1)
+    if ((e = uc_table_find(&r->cache, h = uc_hash(d, strlen(d), 0), centry_eq, d)) != NULL)
+      reg = d;
+  if (!e) {
+    pthread_mutex_unlock(&r->lock);
+    if (!(reg = uc_rdap_registrable(domain)))
+      return 0; /* a public suffix */
+    h = uc_hash(reg, strlen(reg), 0);
+    pthread_mutex_lock(&r->lock);
+    e = uc_table_find(&r->cache, h, centry_eq, reg);
   }
+  known = fill(e, now, f);
   if (!e || (!e->pending && e->expires <= now)) { /* never asked, or due again */
     if (!e && r->pending < r->cfg.queue_max)
       e = entry(r, reg, h);
@@ -336,9 +353,7 @@ int uc_rdap_facts(uc_rdap *r, const char *domain, int64_t now, struct uc_facts *
     dropped = !queued;
   }
   pthread_mutex_unlock(&r->lock);
-  if (known)
-    atomic_fetch_add_explicit(&r->hits, 1, memory_order_relaxed);
-  if (dropped)
+  if (dropped) /* rare: the per-check counts are the caller's (the server's threads keep them) */
     atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
   if (queued) {
     atomic_fetch_add_explicit(&r->queued, 1, memory_order_relaxed);
@@ -712,7 +727,6 @@ void uc_rdap_free(uc_rdap *r) {
 
 void uc_rdap_stats(uc_rdap *r, struct uc_rdap_stats *out) {
   memset(out, 0, sizeof *out);
-  out->lookups = atomic_load(&r->lookups), out->hits = atomic_load(&r->hits);
   out->queued = atomic_load(&r->queued), out->dropped = atomic_load(&r->dropped);
   out->store_hits = atomic_load(&r->store_hits), out->requests = atomic_load(&r->requests);
   out->found = atomic_load(&r->found), out->not_found = atomic_load(&r->not_found);

@@ -60,9 +60,9 @@ int uc_rdap_facts(uc_rdap *r, const char *domain, int64_t now, struct uc_facts *
  * one more label), or NULL when domain is a public suffix itself. */
 const char *uc_rdap_registrable(const char *domain);
 
+/* What the worker did. How many checks knew an age is the caller's to count
+ * (the server's threads count it apart, with no shared write per check). */
 struct uc_rdap_stats {
-  uint64_t lookups;    /* calls of uc_rdap_facts */
-  uint64_t hits;       /* answered from memory */
   uint64_t queued;     /* lookups queued */
   uint64_t dropped;    /* not queued: the queue was full */
   uint64_t store_hits; /* answered by the store (another process, or before a restart) */

@@ -280,7 +280,8 @@ static void render_rdap(struct srv *s, struct uc_buf *b, int *failed) {
       "usercleaning_rdap_lookups_total{result=\"known\"} %llu\n"
       "usercleaning_rdap_lookups_total{result=\"queued\"} %llu\n"
       "usercleaning_rdap_lookups_total{result=\"queue_full\"} %llu\n",
-      (unsigned long long)st.hits, (unsigned long long)st.queued, (unsigned long long)st.dropped);
+      (unsigned long long)SUM(s, ages_known), (unsigned long long)st.queued,
+      (unsigned long long)st.dropped);
   out(b, failed,
       "# HELP usercleaning_rdap_results_total Lookups finished by the RDAP worker, by result.\n"
       "# TYPE usercleaning_rdap_results_total counter\n"

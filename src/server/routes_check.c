@@ -78,8 +78,8 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
     if (a->key.type == UC_KEY_ACTIVE && set->alias_chains) /* live checks only */
       facts.alias_spellings = uc_aliases_note(s->aliases, a->account->id, &res->email,
                                               res->normalized, p->now, set->alias_window_days);
-    if (s->rdap) /* memory only: an unknown age is looked up for later checks */
-      uc_rdap_facts(s->rdap, res->email.domain, p->now, &facts);
+    if (s->rdap && uc_rdap_facts(s->rdap, res->email.domain, p->now, &facts))
+      srv_bump(&r->w->n.ages_known, 1); /* memory only: an unknown age is looked up for later */
     uc_check_decide(&a->account->policy, &facts, res);
   }
   if (p->counted && res->category == UC_BLACK) {

@@ -97,6 +97,7 @@ struct srv_counters {
   _Atomic uint64_t latency[SRV_LATENCY_BUCKETS + 1];
   _Atomic uint64_t latency_sum_us, latency_count;
   _Atomic uint64_t started, completed; /* requests; the difference is in flight */
+  _Atomic uint64_t ages_known;         /* checks that knew the domain's age (RDAP) */
 };
 
 static inline void srv_bump(_Atomic uint64_t *x, uint64_t d) {

@@ -53,6 +53,8 @@ def test_a_registered_domain_gets_its_age(make_server, http):
     assert http.last_headers("/rdap/domain/old-shop.com")["Accept"] == "application/rdap+json"
     m = requests.get(s.url + "/metrics", timeout=10).text
     assert 'usercleaning_rdap_results_total{result="found"} 1' in m
+    assert 'usercleaning_rdap_lookups_total{result="known"} 2' in m  # the last two checks
+    assert 'usercleaning_rdap_lookups_total{result="queued"} 1' in m
     assert "usercleaning_rdap_bootstrap_services 2" in m
 
 
