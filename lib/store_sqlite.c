@@ -173,6 +173,24 @@ static int migrate(struct sq *s, char *err, size_t es) {
   }
 }
 
+/* WAL, durable commits, foreign keys. Switching a new file to WAL upgrades a
+ * read lock to a write lock; when two first opens meet there SQLite answers
+ * BUSY at once (waiting could deadlock, so no busy handler): tried again, for
+ * about the busy timeout. */
+static int configure(struct sq *s, char **msg) {
+  for (int tries = 0;; tries++) {
+    int rc = sqlite3_exec(s->db,
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                          "PRAGMA foreign_keys=ON;",
+                          NULL, NULL, msg);
+    if ((rc & 0xFF) != SQLITE_BUSY || tries == 500)
+      return rc;
+    sqlite3_free(*msg);
+    *msg = NULL;
+    sqlite3_sleep(10);
+  }
+}
+
 static int sq_open(const char *path, unsigned flags, uint64_t origin, void **state, char *err,
                    size_t es) {
   struct sq *s = calloc(1, sizeof *s);
@@ -199,10 +217,7 @@ static int sq_open(const char *path, unsigned flags, uint64_t origin, void **sta
   }
   sqlite3_busy_timeout(s->db, 5000); /* the CLI and the server share the file */
   char *msg = NULL;
-  if (sqlite3_exec(s->db,
-                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                   "PRAGMA foreign_keys=ON;",
-                   NULL, NULL, &msg) != SQLITE_OK) {
+  if (configure(s, &msg) != SQLITE_OK) {
     uc_errorf(err, es, rc, "%s: %s", path, msg ? msg : "cannot configure");
     sqlite3_free(msg);
     goto out;
