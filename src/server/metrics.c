@@ -307,6 +307,14 @@ static void render_rdap(struct srv *s, struct uc_buf *b, int *failed) {
       "# TYPE usercleaning_rdap_bootstrap_services gauge\n"
       "usercleaning_rdap_bootstrap_services %zu\n",
       st.cached, st.pending, st.services);
+  char msg[256];
+  if (st.bootstrap_error[0]) /* why domain_age stays unknown */
+    out(b, failed,
+        "# HELP usercleaning_rdap_bootstrap_error_info Why the last fetch of the bootstrap "
+        "failed (retried every 5 minutes).\n"
+        "# TYPE usercleaning_rdap_bootstrap_error_info gauge\n"
+        "usercleaning_rdap_bootstrap_error_info{error=\"%s\"} 1\n",
+        label(st.bootstrap_error, msg, sizeof msg));
 }
 
 char *srv_metrics_render(struct srv *s, size_t *len) {

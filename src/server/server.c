@@ -93,6 +93,22 @@ struct bg {
   int stop;
 };
 
+/* Says once why domain age cannot work (the bootstrap did not load), and when it does again. */
+static void note_rdap(struct srv *s, char *last, size_t size) {
+  struct uc_rdap_stats st;
+  if (!s->rdap)
+    return;
+  uc_rdap_stats(s->rdap, &st);
+  if (strcmp(st.bootstrap_error, last) == 0)
+    return;
+  if (st.bootstrap_error[0])
+    fprintf(stderr, "usercleaning: domain age: RDAP bootstrap: %s (tried again every 5 minutes)\n",
+            st.bootstrap_error);
+  else
+    fprintf(stderr, "usercleaning: domain age: RDAP bootstrap loaded (%zu TLDs)\n", st.services);
+  snprintf(last, size, "%s", st.bootstrap_error);
+}
+
 /* Every tick (100 ms): pick up what other processes changed in the store
  * (keys, settings, lists, unbans: seen within 200 ms); every second: flush
  * the access log; every flush_interval, or early when the ban cache is over
@@ -100,6 +116,7 @@ struct bg {
 static void *background(void *arg) {
   struct bg *bg = arg;
   unsigned ticks = 0;
+  char last_rdap_error[256] = "";
   pthread_mutex_lock(&bg->lock);
   while (!bg->stop) {
     struct timespec until;
@@ -125,6 +142,8 @@ static void *background(void *arg) {
     }
     if (ticks % 10 == 0) /* a snapshot replaced on disk is served within a second */
       srv_lists_watch(s);
+    if (ticks % 10 == 0)
+      note_rdap(s, last_rdap_error, sizeof last_rdap_error);
     if (s->log && ticks % 10 == 0) {
       pthread_mutex_lock(&s->log_lock);
       fflush(s->log);

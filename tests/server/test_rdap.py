@@ -150,6 +150,20 @@ def test_the_cache_in_the_store_survives_a_restart(make_server, http, tmp_path):
     assert http.count("/rdap/domain/kept-shop.com") == asked
 
 
+def test_an_unreachable_bootstrap_is_said_and_checks_go_on(make_server, http):
+    http.route("/bootstrap.json", "down", status=503)
+    s = make_server("--rdap-bootstrap", http.url("/bootstrap.json"))
+    assert age_of(s, "a@somewhere-shop.com") == ("unknown", None, False)
+    deadline = time.time() + 20
+    while "RDAP bootstrap: " not in s.stderr() and time.time() < deadline:
+        time.sleep(0.1)
+    assert f"RDAP bootstrap: {http.url('/bootstrap.json')}: HTTP 503" in s.stderr()
+    m = requests.get(s.url + "/metrics", timeout=10).text
+    assert "usercleaning_rdap_bootstrap_services 0" in m
+    assert 'usercleaning_rdap_bootstrap_error_info{error="http://127.0.0.1:' in m
+    assert s.check("a@mailinator.com").json()["type"] == "disposable"
+
+
 def test_bad_rdap_settings_are_clear_errors(make_server, tmp_path, http):
     from conftest import BIN, SNAP
     import subprocess
