@@ -10,7 +10,8 @@
 
 static const char *const resources[] = {
     [UC_ADMIN_SETTINGS] = "settings", [UC_ADMIN_BANS] = "bans",   [UC_ADMIN_LISTS] = "lists",
-    [UC_ADMIN_KEYS] = "keys",         [UC_ADMIN_USAGE] = "usage", [UC_ADMIN_AUDIT] = "audit"};
+    [UC_ADMIN_KEYS] = "keys",         [UC_ADMIN_USAGE] = "usage", [UC_ADMIN_AUDIT] = "audit",
+    [UC_ADMIN_SOURCES] = "sources"};
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
@@ -26,7 +27,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   assert(p.has_item ? n > 0 : n == 0);
   assert(p.resource == UC_ADMIN_BANS || !strchr(p.item, '/'));
   assert(!p.has_item || (p.resource != UC_ADMIN_SETTINGS && p.resource != UC_ADMIN_USAGE &&
-                         p.resource != UC_ADMIN_AUDIT));
+                         p.resource != UC_ADMIN_AUDIT && p.resource != UC_ADMIN_SOURCES));
   int len = snprintf(joined, sizeof joined, "%s", resources[p.resource]);
   if (p.resource == UC_ADMIN_LISTS)
     len += snprintf(joined + len, sizeof joined - len, "/%s", uc_category_name(p.color));

@@ -11,6 +11,10 @@
 static void check_source(const struct uc__list_source *s) {
   assert(memchr(s->name, 0, sizeof s->name) && memchr(s->kind, 0, sizeof s->kind));
   assert(memchr(s->version, 0, sizeof s->version) && memchr(s->file, 0, sizeof s->file));
+  assert(memchr(s->url, 0, sizeof s->url));
+  assert(!s->url[0] || !strncmp(s->url, "http://", 7) || !strncmp(s->url, "https://", 8));
+  for (const char *p = s->name; *p; p++) /* names name files: no '/', no leading dot */
+    assert(*p != '/' && s->name[0] != '.');
   assert(s->count == 0 && s->skipped_invalid == 0 && s->skipped_suffix == 0);
   assert(s->kind[0] ? uc__list_kind_flag(s->kind) == s->flag && s->flag : s->flag == 0);
   if (s->date) {
@@ -20,7 +24,8 @@ static void check_source(const struct uc__list_source *s) {
   }
   char err[256] = "";
   int rc = uc__list_source_check(s, err, sizeof err);
-  assert(rc == (s->flag && s->file[0] && s->date ? UC_OK : UC_EFORMAT));
+  int ok = s->flag && (s->file[0] || s->url[0]) && (!s->file[0] || s->date);
+  assert(rc == (ok ? UC_OK : UC_EFORMAT));
   assert(rc == UC_OK || err[0]);
 }
 

@@ -448,7 +448,8 @@ int uc_admin_path_parse(const char *path, size_t len, struct uc_admin_path *out)
     enum uc_admin_resource r;
   } names[] = {{"settings", UC_ADMIN_SETTINGS}, {"bans", UC_ADMIN_BANS},
                {"lists", UC_ADMIN_LISTS},       {"keys", UC_ADMIN_KEYS},
-               {"usage", UC_ADMIN_USAGE},       {"audit", UC_ADMIN_AUDIT}};
+               {"usage", UC_ADMIN_USAGE},       {"audit", UC_ADMIN_AUDIT},
+               {"sources", UC_ADMIN_SOURCES}};
   memset(out, 0, sizeof *out);
   if (memchr(path, 0, len)) /* "lists/grey\0" must not name lists/grey */
     return UC_ENOTFOUND;
@@ -482,7 +483,7 @@ int uc_admin_path_parse(const char *path, size_t len, struct uc_admin_path *out)
     return UC_OK;
   if (!item_ok(rest, rest_len, out->resource == UC_ADMIN_BANS) ||
       out->resource == UC_ADMIN_SETTINGS || out->resource == UC_ADMIN_USAGE ||
-      out->resource == UC_ADMIN_AUDIT)
+      out->resource == UC_ADMIN_AUDIT || out->resource == UC_ADMIN_SOURCES)
     return UC_ENOTFOUND;
   memcpy(out->item, rest, rest_len);
   out->item[rest_len] = 0;

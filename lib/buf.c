@@ -2,10 +2,14 @@
 #include "uc/buf.h"
 #include "uc/error.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void uc_buf_init(struct uc_buf *b, size_t max) {
   memset(b, 0, sizeof *b);
@@ -96,4 +100,58 @@ char *uc_buf_detach(struct uc_buf *b, size_t *len) {
   b->data = NULL; /* ownership moved: release must not free it */
   uc_buf_release(b);
   return p;
+}
+
+int uc_buf_read_file(struct uc_buf *b, const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? UC_ENOTFOUND : UC_EIO;
+  int rc = UC_OK;
+  for (;;) {
+    char chunk[65536];
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      rc = n < 0 ? UC_EIO : UC_OK;
+      break;
+    }
+    if ((rc = uc_buf_add(b, chunk, (size_t)n)) != UC_OK)
+      break;
+  }
+  close(fd);
+  return rc;
+}
+
+int uc_file_replace(const char *path, const void *data, size_t len) {
+  char tmp[PATH_MAX];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+    return errno = ENAMETOOLONG, UC_EIO;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return UC_EIO;
+  const char *p = data;
+  for (size_t done = 0; done < len;) {
+    ssize_t n = write(fd, p + done, len - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      goto fail;
+    done += (size_t)n;
+  }
+  int bad = fsync(fd) != 0; /* durable before it replaces anything */
+  bad |= close(fd) != 0;
+  if (bad)
+    goto fail_closed;
+  if (rename(tmp, path) != 0)
+    goto fail_closed;
+  return UC_OK;
+fail:
+  close(fd);
+fail_closed : {
+  int e = errno;
+  unlink(tmp);
+  errno = e;
+  return UC_EIO;
+}
 }

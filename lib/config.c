@@ -77,6 +77,27 @@ static const struct setting settings[] = {
       UC_INFRA_LEARNED_DEFAULT),
     S(infrastructure_curated, "curated fingerprints; empty: infrastructure.txt beside the binary",
       ""),
+    S(lists_sources, "the list manifest `lists update` and the scheduled update read",
+      "lists/sources.ini"),
+    U(lists_update_interval, 0, 2592000,
+      "seconds between updates of the URL sources by serve itself; 0: off", "0"),
+    U(lists_max_removed, 0, 100,
+      "percent of a source's entries an update may remove (more is refused unless --force)", "20"),
+    L(lists_max_added, 0, 100000000, "entries an update may add to a source (more is refused)",
+      "20000"),
+    U(lists_fetch_timeout, 1, 3600, "seconds a list fetch may take", "60"),
+    L(lists_max_bytes, 1024, 1UL << 30, "largest list a fetch accepts, in bytes", "33554432"),
+    B(domain_age, "look up domain registration dates in RDAP (--no-domain-age: off)", "true"),
+    S(rdap_bootstrap, "the IANA RDAP bootstrap (RFC 9224): an http(s) URL or a file",
+      UC_RDAP_BOOTSTRAP_DEFAULT),
+    U(rdap_ttl, 60, 31536000, "seconds a registration date is kept", "2592000"),
+    U(rdap_fail_ttl, 10, 31536000, "seconds a failed or unanswered lookup is kept", "3600"),
+    U(rdap_timeout, 100, 120000, "milliseconds an RDAP lookup may take", "5000"),
+    U(rdap_server_interval, 0, 600000, "milliseconds between two requests to one RDAP server",
+      "1000"),
+    U(rdap_queue, 1, 1000000, "domains waiting for an RDAP lookup at most (more are skipped)",
+      "4096"),
+    U(rdap_cache, 16, 16777216, "domains whose registration dates are kept in memory", "65536"),
     L(ban_memory, 1024, 1UL << 26,
       "IPs with attempts counted (not banned) kept in memory; the oldest written-back ones "
       "leave first (bans always stay)",
@@ -203,6 +224,20 @@ const struct uc_config_doc *uc_config_docs(size_t *count) {
                                      settings[i].kind == BOOL};
   *count = NSETTINGS;
   return docs;
+}
+
+void uc_config_rdap(const struct uc_config *c, struct uc_rdap_config *out) {
+  uc_rdap_config_init(out);
+  snprintf(out->bootstrap, sizeof out->bootstrap, "%s", c->rdap_bootstrap);
+  out->ttl = c->rdap_ttl, out->fail_ttl = c->rdap_fail_ttl;
+  out->timeout_ms = c->rdap_timeout, out->server_interval_ms = c->rdap_server_interval;
+  out->queue_max = c->rdap_queue, out->cache_max = c->rdap_cache;
+}
+
+void uc_config_sync(const struct uc_config *c, struct uc_sync_opts *out) {
+  uc_sync_opts_init(out);
+  out->max_removed_percent = c->lists_max_removed, out->max_added = c->lists_max_added;
+  out->timeout_s = c->lists_fetch_timeout, out->max_bytes = c->lists_max_bytes;
 }
 
 int uc_config_dns(const struct uc_config *c, struct uc_dns_config *out, char *err, size_t es) {

@@ -46,6 +46,19 @@ void uc_date_format(unsigned days, char out[11]) {
   out[10] = 0;
 }
 
+void uc_date_format_dmy(unsigned days, char out[11]) {
+  char iso[11];
+  uc_date_format(days, iso);
+  out[0] = iso[8], out[1] = iso[9], out[2] = '.', out[3] = iso[5], out[4] = iso[6], out[5] = '.';
+  for (int i = 0; i < 4; i++)
+    out[6 + i] = iso[i];
+  out[10] = 0;
+}
+
+unsigned uc_date_of(int64_t t) {
+  return t > 0 ? (unsigned)(t / 86400) : 0;
+}
+
 size_t uc_time_format(int64_t t, const char *fmt, char *out, size_t size) {
   struct tm tm;
   time_t tt = (time_t)t;

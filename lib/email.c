@@ -171,6 +171,8 @@ static int is_special_use_tld(const char *tld, size_t n) {
 static int check_ldh(const char *d, size_t n, char *reason, size_t rsize) {
   char bad[64] = "";
   size_t labels = 0, start = 0;
+  if (n == 0) /* IDNA can map a domain to nothing (U+00AD, soft hyphen, alone) */
+    return fail(reason, rsize, "There must be something after the @-sign.");
   if (d[0] == '.')
     return fail(reason, rsize,
                 "An email address cannot have a period immediately after the @-sign.");

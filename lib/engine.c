@@ -14,13 +14,14 @@ static const char *const type_names[UC_TYPE_COUNT] = {"white",
                                                       "no website",
                                                       "multi-alias services",
                                                       "suspicious signs",
+                                                      "young domain",
                                                       "legitimate",
                                                       "invalid",
                                                       "unknown"};
 static const char *const signal_names[UC_SIGNAL_COUNT] = {
     "disposable", "multi_alias", "suspicious", "free_provider",  "role_account",
     "no_website", "custom_list", "premium",    "major_provider", "typo",
-    "smtputf8",   "idn",         "masked",     "alias_chain"};
+    "smtputf8",   "idn",         "masked",     "alias_chain",    "young_domain"};
 
 const char *uc_category_name(uc_category c) {
   return (unsigned)c < 3 ? category_names[c] : "white";
@@ -56,6 +57,7 @@ static const unsigned allowed_colors[UC_TYPE_COUNT] = {
     [UC_T_NO_WEBSITE] = 1u << UC_BLACK | 1u << UC_GREY,
     [UC_T_MULTI_ALIAS] = 7,
     [UC_T_SUSPICIOUS] = 7,
+    [UC_T_YOUNG] = 7,
     [UC_T_LEGITIMATE] = 1u << UC_WHITE,
     [UC_T_INVALID] = 1u << UC_BLACK,
     [UC_T_UNKNOWN] = 1u << UC_WHITE};
@@ -65,12 +67,15 @@ int uc_policy_color_allowed(uc_type t, uc_category c) {
 }
 
 void uc_policy_init(struct uc_policy *p) {
-  static const uc_category defaults[UC_TYPE_COUNT] = {UC_WHITE, UC_GREY,  UC_BLACK, UC_BLACK,
-                                                      UC_BLACK, UC_BLACK, UC_GREY,  UC_GREY,
-                                                      UC_WHITE, UC_BLACK, UC_WHITE};
+  static const uc_category defaults[UC_TYPE_COUNT] = {
+      [UC_T_WHITE_LIST] = UC_WHITE, [UC_T_GREY_LIST] = UC_GREY,  [UC_T_BLACK_LIST] = UC_BLACK,
+      [UC_T_DISPOSABLE] = UC_BLACK, [UC_T_MASKED] = UC_BLACK,    [UC_T_NO_WEBSITE] = UC_BLACK,
+      [UC_T_MULTI_ALIAS] = UC_GREY, [UC_T_SUSPICIOUS] = UC_GREY, [UC_T_YOUNG] = UC_WHITE,
+      [UC_T_LEGITIMATE] = UC_WHITE, [UC_T_INVALID] = UC_BLACK,   [UC_T_UNKNOWN] = UC_WHITE};
   memcpy(p->color, defaults, sizeof defaults);
   p->list[0] = p->list[1] = p->list[2] = NULL;
   p->parse_opts = 0;
+  p->young_days = UC_YOUNG_DAYS_DEFAULT;
 }
 
 int uc_policy_set_color(struct uc_policy *p, uc_type t, uc_category c) {
@@ -248,6 +253,7 @@ void uc_check_lists(const uc_lists *l, const struct uc_policy *p, const char *ad
   r->normalized[0] = 0;
   r->account_list = -1;
   r->alias_spellings = 0;
+  r->age_known = 0, r->domain_age = r->domain_created = 0;
   r->account = r->disposable = r->relay = r->rule = none;
   r->valid =
       uc_email_parse(addr, len, p->parse_opts, &r->email, r->reason, sizeof r->reason) == UC_OK;
@@ -288,11 +294,17 @@ void uc_check_decide(const struct uc_policy *p, const struct uc_facts *f, struct
   static const uc_type account_types[3] = {UC_T_WHITE_LIST, UC_T_GREY_LIST, UC_T_BLACK_LIST};
   static const struct uc_facts nothing = {0};
   static const struct uc_match chain = {"alias_chain", "rule", 0, 0, NULL};
+  static const struct uc_match young = {"young_domain", "rule", 0, 0, NULL};
   if (!f)
     f = &nothing;
   r->alias_spellings = f->alias_spellings;
   if (f->alias_spellings >= 2)
     r->signals |= UC_SIG_ALIAS_CHAIN;
+  r->age_known = r->valid && f->age_known;
+  r->domain_age = r->age_known ? f->domain_age : 0;
+  r->domain_created = r->age_known ? f->domain_created : 0;
+  if (r->age_known && f->domain_age < p->young_days)
+    r->signals |= UC_SIG_YOUNG_DOMAIN;
   if (!r->valid)
     decide(r, p, UC_T_INVALID, NULL);
   else if (r->account_list >= 0)
@@ -311,6 +323,8 @@ void uc_check_decide(const struct uc_policy *p, const struct uc_facts *f, struct
     decide(r, p, UC_T_SUSPICIOUS, &r->rule);
   else if (r->signals & UC_SIG_ALIAS_CHAIN) /* a new spelling of a mailbox seen lately */
     r->signals |= UC_SIG_SUSPICIOUS, decide(r, p, UC_T_SUSPICIOUS, &chain);
+  else if ((r->signals & UC_SIG_YOUNG_DOMAIN) && p->color[UC_T_YOUNG] != UC_WHITE)
+    decide(r, p, UC_T_YOUNG, &young); /* a signal, not a verdict, until the account opts in */
   else
     decide(r, p, UC_T_LEGITIMATE, NULL);
 }

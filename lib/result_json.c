@@ -3,6 +3,7 @@
 #include "uc/result.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Domain of an address that failed syntax: what follows the last '@', ASCII lower-cased. */
@@ -111,6 +112,17 @@ static void write_mx(struct uc_jsonw *w, const struct uc_dns_facts *d) {
   uc_jsonw_end_array(w);
 }
 
+/* "YYYY-MM-DD", or null for 0 (none). */
+static void write_date(struct uc_jsonw *w, unsigned days) {
+  char iso[11];
+  if (!days) {
+    uc_jsonw_null(w);
+    return;
+  }
+  uc_date_format(days, iso);
+  uc_jsonw_string(w, iso, 10);
+}
+
 static void write_details(struct uc_jsonw *w, const struct uc_result *r, const uc_lists *l,
                           const struct uc_result_ctx *ctx) {
   uc_jsonw_begin_object(w);
@@ -127,6 +139,10 @@ static void write_details(struct uc_jsonw *w, const struct uc_result *r, const u
     uc_jsonw_int(w, r->alias_spellings);
   else
     uc_jsonw_null(w);
+  UC_JSONW_KEY(w, "date_added");
+  write_date(w, r->date_added);
+  UC_JSONW_KEY(w, "domain_created");
+  write_date(w, r->age_known ? r->domain_created : 0);
   UC_JSONW_KEY(w, "did_you_mean");
   uc_jsonw_cstring(w, r->did_you_mean);
   UC_JSONW_KEY(w, "lists_version");
@@ -139,9 +155,11 @@ static void write_details(struct uc_jsonw *w, const struct uc_result *r, const u
 size_t uc_result_write(const struct uc_result *r, const uc_lists *l,
                        const struct uc_result_ctx *ctx, char *buf, size_t cap) {
   struct uc_jsonw w;
-  char added[11] = "not added";
+  char added[11] = "not added", age[16] = "unknown";
   if (r->date_added)
-    uc_date_format(r->date_added, added);
+    uc_date_format_dmy(r->date_added, added);
+  if (r->age_known)
+    snprintf(age, sizeof age, "%u", r->domain_age);
   uc_jsonw_init(&w, buf, cap);
   uc_jsonw_begin_object(&w);
   UC_JSONW_KEY(&w, "email");
@@ -160,7 +178,7 @@ size_t uc_result_write(const struct uc_result *r, const uc_lists *l,
   UC_JSONW_KEY(&w, "premium");
   uc_jsonw_cstring(&w, r->premium < 0 ? "unknown" : r->premium ? "True" : "False");
   UC_JSONW_KEY(&w, "domain_age");
-  uc_jsonw_cstring(&w, ctx->domain_age ? ctx->domain_age : "unknown");
+  uc_jsonw_cstring(&w, age);
   UC_JSONW_KEY(&w, "date_added");
   uc_jsonw_cstring(&w, added);
   UC_JSONW_KEY(&w, "remaining_attempts_before_ban");
@@ -195,5 +213,15 @@ void uc_result_explain(const struct uc_result *r, const uc_lists *l, FILE *f) {
   if (r->did_you_mean)
     fprintf(f, "  did you mean: %.*s@%s?\n", (int)r->email.local_len, r->email.local,
             r->did_you_mean);
+  if (r->date_added) {
+    char day[11];
+    uc_date_format(r->date_added, day);
+    fprintf(f, "  in our lists since: %s\n", day);
+  }
+  if (r->age_known) {
+    char day[11];
+    uc_date_format(r->domain_created, day);
+    fprintf(f, "  domain age: %u days (registered %s)\n", r->domain_age, day);
+  }
   fprintf(f, "  lists:     %s\n", uc_lists_version(l));
 }

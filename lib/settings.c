@@ -11,7 +11,7 @@
 
 /* The types whose colour an account may choose (SPEC §3). */
 static const uc_type configurable[] = {UC_T_MASKED, UC_T_NO_WEBSITE, UC_T_MULTI_ALIAS,
-                                       UC_T_SUSPICIOUS};
+                                       UC_T_SUSPICIOUS, UC_T_YOUNG};
 #define NCONF (sizeof configurable / sizeof configurable[0])
 
 void uc_settings_init(struct uc_settings *s) {
@@ -22,6 +22,7 @@ void uc_settings_init(struct uc_settings *s) {
   s->ipv6_prefix = 64;
   s->alias_chains = 1;
   s->alias_window_days = 30;
+  s->young_domain_days = UC_YOUNG_DAYS_DEFAULT;
   uc_policy_init(&p);
   memcpy(s->colors, p.color, sizeof s->colors);
 }
@@ -33,12 +34,13 @@ static json_t *to_doc(const struct uc_settings *s) {
                         json_string(uc_category_name(s->colors[configurable[i]])));
   for (size_t i = 0; never && i < s->never_ban_count; i++)
     json_array_append_new(never, json_string(s->never_ban_text[i]));
-  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:i, s:i, s:o*}", "ban_enabled",
+  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:i, s:i, s:i, s:o*}", "ban_enabled",
                    s->ban_enabled, "ban_threshold", (int)s->ban_threshold, "ban_lift_seconds",
                    (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix, "never_ban", never,
                    "alias_chains", s->alias_chains, "alias_window_days", (int)s->alias_window_days,
                    "rate_limit_per_second", (int)s->rate_limit_per_second, "rate_limit_burst",
-                   (int)s->rate_limit_burst, "colors", colors);
+                   (int)s->rate_limit_burst, "young_domain_days", (int)s->young_domain_days,
+                   "colors", colors);
 }
 
 static int bad(char *field, size_t fs, const char *name, char *msg, size_t ms, const char *text) {
@@ -69,7 +71,7 @@ static int patch_colors(struct uc_settings *s, const json_t *obj, char *field, s
     if (!conf)
       return bad(field, fs, where, msg, ms,
                  "not a configurable type: masked legitimate, no website, multi-alias services, "
-                 "suspicious signs");
+                 "suspicious signs, young domain");
     if (!json_is_string(v) || uc_category_parse(json_string_value(v), &c) != UC_OK)
       return bad(field, fs, where, msg, ms, "must be \"white\", \"grey\" or \"black\"");
     if (!uc_policy_color_allowed(t, c)) {
@@ -139,6 +141,10 @@ static int patch_doc(struct uc_settings *s, const json_t *patch, char *field, si
       if (!int_in(v, 1, 366))
         return bad(field, fs, name, msg, ms, "must be an integer from 1 to 366");
       next.alias_window_days = (unsigned)json_integer_value(v);
+    } else if (strcmp(name, "young_domain_days") == 0) {
+      if (!int_in(v, 1, UC_YOUNG_DAYS_MAX))
+        return bad(field, fs, name, msg, ms, "must be an integer from 1 to 3650");
+      next.young_domain_days = (unsigned)json_integer_value(v);
     } else if (strcmp(name, "ipv6_prefix") == 0) {
       if (!int_in(v, 1, 128))
         return bad(field, fs, name, msg, ms, "must be an integer from 1 to 128");
@@ -219,6 +225,7 @@ int uc_settings_save(uc_store *st, int64_t account, const struct uc_settings *s)
 
 void uc_settings_policy(const struct uc_settings *s, struct uc_policy *p) {
   memcpy(p->color, s->colors, sizeof p->color);
+  p->young_days = s->young_domain_days;
 }
 
 int uc_settings_never_ban(const struct uc_settings *s, const struct uc_ip *ip) {
@@ -226,4 +233,41 @@ int uc_settings_never_ban(const struct uc_settings *s, const struct uc_ip *ip) {
     if (uc_cidr_contains(&s->never_ban[i], ip))
       return 1;
   return 0;
+}
+
+struct listed {
+  struct uc_account_policy *p;
+  int rc;
+};
+
+static int add_listed(void *arg, const struct uc_list_rec *l) {
+  struct listed *x = arg;
+  if ((unsigned)l->color < 3 &&
+      uc_domset_add(x->p->lists[l->color], l->domain, strlen(l->domain)) == UC_ENOMEM)
+    x->rc = UC_ENOMEM;
+  return x->rc != UC_OK;
+}
+
+int uc_account_policy_load(uc_store *st, int64_t account, struct uc_account_policy *p) {
+  char why[200];
+  memset(p, 0, sizeof *p);
+  uc_policy_init(&p->policy);
+  int rc = uc_settings_load(st, account, &p->settings, why, sizeof why);
+  if (rc == UC_EFORMAT)
+    rc = UC_OK; /* the defaults, as the server does */
+  uc_settings_policy(&p->settings, &p->policy);
+  for (int c = 0; c < 3; c++)
+    if (!(p->lists[c] = uc_domset_new()))
+      return UC_ENOMEM;
+    else
+      p->policy.list[c] = p->lists[c];
+  struct listed x = {p, UC_OK};
+  if (!rc)
+    rc = uc_store_list_each(st, account, add_listed, &x);
+  return rc ? rc : x.rc;
+}
+
+void uc_account_policy_release(struct uc_account_policy *p) {
+  for (int c = 0; c < 3; c++)
+    uc_domset_free(p->lists[c]), p->lists[c] = NULL;
 }

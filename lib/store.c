@@ -252,6 +252,28 @@ int uc_store_alias_trim(uc_store *st, int64_t before, size_t *deleted) {
     *deleted = n;
   return rc;
 }
+/* An optional op: UC_EUNAVAILABLE (with a message) on a backend without it. */
+#define OPTIONAL(op, ...)                                                                          \
+  (st->ops->op ? CALL(op, __VA_ARGS__)                                                             \
+               : uc__store_errorf(UC_EUNAVAILABLE, "the %s store keeps no " #op " records",        \
+                                  st->ops->scheme))
+
+int uc_store_rdap_get(uc_store *st, const char *domain, struct uc_rdap_rec *out) {
+  return OPTIONAL(rdap_get, domain, out);
+}
+int uc_store_rdap_put(uc_store *st, const struct uc_rdap_rec *r) {
+  return OPTIONAL(rdap_put, r);
+}
+int uc_store_rdap_each(uc_store *st, int64_t at, size_t limit, uc_rdap_cb cb, void *arg) {
+  return OPTIONAL(rdap_each, at, limit, cb, arg);
+}
+int uc_store_rdap_trim(uc_store *st, int64_t before, size_t *deleted) {
+  size_t n = 0;
+  int rc = OPTIONAL(rdap_trim, before, &n);
+  if (deleted)
+    *deleted = n;
+  return rc;
+}
 int uc_store_audit_add(uc_store *st, int64_t account_id, int64_t key_id, const char *action,
                        const char *detail) {
   return CALL(audit_add, account_id, key_id, action, detail ? detail : "{}");

@@ -47,6 +47,11 @@ struct uc_store_ops {
   int (*alias_each)(void *s, int64_t account_id, const uint8_t *mailbox, int64_t since,
                     uc_alias_cb cb, void *arg);
   int (*alias_trim)(void *s, int64_t before, size_t *deleted);
+  /* Optional (NULL: the wrapper answers UC_EUNAVAILABLE). */
+  int (*rdap_get)(void *s, const char *domain, struct uc_rdap_rec *out);
+  int (*rdap_put)(void *s, const struct uc_rdap_rec *r);
+  int (*rdap_each)(void *s, int64_t at, size_t limit, uc_rdap_cb cb, void *arg);
+  int (*rdap_trim)(void *s, int64_t before, size_t *deleted);
   int (*audit_add)(void *s, int64_t account_id, int64_t key_id, const char *action,
                    const char *detail);
   int (*audit_each)(void *s, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg);

@@ -1364,6 +1364,99 @@ static int rd_alias_trim(void *state, int64_t before, size_t *deleted) {
   return rc;
 }
 
+/* ---- the RDAP cache ---- */
+
+static const char *const rdap_statuses[] = {NULL, "found", "not_found", "no_service", "failed"};
+
+/* status, created, checked_at, expires_at replies into r (domain set by the
+ * caller); 0 when the status is not one of ours. */
+static int read_rdap(const redisReply *const *f, struct uc_rdap_rec *r) {
+  r->status = 0;
+  for (int i = UC_RDAP_FOUND; i <= UC_RDAP_FAILED; i++)
+    if (strcmp(text(f[0]), rdap_statuses[i]) == 0)
+      r->status = (enum uc_rdap_status)i;
+  r->created = r->status == UC_RDAP_FOUND ? (unsigned)num(f[1]) : 0;
+  r->checked_at = num(f[2]), r->expires_at = num(f[3]);
+  return r->status != 0;
+}
+
+static int rd_rdap_get(void *state, const char *domain, struct uc_rdap_rec *out) {
+  struct rd *s = state;
+  char key[UC_DOMAIN_MAX + 160];
+  int rc = UC_OK;
+  snprintf(key, sizeof key, "%s:rdap:%s", s->url.prefix, domain);
+  redisReply *r = command(
+      s, &rc, 6, (const char *[]){"HMGET", key, "status", "created", "checked_at", "expires_at"});
+  if (r) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->domain, sizeof out->domain, "%s", domain);
+    if (count(r) != 4 || !read_rdap((const redisReply *const *)r->element, out))
+      rc = UC_ENOTFOUND;
+  }
+  freeReplyObject(r);
+  return rc;
+}
+
+static int rd_rdap_put(void *state, const struct uc_rdap_rec *r) {
+  struct rd *s = state;
+  struct args a;
+  if ((unsigned)r->status < UC_RDAP_FOUND || r->status > UC_RDAP_FAILED)
+    return uc__store_errorf(UC_EINVAL, "rdap status %d", (int)r->status);
+  args_init(&a, s);
+  arg_s(&a, r->domain);
+  arg_s(&a, rdap_statuses[r->status]);
+  arg_i(&a, r->status == UC_RDAP_FOUND ? r->created : 0);
+  arg_i(&a, r->checked_at);
+  arg_i(&a, r->expires_at);
+  return eval_status(s, RS_RDAP_PUT, &a, NULL);
+}
+
+/* Rows valid at `at`, most recently checked first, BATCH at a time. */
+static int rd_rdap_each(void *state, int64_t at_time, size_t limit, uc_rdap_cb cb, void *arg) {
+  struct rd *s = state;
+  int rc = UC_OK, stop = limit == 0;
+  size_t given = 0;
+  for (int64_t offset = 0; rc == UC_OK && !stop; offset += BATCH) {
+    struct args a;
+    args_init(&a, s);
+    arg_i(&a, offset);
+    arg_i(&a, BATCH);
+    arg_i(&a, at_time);
+    redisReply *r = eval(s, RS_RDAP_EACH, &a, &rc);
+    args_release(&a);
+    for (size_t i = 1; r && !stop && i + 4 < count(r); i += 5) {
+      struct uc_rdap_rec x = {0};
+      copy_text(x.domain, sizeof x.domain, at(r, i));
+      if (read_rdap((const redisReply *const *)&r->element[i + 1], &x))
+        stop = cb(arg, &x) || ++given == limit;
+    }
+    stop |= !r || num(at(r, 0)) < BATCH;
+    freeReplyObject(r);
+  }
+  return rc;
+}
+
+static int rd_rdap_trim(void *state, int64_t before, size_t *deleted) {
+  struct rd *s = state;
+  int rc = UC_OK;
+  int64_t looked = BATCH;
+  size_t n = 0;
+  while (rc == UC_OK && looked == BATCH) { /* a batch a script: Redis never waits long */
+    struct args a;
+    args_init(&a, s);
+    arg_i(&a, before);
+    arg_i(&a, BATCH);
+    redisReply *r = eval(s, RS_RDAP_TRIM, &a, &rc);
+    args_release(&a);
+    looked = r ? num(at(r, 0)) : 0;
+    n += r ? (size_t)num(at(r, 1)) : 0;
+    freeReplyObject(r);
+  }
+  if (deleted)
+    *deleted = n;
+  return rc;
+}
+
 /* ---- audit ---- */
 
 static int audit_add(struct rd *s, int64_t id, int64_t account_id, int64_t key_id, int64_t when,
@@ -1471,6 +1564,10 @@ const struct uc_store_ops uc__store_redis_ops = {
     .audit_put = rd_audit_put,
     .secret_put = rd_secret_put,
     .rate_take = rd_rate_take,
+    .rdap_get = rd_rdap_get,
+    .rdap_put = rd_rdap_put,
+    .rdap_each = rd_rdap_each,
+    .rdap_trim = rd_rdap_trim,
 };
 
 /* rediss://: refused with the reason (the other ops are never reached). */

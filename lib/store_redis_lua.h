@@ -318,6 +318,47 @@
     "  redis.call('ZREM', P .. 'aliases', x)\n"                                                    \
     "end\n"                                                                                        \
     "return {#m, gone}\n")                                                                         \
+  /* ARGV: domain, status name, created (days), checked_at, expires_at: the                        \
+   * newest lookup wins, but a failure never replaces a found date. */                             \
+  X(RDAP_PUT,                                                                                      \
+    "local k = P .. 'rdap:' .. ARGV[2]\n"                                                          \
+    "local cur = redis.call('HMGET', k, 'status', 'checked_at')\n"                                 \
+    "if cur[2] and tonumber(ARGV[5]) < tonumber(cur[2]) then return 0 end\n"                       \
+    "if ARGV[3] == 'failed' and cur[1] == 'found' then\n"                                          \
+    "  redis.call('HSET', k, 'checked_at', ARGV[5], 'expires_at', ARGV[6])\n"                      \
+    "else\n"                                                                                       \
+    "  redis.call('HSET', k, 'status', ARGV[3], 'created', ARGV[4], 'checked_at', ARGV[5],\n"      \
+    "    'expires_at', ARGV[6])\n"                                                                 \
+    "end\n"                                                                                        \
+    "redis.call('ZADD', P .. 'rdap_checked', ARGV[5], ARGV[2])\n"                                  \
+    "redis.call('ZADD', P .. 'rdap_expires', ARGV[6], ARGV[2])\n"                                  \
+    "return 0\n")                                                                                  \
+  /* ARGV: offset, count, at: {rows looked at, then domain status created                          \
+   * checked_at expires_at of those valid at `at`}, most recently checked first. */                \
+  X(RDAP_EACH,                                                                                     \
+    "local m = redis.call('ZREVRANGE', P .. 'rdap_checked', ARGV[2], tonumber(ARGV[2]) +\n"        \
+    "  tonumber(ARGV[3]) - 1)\n"                                                                   \
+    "local out = {#m}\n"                                                                           \
+    "for _, d in ipairs(m) do\n"                                                                   \
+    "  local r = redis.call('HMGET', P .. 'rdap:' .. d, 'status', 'created', 'checked_at',\n"      \
+    "    'expires_at')\n"                                                                          \
+    "  if r[1] and tonumber(r[4]) > tonumber(ARGV[4]) then\n"                                      \
+    "    out[#out + 1] = d; out[#out + 1] = r[1]; out[#out + 1] = r[2]\n"                          \
+    "    out[#out + 1] = r[3]; out[#out + 1] = r[4]\n"                                             \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "return out\n")                                                                                \
+  /* ARGV: before, count: {index rows looked at, rows deleted}. */                                 \
+  X(RDAP_TRIM, "local m = redis.call('ZRANGEBYSCORE', P .. 'rdap_expires', '-inf', '(' .. "        \
+               "ARGV[2], 'LIMIT',\n"                                                               \
+               "  0, tonumber(ARGV[3]))\n"                                                         \
+               "local gone = 0\n"                                                                  \
+               "for _, d in ipairs(m) do\n"                                                        \
+               "  gone = gone + redis.call('DEL', P .. 'rdap:' .. d)\n"                            \
+               "  redis.call('ZREM', P .. 'rdap_checked', d)\n"                                    \
+               "  redis.call('ZREM', P .. 'rdap_expires', d)\n"                                    \
+               "end\n"                                                                             \
+               "return {#m, gone}\n")                                                              \
   /* ARGV: id (0: new), account, key_id, at, action, detail. */                                    \
   X(AUDIT_ADD,                                                                                     \
     "if ARGV[2] ~= '0' and redis.call('EXISTS', P .. 'audit:' .. ARGV[2]) == 1 then\n"             \

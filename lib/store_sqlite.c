@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static const char schema_v1[] =
     "CREATE TABLE accounts ("
@@ -106,6 +106,15 @@ static const char schema_v5[] =
     "  SELECT 'changes_v5', seq FROM sqlite_sequence WHERE name = 'changes';"
     "DROP TABLE changes;"
     "ALTER TABLE changes_v5 RENAME TO changes;";
+/* Version 6: the RDAP cache (registration dates of registrable domains). */
+static const char schema_v6[] =
+    "CREATE TABLE rdap ("
+    "  domain TEXT PRIMARY KEY,"
+    "  status TEXT NOT NULL CHECK (status IN ('found','not_found','no_service','failed')),"
+    "  created TEXT," /* YYYY-MM-DD when found */
+    "  checked_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX rdap_expires ON rdap(expires_at);";
 
 struct sq {
   sqlite3 *db;
@@ -138,8 +147,8 @@ static int mkdir_parent(const char *path) {
 }
 
 static int migrate(struct sq *s, char *err, size_t es) {
-  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                    schema_v5};
+  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                    schema_v4, schema_v5, schema_v6};
   /* One transaction per step, the version read inside it: two processes
    * opening one new file at once take turns, and the second finds the
    * first's steps done (never runs a CREATE twice). */
@@ -1108,9 +1117,10 @@ static int sq_alias_each(void *state, int64_t account_id, const uint8_t *mailbox
   return each_row(s, st, alias_row, &v);
 }
 
-static int sq_alias_trim(void *state, int64_t before, size_t *deleted) {
-  struct sq *s = state;
-  sqlite3_stmt *st = prepare(s, "DELETE FROM aliases WHERE last_seen < ?");
+/* Runs a DELETE of rows older than its one parameter; *deleted rows went:
+ * the shape of every trim. */
+static int delete_before(struct sq *s, const char *sql, int64_t before, size_t *deleted) {
+  sqlite3_stmt *st = prepare(s, sql);
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, before);
@@ -1119,6 +1129,10 @@ static int sq_alias_trim(void *state, int64_t before, size_t *deleted) {
   int ret = rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
   done(s, st);
   return ret;
+}
+
+static int sq_alias_trim(void *state, int64_t before, size_t *deleted) {
+  return delete_before(state, "DELETE FROM aliases WHERE last_seen < ?", before, deleted);
 }
 
 struct visit_audit {
@@ -1233,6 +1247,90 @@ static int sq_secret_each(void *state, uc_secret_cb cb, void *arg) {
   return st ? each_row(s, st, secret_row, &v) : UC_ESTORE;
 }
 
+static const char *const rdap_statuses[] = {NULL, "found", "not_found", "no_service", "failed"};
+
+static void read_rdap(sqlite3_stmt *st, void *out) {
+  struct uc_rdap_rec *r = out;
+  const char *status = (const char *)sqlite3_column_text(st, 1);
+  const char *created = (const char *)sqlite3_column_text(st, 2);
+  memset(r, 0, sizeof *r);
+  copy_text(r->domain, sizeof r->domain, st, 0);
+  r->status = UC_RDAP_FAILED; /* unreachable otherwise: CHECK constraint */
+  for (int i = UC_RDAP_FOUND; status && i <= UC_RDAP_FAILED; i++)
+    if (strcmp(status, rdap_statuses[i]) == 0)
+      r->status = (enum uc_rdap_status)i;
+  r->created = created ? uc_date_parse(created, strlen(created)) : 0;
+  if (r->status == UC_RDAP_FOUND && !r->created)
+    r->status = UC_RDAP_FAILED;
+  r->checked_at = sqlite3_column_int64(st, 3);
+  r->expires_at = sqlite3_column_int64(st, 4);
+}
+
+#define RDAP_COLS "domain, status, created, checked_at, expires_at"
+#define KEEP_FOUND "excluded.status = 'failed' AND rdap.status = 'found'"
+
+static int sq_rdap_get(void *state, const char *domain, struct uc_rdap_rec *out) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT " RDAP_COLS " FROM rdap WHERE domain = ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+  return one_row(s, st, read_rdap, out);
+}
+
+static int sq_rdap_put(void *state, const struct uc_rdap_rec *r) {
+  struct sq *s = state;
+  char day[11];
+  if ((unsigned)r->status < UC_RDAP_FOUND || r->status > UC_RDAP_FAILED)
+    return uc__store_errorf(UC_EINVAL, "rdap status %d", (int)r->status);
+  /* A failure never replaces a found date: it only says when to look again. */
+  sqlite3_stmt *st = prepare(s, "INSERT INTO rdap(" RDAP_COLS ") VALUES (?, ?, ?, ?, ?) "
+                                "ON CONFLICT DO UPDATE SET "
+                                "status = iif(" KEEP_FOUND ", rdap.status, excluded.status), "
+                                "created = iif(" KEEP_FOUND ", rdap.created, excluded.created), "
+                                "checked_at = excluded.checked_at, "
+                                "expires_at = excluded.expires_at "
+                                "WHERE excluded.checked_at >= rdap.checked_at");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_text(st, 1, r->domain, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, rdap_statuses[r->status], -1, SQLITE_STATIC);
+  if (r->status == UC_RDAP_FOUND && r->created) {
+    uc_date_format(r->created, day);
+    sqlite3_bind_text(st, 3, day, -1, SQLITE_TRANSIENT);
+  }
+  sqlite3_bind_int64(st, 4, r->checked_at);
+  sqlite3_bind_int64(st, 5, r->expires_at);
+  return step_write(s, st, 0);
+}
+
+struct visit_rdap {
+  uc_rdap_cb cb;
+  void *arg;
+};
+static int rdap_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_rdap *v = ctx;
+  struct uc_rdap_rec r;
+  read_rdap(st, &r);
+  return v->cb(v->arg, &r);
+}
+
+static int sq_rdap_each(void *state, int64_t at, size_t limit, uc_rdap_cb cb, void *arg) {
+  struct sq *s = state;
+  struct visit_rdap v = {cb, arg};
+  sqlite3_stmt *st = prepare(s, "SELECT " RDAP_COLS " FROM rdap WHERE expires_at > ? "
+                                "ORDER BY checked_at DESC LIMIT ?");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, at);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)(limit > INT64_MAX ? INT64_MAX : limit));
+  return each_row(s, st, rdap_row, &v);
+}
+
+static int sq_rdap_trim(void *state, int64_t before, size_t *deleted) {
+  return delete_before(state, "DELETE FROM rdap WHERE expires_at < ?", before, deleted);
+}
+
 static int sq_version(void *state, uint64_t *v) {
   struct sq *s = state;
   sqlite3_stmt *st = prepare(s, "PRAGMA data_version");
@@ -1274,6 +1372,10 @@ const struct uc_store_ops uc__store_sqlite_ops = {
     .alias_put = sq_alias_put,
     .alias_each = sq_alias_each,
     .alias_trim = sq_alias_trim,
+    .rdap_get = sq_rdap_get,
+    .rdap_put = sq_rdap_put,
+    .rdap_each = sq_rdap_each,
+    .rdap_trim = sq_rdap_trim,
     .audit_add = sq_audit_add,
     .audit_each = sq_audit_each,
     .secret_each = sq_secret_each,

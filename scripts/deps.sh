@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Build: compiler, pkg-config and the libraries of STYLE.md.
 BUILD_PKGS="build-essential pkg-config clang clang-format libclang-rt-14-dev
   libidn2-dev libpsl-dev publicsuffix libjansson-dev libyajl-dev libsodium-dev libinih-dev
-  libcmocka-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libhiredis-dev"
+  libcmocka-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libhiredis-dev libcurl4-openssl-dev"
 # Tests and benchmarks.
 TEST_PKGS="python3 python3-pytest python3-pytest-timeout python3-requests python3-django
   python3-pytest-django python3-pip python3-setuptools chromium dnsmasq-base redis-server

@@ -254,6 +254,7 @@ const TYPES = [
   ['no website', ['black', 'grey'], 'The domain does not resolve at all, or refuses mail (null MX).'],
   ['multi-alias services', ['grey', 'white', 'black'], 'Forwarding aliases (Apple Hide My Email, SimpleLogin, Firefox Relay, ...): a real person behind each.'],
   ['suspicious signs', ['grey', 'white', 'black'], 'A +tag in the mailbox, or more than three dots in it.'],
+  ['young domain', ['white', 'grey', 'black'], 'Registered recently (RDAP), and nothing above fired. White: only the young_domain signal says so.'],
 ];
 
 function buildColorRows() {
@@ -314,6 +315,7 @@ loaders.colors = async () => {
   $('#rate-per-second').value = s.rate_limit_per_second;
   $('#rate-burst').value = s.rate_limit_burst;
   for (const select of document.querySelectorAll('#color-rows select')) select.value = s.colors[select.dataset.type];
+  $('#young-days').value = s.young_domain_days;
 };
 
 $('#colors-form').addEventListener('submit', async (ev) => {
@@ -328,6 +330,7 @@ $('#colors-form').addEventListener('submit', async (ev) => {
     never_ban: $('#never-ban').value.split('\n').map((x) => x.trim()).filter(Boolean),
     rate_limit_per_second: Number($('#rate-per-second').value),
     rate_limit_burst: Number($('#rate-burst').value),
+    young_domain_days: Number($('#young-days').value),
     colors,
   };
   try {
@@ -343,7 +346,23 @@ let listDomains = [];
 loaders.lists = async () => {
   listDomains = (await admin('GET', '/lists/' + $('#list-color').value)).domains;
   renderList();
+  await loadSources();
 };
+
+// The built-in lists: what is in use, and how each living source's updates went.
+async function loadSources() {
+  const s = await admin('GET', '/sources');
+  $('#sources-version').textContent = 'Snapshot ' + s.version + ': ' + s.domains.toLocaleString('en') + ' domains.';
+  const tbody = $('#sources-table tbody');
+  tbody.replaceChildren();
+  for (const src of s.sources) {
+    const update = src.url ? fmtTime(src.last_success) : 'offline (' + src.date + ')';
+    const error = src.last_error ? src.last_error + ' (' + fmtTime(src.last_error_at) + ')' : '—';
+    tbody.append(el('tr', {}, el('td', {}, src.name), el('td', {}, src.kind), el('td', {}, src.version),
+      el('td', { class: 'num' }, src.entries.toLocaleString('en')), el('td', {}, update),
+      el('td', { class: src.last_error ? 'bad' : '' }, error)));
+  }
+}
 
 function renderList() {
   const q = $('#list-search').value.trim().toLowerCase();

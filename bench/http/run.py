@@ -12,9 +12,15 @@ own; "redis" starts a redis-server of its own, AOF on as docs/deploy.md says)
 it compares stores instead: ours on SQLite and ours on Redis, each with a
 white-only mix and a black-heavy mix (every black answer is one Redis round
 trip), alternating in the same run, and prints the ratios Redis / SQLite.
+With --domain-age, ours also runs with RDAP domain age on (a bootstrap file and
+an RDAP server on loopback answering every domain; all cached after the
+warm-up) and the ratio to domain age off is printed.
 
-Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C] [--dns] [--store redis]"""
+Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C]
+                         [--dns | --domain-age | --store redis]"""
 import argparse
+import datetime
+import json
 import os
 import re
 import shutil
@@ -78,13 +84,33 @@ def start_dnsmasq(tmp):
     return p, f"127.0.0.1:{port}"
 
 
-def start_ours(tmp, port=18090, dns=None, store=None):
+def start_rdap(tmp):
+    """An RDAP server on loopback that knows every domain (registered 2001-02-03),
+    and a bootstrap file sending every TLD of post.lua to it."""
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+    from httpfix import HTTPFixture
+    fix = HTTPFixture()
+    for d in ["gmail.com", "mailinator.com", "appleid.com", "outlook.com", "guerrillamail.com",
+              "acme-corp.com", "yahoo.com", "10minutemail.com", "qq.com", "gmial.com", "startup.io",
+              "duck.com", "example.org", "xn--bcher-kva.de", "corp.net"]:
+        fix.rdap_domain(d, datetime.date(2001, 2, 3))
+    boot = os.path.join(tmp, "rdap-bootstrap.json")
+    with open(boot, "w") as f:
+        json.dump({"services": [[["com", "io", "org", "de", "net"], [fix.url("/rdap/")]]]}, f)
+    return fix, boot
+
+
+def start_ours(tmp, port=18090, dns=None, store=None, rdap_bootstrap=None):
     out = open(os.path.join(tmp, f"ours-{port}.log"), "w+")
     dns_flags = ["--dns-server", dns] if dns else ["--no-dns"]
+    age_flags = ["--rdap-bootstrap", rdap_bootstrap, "--rdap-server-interval", "0"] \
+        if rdap_bootstrap else ["--no-domain-age"]
     store = store or os.path.join(tmp, f"bench-{port}.db")
     p = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--store", store,
                           "--access-log", "off",
-                          "--lists", os.path.join(ROOT, "build", "lists.snap"), *dns_flags],
+                          "--lists", os.path.join(ROOT, "build", "lists.snap"), *age_flags,
+                          *dns_flags],
                          stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_up(f"http://127.0.0.1:{port}/healthz")
@@ -250,7 +276,12 @@ def main():
     ap.add_argument("--dns", action="store_true",
                     help="also run ours with DNS on (a dnsmasq fixture; every domain cached after "
                          "the warm-up) and print its ratio to DNS off")
+    ap.add_argument("--domain-age", action="store_true",
+                    help="also run ours with RDAP domain age on (a loopback RDAP server; every "
+                         "domain cached after the warm-up) and print its ratio to domain age off")
     args = ap.parse_args()
+    if sum(map(bool, (args.dns, args.domain_age, args.store))) > 1:
+        raise SystemExit("bench/http: one of --dns, --domain-age, --store (one spare port, 18093)")
     for tool in ("wrk",) if args.store else ("wrk", "nginx", "node"):
         if not shutil.which(tool):
             raise SystemExit(f"bench/http needs {tool}: run scripts/deps.sh --bench")
@@ -258,7 +289,7 @@ def main():
     if busy:
         raise SystemExit(f"bench/http: port(s) {busy} on 127.0.0.1 are in use; stop what listens there")
     tmp = tempfile.mkdtemp(prefix="uc-bench-http-")
-    procs = []
+    procs, fixtures = [], []
     if args.store:
         try:
             compare_stores(args, tmp, procs)
@@ -281,6 +312,12 @@ def main():
             ours_dns, keys["usercleaning, DNS on"] = start_ours(tmp, 18093, server)
             procs.append(ours_dns)
             targets["usercleaning, DNS on"] = "http://127.0.0.1:18093"
+        if args.domain_age:
+            fix, boot = start_rdap(tmp)
+            fixtures.append(fix)
+            ours_age, keys["usercleaning, age on"] = start_ours(tmp, 18093, rdap_bootstrap=boot)
+            procs.append(ours_age)
+            targets["usercleaning, age on"] = "http://127.0.0.1:18093"
         results = {name: [] for name in targets}
         for name, url in targets.items():  # first contact: tables grow, pages fault in, JIT warms
             if args.warmup:
@@ -312,7 +349,20 @@ def main():
             rounds = sorted(a[0] / b[0] for a, b in zip(on, off))
             print("  per round: " + " ".join(f"{x:.2f}" for x in rounds) +
                   f"; median {rounds[len(rounds) // 2]:.2f}")
+        if args.domain_age:
+            on, off = results["usercleaning, age on"], results["usercleaning"]
+            ages = json.loads(urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1:18093/v1/email/check", data=b'{"email": "a@acme-corp.com"}',
+                headers={"Authorization": f"Bearer {keys['usercleaning, age on']}"},
+                method="POST")).read())["domain_age"]
+            print(f"ratio domain age on (cached) / off    {best['usercleaning, age on'] / best['usercleaning']:.2f}"
+                  f"  (acme-corp.com's domain_age: {ages})")
+            rounds = sorted(a[0] / b[0] for a, b in zip(on, off))
+            print("  per round: " + " ".join(f"{x:.2f}" for x in rounds) +
+                  f"; median {rounds[len(rounds) // 2]:.2f}")
     finally:
+        for fix in fixtures:
+            fix.close()
         stop_all(procs, tmp)
 
 

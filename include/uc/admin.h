@@ -119,6 +119,7 @@ enum uc_admin_resource {
   UC_ADMIN_KEYS,     /* keys, keys/ID */
   UC_ADMIN_USAGE,    /* usage */
   UC_ADMIN_AUDIT,    /* audit */
+  UC_ADMIN_SOURCES,  /* sources: the server's list sources (uc_sync_status_json) */
 };
 
 #define UC_ADMIN_ITEM_MAX 256

@@ -40,6 +40,15 @@ int uc_buf_addf(struct uc_buf *b, const char *fmt, ...) __attribute__((format(pr
  * afterwards. *len (may be NULL) gets their length. NULL also on ENOMEM. */
 char *uc_buf_detach(struct uc_buf *b, size_t *len);
 
+/* Appends the whole file at path. UC_OK; UC_ETOOBIG when it passes max (b
+ * keeps what fitted before); UC_ENOTFOUND when there is no such file; UC_EIO. */
+int uc_buf_read_file(struct uc_buf *b, const char *path);
+
+/* Replaces the file at path with data[0..len) so that readers see the old
+ * file or the new one, never half: written to "path.tmp", flushed, renamed.
+ * UC_OK, or UC_EIO (errno says why; the temporary file is removed). */
+int uc_file_replace(const char *path, const void *data, size_t len);
+
 /* Arrays of fixed-size records kept in a buffer. */
 #define UC_BUF_COUNT(b, type) ((b)->len / sizeof(type))
 #define UC_BUF_AT(b, type, i) (((type *)(void *)(b)->data)[i])

@@ -5,6 +5,8 @@
 #include <stddef.h>
 
 #include "uc/dns.h"
+#include "uc/rdap.h"
+#include "uc/sync.h"
 
 struct uc_config {
   char listen[128];                  /* ADDR:PORT; [v6]:PORT */
@@ -29,6 +31,21 @@ struct uc_config {
   unsigned dns_cache;                /* domains kept */
   char infrastructure[1024];         /* learned fingerprints, read when present */
   char infrastructure_curated[1024]; /* "": infrastructure.txt beside the binary */
+  /* List sync (include/uc/sync.h) */
+  char lists_sources[1024];       /* the manifest `lists update` and the schedule read */
+  unsigned lists_update_interval; /* seconds between scheduled updates; 0: off */
+  unsigned lists_max_removed;     /* percent of a source an update may remove */
+  unsigned long lists_max_added;  /* entries an update may add to a source */
+  unsigned lists_fetch_timeout;   /* seconds a fetch may take */
+  unsigned long lists_max_bytes;  /* bytes a fetched list may have */
+  /* Domain age (include/uc/rdap.h) */
+  int domain_age;                   /* RDAP lookups on (serve's default) */
+  char rdap_bootstrap[1024];        /* the IANA bootstrap: an http(s) URL or a file */
+  unsigned rdap_ttl, rdap_fail_ttl; /* seconds an answer, a failure is kept */
+  unsigned rdap_timeout;            /* ms a lookup may take */
+  unsigned rdap_server_interval;    /* ms between two requests to one RDAP server */
+  unsigned rdap_queue;              /* domains waiting for a lookup at most */
+  unsigned rdap_cache;              /* domains kept in memory */
 };
 
 void uc_config_defaults(struct uc_config *c);
@@ -47,6 +64,11 @@ int uc_config_load_env(struct uc_config *c, char **envp, char *err, size_t err_s
 /* The resolver's settings from c (dns_server, dns_ttl_*, dns_cache). UC_OK,
  * or UC_EINVAL with err naming a server that does not parse. */
 int uc_config_dns(const struct uc_config *c, struct uc_dns_config *out, char *err, size_t err_size);
+
+/* The RDAP client's settings from c. */
+void uc_config_rdap(const struct uc_config *c, struct uc_rdap_config *out);
+/* The list sync's limits from c (force off). */
+void uc_config_sync(const struct uc_config *c, struct uc_sync_opts *out);
 
 /* Every setting's name, help and default (for --help and docs). */
 struct uc_config_doc {

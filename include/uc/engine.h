@@ -21,6 +21,7 @@ typedef enum uc_type {
   UC_T_NO_WEBSITE,  /* "no website" */
   UC_T_MULTI_ALIAS, /* "multi-alias services" */
   UC_T_SUSPICIOUS,  /* "suspicious signs" */
+  UC_T_YOUNG,       /* "young domain": only when the account's colour for it is not white */
   UC_T_LEGITIMATE,  /* "legitimate" */
   UC_T_INVALID,     /* "invalid" (batch/CLI) */
   UC_T_UNKNOWN,     /* "unknown" (sandbox keys) */
@@ -49,8 +50,9 @@ enum uc_signal {
   UC_SIG_IDN = 1u << 11,
   UC_SIG_MASKED = 1u << 12,
   UC_SIG_ALIAS_CHAIN = 1u << 13,
+  UC_SIG_YOUNG_DOMAIN = 1u << 14, /* registered fewer than policy young_days days ago (RDAP) */
 };
-#define UC_SIGNAL_COUNT 14
+#define UC_SIGNAL_COUNT 15
 /* JSON name of signal bit i (0 <= i < UC_SIGNAL_COUNT). */
 const char *uc_signal_name(unsigned i);
 
@@ -67,7 +69,11 @@ struct uc_policy {
   uc_category color[UC_TYPE_COUNT]; /* the colour each type yields */
   const uc_domset *list[3];         /* indexed by uc_category; NULL: empty */
   unsigned parse_opts;              /* enum uc_parse_opt */
+  unsigned young_days;              /* a domain registered fewer days ago is young (30) */
 };
+
+#define UC_YOUNG_DAYS_DEFAULT 30
+#define UC_YOUNG_DAYS_MAX 3650
 
 /* Defaults of SPEC §3 and no account lists. */
 void uc_policy_init(struct uc_policy *p);
@@ -95,6 +101,10 @@ struct uc_facts {
   struct uc_match masked;   /* an MX host/address fingerprint of disposable mail */
   struct uc_match relay;    /* an MX of a relay (alias) service */
   unsigned alias_spellings; /* distinct spellings of this mailbox lately (2+: a chain) */
+  /* The registration of the domain (RDAP), known or not, apart from the DNS facts. */
+  int age_known;
+  unsigned domain_age;     /* whole days since the registration */
+  unsigned domain_created; /* days since 1970-01-01 of the registration */
 };
 
 /* The result of one check. Caller-owned, no heap. Pointers into the lists
@@ -117,6 +127,8 @@ struct uc_result {
   /* What the list phase found, for the decision (uc_check_decide). */
   int account_list;         /* the uc_category of the account list that matched, or -1 */
   unsigned alias_spellings; /* from the facts: 0 not tracked, 1 first, 2+ a chain */
+  int age_known;            /* from the facts: domain_age and domain_created are set */
+  unsigned domain_age, domain_created;
   struct uc_match account, disposable, relay, rule;
 };
 

@@ -13,7 +13,6 @@ struct uc_result_ctx {
   size_t raw_len;
   long remaining;                 /* remaining_attempts_before_ban; < 0: null */
   const struct uc_dns_facts *dns; /* NULL: not looked up (mx_record "unknown") */
-  const char *domain_age;         /* NULL: "unknown" */
 };
 
 /* A buffer of this size always holds the body of an address of up to
@@ -22,6 +21,8 @@ struct uc_result_ctx {
 #define UC_RESULT_BODY_MAX (4096 + 12 * UC_RESULT_INPUT_MAX)
 
 /* Writes the body (every field of the 200 body plus "details") as compact JSON
+ * (date_added as the hosted DD.MM.YYYY, its ISO form in details.date_added;
+ * domain_age from r's facts, "unknown" when not known)
  * into buf, NUL-terminated. Returns its length, or 0 when it did not fit.
  * l must be the lists r was computed with. */
 size_t uc_result_write(const struct uc_result *r, const uc_lists *l,

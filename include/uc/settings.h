@@ -21,6 +21,7 @@ struct uc_settings {
    * default) and how many at once (0: as many as per second); a key's own
    * limit wins (include/uc/ratelimit.h). */
   unsigned rate_limit_per_second, rate_limit_burst;
+  unsigned young_domain_days; /* registered fewer days ago: young_domain, 1..3650, default 30 */
   uc_category colors[UC_TYPE_COUNT];
   size_t never_ban_count;
   struct uc_cidr never_ban[UC_NEVER_BAN_MAX];
@@ -57,8 +58,20 @@ int uc_settings_load(uc_store *st, int64_t account, struct uc_settings *s, char 
 /* Stores s as the account's settings. UC_OK or an error. */
 int uc_settings_save(uc_store *st, int64_t account, const struct uc_settings *s);
 
-/* Copies the colours into a policy. */
+/* Copies the colours and young_domain_days into a policy. */
 void uc_settings_policy(const struct uc_settings *s, struct uc_policy *p);
+
+/* An account's policy as its checks see it: its settings and its domain
+ * lists, read from the store. */
+struct uc_account_policy {
+  struct uc_settings settings;
+  uc_domset *lists[3]; /* by uc_category */
+  struct uc_policy policy;
+};
+/* UC_OK; stored settings that no longer validate leave the defaults; else
+ * the store's error or UC_ENOMEM. Release p whatever it returns. */
+int uc_account_policy_load(uc_store *st, int64_t account, struct uc_account_policy *p);
+void uc_account_policy_release(struct uc_account_policy *p);
 
 /* Whether ip is in one of the never-ban ranges. */
 int uc_settings_never_ban(const struct uc_settings *s, const struct uc_ip *ip);

@@ -110,6 +110,21 @@ struct uc_change {
   int64_t banned_at; /* UC_CHANGE_BAN */
 };
 
+/* What RDAP said about a registrable domain (include/uc/rdap.h), cached. */
+enum uc_rdap_status {
+  UC_RDAP_FOUND = 1,  /* the registry answered with a registration date */
+  UC_RDAP_NOT_FOUND,  /* the registry answered 404 */
+  UC_RDAP_NO_SERVICE, /* the TLD has no RDAP service in the bootstrap */
+  UC_RDAP_FAILED,     /* timeout, an error status, an answer without a registration date */
+};
+struct uc_rdap_rec {
+  char domain[UC_DOMAIN_MAX + 1]; /* the registrable domain, lower-case A-label */
+  enum uc_rdap_status status;
+  unsigned created;   /* days since 1970-01-01 of the registration (UC_RDAP_FOUND); else 0 */
+  int64_t checked_at; /* unix seconds of the lookup */
+  int64_t expires_at; /* unix seconds after which it is looked up again */
+};
+
 typedef int (*uc_ban_cb)(void *arg, const struct uc_ban_rec *b); /* non-zero stops */
 typedef int (*uc_list_cb)(void *arg, const struct uc_list_rec *l);
 typedef int (*uc_account_cb)(void *arg, const struct uc_account_rec *a);
@@ -119,6 +134,7 @@ typedef int (*uc_audit_cb)(void *arg, const struct uc_audit_rec *a);
 typedef int (*uc_change_cb)(void *arg, const struct uc_change *c);
 typedef int (*uc_alias_cb)(void *arg, const struct uc_alias_rec *a);
 typedef int (*uc_secret_cb)(void *arg, const char *name, const uint8_t value[32]);
+typedef int (*uc_rdap_cb)(void *arg, const struct uc_rdap_rec *r);
 
 /* ---- opening ---- */
 
@@ -266,6 +282,22 @@ int uc_store_alias_each(uc_store *st, int64_t account_id, const uint8_t *mailbox
                         uc_alias_cb cb, void *arg);
 /* Forgets spellings not seen since `before`; *deleted (may be NULL) rows went. */
 int uc_store_alias_trim(uc_store *st, int64_t before, size_t *deleted);
+
+/* ---- domain registration dates (RDAP cache) ----
+ * Backends without these ops (none today) answer UC_EUNAVAILABLE: the RDAP
+ * client then keeps its cache in memory only. */
+
+/* UC_ENOTFOUND when the domain has no row (expired rows are returned: the
+ * caller compares expires_at). */
+int uc_store_rdap_get(uc_store *st, const char *domain, struct uc_rdap_rec *out);
+/* Upserts r: the newest lookup of its domain wins, except that a failure
+ * never replaces a found date (it only moves checked_at and expires_at). */
+int uc_store_rdap_put(uc_store *st, const struct uc_rdap_rec *r);
+/* Rows still valid at `at` (expires_at > at), most recently checked first,
+ * at most limit of them. */
+int uc_store_rdap_each(uc_store *st, int64_t at, size_t limit, uc_rdap_cb cb, void *arg);
+/* Deletes rows that expired before `before`; *deleted (may be NULL) rows went. */
+int uc_store_rdap_trim(uc_store *st, int64_t before, size_t *deleted);
 
 /* ---- audit ---- */
 

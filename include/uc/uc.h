@@ -20,10 +20,12 @@
 #include "uc/learn.h"
 #include "uc/lists.h"
 #include "uc/ratelimit.h"
+#include "uc/rdap.h"
 #include "uc/request.h"
 #include "uc/result.h"
 #include "uc/settings.h"
 #include "uc/store.h"
+#include "uc/sync.h"
 #include "uc/table.h"
 #include "uc/usage.h"
 

@@ -1,20 +1,163 @@
 /* usercleaning lists build|info: make and inspect list snapshots. */
 #include "cli.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static void lists_usage(FILE *f) {
-  fprintf(f, "usage: usercleaning lists build MANIFEST OUT [ROOT]\n"
-             "       usercleaning lists info [SNAPSHOT]\n"
-             "       usercleaning lists learn-infrastructure [--dns-server S] [--out FILE] ...\n");
+  fprintf(
+      f, "usage: usercleaning lists build MANIFEST OUT [ROOT]\n"
+         "       usercleaning lists info [SNAPSHOT]\n"
+         "       usercleaning lists update [--sources FILE] [--lists SNAPSHOT] [--force] [--json]\n"
+         "       usercleaning lists why DOMAIN [--lists SNAPSHOT] [--account NAME] [--json]\n"
+         "       usercleaning lists learn-infrastructure [--dns-server S] [--out FILE] ...\n");
   cli_lists_admin_usage(f);
-  fprintf(f, "\nbuild  reads the sources named in MANIFEST (paths relative to ROOT,\n"
-             "       default the current directory) and writes the snapshot OUT\n"
-             "info   prints the version, sources and sizes of a snapshot\n"
-             "show, add, remove: an account's own white/grey/black domain lists\n");
+  fprintf(f,
+          "\nbuild  reads the sources named in MANIFEST (paths relative to ROOT,\n"
+          "       default the current directory) and writes the snapshot OUT\n"
+          "info   prints the version, sources and sizes of a snapshot\n"
+          "update fetches the sources with a url, checks them (the poisoning guard) and\n"
+          "       rebuilds the snapshot when one changed (--help for more)\n"
+          "why    every source that lists DOMAIN or a parent, since when, and what overrides it\n"
+          "show, add, remove: an account's own white/grey/black domain lists\n");
+}
+
+/* ---- update ---- */
+
+static void update_usage(FILE *f) {
+  fprintf(
+      f, "usage: usercleaning lists update [--sources FILE] [--lists SNAPSHOT] [--force] [--json]\n"
+         "          [--lists-max-removed PERCENT] [--lists-max-added N]\n"
+         "          [--lists-fetch-timeout SECONDS] [--lists-max-bytes BYTES]\n\n"
+         "Fetches every source of FILE (default lists/sources.ini) that has a url, with\n"
+         "If-None-Match / If-Modified-Since, and puts each through the poisoning guard:\n"
+         "guard-list and free-provider domains and public suffixes are dropped from\n"
+         "disposable and multi-alias sources (and reported); an update that removes more\n"
+         "than PERCENT (20) of a source's entries or adds more than N (20000) is refused\n"
+         "unless --force; a failed fetch keeps the previous copy. When a source changed,\n"
+         "SNAPSHOT (default: the one serve uses) is rebuilt beside the old one and renamed\n"
+         "into place; a running serve picks it up within a second.\n"
+         "Exit status: 0 all went through; 3 a source was refused or failed (the report\n"
+         "says which and why); 1 the update could not run; 2 bad arguments.\n");
+}
+
+static int update(int argc, char **argv) {
+  struct uc_config cfg;
+  struct uc_sync_opts o;
+  struct uc_sync_report *rep = NULL;
+  char *args[64], err[512], path[PATH_MAX];
+  int nargs, json = 0, rc = 1;
+  uc_config_defaults(&cfg);
+  if (argc > 64 || cli_config_over(argc, argv, &cfg, args, &nargs))
+    return 2;
+  uc_config_sync(&cfg, &o);
+  for (int i = 0; i < nargs; i++) {
+    if (strcmp(args[i], "--sources") == 0 && i + 1 < nargs)
+      snprintf(cfg.lists_sources, sizeof cfg.lists_sources, "%s", args[++i]);
+    else if (strcmp(args[i], "--force") == 0)
+      o.force = 1;
+    else if (strcmp(args[i], "--json") == 0)
+      json = 1;
+    else
+      return update_usage(strcmp(args[i], "--help") ? stderr : stdout),
+             strcmp(args[i], "--help") ? 2 : 0;
+  }
+  if (!(rep = malloc(sizeof *rep)))
+    return 1;
+  uc_lists_path(cfg.lists, path, sizeof path);
+  int ret = uc_lists_update(cfg.lists_sources, path, &o, rep, err, sizeof err);
+  if (json) {
+    char *text = uc_sync_report_json(rep);
+    if (text)
+      printf("%s\n", text);
+    free(text);
+  } else {
+    uc_sync_report_print(rep, stdout);
+  }
+  if (ret)
+    fprintf(stderr, "usercleaning: lists update: %s\n", err);
+  else
+    rc = uc_sync_report_problems(rep) ? 3 : 0;
+  free(rep);
+  return rc;
+}
+
+/* ---- why ---- */
+
+/* The account's verdict, when there is a store to ask (--account, or the
+ * default store when it exists). 0, or 1 after saying why not. */
+static int why_account(struct uc_why *w, const uc_lists *l, const struct uc_config *cfg,
+                       const char *account) {
+  struct uc_account_rec acc;
+  struct uc_account_policy p;
+  char err[512];
+  uc_store *st = NULL;
+  int rc = uc_store_open(cfg->store, 0, &st, err, sizeof err);
+  if (rc == UC_ENOTFOUND && !account)
+    return 0; /* no store here: the lists alone */
+  if (rc) {
+    fprintf(stderr, "usercleaning: store %s: %s\n", cfg->store, err);
+    return 1;
+  }
+  if (cli_account(st, account ? account : "default", &acc)) {
+    uc_store_close(st);
+    return account ? 1 : 0;
+  }
+  rc = uc_account_policy_load(st, acc.id, &p);
+  if (rc == UC_OK)
+    uc_why_account(w, l, acc.name, &p.policy);
+  else
+    fprintf(stderr, "usercleaning: %s\n", (uc_store_error(st, rc, err, sizeof err), err));
+  uc_account_policy_release(&p);
+  uc_store_close(st);
+  return rc ? 1 : 0;
+}
+
+static int why(int argc, char **argv) {
+  struct uc_config cfg;
+  struct uc_why w;
+  char *args[64], err[512], path[PATH_MAX];
+  const char *domain = NULL, *account = NULL;
+  int nargs, json = 0, rc = 1;
+  uc_config_defaults(&cfg);
+  if (argc > 64 || cli_config_over(argc, argv, &cfg, args, &nargs))
+    return 2;
+  for (int i = 0; i < nargs; i++) {
+    if (strcmp(args[i], "--account") == 0 && i + 1 < nargs)
+      account = args[++i];
+    else if (strcmp(args[i], "--json") == 0)
+      json = 1;
+    else if (args[i][0] != '-' && !domain)
+      domain = args[i];
+    else
+      domain = NULL, i = nargs;
+  }
+  if (!domain) {
+    fprintf(stderr, "usage: usercleaning lists why DOMAIN [--lists SNAPSHOT] [--account NAME]\n"
+                    "          [--db PATH | --store URL] [--json]\n");
+    return 2;
+  }
+  uc_lists_path(cfg.lists, path, sizeof path);
+  uc_lists *l = cli_open_lists(path);
+  if (!l)
+    return 1;
+  if (uc_lists_why(l, path, domain, &w, err, sizeof err)) {
+    fprintf(stderr, "usercleaning: lists why: %s\n", err);
+    rc = 2;
+  } else if (why_account(&w, l, &cfg, account) == 0) {
+    char *text = json ? uc_why_json(&w) : NULL;
+    if (json && text)
+      printf("%s\n", text);
+    else if (!json)
+      uc_why_print(&w, stdout);
+    free(text);
+    rc = json && !text;
+  }
+  uc_lists_unref(l);
+  return rc;
 }
 
 static int lists_info(const char *path) {
@@ -123,6 +266,10 @@ done:
 
 int cmd_lists(int argc, char **argv) {
   char err[512];
+  if (argc >= 2 && strcmp(argv[1], "update") == 0)
+    return update(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "why") == 0)
+    return why(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "learn-infrastructure") == 0)
     return learn(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "info") == 0 && argc <= 3)

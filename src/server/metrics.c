@@ -127,7 +127,8 @@ static void render_state(struct srv *s, struct uc_buf *b, int *failed) {
         src.version, src.count);
   }
   out(b, failed,
-      "# HELP usercleaning_lists_reloads_total List reloads (SIGHUP) by outcome.\n"
+      "# HELP usercleaning_lists_reloads_total List reloads (SIGHUP, a new file, an update) by "
+      "outcome.\n"
       "# TYPE usercleaning_lists_reloads_total counter\n"
       "usercleaning_lists_reloads_total{result=\"ok\"} %lu\n"
       "usercleaning_lists_reloads_total{result=\"failed\"} %lu\n",
@@ -243,6 +244,113 @@ static void render_dns(struct srv *s, struct uc_buf *b, int *failed) {
       (unsigned long long)st.queries, (unsigned long long)st.failures, st.cached, st.in_flight);
 }
 
+/* A label value as the text format wants it: \\, \" and \n escaped, at most 200 bytes. */
+static const char *label(const char *v, char *buf, size_t size) {
+  size_t n = 0;
+  for (; *v && n + 3 < size && n < 200; v++) {
+    if (*v == '\\' || *v == '"')
+      buf[n++] = '\\', buf[n++] = *v;
+    else if (*v == '\n')
+      buf[n++] = '\\', buf[n++] = 'n';
+    else
+      buf[n++] = *v;
+  }
+  buf[n] = 0;
+  return buf;
+}
+
+/* Each URL source's last update and last error (the sync state beside the snapshot). */
+static void render_sync(struct srv *s, struct uc_buf *b, int *failed) {
+  struct uc_sync_source_state x;
+  char name[256], msg[256];
+  out(b, failed,
+      "# HELP usercleaning_lists_source_last_success_timestamp_seconds Last time a URL source "
+      "was fetched and found current (accepted or not modified).\n"
+      "# TYPE usercleaning_lists_source_last_success_timestamp_seconds gauge\n");
+  pthread_mutex_lock(&s->sync.lock);
+  size_t n = uc_sync_state_count(s->sync.state);
+  for (size_t i = 0; i < n; i++) {
+    uc_sync_state_source(s->sync.state, i, &x);
+    out(b, failed, "usercleaning_lists_source_last_success_timestamp_seconds{source=\"%s\"} %lld\n",
+        label(x.name, name, sizeof name), (long long)x.last_success);
+  }
+  out(b, failed,
+      "# HELP usercleaning_lists_source_last_error_timestamp_seconds Last time an update of a URL "
+      "source failed or was refused; the error is a label of "
+      "usercleaning_lists_source_last_error_info.\n"
+      "# TYPE usercleaning_lists_source_last_error_timestamp_seconds gauge\n");
+  for (size_t i = 0; i < n; i++) {
+    uc_sync_state_source(s->sync.state, i, &x);
+    out(b, failed, "usercleaning_lists_source_last_error_timestamp_seconds{source=\"%s\"} %lld\n",
+        label(x.name, name, sizeof name), (long long)x.last_error_at);
+  }
+  out(b, failed,
+      "# HELP usercleaning_lists_source_last_error_info The last error of a URL source.\n"
+      "# TYPE usercleaning_lists_source_last_error_info gauge\n");
+  for (size_t i = 0; i < n; i++) {
+    uc_sync_state_source(s->sync.state, i, &x);
+    if (x.last_error[0])
+      out(b, failed, "usercleaning_lists_source_last_error_info{source=\"%s\",error=\"%s\"} 1\n",
+          label(x.name, name, sizeof name), label(x.last_error, msg, sizeof msg));
+  }
+  pthread_mutex_unlock(&s->sync.lock);
+  out(b, failed,
+      "# HELP usercleaning_lists_updates_total Scheduled list updates (--lists-update-interval) "
+      "by result (failed: the run, or a source of it, failed or was refused).\n"
+      "# TYPE usercleaning_lists_updates_total counter\n"
+      "usercleaning_lists_updates_total{result=\"ok\"} %lu\n"
+      "usercleaning_lists_updates_total{result=\"failed\"} %lu\n",
+      atomic_load(&s->sync.updates_ok), atomic_load(&s->sync.updates_failed));
+}
+
+static void render_rdap(struct srv *s, struct uc_buf *b, int *failed) {
+  struct uc_rdap_stats st;
+  if (!s->rdap)
+    return;
+  uc_rdap_stats(s->rdap, &st);
+  out(b, failed,
+      "# HELP usercleaning_rdap_lookups_total Domain ages asked for by checks, by outcome.\n"
+      "# TYPE usercleaning_rdap_lookups_total counter\n"
+      "usercleaning_rdap_lookups_total{result=\"known\"} %llu\n"
+      "usercleaning_rdap_lookups_total{result=\"queued\"} %llu\n"
+      "usercleaning_rdap_lookups_total{result=\"queue_full\"} %llu\n",
+      (unsigned long long)SUM(s, ages_known), (unsigned long long)st.queued,
+      (unsigned long long)st.dropped);
+  out(b, failed,
+      "# HELP usercleaning_rdap_results_total Lookups finished by the RDAP worker, by result.\n"
+      "# TYPE usercleaning_rdap_results_total counter\n"
+      "usercleaning_rdap_results_total{result=\"store\"} %llu\n"
+      "usercleaning_rdap_results_total{result=\"found\"} %llu\n"
+      "usercleaning_rdap_results_total{result=\"not_found\"} %llu\n"
+      "usercleaning_rdap_results_total{result=\"no_service\"} %llu\n"
+      "usercleaning_rdap_results_total{result=\"failed\"} %llu\n"
+      "# HELP usercleaning_rdap_requests_total Requests sent to RDAP servers.\n"
+      "# TYPE usercleaning_rdap_requests_total counter\n"
+      "usercleaning_rdap_requests_total %llu\n",
+      (unsigned long long)st.store_hits, (unsigned long long)st.found,
+      (unsigned long long)st.not_found, (unsigned long long)st.no_service,
+      (unsigned long long)st.failed, (unsigned long long)st.requests);
+  out(b, failed,
+      "# HELP usercleaning_rdap_domains Domains in the RDAP memory cache, and waiting or in "
+      "flight.\n"
+      "# TYPE usercleaning_rdap_domains gauge\n"
+      "usercleaning_rdap_domains{state=\"cached\"} %zu\n"
+      "usercleaning_rdap_domains{state=\"pending\"} %zu\n"
+      "# HELP usercleaning_rdap_bootstrap_services TLDs the IANA bootstrap in use covers (0: "
+      "none loaded yet).\n"
+      "# TYPE usercleaning_rdap_bootstrap_services gauge\n"
+      "usercleaning_rdap_bootstrap_services %zu\n",
+      st.cached, st.pending, st.services);
+  char msg[256];
+  if (st.bootstrap_error[0]) /* why domain_age stays unknown */
+    out(b, failed,
+        "# HELP usercleaning_rdap_bootstrap_error_info Why the last fetch of the bootstrap "
+        "failed (retried every 5 minutes).\n"
+        "# TYPE usercleaning_rdap_bootstrap_error_info gauge\n"
+        "usercleaning_rdap_bootstrap_error_info{error=\"%s\"} 1\n",
+        label(st.bootstrap_error, msg, sizeof msg));
+}
+
 char *srv_metrics_render(struct srv *s, size_t *len) {
   struct uc_buf b;
   int failed = 0;
@@ -254,6 +362,8 @@ char *srv_metrics_render(struct srv *s, size_t *len) {
   render_store(s, &b, &failed);
   render_keys(s, &b, &failed);
   render_dns(s, &b, &failed);
+  render_sync(s, &b, &failed);
+  render_rdap(s, &b, &failed);
   if (failed) {
     uc_buf_release(&b);
     return NULL;

@@ -335,6 +335,13 @@ static enum MHD_Result audit(struct srv *s, struct MHD_Connection *c, struct req
   return rc ? failed(c, r, rc, &e, "query") : reply_text(c, r, MHD_HTTP_OK, json);
 }
 
+/* The server's list sources: versions, sizes, last update and error. */
+static enum MHD_Result sources(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  if (!is(r, "GET") && !is(r, "HEAD"))
+    return not_allowed(c, r);
+  return reply_text(c, r, MHD_HTTP_OK, srv_lists_status(s));
+}
+
 /* ---- routing: /v1/admin/<resource>[/<item>] ---- */
 
 enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r) {
@@ -362,6 +369,8 @@ enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r
     return usage(s, c, r, &who);
   case UC_ADMIN_AUDIT:
     return audit(s, c, r, &who);
+  case UC_ADMIN_SOURCES:
+    return sources(s, c, r);
   }
   return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
 }

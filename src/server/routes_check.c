@@ -100,6 +100,8 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
     if (a->key.type == UC_KEY_ACTIVE && set->alias_chains) /* live checks only */
       facts.alias_spellings = uc_aliases_note(s->aliases, a->account->id, &res->email,
                                               res->normalized, p->now, set->alias_window_days);
+    if (s->rdap && uc_rdap_facts(s->rdap, res->email.domain, p->now, &facts))
+      srv_bump(&r->w->n.ages_known, 1); /* memory only: an unknown age is looked up for later */
     uc_check_decide(&a->account->policy, &facts, res);
   }
   if (p->counted && res->category == UC_BLACK && count_black(s, p, a->account->id, set))
@@ -109,7 +111,7 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
   srv_metrics_check(&r->w->n, res);
   size_t n = p->n < UC_RESULT_INPUT_MAX ? p->n : UC_RESULT_INPUT_MAX;
   struct uc_result_ctx ctx = {p->email, p->n, p->counted ? p->remaining : -1,
-                              r->have_dns ? &r->dns : NULL, NULL};
+                              r->have_dns ? &r->dns : NULL};
   size_t cap = 4096 + 12 * n;
   char *body = malloc(cap);
   size_t len = body ? uc_result_write(res, l, &ctx, body, cap) : 0;

@@ -131,12 +131,30 @@ static void follow_store(struct srv *s) {
   }
 }
 
-/* Every tick (100 ms): follow the store (above); every second: flush the
- * access log; every flush_interval, or early when the ban cache is over its
- * bound: write usage and ban counters. */
+/* Says once why domain age cannot work (the bootstrap did not load), and when it does again. */
+static void note_rdap(struct srv *s, char *last, size_t size) {
+  struct uc_rdap_stats st;
+  if (!s->rdap)
+    return;
+  uc_rdap_stats(s->rdap, &st);
+  if (strcmp(st.bootstrap_error, last) == 0)
+    return;
+  if (st.bootstrap_error[0])
+    fprintf(stderr, "usercleaning: domain age: RDAP bootstrap: %s (tried again every 5 minutes)\n",
+            st.bootstrap_error);
+  else
+    fprintf(stderr, "usercleaning: domain age: RDAP bootstrap loaded (%zu TLDs)\n", st.services);
+  snprintf(last, size, "%s", st.bootstrap_error);
+}
+
+/* Every tick (100 ms): pick up what other processes changed in the store
+ * (keys, settings, lists, unbans: seen within 200 ms); every second: flush
+ * the access log; every flush_interval, or early when the ban cache is over
+ * its bound: write usage and ban counters. */
 static void *background(void *arg) {
   struct bg *bg = arg;
   unsigned ticks = 0;
+  char last_rdap_error[256] = "";
   pthread_mutex_lock(&bg->lock);
   while (!bg->stop) {
     struct timespec until;
@@ -159,6 +177,10 @@ static void *background(void *arg) {
       if (uc_aliases_flush(s->aliases, (int64_t)time(NULL)))
         fprintf(stderr, "usercleaning: alias memory flush failed; will retry\n");
     }
+    if (ticks % 10 == 0) /* a snapshot replaced on disk is served within a second */
+      srv_lists_watch(s);
+    if (ticks % 10 == 0)
+      note_rdap(s, last_rdap_error, sizeof last_rdap_error);
     if (s->log && ticks % 10 == 0) {
       pthread_mutex_lock(&s->log_lock);
       fflush(s->log);
@@ -170,21 +192,11 @@ static void *background(void *arg) {
   return NULL;
 }
 
+/* SIGHUP: the lists (even when the file looks the same) and the fingerprints. */
 static void reload_lists(struct srv *s) {
-  char path[PATH_MAX], err[512];
-  uc_lists *l = NULL;
+  char err[512];
   uc_infra *f = NULL;
-  uc_lists_path(s->cfg.lists, path, sizeof path);
-  if (uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
-    atomic_fetch_add(&s->reload_failures, 1);
-    fprintf(stderr, "usercleaning: SIGHUP: keeping the lists in use: %s\n", err);
-  } else {
-    uc_lists_holder_swap(s->lists, l);
-    atomic_fetch_add(&s->reloads, 1);
-    l = uc_lists_holder_get(s->lists);
-    fprintf(stderr, "usercleaning: SIGHUP: lists %s loaded from %s\n", uc_lists_version(l), path);
-    uc_lists_unref(l);
-  }
+  srv_lists_reload(s, "SIGHUP", 1);
   if (uc_infra_open(s->cfg.infrastructure_curated, s->cfg.infrastructure, &f, err, sizeof err)) {
     atomic_fetch_add(&s->reload_failures, 1);
     fprintf(stderr, "usercleaning: SIGHUP: keeping the fingerprints in use: %s\n", err);
@@ -269,6 +281,7 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   struct bg bg = {s, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
   pthread_t bg_thread;
   pthread_create(&bg_thread, NULL, background, &bg);
+  srv_lists_start(s);
   for (int sig = 0; sig != SIGTERM && sig != SIGINT;) {
     if (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
       reload_lists(s);
@@ -276,6 +289,7 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   fprintf(stderr, "usercleaning: stopping: draining %ld request(s)\n", srv_workers_inflight(s));
   drain(s);
   MHD_stop_daemon(s->daemon);
+  srv_lists_stop(s);
   pthread_mutex_lock(&bg.lock);
   bg.stop = 1;
   pthread_cond_signal(&bg.wake);
@@ -312,6 +326,15 @@ static int start_dns(struct srv *s, char *err, size_t es) {
   return uc_dns_open(&dc, &s->dns, err, es);
 }
 
+/* Domain age (unless --no-domain-age): its cache lives in the store. */
+static int start_rdap(struct srv *s, char *err, size_t es) {
+  struct uc_rdap_config rc;
+  if (!s->cfg.domain_age)
+    return UC_OK;
+  uc_config_rdap(&s->cfg, &rc);
+  return uc_rdap_open(&rc, s->store, &s->rdap, err, es);
+}
+
 int srv_run(const struct uc_config *cfg) {
   struct srv *s = calloc(1, sizeof *s);
   char err[512], path[PATH_MAX];
@@ -325,11 +348,15 @@ int srv_run(const struct uc_config *cfg) {
   uc_pub_init(&s->infra, NULL, infra_ref, infra_unref);
   pthread_mutex_init(&s->log_lock, NULL);
   pthread_mutex_init(&s->workers_lock, NULL);
+  pthread_mutex_init(&s->sync.lock, NULL);
+  pthread_cond_init(&s->sync.wake, NULL);
+  atomic_init(&s->sync.cancel, 0);
   if (parse_listen(cfg->listen, &ss, err, sizeof err)) {
     fprintf(stderr, "usercleaning: %s\n", err);
     goto out;
   }
   uc_lists_path(cfg->lists, path, sizeof path);
+  srv_lists_loaded(s); /* before the read: a file replaced meanwhile is loaded next */
   if (uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
     fprintf(stderr, "usercleaning: cannot load lists: %s\n", err);
     goto out;
@@ -348,7 +375,7 @@ int srv_run(const struct uc_config *cfg) {
     fprintf(stderr, "usercleaning: %s\n", err);
     goto out;
   }
-  if (start_dns(s, err, sizeof err) != UC_OK) {
+  if (start_dns(s, err, sizeof err) != UC_OK || start_rdap(s, err, sizeof err) != UC_OK) {
     fprintf(stderr, "usercleaning: %s\n", err);
     goto out;
   }
@@ -364,6 +391,8 @@ out:
   else if (s->log)
     fflush(s->log);
   srv_workers_free(s); /* their references to views and lists go first */
+  srv_lists_stop(s);
+  uc_rdap_free(s->rdap);
   uc_dns_free(s->dns);
   uc_pub_release(&s->infra);
   uc_usage_free(s->usage);
@@ -378,6 +407,8 @@ out:
     uc_lists_unref(l);
   pthread_mutex_destroy(&s->log_lock);
   pthread_mutex_destroy(&s->workers_lock);
+  pthread_mutex_destroy(&s->sync.lock);
+  pthread_cond_destroy(&s->sync.wake);
   free(s);
   return rc;
 }

@@ -100,6 +100,7 @@ struct srv_counters {
   _Atomic uint64_t latency[SRV_LATENCY_BUCKETS + 1];
   _Atomic uint64_t latency_sum_us, latency_count;
   _Atomic uint64_t started, completed; /* requests; the difference is in flight */
+  _Atomic uint64_t ages_known;         /* checks that knew the domain's age (RDAP) */
 };
 
 static inline void srv_bump(_Atomic uint64_t *x, uint64_t d) {
@@ -135,6 +136,46 @@ uint64_t srv_workers_sum(struct srv *s, size_t offset);
 long srv_workers_inflight(struct srv *s);
 void srv_workers_free(struct srv *s);
 
+/* ---- lists.c: the snapshot on disk, the sync state, the scheduled update ---- */
+
+/* What identifies a version of a file: a new one (rename, cp, touch) differs. */
+struct srv_file_sig {
+  unsigned long long dev, ino, size;
+  long long mtime_ns;
+  int exists;
+};
+
+struct srv_lists_sync {
+  pthread_mutex_t lock;          /* reloads; the fields below */
+  struct srv_file_sig loaded;    /* the snapshot file in use */
+  struct srv_file_sig refused;   /* a version that did not open: not tried again */
+  struct srv_file_sig state_sig; /* sync.json as last read */
+  uc_sync_state *state;          /* NULL: none read */
+  pthread_t thread;              /* the scheduled update, when lists_update_interval */
+  int running, stop;
+  pthread_cond_t wake;
+  atomic_int cancel;                       /* aborts a fetch in flight at shutdown */
+  atomic_ulong updates_ok, updates_failed; /* scheduled runs */
+  _Atomic int64_t last_update_at;
+};
+
+struct srv;
+/* Loads the snapshot file again and swaps it in when it opens (why: for the
+ * log). 1 when swapped, 0 when kept (a broken file), -1 when unchanged (or
+ * the very version refused before) and not forced. force (SIGHUP) loads an
+ * unchanged file too, but never a version already refused. */
+int srv_lists_reload(struct srv *s, const char *why, int force);
+/* Notes the snapshot file about to be loaded at start, and reads the state. */
+void srv_lists_loaded(struct srv *s);
+/* The background thread's check (every second): a new snapshot file or a
+ * new sync state is read without a restart or a failed request. */
+void srv_lists_watch(struct srv *s);
+/* Starts the scheduled update thread (when lists_update_interval is set). */
+int srv_lists_start(struct srv *s);
+void srv_lists_stop(struct srv *s);
+/* uc_sync_status_json of the snapshot in use and the state (free() it). */
+char *srv_lists_status(struct srv *s);
+
 /* ---- server.c ---- */
 
 struct srv {
@@ -151,7 +192,9 @@ struct srv {
   atomic_int store_down; /* the store failed with UC_EUNAVAILABLE and has not answered since */
   _Atomic uint64_t bans_uncounted; /* black answers not counted: the store was down */
   _Atomic uint64_t store_failures; /* background polls that failed */
-  struct uc_pub infra;             /* of uc_infra: the fingerprints (SIGHUP reloads them) */
+  uc_rdap *rdap;                   /* domain age; NULL: --no-domain-age */
+  struct srv_lists_sync sync;
+  struct uc_pub infra; /* of uc_infra: the fingerprints (SIGHUP reloads them) */
   struct MHD_Daemon *daemon;
   FILE *log;
   pthread_mutex_t log_lock;

@@ -1,15 +1,17 @@
 """Fixtures for black-box tests of the usercleaning binary (UC_BIN)."""
 import os
 import subprocess
+import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 
 
 @pytest.fixture(scope="session")
 def binary():
-    path = os.environ.get("UC_BIN", os.path.join(ROOT, "build", "usercleaning"))
+    path = os.path.abspath(os.environ.get("UC_BIN", os.path.join(ROOT, "build", "usercleaning")))
     assert os.access(path, os.X_OK), f"{path} is not built; run make"
     return path
 

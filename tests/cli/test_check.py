@@ -26,8 +26,9 @@ def test_arguments_give_one_api_body_each(run):
     assert disp["details"]["matched"]["entry"] == "mailinator.com"
     assert disp["remaining_attempts_before_ban"] is None
     assert disp["mx_record"] == "unknown" and disp["domain_age"] == "unknown"
-    assert len(disp["date_added"]) == 10
-    assert out[0]["date_added"] == "not added"
+    assert disp["date_added"] == "07.12.2024"  # DD.MM.YYYY, as the hosted service writes it
+    assert disp["details"]["date_added"] == "2024-12-07"  # ISO, for sorting
+    assert out[0]["date_added"] == "not added" and out[0]["details"]["date_added"] is None
     assert out[3]["details"]["normalized"] == "john@gmail.com"
 
 

@@ -21,8 +21,20 @@ let promptAnswer = 'renamed key'; // what a prompt is answered
 
 function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uc-dash-'));
+  // A copy of the snapshot with a sync state beside it, as `lists update` leaves one: a
+  // living source that was updated once and failed since.
+  const snap = path.join(dir, 'lists.snap');
+  fs.copyFileSync(path.join(ROOT, 'build', 'lists.snap'), snap);
+  fs.mkdirSync(snap + '.d');
+  fs.writeFileSync(path.join(snap + '.d', 'sync.json'), JSON.stringify({
+    format: 1,
+    sources: [{ name: 'mailchecker', url: 'https://lists.example/mailchecker.txt', entries: 56333,
+      outcome: 'failed', last_attempt: 1785000000, last_success: 1784000000, last_error_at: 1785000000,
+      last_error: 'fetch failed, the previous copy stays: HTTP 503 <b>x</b>' }],
+  }));
   const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'store.db'),
-    '--lists', path.join(ROOT, 'build', 'lists.snap'), '--access-log', 'off', '--no-dns'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--lists', snap, '--access-log', 'off', '--no-dns',
+    '--no-domain-age'], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 20000);
@@ -208,6 +220,8 @@ async function colorsShowing(amount, unit, never = false) {
 }
 
 async function saveColors() {
+  // the "Saved" of a save before must not count for this one (a slow server lost that race)
+  await page.$eval('#flash', (f) => { f.textContent = ''; });
   await page.click('#colors-form button[type=submit]');
   await page.waitForFunction(() => /Saved/.test(document.querySelector('#flash').textContent));
 }
@@ -378,6 +392,34 @@ test('a domain added to the black list is classified black; bad lines are report
   const r = await check('a@mail.spammy-corp.example.com', 'unknown');
   assert.equal(r.body.category, 'black');
   assert.equal(r.body.type, 'black');
+});
+
+test('built-in lists: each source with its version, size, last update and last error', async () => {
+  await go('lists');
+  await page.waitForSelector('#sources-table tbody tr:has-text("mailchecker")');
+  const row = await page.textContent('#sources-table tbody tr:has-text("mailchecker")');
+  assert.match(row, /disposable/);
+  assert.match(row, /6\.0\.21/);
+  assert.match(row, /[0-9],[0-9]{3}/); // its size
+  assert.match(row, /2026-07-14 0[0-9]:[0-9]{2}:[0-9]{2} UTC/); // last success (1784000000)
+  assert.match(row, /HTTP 503 <b>x<\/b> \(2026-07-25/); // the error, as text
+  assert.equal(await page.$$eval('#sources-table b', (b) => b.length), 0);
+  const guard = await page.textContent('#sources-table tbody tr:has-text("guard")');
+  assert.match(guard, /offline \(2026-11-24\)/);
+  assert.match(await page.textContent('#sources-version'), /^Snapshot \d{4}\.\d\d\.\d\d-[0-9a-f]{8}: [0-9,]+ domains\.$/);
+  await shot('07-built-in-lists');
+});
+
+test('young domain: a colour and a number of days in the UI, followed by the API', async () => {
+  await go('colors');
+  assert.equal(await page.inputValue('#young-days'), '30');
+  assert.equal(await page.inputValue('select[data-type="young domain"]'), 'white');
+  await page.fill('#young-days', '90');
+  await page.selectOption('select[data-type="young domain"]', 'grey');
+  await saveColors();
+  const s = (await adminApi('GET', '/settings')).body;
+  assert.equal(s.young_domain_days, 90);
+  assert.equal(s.colors['young domain'], 'grey');
 });
 
 test('hostile names render as text, never as HTML', async () => {

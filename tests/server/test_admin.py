@@ -30,8 +30,10 @@ def test_settings_get_and_validated_patch(server):
     assert s == {"ban_enabled": True, "ban_threshold": 5, "ban_lift_seconds": 0, "ipv6_prefix": 64,
                  "never_ban": [], "alias_chains": True, "alias_window_days": 30,
                  "rate_limit_per_second": 0, "rate_limit_burst": 0,
+                 "young_domain_days": 30,
                  "colors": {"masked legitimate": "black", "no website": "black",
-                            "multi-alias services": "grey", "suspicious signs": "grey"}}
+                            "multi-alias services": "grey", "suspicious signs": "grey",
+                            "young domain": "white"}}
     bad = [({"ban_threshold": 0}, "ban_threshold"), ({"ban_threshold": 101}, "ban_threshold"),
            ({"ban_threshold": "5"}, "ban_threshold"), ({"ban_enabled": 1}, "ban_enabled"),
            ({"ipv6_prefix": 129}, "ipv6_prefix"), ({"never_ban": ["10.0.0.0/33"]}, "never_ban[0]"),
@@ -40,7 +42,9 @@ def test_settings_get_and_validated_patch(server):
            ({"colors": {"suspicious signs": "red"}}, "colors.suspicious signs"),
            ({"surprise": 1}, "surprise"), ({"rate_limit_per_second": -1}, "rate_limit_per_second"),
            ({"rate_limit_burst": 1000001}, "rate_limit_burst"),
-           ({"rate_limit_per_second": "10"}, "rate_limit_per_second")]
+           ({"rate_limit_per_second": "10"}, "rate_limit_per_second"),
+           ({"young_domain_days": 0}, "young_domain_days"),
+           ({"colors": {"young domain": "red"}}, "colors.young domain")]
     for body, field in bad:
         r = admin(server, "PATCH", "/settings", json=body)
         assert r.status_code == 422, body

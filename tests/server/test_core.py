@@ -116,7 +116,7 @@ def test_store_by_url_and_environment(tmp_path):
 
 
 def test_unknown_store_scheme_is_a_clear_error(tmp_path):
-    p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--no-dns", "--store", "mongodb://x/y",
+    p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--no-dns", "--no-domain-age", "--store", "mongodb://x/y",
                         "--lists", SNAP], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
     assert "unknown store scheme 'mongodb'" in p.stderr and "known: sqlite" in p.stderr

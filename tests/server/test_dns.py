@@ -229,8 +229,8 @@ def test_check_command_with_dns(dns, fingerprints):
 
 def test_bad_dns_server_is_a_clear_error(tmp_path):
     p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--lists", SNAP, "--db",
-                        str(tmp_path / "never.db"), "--dns-server", "not-an-ip"],
-                       capture_output=True, text=True, timeout=30)
+                        str(tmp_path / "never.db"), "--dns-server", "not-an-ip",
+                        "--no-domain-age"], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "dns_server 'not-an-ip'" in p.stderr
 
 

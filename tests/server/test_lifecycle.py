@@ -205,7 +205,7 @@ def test_restart_reuses_store(make_server, tmp_path):
     db = s.db
     out = tmp_path / "second.log"
     with open(out, "w") as f:
-        p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--db", db, "--no-dns",
+        p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--db", db, "--no-dns", "--no-domain-age",
                               "--lists", "build/lists.snap"], stdout=f, stderr=subprocess.STDOUT)
         try:
             deadline = time.time() + 20

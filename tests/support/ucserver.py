@@ -25,6 +25,10 @@ class Server:
         # No test reaches a resolver outside: DNS is off unless a test names a
         # fixture server (--dns-server) in flags.
         dns = [] if any(f.startswith("--dns") for f in flags) else ["--no-dns"]
+        # Nor an RDAP server: domain age is off unless a test names a fixture
+        # bootstrap (--rdap-bootstrap).
+        if not any(f.startswith("--rdap") or f.startswith("--domain-age") for f in flags):
+            dns.append("--no-domain-age")
         argv = [BIN, "serve", "--listen", "127.0.0.1:0", *self.store, "--lists", lists, *dns,
                 "--flush-interval", "1", *flags]
         self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err,

@@ -698,7 +698,8 @@ static void test_path_parse_accepts(void **state) {
             {"keys", UC_ADMIN_KEYS, 0, NULL},
             {"keys/12", UC_ADMIN_KEYS, 0, "12"},
             {"usage", UC_ADMIN_USAGE, 0, NULL},
-            {"audit", UC_ADMIN_AUDIT, 0, NULL}};
+            {"audit", UC_ADMIN_AUDIT, 0, NULL},
+            {"sources", UC_ADMIN_SOURCES, 0, NULL}};
   for (size_t i = 0; i < COUNT(ok); i++) {
     struct uc_admin_path p;
     if (uc_admin_path_parse(ok[i].path, strlen(ok[i].path), &p) != UC_OK)
@@ -732,6 +733,7 @@ static void test_path_parse_refuses(void **state) {
              RAW("Settings"),
              RAW("keys/"),
              RAW("audit/1"),
+             RAW("sources/mailchecker"),
              RAW("settings/"),
              RAW("/settings"),
              RAW("bans/203.0.113.7/"), /* a trailing slash */

@@ -40,6 +40,38 @@ static void test_file_and_env(void **state) {
   unlink(path);
 }
 
+/* The settings of list sync and domain age reach their modules. */
+static void test_sync_and_rdap_settings(void **state) {
+  (void)state;
+  struct uc_config c;
+  struct uc_rdap_config rc;
+  struct uc_sync_opts so;
+  char err[256];
+  uc_config_defaults(&c);
+  assert_int_equal(c.domain_age, 1);
+  assert_string_equal(c.rdap_bootstrap, "https://data.iana.org/rdap/dns.json");
+  assert_int_equal(c.rdap_ttl, 30 * 86400);
+  assert_int_equal(c.lists_update_interval, 0); /* off by default */
+  assert_string_equal(c.lists_sources, "lists/sources.ini");
+  uc_config_sync(&c, &so);
+  assert_int_equal(so.max_removed_percent, 20);
+  assert_int_equal(so.max_added, 20000);
+  assert_int_equal(so.force, 0);
+  char *env[] = {"USER_CLEANING_DOMAIN_AGE=off", "USER_CLEANING_RDAP_BOOTSTRAP=/etc/dns.json",
+                 "USER_CLEANING_LISTS_MAX_REMOVED=5", NULL};
+  assert_int_equal(uc_config_load_env(&c, env, err, sizeof err), UC_OK);
+  assert_int_equal(c.domain_age, 0);
+  assert_int_equal(uc_config_set(&c, "rdap_ttl", "60", err, sizeof err), UC_OK);
+  assert_int_equal(uc_config_set(&c, "rdap_fail_ttl", "5", err, sizeof err), UC_EINVAL);
+  assert_int_equal(uc_config_set(&c, "lists_max_removed", "101", err, sizeof err), UC_EINVAL);
+  uc_config_rdap(&c, &rc);
+  assert_string_equal(rc.bootstrap, "/etc/dns.json");
+  assert_int_equal(rc.ttl, 60);
+  assert_int_equal(rc.fail_ttl, 3600);
+  uc_config_sync(&c, &so);
+  assert_int_equal(so.max_removed_percent, 5);
+}
+
 static void test_rejections_name_the_problem(void **state) {
   (void)state;
   struct uc_config c;
@@ -70,6 +102,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_file_and_env),
+      cmocka_unit_test(test_sync_and_rdap_settings),
       cmocka_unit_test(test_rejections_name_the_problem),
   };
   return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -203,7 +203,7 @@ static void test_json_body(void **state) {
   uc_policy_init(&p);
   const char *addr = "User@X.Mailinator.com";
   uc_check(l, &p, addr, strlen(addr), &r);
-  struct uc_result_ctx ctx = {addr, strlen(addr), 4, NULL, NULL};
+  struct uc_result_ctx ctx = {addr, strlen(addr), 4, NULL};
   char buf[UC_RESULT_BODY_MAX];
   size_t n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
   assert_true(n > 0);
@@ -229,9 +229,15 @@ static void test_json_body(void **state) {
   assert_string_equal(json_string_value(json_object_get(o, "mx_record")), "unknown");
   assert_string_equal(json_string_value(json_object_get(o, "premium")), "False");
   assert_string_equal(json_string_value(json_object_get(o, "domain_age")), "unknown");
-  assert_int_equal(strlen(json_string_value(json_object_get(o, "date_added"))), 10);
+  char dmy[11], iso[11]; /* the hosted DD.MM.YYYY, and ISO in details */
+  uc_date_format_dmy(r.date_added, dmy);
+  uc_date_format(r.date_added, iso);
+  assert_string_equal(json_string_value(json_object_get(o, "date_added")), dmy);
+  assert_true(dmy[2] == '.' && dmy[5] == '.' && !memcmp(dmy + 6, iso, 4));
   assert_int_equal(json_integer_value(json_object_get(o, "remaining_attempts_before_ban")), 4);
   json_t *d = json_object_get(o, "details");
+  assert_string_equal(json_string_value(json_object_get(d, "date_added")), iso);
+  assert_true(json_is_null(json_object_get(d, "domain_created")));
   assert_string_equal(json_string_value(json_object_get(json_object_get(d, "matched"), "entry")),
                       "mailinator.com");
   assert_true(json_is_true(json_object_get(json_object_get(d, "signals"), "disposable")));
@@ -240,7 +246,7 @@ static void test_json_body(void **state) {
   /* invalid input that is not even UTF-8 still gives a body */
   const char *bad = "\xff\xfe@\xff";
   uc_check(l, &p, bad, 4, &r);
-  ctx = (struct uc_result_ctx){bad, 4, -1, NULL, NULL};
+  ctx = (struct uc_result_ctx){bad, 4, -1, NULL};
   n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
   o = json_loadb(buf, n, JSON_ALLOW_NUL, &jerr);
   assert_non_null(o);
@@ -269,6 +275,67 @@ static unsigned naive_osa(const char *a, size_t an, const char *b, size_t bn) {
       d[i][j] = v;
     }
   return d[an][bn];
+}
+
+/* Domain age: a fact for the decision, a signal, a type only when the account's colour says so. */
+static void test_young_domain(void **state) {
+  (void)state;
+  uc_lists *l = unit_default_lists();
+  struct uc_policy p;
+  struct uc_result r;
+  struct uc_facts f = {.age_known = 1, .domain_age = 10, .domain_created = 20000};
+  uc_policy_init(&p);
+  assert_int_equal(p.young_days, 30);
+  assert_int_equal(p.color[UC_T_YOUNG], UC_WHITE);
+  uc_check_lists(l, &p, "a@example-shop.com", 18, &r);
+  uc_check_decide(&p, &f, &r);
+  assert_true(r.signals & UC_SIG_YOUNG_DOMAIN);
+  assert_int_equal(r.type, UC_T_LEGITIMATE); /* white by default: a signal, not a verdict */
+  assert_true(r.age_known);
+  assert_int_equal(r.domain_age, 10);
+  assert_int_equal(r.domain_created, 20000);
+  assert_int_equal(uc_policy_set_color(&p, UC_T_YOUNG, UC_GREY), UC_OK);
+  uc_check_decide(&p, &f, &r);
+  assert_int_equal(r.type, UC_T_YOUNG);
+  assert_int_equal(r.category, UC_GREY);
+  assert_string_equal(r.matched, "young_domain");
+  assert_string_equal(uc_type_name(r.type), "young domain");
+  f.domain_age = 30; /* not younger than 30 days */
+  uc_check_lists(l, &p, "a@example-shop.com", 18, &r);
+  uc_check_decide(&p, &f, &r);
+  assert_false(r.signals & UC_SIG_YOUNG_DOMAIN);
+  assert_int_equal(r.type, UC_T_LEGITIMATE);
+  f.domain_age = 1; /* listed and suspicious types come first */
+  uc_check_lists(l, &p, "a@mailinator.com", 16, &r);
+  uc_check_decide(&p, &f, &r);
+  assert_int_equal(r.type, UC_T_DISPOSABLE);
+  assert_true(r.signals & UC_SIG_YOUNG_DOMAIN);
+  uc_check_lists(l, &p, "a+tag@example-shop.com", 22, &r);
+  uc_check_decide(&p, &f, &r);
+  assert_int_equal(r.type, UC_T_SUSPICIOUS);
+  f.age_known = 0; /* unknown: no signal, no type */
+  uc_check_lists(l, &p, "a@example-shop.com", 18, &r);
+  uc_check_decide(&p, &f, &r);
+  assert_false(r.signals & UC_SIG_YOUNG_DOMAIN);
+  assert_false(r.age_known);
+  assert_int_equal(r.type, UC_T_LEGITIMATE);
+  f.age_known = 1; /* an invalid address has no age */
+  uc_check_lists(l, &p, "a@@x", 4, &r);
+  uc_check_decide(&p, &f, &r);
+  assert_false(r.age_known);
+  assert_int_equal(r.type, UC_T_INVALID);
+  /* in the body: domain_age and details.domain_created */
+  uc_check_lists(l, &p, "a@example-shop.com", 18, &r);
+  uc_check_decide(&p, &f, &r);
+  struct uc_result_ctx ctx = {"a@example-shop.com", 18, -1, NULL};
+  char buf[UC_RESULT_BODY_MAX];
+  size_t n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
+  json_t *o = json_loadb(buf, n, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(o, "domain_age")), "1");
+  json_t *d = json_object_get(o, "details");
+  assert_string_equal(json_string_value(json_object_get(d, "domain_created")), "2024-10-04");
+  assert_true(json_is_true(json_object_get(json_object_get(d, "signals"), "young_domain")));
+  json_decref(o);
 }
 
 static void test_edit_distance(void **state) {
@@ -301,6 +368,7 @@ int main(void) {
       cmocka_unit_test(test_account_lists),
       cmocka_unit_test(test_signals_and_fields),
       cmocka_unit_test(test_json_body),
+      cmocka_unit_test(test_young_domain),
       cmocka_unit_test(test_edit_distance),
   };
   int rc = cmocka_run_group_tests_name("engine", tests, NULL, NULL);

@@ -116,6 +116,13 @@ static void test_dates(void **state) {
   assert_string_equal(out, "2000-03-01");
   uc_date_format(20064, out);
   assert_string_equal(out, "2024-12-07");
+  uc_date_format_dmy(20064, out); /* the hosted API's date_added */
+  assert_string_equal(out, "07.12.2024");
+  uc_date_format_dmy(19358, out);
+  assert_string_equal(out, "01.01.2023");
+  assert_int_equal(uc_date_of(0), 0);
+  assert_int_equal(uc_date_of(86400LL * 20064 + 86399), 20064);
+  assert_int_equal(uc_date_of(-5), 0);
   for (unsigned d = 1; d < 60000; d += 37) {
     uc_date_format(d, out);
     assert_int_equal(uc_date_parse(out, 10), d);

@@ -21,7 +21,8 @@ static void test_defaults_and_round_trip(void **state) {
   assert_int_equal(patch(&s,
                          "{\"ban_threshold\": 9, \"never_ban\": [\"10.0.0.1/8\"], "
                          "\"rate_limit_per_second\": 20, \"rate_limit_burst\": 50, "
-                         "\"colors\": {\"no website\": \"grey\"}}",
+                         "\"young_domain_days\": 14, "
+                         "\"colors\": {\"no website\": \"grey\", \"young domain\": \"black\"}}",
                          field, msg),
                    UC_OK);
   char *doc = uc_settings_to_json(&s);
@@ -33,12 +34,18 @@ static void test_defaults_and_round_trip(void **state) {
   assert_int_equal(t.rate_limit_per_second, 20);
   assert_int_equal(t.rate_limit_burst, 50);
   assert_int_equal(t.colors[UC_T_NO_WEBSITE], UC_GREY);
+  assert_int_equal(t.colors[UC_T_YOUNG], UC_BLACK);
+  assert_int_equal(t.young_domain_days, 14);
   assert_int_equal(t.never_ban_count, 1);
   assert_string_equal(t.never_ban_text[0], "10.0.0.0/8");
   struct uc_policy p;
   uc_policy_init(&p);
   uc_settings_policy(&t, &p);
   assert_int_equal(p.color[UC_T_NO_WEBSITE], UC_GREY);
+  assert_int_equal(p.young_days, 14);
+  uc_settings_init(&s); /* young domain: white until an account opts in */
+  assert_int_equal(s.colors[UC_T_YOUNG], UC_WHITE);
+  assert_int_equal(s.young_domain_days, 30);
 }
 
 static void test_rejections_leave_settings_alone(void **state) {
@@ -56,6 +63,9 @@ static void test_rejections_leave_settings_alone(void **state) {
       {"{\"colors\": {\"legitimate\": \"black\"}}", "colors.legitimate"},
       {"{\"colors\": {\"masked legitimate\": \"white\"}}", "colors.masked legitimate"},
       {"{\"colors\": []}", "colors"},
+      {"{\"young_domain_days\": 0}", "young_domain_days"},
+      {"{\"young_domain_days\": 3651}", "young_domain_days"},
+      {"{\"colors\": {\"young domain\": \"red\"}}", "colors.young domain"},
       {"{\"threshold\": 3}", "threshold"},
       {"{\"ban_threshold\": 7, \"ipv6_prefix\": 999}", "ipv6_prefix"},
       {"{\"rate_limit_per_second\": -1}", "rate_limit_per_second"},

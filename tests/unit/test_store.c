@@ -1449,6 +1449,96 @@ static void test_each_stops(void **state) {
   assert_string_equal(rest.r[0].ip, "192.0.2.2");
 }
 
+/* ---- the RDAP cache ---- */
+
+static struct uc_rdap_rec rdap_rec(const char *domain, enum uc_rdap_status st, unsigned created,
+                                   int64_t checked, int64_t expires) {
+  struct uc_rdap_rec r = {
+      .status = st, .created = created, .checked_at = checked, .expires_at = expires};
+  snprintf(r.domain, sizeof r.domain, "%s", domain);
+  return r;
+}
+
+struct rdap_rows {
+  struct uc_rdap_rec r[8];
+  int n;
+};
+
+static int on_rdap(void *arg, const struct uc_rdap_rec *r) {
+  struct rdap_rows *x = arg;
+  if (x->n < 8)
+    x->r[x->n++] = *r;
+  return 0;
+}
+
+static void test_rdap_put_get(void **state) {
+  struct fx *f = *state;
+  struct uc_rdap_rec got, r = rdap_rec("example.com", UC_RDAP_FOUND, 10000, 100, 200);
+  assert_int_equal(uc_store_rdap_get(f->st, "example.com", &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_rdap_put(f->st, &r), UC_OK);
+  assert_int_equal(uc_store_rdap_get(f->st, "example.com", &got), UC_OK);
+  assert_string_equal(got.domain, "example.com");
+  assert_int_equal(got.status, UC_RDAP_FOUND);
+  assert_int_equal(got.created, 10000);
+  assert_int_equal(got.checked_at, 100);
+  assert_int_equal(got.expires_at, 200);
+  /* a newer lookup replaces it; an older one does not */
+  r = rdap_rec("example.com", UC_RDAP_NOT_FOUND, 0, 150, 160);
+  assert_int_equal(uc_store_rdap_put(f->st, &r), UC_OK);
+  r = rdap_rec("example.com", UC_RDAP_FAILED, 0, 120, 130);
+  assert_int_equal(uc_store_rdap_put(f->st, &r), UC_OK);
+  assert_int_equal(uc_store_rdap_get(f->st, "example.com", &got), UC_OK);
+  assert_int_equal(got.status, UC_RDAP_NOT_FOUND);
+  assert_int_equal(got.created, 0);
+  assert_int_equal(got.checked_at, 150);
+  /* a failure never replaces a found date: it only says when to look again */
+  r = rdap_rec("kept.com", UC_RDAP_FOUND, 777, 100, 200);
+  assert_int_equal(uc_store_rdap_put(f->st, &r), UC_OK);
+  r = rdap_rec("kept.com", UC_RDAP_FAILED, 0, 300, 310);
+  assert_int_equal(uc_store_rdap_put(f->st, &r), UC_OK);
+  assert_int_equal(uc_store_rdap_get(f->st, "kept.com", &got), UC_OK);
+  assert_int_equal(got.status, UC_RDAP_FOUND);
+  assert_int_equal(got.created, 777);
+  assert_int_equal(got.expires_at, 310);
+  /* every status keeps its name */
+  for (int st = UC_RDAP_FOUND; st <= UC_RDAP_FAILED; st++) {
+    r = rdap_rec("each.net", (enum uc_rdap_status)st, st == UC_RDAP_FOUND ? 5 : 0, 300 + st, 400);
+    assert_int_equal(uc_store_rdap_put(f->st, &r), UC_OK);
+    assert_int_equal(uc_store_rdap_get(f->st, "each.net", &got), UC_OK);
+    assert_int_equal(got.status, st);
+  }
+  /* seen by another process */
+  uc_store *other = second(f);
+  assert_int_equal(uc_store_rdap_get(other, "example.com", &got), UC_OK);
+  uc_store_close(other);
+}
+
+static void test_rdap_each_and_trim(void **state) {
+  struct fx *f = *state;
+  struct uc_rdap_rec r[] = {rdap_rec("a.com", UC_RDAP_FOUND, 1, 10, 1000),
+                            rdap_rec("b.com", UC_RDAP_FAILED, 0, 30, 500),
+                            rdap_rec("c.com", UC_RDAP_FOUND, 3, 20, 100),
+                            rdap_rec("d.com", UC_RDAP_NO_SERVICE, 0, 40, 2000)};
+  for (size_t i = 0; i < COUNT(r); i++)
+    assert_int_equal(uc_store_rdap_put(f->st, &r[i]), UC_OK);
+  struct rdap_rows rows = {0};
+  assert_int_equal(uc_store_rdap_each(f->st, 400, 10, on_rdap, &rows), UC_OK);
+  assert_int_equal(rows.n, 3);                    /* c.com expired at 100 */
+  assert_string_equal(rows.r[0].domain, "d.com"); /* most recently checked first */
+  assert_string_equal(rows.r[1].domain, "b.com");
+  assert_string_equal(rows.r[2].domain, "a.com");
+  rows.n = 0;
+  assert_int_equal(uc_store_rdap_each(f->st, 0, 2, on_rdap, &rows), UC_OK);
+  assert_int_equal(rows.n, 2); /* the limit */
+  size_t deleted = 99;
+  assert_int_equal(uc_store_rdap_trim(f->st, 600, &deleted), UC_OK);
+  assert_int_equal(deleted, 2); /* b.com and c.com */
+  struct uc_rdap_rec got;
+  assert_int_equal(uc_store_rdap_get(f->st, "b.com", &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_rdap_get(f->st, "a.com", &got), UC_OK);
+  assert_int_equal(uc_store_rdap_trim(f->st, 0, NULL), UC_OK);
+}
+
 /* ---- version and errors ---- */
 
 static void test_version_follows_other_handles(void **state) {
@@ -1907,6 +1997,29 @@ static void test_redis_script_cache_lost(void **state) {
   redis_remove(url);
 }
 
+/* A store of schema 5 (before the RDAP cache) gains it when opened, its data kept. */
+static void test_upgrade_from_schema_5(void **state) {
+  (void)state;
+  char path[128], err[256];
+  uc_store *st = NULL;
+  sqlite3 *db = NULL;
+  struct uc_account_rec a;
+  snprintf(path, sizeof path, "%s/v5.db", dir);
+  assert_int_equal(uc_store_open(path, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  assert_int_equal(uc_store_account_create(st, "kept", &a), UC_OK);
+  uc_store_close(st);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "DROP TABLE rdap; PRAGMA user_version = 5", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(uc_store_open(path, 0, &st, err, sizeof err), UC_OK);
+  struct uc_rdap_rec r = {.status = UC_RDAP_FOUND, .created = 7, .checked_at = 1, .expires_at = 2};
+  snprintf(r.domain, sizeof r.domain, "upgraded.com");
+  assert_int_equal(uc_store_rdap_put(st, &r), UC_OK);
+  assert_int_equal(uc_store_account_get(st, "kept", &a), UC_OK);
+  uc_store_close(st);
+}
+
 struct other_thread {
   uc_store *st;
   char msg[256];
@@ -2044,6 +2157,8 @@ int main(void) {
       T(test_copy),
       T(test_audit),
       T(test_each_stops),
+      T(test_rdap_put_get),
+      T(test_rdap_each_and_trim),
       T(test_version_follows_other_handles),
       T(test_error_message),
       T(test_secret),
@@ -2056,6 +2171,7 @@ int main(void) {
       cmocka_unit_test(test_open_refuses_other_files),
       cmocka_unit_test(test_open_refuses_newer_schema),
       cmocka_unit_test(test_concurrent_first_opens),
+      cmocka_unit_test(test_upgrade_from_schema_5),
       cmocka_unit_test(test_sqlite_error_message),
       cmocka_unit_test(test_open_upgrades_v4),
   };
