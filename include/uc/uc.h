@@ -4,6 +4,7 @@
 
 #include "uc/admin.h"
 #include "uc/aliases.h"
+#include "uc/batch.h"
 #include "uc/bans.h"
 #include "uc/buf.h"
 #include "uc/config.h"

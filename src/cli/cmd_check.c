@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,37 +39,12 @@ struct checker {
   int have_dns;
 };
 
-/* One lookup at a time: the wait is signalled by the resolver thread. */
-struct sync_wait {
-  struct uc_dns_wait w;
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  int done;
-};
-
-static void woke(struct uc_dns_wait *w) {
-  struct sync_wait *s = w->arg;
-  pthread_mutex_lock(&s->lock);
-  s->done = 1;
-  pthread_cond_signal(&s->cond);
-  pthread_mutex_unlock(&s->lock);
-}
-
 /* The DNS facts of the checked address's domain, waiting at most dns_timeout. */
 static void look_up(struct checker *c) {
   c->have_dns = 0;
   if (!c->dns || !c->r.valid)
-    return; /* before the wait exists: zeroing it costs more than a check without DNS */
-  struct sync_wait s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-  s.w.done = woke, s.w.arg = &s;
-  s.w.deadline_ms = uc_dns_now_ms() + c->dns_timeout;
-  if (uc_dns_lookup(c->dns, c->r.email.domain, &s.w, &c->facts) == UC_DNS_WAIT) {
-    pthread_mutex_lock(&s.lock);
-    while (!s.done)
-      pthread_cond_wait(&s.cond, &s.lock);
-    pthread_mutex_unlock(&s.lock);
-    c->facts = s.w.facts;
-  }
+    return;
+  uc_dns_lookup_sync(c->dns, c->r.email.domain, c->dns_timeout, &c->facts);
   c->have_dns = 1;
 }
 
