@@ -3,11 +3,17 @@
 #include "uc/date.h"
 #include "uc/email.h"
 #include "uc/error.h"
+#include "uc/store.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 static const char *const status_names[] = {"processing", "completed", "failed"};
 
@@ -91,4 +97,146 @@ char *uc_batch_rec_json(const struct uc_batch_rec *t) {
   char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(o);
   return text;
+}
+
+/* ---- running tasks ---- */
+
+int uc_batch_task_dir(const char *root, int64_t account, const char *id, char *out, size_t size) {
+  int n = snprintf(out, size, "%s/%lld/%s", root, (long long)account, id);
+  return n > 0 && (size_t)n < size ? UC_OK : UC_ETOOBIG;
+}
+
+int uc_batch_task_file(const char *root, const struct uc_batch_rec *t, int result, char *out,
+                       size_t size) {
+  enum uc_batch_format f = result ? uc_batch_result_format(t->format) : t->format;
+  int n = snprintf(out, size, "%s/%lld/%s/%s.%s", root, (long long)t->account_id, t->id,
+                   result ? "result" : "upload", uc_batch_format_name(f));
+  return n > 0 && (size_t)n < size ? UC_OK : UC_ETOOBIG;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  remove(path);
+  return 0;
+}
+
+int uc_batch_mkdirs(const char *dir) {
+  char p[4096];
+  int n = snprintf(p, sizeof p, "%s", dir);
+  if (n <= 0 || (size_t)n >= sizeof p)
+    return UC_ETOOBIG;
+  for (char *s = p + 1; *s; s++)
+    if (*s == '/') {
+      *s = 0;
+      if (mkdir(p, 0700) != 0 && errno != EEXIST)
+        return UC_EIO;
+      *s = '/';
+    }
+  return mkdir(p, 0700) == 0 || errno == EEXIST ? UC_OK : UC_EIO;
+}
+
+void uc_batch_rmtree(const char *dir) {
+  nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+struct run {
+  uc_store *st;
+  struct uc_batch_rec *t;
+  const _Atomic int *stop;
+  time_t last;
+  int gone; /* the task was deleted meanwhile */
+};
+
+/* Writes progress about once a second; stops on a stop or a deletion. */
+static int on_progress(void *ctx, enum uc_batch_phase phase, const struct uc_batch_counts *c) {
+  struct run *r = ctx;
+  time_t now = time(NULL);
+  (void)phase;
+  if (atomic_load(r->stop))
+    return 1;
+  if (now == r->last)
+    return 0;
+  r->last = now;
+  r->t->counts = *c;
+  int rc = uc_store_batch_update(r->st, r->t);
+  r->gone = rc == UC_ENOTFOUND;
+  return r->gone;
+}
+
+/* Counts the task's rows as batch usage of its key, on the day it finished. */
+static int count_usage(uc_store *st, const struct uc_batch_rec *t) {
+  struct uc_usage_delta d[3];
+  size_t n = 0;
+  if (t->key_type == UC_KEY_SANDBOX)
+    return UC_OK; /* sandbox keys are not billed */
+  for (int c = 0; c < 3; c++)
+    if (t->counts.category[c])
+      d[n++] = (struct uc_usage_delta){t->key_id, (unsigned)(t->finished_at / 86400),
+                                       (uc_category)c, t->counts.category[c], t->finished_at};
+  return uc_store_batch_usage_add(st, d, n);
+}
+
+static void finish(struct uc_batch_rec *t, int rc, const char *err, const char *result) {
+  struct stat sb;
+  t->finished_at = (int64_t)time(NULL);
+  if (rc == UC_OK) {
+    t->status = UC_BATCH_COMPLETED;
+    t->result_bytes = stat(result, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    t->reason[0] = 0;
+  } else {
+    t->status = UC_BATCH_FAILED;
+    snprintf(t->reason, sizeof t->reason, "%s", err[0] ? err : uc_strerror(rc));
+  }
+}
+
+int uc_batch_task_run(uc_store *st, const char *root, struct uc_batch_rec *t,
+                      const struct uc_batch_checker *k, const _Atomic int *stop) {
+  char in[4096], out[4096], dir[4096], err[UC_BATCH_REASON_MAX] = "";
+  struct uc_batch_counts n;
+  struct run r = {st, t, stop, 0, 0};
+  t->attempts++, t->status = UC_BATCH_PROCESSING, t->result_bytes = 0;
+  memset(&t->counts, 0, sizeof t->counts);
+  int rc = uc_store_batch_update(st, t);
+  if (rc)
+    return rc == UC_ENOTFOUND ? UC_ECANCELED : rc;
+  if (uc_batch_task_file(root, t, 0, in, sizeof in) || uc_batch_task_file(root, t, 1, out, sizeof out) ||
+      uc_batch_task_dir(root, t->account_id, t->id, dir, sizeof dir))
+    return UC_ETOOBIG;
+  struct uc_batch_job job = {in,  t->format,        out, uc_batch_result_format(t->format),
+                             t->deduplicate, dir,   uc_batch_check, (void *)k,
+                             on_progress,    &r,    4096};
+  rc = uc_batch_clean(&job, &n, err, sizeof err);
+  if (rc == UC_ECANCELED || (rc && atomic_load(stop))) {
+    if (r.gone)
+      uc_batch_rmtree(dir);
+    return UC_ECANCELED;
+  }
+  t->counts = n;
+  finish(t, rc, err, out);
+  if ((rc = uc_store_batch_update(st, t)) == UC_ENOTFOUND) { /* deleted at the last moment */
+    uc_batch_rmtree(dir);
+    return UC_ECANCELED;
+  }
+  if (rc == UC_OK && t->status == UC_BATCH_COMPLETED)
+    rc = count_usage(st, t);
+  return rc;
+}
+
+int uc_batch_task_delete(uc_store *st, const char *root, int64_t account, const char *id) {
+  char dir[4096];
+  int rc = uc_batch_id_valid(id, strlen(id)) ? uc_store_batch_delete(st, account, id)
+                                             : UC_ENOTFOUND;
+  if (rc == UC_OK && uc_batch_task_dir(root, account, id, dir, sizeof dir) == UC_OK)
+    uc_batch_rmtree(dir);
+  return rc;
+}
+
+static int add_bytes(void *arg, const struct uc_batch_rec *t) {
+  *(uint64_t *)arg += t->upload_bytes + t->result_bytes;
+  return 0;
+}
+
+int uc_batch_used_bytes(uc_store *st, int64_t account, uint64_t *bytes) {
+  *bytes = 0;
+  return uc_store_batch_each(st, account, add_bytes, bytes);
 }

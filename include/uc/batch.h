@@ -222,4 +222,35 @@ int uc_batch_project_valid(const char *name, size_t n);
  * docs/api.md) as compact JSON text: free() it. NULL on ENOMEM. */
 char *uc_batch_rec_json(const struct uc_batch_rec *t);
 
+/* ---- running tasks (the server's workers) ---- */
+
+struct uc_store;
+/* Where a task keeps its files: ROOT/ACCOUNT/ID (the upload, then the result). */
+int uc_batch_task_dir(const char *root, int64_t account, const char *id, char *out, size_t size);
+/* ROOT/ACCOUNT/ID/upload.EXT and ROOT/ACCOUNT/ID/result.EXT. */
+int uc_batch_task_file(const char *root, const struct uc_batch_rec *t, int result, char *out,
+                       size_t size);
+
+/* Runs task t (status processing) from its upload to its result with the
+ * check k: its progress goes to the store every second or so; at the end it
+ * is completed (with its counts, result size and batch usage counted for its
+ * key, sandbox keys aside) or failed (with the reason). Returns UC_OK when
+ * it finished either way; UC_ECANCELED when *stop became non-zero (the task
+ * stays processing, to be run again) or the task was deleted meanwhile (its
+ * files are removed); else the store's error (the task stays processing). */
+int uc_batch_task_run(struct uc_store *st, const char *root, struct uc_batch_rec *t,
+                      const struct uc_batch_checker *k, const _Atomic int *stop);
+
+/* Deletes the task (UC_ENOTFOUND when the account has none by that id) and
+ * its files. */
+int uc_batch_task_delete(struct uc_store *st, const char *root, int64_t account, const char *id);
+
+/* Bytes the account's tasks keep on disk (uploads and results). */
+int uc_batch_used_bytes(struct uc_store *st, int64_t account, uint64_t *bytes);
+
+/* Creates dir and its parents (0700). UC_OK or UC_EIO. */
+int uc_batch_mkdirs(const char *dir);
+/* Removes a directory tree (a task's files). */
+void uc_batch_rmtree(const char *dir);
+
 #endif

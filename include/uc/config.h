@@ -29,6 +29,11 @@ struct uc_config {
   unsigned dns_cache;                /* domains kept */
   char infrastructure[1024];         /* learned fingerprints, read when present */
   char infrastructure_curated[1024]; /* "": infrastructure.txt beside the binary */
+  char batch_dir[1024];              /* batch uploads and results */
+  unsigned long batch_upload_limit;  /* bytes of one uploaded file */
+  unsigned long batch_quota;         /* bytes each account may keep in batch_dir; 0: no limit */
+  unsigned batch_workers;            /* threads running batch tasks */
+  int batch_dns;                     /* batch tasks look up MX records (when dns is on) */
 };
 
 void uc_config_defaults(struct uc_config *c);

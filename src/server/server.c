@@ -266,6 +266,11 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
          uc_store_where(s->store), base);
   uc_lists_unref(l);
   fflush(stdout);
+  if (!(s->batch = srv_batch_start(s))) {
+    fprintf(stderr, "usercleaning: cannot start the batch workers\n");
+    MHD_stop_daemon(s->daemon);
+    return 1;
+  }
   struct bg bg = {s, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
   pthread_t bg_thread;
   pthread_create(&bg_thread, NULL, background, &bg);
@@ -275,6 +280,8 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   }
   fprintf(stderr, "usercleaning: stopping: draining %ld request(s)\n", srv_workers_inflight(s));
   drain(s);
+  srv_batch_stop(s->batch); /* uploads held by the intake are answered first */
+  s->batch = NULL;
   MHD_stop_daemon(s->daemon);
   pthread_mutex_lock(&bg.lock);
   bg.stop = 1;
