@@ -8,6 +8,7 @@
 #include "uc/table.h"
 
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,9 +88,9 @@ struct clean {
   /* what the sample said */
   struct uc_buf stats, first; /* struct col_stat: all sampled rows, and the first row alone */
   uint64_t sampled;
-  long named;  /* the column whose header names it, or -1 */
-  size_t col;  /* the email column */
-  int header;  /* row 0 is a header */
+  long named;   /* the column whose header names it, or -1 */
+  size_t col;   /* the email column */
+  int header;   /* row 0 is a header */
   size_t width; /* cells of the widest row: the added columns start after it */
   /* deduplication */
   struct uc_table seen;
@@ -126,6 +127,8 @@ static const char *address_of(const struct clean *c, const struct uc_batch_row *
 }
 
 static int progress(struct clean *c, enum uc_batch_phase phase, int force) {
+  if (c->job->stop && atomic_load_explicit(c->job->stop, memory_order_relaxed))
+    return say(c, UC_ECANCELED, "%s", "canceled");
   uint64_t at = phase == UC_BATCH_COUNTING ? c->n.rows_total : c->n.rows_done;
   if (!c->job->progress || (!force && at % c->every))
     return 0;

@@ -276,7 +276,7 @@ static int read_src(struct uc__src *s, const char *path, enum uc_batch_format f,
   memset(layout, 0, sizeof *layout);
   layout->delim = ',';
   uc__rowb_init(&b, fn, arg, err, es);
-  int rc = f == UC_BATCH_XLSX ? uc__read_xlsx(path, s->mem, s->len, &b)
+  int rc = f == UC_BATCH_XLSX  ? uc__read_xlsx(path, s->mem, s->len, &b)
            : f == UC_BATCH_TXT ? uc__read_txt(s, layout, &b)
                                : uc__read_csv(s, f, layout, &b);
   uc__rowb_release(&b);

@@ -9,8 +9,8 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -199,12 +199,22 @@ int uc_batch_task_run(uc_store *st, const char *root, struct uc_batch_rec *t,
   int rc = uc_store_batch_update(st, t);
   if (rc)
     return rc == UC_ENOTFOUND ? UC_ECANCELED : rc;
-  if (uc_batch_task_file(root, t, 0, in, sizeof in) || uc_batch_task_file(root, t, 1, out, sizeof out) ||
+  if (uc_batch_task_file(root, t, 0, in, sizeof in) ||
+      uc_batch_task_file(root, t, 1, out, sizeof out) ||
       uc_batch_task_dir(root, t->account_id, t->id, dir, sizeof dir))
     return UC_ETOOBIG;
-  struct uc_batch_job job = {in,  t->format,        out, uc_batch_result_format(t->format),
-                             t->deduplicate, dir,   uc_batch_check, (void *)k,
-                             on_progress,    &r,    4096};
+  struct uc_batch_job job = {in,
+                             t->format,
+                             out,
+                             uc_batch_result_format(t->format),
+                             t->deduplicate,
+                             dir,
+                             uc_batch_check,
+                             (void *)k,
+                             on_progress,
+                             &r,
+                             4096,
+                             stop};
   rc = uc_batch_clean(&job, &n, err, sizeof err);
   if (rc == UC_ECANCELED || (rc && atomic_load(stop))) {
     if (r.gone)
@@ -224,8 +234,8 @@ int uc_batch_task_run(uc_store *st, const char *root, struct uc_batch_rec *t,
 
 int uc_batch_task_delete(uc_store *st, const char *root, int64_t account, const char *id) {
   char dir[4096];
-  int rc = uc_batch_id_valid(id, strlen(id)) ? uc_store_batch_delete(st, account, id)
-                                             : UC_ENOTFOUND;
+  int rc =
+      uc_batch_id_valid(id, strlen(id)) ? uc_store_batch_delete(st, account, id) : UC_ENOTFOUND;
   if (rc == UC_OK && uc_batch_task_dir(root, account, id, dir, sizeof dir) == UC_OK)
     uc_batch_rmtree(dir);
   return rc;

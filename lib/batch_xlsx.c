@@ -11,8 +11,8 @@
 #include <zip.h>
 
 #define XML_CHUNK (1u << 16)
-#define META_MAX ((uint64_t)16 << 20)   /* bytes of workbook.xml, its rels */
-#define SHEET_MAX ((uint64_t)1 << 30)   /* bytes of a sheet or of the shared strings, inflated */
+#define META_MAX ((uint64_t)16 << 20) /* bytes of workbook.xml, its rels */
+#define SHEET_MAX ((uint64_t)1 << 30) /* bytes of a sheet or of the shared strings, inflated */
 #define PATH_MAX_XLSX 512
 
 struct sref {
@@ -31,8 +31,8 @@ struct xlsx {
   size_t si_start;
   int in_si;
   /* the cell being read */
-  unsigned rph;    /* inside <rPh> (phonetic runs): not part of the text */
-  int in_text;     /* inside <v>, or <t> of a string: characters are the value */
+  unsigned rph; /* inside <rPh> (phonetic runs): not part of the text */
+  int in_text;  /* inside <v>, or <t> of a string: characters are the value */
   int in_row;
   uint64_t row;    /* 1-based number of the last row handed over */
   uint64_t cur;    /* of the row being read */
@@ -166,8 +166,8 @@ static void cell_start(struct xlsx *x, const char **atts) {
   long col = ref ? column_of(ref) : -1;
   size_t c = col >= 0 && (size_t)col >= x->col ? (size_t)col : x->col;
   if (c >= UC_BATCH_COLUMNS_MAX) {
-    uc__rowb_fail(x->b, UC_ETOOBIG, "row %llu has more than %d columns",
-                  (unsigned long long)x->cur, UC_BATCH_COLUMNS_MAX);
+    uc__rowb_fail(x->b, UC_ETOOBIG, "row %llu has more than %d columns", (unsigned long long)x->cur,
+                  UC_BATCH_COLUMNS_MAX);
     XML_StopParser(x->p, XML_FALSE);
     return;
   }
@@ -263,8 +263,8 @@ static int feed(struct xlsx *x, zip_file_t *f, const struct part *pt, char *buf)
   for (;;) {
     zip_int64_t n = zip_fread(f, buf, XML_CHUNK);
     if (n < 0)
-      return uc__rowb_fail(x->b, UC_EFORMAT, "%s: %s (the file is damaged or cut short)",
-                           pt->name, zip_file_strerror(f));
+      return uc__rowb_fail(x->b, UC_EFORMAT, "%s: %s (the file is damaged or cut short)", pt->name,
+                           zip_file_strerror(f));
     if ((total += (uint64_t)n) > pt->max)
       return uc__rowb_fail(x->b, UC_ETOOBIG, "%s: larger than %llu bytes uncompressed", pt->name,
                            (unsigned long long)pt->max);

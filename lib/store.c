@@ -254,9 +254,9 @@ int uc_store_alias_trim(uc_store *st, int64_t before, size_t *deleted) {
 }
 /* A backend without batch tasks (one written before them) answers UC_EUNAVAILABLE. */
 #define CALL_OPT(op, ...)                                                                          \
-  (st->ops->op ? CALL(op, __VA_ARGS__)                                                             \
-               : uc__store_errorf(UC_EUNAVAILABLE, "the %s store has no batch tasks",              \
-                                  st->ops->scheme))
+  (st->ops->op                                                                                     \
+       ? CALL(op, __VA_ARGS__)                                                                     \
+       : uc__store_errorf(UC_EUNAVAILABLE, "the %s store has no batch tasks", st->ops->scheme))
 
 int uc_store_batch_insert(uc_store *st, const struct uc_batch_rec *t) {
   return CALL_OPT(batch_insert, t);
@@ -264,8 +264,7 @@ int uc_store_batch_insert(uc_store *st, const struct uc_batch_rec *t) {
 int uc_store_batch_update(uc_store *st, const struct uc_batch_rec *t) {
   return CALL_OPT(batch_update, t);
 }
-int uc_store_batch_get(uc_store *st, int64_t account_id, const char *id,
-                       struct uc_batch_rec *out) {
+int uc_store_batch_get(uc_store *st, int64_t account_id, const char *id, struct uc_batch_rec *out) {
   if (!uc_batch_id_valid(id, strlen(id)))
     return UC_ENOTFOUND;
   return CALL_OPT(batch_get, account_id, id, out);
@@ -279,8 +278,8 @@ int uc_store_batch_delete(uc_store *st, int64_t account_id, const char *id) {
 int uc_store_batch_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n) {
   return n ? CALL_OPT(batch_usage_add, d, n) : UC_OK;
 }
-int uc_store_batch_usage_each(uc_store *st, int64_t account_id, unsigned since_day,
-                              uc_usage_cb cb, void *arg) {
+int uc_store_batch_usage_each(uc_store *st, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                              void *arg) {
   return CALL_OPT(batch_usage_each, account_id, since_day, cb, arg);
 }
 int uc_store_audit_add(uc_store *st, int64_t account_id, int64_t key_id, const char *action,

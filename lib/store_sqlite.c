@@ -600,8 +600,8 @@ static int sq_usage_each(void *state, int64_t account_id, unsigned since_day, uc
                     account_id, since_day, cb, arg);
 }
 
-static int sq_batch_usage_each(void *state, int64_t account_id, unsigned since_day,
-                               uc_usage_cb cb, void *arg) {
+static int sq_batch_usage_each(void *state, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                               void *arg) {
   return usage_each(state,
                     "SELECT u.key_id, u.day, u.category, u.count FROM batch_usage u "
                     "JOIN keys k ON k.id = u.key_id "
@@ -1300,14 +1300,15 @@ _Static_assert(UC_TYPE_COUNT == 11, "batch_tasks has one type_ column per uc_typ
   "type_black, type_disposable, type_masked, type_no_website, type_multi_alias, "                  \
   "type_suspicious, type_legitimate, type_invalid, type_unknown"
 #define BATCH_COLS                                                                                 \
-  "id, account_id, key_id, key_type, project, filename, format, deduplicate, status, "             \
-  BATCH_COUNTS ", upload_bytes, result_bytes, created_at, coalesce(finished_at, 0), attempts, "    \
-               "reason"
+  "id, account_id, key_id, key_type, project, filename, format, deduplicate, "                     \
+  "status, " BATCH_COUNTS                                                                          \
+  ", upload_bytes, result_bytes, created_at, coalesce(finished_at, 0), attempts, "                 \
+  "reason"
 #define BATCH_NCOLS 33
 
 /* Binds the counts at column i and after; returns the next column. */
 static int bind_counts(sqlite3_stmt *st, int i, const struct uc_batch_counts *n) {
-  const uint64_t v[7] = {n->rows_total, n->rows_done, n->category[0], n->category[1],
+  const uint64_t v[7] = {n->rows_total,  n->rows_done, n->category[0], n->category[1],
                          n->category[2], n->blank,     n->duplicates};
   for (int k = 0; k < 7; k++)
     sqlite3_bind_int64(st, i++, (sqlite3_int64)v[k]);
@@ -1346,7 +1347,7 @@ static void read_batch(sqlite3_stmt *st, void *out) {
   t->deduplicate = sqlite3_column_int(st, 7);
   copy_text(text, sizeof text, st, 8);
   uc_batch_status_parse(text, &t->status);
-  uint64_t *v[7] = {&t->counts.rows_total, &t->counts.rows_done, &t->counts.category[0],
+  uint64_t *v[7] = {&t->counts.rows_total,  &t->counts.rows_done,   &t->counts.category[0],
                     &t->counts.category[1], &t->counts.category[2], &t->counts.blank,
                     &t->counts.duplicates};
   for (int k = 0; k < 7; k++)
@@ -1401,8 +1402,7 @@ static int sq_batch_update(void *state, const struct uc_batch_rec *t) {
   return step_write(s, st, 1);
 }
 
-static int sq_batch_get(void *state, int64_t account_id, const char *id,
-                        struct uc_batch_rec *out) {
+static int sq_batch_get(void *state, int64_t account_id, const char *id, struct uc_batch_rec *out) {
   struct sq *s = state;
   sqlite3_stmt *st = prepare(s, "SELECT " BATCH_COLS " FROM batch_tasks "
                                 "WHERE id = ?1 AND (?2 = 0 OR account_id = ?2)");

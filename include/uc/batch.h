@@ -23,12 +23,12 @@
 #include "uc/keys.h"
 
 /* Bounds of what a list may hold: past them the file is refused with a reason. */
-#define UC_BATCH_CELL_MAX (1u << 20)   /* bytes of one cell */
-#define UC_BATCH_ROW_MAX (4u << 20)    /* bytes of one row, all cells */
-#define UC_BATCH_COLUMNS_MAX 16384     /* cells of one row (XLSX's own limit) */
-#define UC_BATCH_XLSX_ROWS 1048576     /* rows of a sheet (XLSX's own limit) */
+#define UC_BATCH_CELL_MAX (1u << 20)      /* bytes of one cell */
+#define UC_BATCH_ROW_MAX (4u << 20)       /* bytes of one row, all cells */
+#define UC_BATCH_COLUMNS_MAX 16384        /* cells of one row (XLSX's own limit) */
+#define UC_BATCH_XLSX_ROWS 1048576        /* rows of a sheet (XLSX's own limit) */
 #define UC_BATCH_STRINGS_MAX (256u << 20) /* bytes of an XLSX's shared strings */
-#define UC_BATCH_SAMPLE_ROWS 1000      /* rows looked at to find the email column */
+#define UC_BATCH_SAMPLE_ROWS 1000         /* rows looked at to find the email column */
 
 enum uc_batch_format { UC_BATCH_CSV, UC_BATCH_TSV, UC_BATCH_TXT, UC_BATCH_XLSX };
 
@@ -111,18 +111,19 @@ int uc_batch_header_is_email(const char *p, size_t n);
 /* The added columns, in order. */
 #define UC_BATCH_EXTRA 4
 extern const char *const uc_batch_extra_names[UC_BATCH_EXTRA]; /* category, domain_type, ... */
-#define UC_BATCH_BLANK_TYPE "blank"                             /* domain_type of a blank row */
+#define UC_BATCH_BLANK_TYPE "blank"                            /* domain_type of a blank row */
 
 /* What the check said about one address. */
 struct uc_batch_verdict {
   uc_category category;
   uc_type type;
-  char mx_record[UC_DNS_NAMES]; /* the API's mx_record */
+  char mx_record[UC_DNS_NAMES];                            /* the API's mx_record */
   char did_you_mean[UC_LOCAL_MAX + 1 + UC_DOMAIN_MAX + 1]; /* a suggested address or "" */
 };
 
 /* Classifies addr[0..n) (not blank) into *v. */
-typedef void (*uc_batch_check_fn)(void *ctx, const char *addr, size_t n, struct uc_batch_verdict *v);
+typedef void (*uc_batch_check_fn)(void *ctx, const char *addr, size_t n,
+                                  struct uc_batch_verdict *v);
 
 struct uc_batch_counts {
   uint64_t rows_total; /* data rows (a header excluded); known after the first pass */
@@ -154,6 +155,7 @@ struct uc_batch_job {
   uc_batch_progress_fn progress; /* may be NULL */
   void *progress_ctx;
   unsigned progress_every; /* rows; 0: 4096 */
+  const _Atomic int *stop; /* may be NULL: once non-zero, the job ends at the next row */
 };
 
 /* Cleans job->in into job->out: finds the email column (a header cell named
@@ -205,9 +207,9 @@ struct uc_batch_rec {
   int deduplicate;
   enum uc_batch_status status;
   struct uc_batch_counts counts;
-  uint64_t upload_bytes, result_bytes; /* what the task keeps on disk */
-  int64_t created_at, finished_at;     /* unix seconds; finished 0: not yet */
-  unsigned attempts;                   /* starts, restarts included */
+  uint64_t upload_bytes, result_bytes;  /* what the task keeps on disk */
+  int64_t created_at, finished_at;      /* unix seconds; finished 0: not yet */
+  unsigned attempts;                    /* starts, restarts included */
   char reason[UC_BATCH_REASON_MAX + 1]; /* why it failed */
 };
 

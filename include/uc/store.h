@@ -286,8 +286,8 @@ int uc_store_batch_delete(uc_store *st, int64_t account_id, const char *id);
 /* Rows checked by batch tasks, counted apart from live checks: the same
  * records and rules as uc_store_usage_add and uc_store_usage_each. */
 int uc_store_batch_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n);
-int uc_store_batch_usage_each(uc_store *st, int64_t account_id, unsigned since_day,
-                              uc_usage_cb cb, void *arg);
+int uc_store_batch_usage_each(uc_store *st, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                              void *arg);
 
 /* ---- audit ---- */
 

@@ -13,8 +13,9 @@ static void check_usage(FILE *f) {
           "usage: usercleaning check [--lists FILE] [--format json|tsv] [--explain] [--quoted]\n"
           "                          [--dns [--dns-server HOST[:PORT]]... [--dns-timeout MS]\n"
           "                           [--infrastructure FILE]] [EMAIL...]\n\n"
-          "Classifies each EMAIL, or every line of standard input when none is given,\n"
-          "and prints one JSON object per line with the fields of the API's 200 body.\n\n"
+          "Classifies each EMAIL, or every line of standard input when none is given\n"
+          "(blank lines are skipped), and prints one JSON object per line with the fields\n"
+          "of the API's 200 body. For a CSV, TSV or XLSX list: usercleaning clean.\n\n"
           "  --lists FILE        list snapshot (default: $USER_CLEANING_LISTS, else\n"
           "                      lists.snap beside the executable)\n"
           "  --format tsv        print \"category<TAB>type<TAB>email\" lines instead of JSON\n"
@@ -96,10 +97,16 @@ static int check_one(struct checker *c, const char *s, size_t n) {
 
 #define LINE_CAP (UC_EMAIL_INPUT_MAX + 64)
 
-/* One line without its end (\n, \r\n), at most LINE_CAP bytes of it. */
+/* One line without its end (\n, \r\n), at most LINE_CAP bytes of it. A blank
+ * line (nothing but spaces and tabs) is no address: skipped, never invalid. */
 static int check_line(struct checker *c, const char *s, size_t n) {
   if (n > 0 && s[n - 1] == '\r')
     n--;
+  size_t i = 0;
+  while (i < n && (s[i] == ' ' || s[i] == '\t'))
+    i++;
+  if (i == n)
+    return 0;
   return check_one(c, s, n < LINE_CAP ? n : LINE_CAP);
 }
 

@@ -10,21 +10,20 @@
 #include <unistd.h>
 
 static void clean_usage(FILE *f) {
-  fprintf(f,
-          "usage: usercleaning clean FILE [-o OUT] [--no-dedupe] [--format csv|tsv|xlsx]\n"
-          "                          [--lists FILE] [--quoted] [--dns|--no-dns]\n"
-          "                          [--dns-server HOST[:PORT]]... [--dns-timeout MS]\n\n"
-          "Checks every address of a CSV, TSV, TXT or XLSX list and writes it again with\n"
-          "the columns category, domain_type, mx_record and did_you_mean added: every\n"
-          "row and column kept in order, blank rows kept and marked.\n\n"
-          "  -o, --output OUT    where to write (default: FILE_cleaned.EXT; '-': stdout)\n"
-          "  --no-dedupe         keep every occurrence of an address (default: only the\n"
-          "                      last, compared without case)\n"
-          "  --format F          csv, tsv or xlsx (default: the input's; TXT gives CSV)\n"
-          "  --lists FILE        list snapshot (default: lists.snap beside the executable)\n"
-          "  --quoted            accept quoted local parts\n"
-          "  --dns               look up MX records (off by default here): mx_record,\n"
-          "                      \"no website\", \"masked legitimate\"\n");
+  fprintf(f, "usage: usercleaning clean FILE [-o OUT] [--no-dedupe] [--format csv|tsv|xlsx]\n"
+             "                          [--lists FILE] [--quoted] [--dns|--no-dns]\n"
+             "                          [--dns-server HOST[:PORT]]... [--dns-timeout MS]\n\n"
+             "Checks every address of a CSV, TSV, TXT or XLSX list and writes it again with\n"
+             "the columns category, domain_type, mx_record and did_you_mean added: every\n"
+             "row and column kept in order, blank rows kept and marked.\n\n"
+             "  -o, --output OUT    where to write (default: FILE_cleaned.EXT; '-': stdout)\n"
+             "  --no-dedupe         keep every occurrence of an address (default: only the\n"
+             "                      last, compared without case)\n"
+             "  --format F          csv, tsv or xlsx (default: the input's; TXT gives CSV)\n"
+             "  --lists FILE        list snapshot (default: lists.snap beside the executable)\n"
+             "  --quoted            accept quoted local parts\n"
+             "  --dns               look up MX records (off by default here): mx_record,\n"
+             "                      \"no website\", \"masked legitimate\"\n");
 }
 
 struct bar {
@@ -43,7 +42,8 @@ static double now_s(void) {
 static int draw(void *ctx, enum uc_batch_phase phase, const struct uc_batch_counts *n) {
   struct bar *b = ctx;
   double t = now_s();
-  if (!b->on || t - b->last < 0.1)
+  int last = phase == UC_BATCH_CHECKING && n->rows_done == n->rows_total; /* always drawn */
+  if (!b->on || (t - b->last < 0.1 && !last))
     return 0;
   b->last = t;
   if (phase == UC_BATCH_COUNTING) {
@@ -92,11 +92,13 @@ struct clean_opts {
 };
 
 static int parse(int argc, char **argv, struct clean_opts *o) {
-  static const struct option opts[] = {
-      {"output", required_argument, 0, 'o'}, {"no-dedupe", no_argument, 0, 'n'},
-      {"format", required_argument, 0, 'f'}, {"lists", required_argument, 0, 'l'},
-      {"quoted", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                       {"no-dedupe", no_argument, 0, 'n'},
+                                       {"format", required_argument, 0, 'f'},
+                                       {"lists", required_argument, 0, 'l'},
+                                       {"quoted", no_argument, 0, 'q'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   enum uc_batch_format f;
   int opt;
   optind = 1;
@@ -177,8 +179,8 @@ static int run(const struct clean_opts *o, const struct uc_config *cfg) {
   if (cfg->dns && start_dns(&k, cfg, &dns, &infra))
     goto out;
   struct bar b = {isatty(STDERR_FILENO), now_s(), 0, NULL};
-  struct uc_batch_job job = {o->in, in,  out,  of,   o->dedupe, NULL, uc_batch_check,
-                             &k,    draw, &b,  8192};
+  struct uc_batch_job job = {o->in,          in, out,  of, o->dedupe, NULL,
+                             uc_batch_check, &k, draw, &b, 8192,      NULL};
   int e = uc_batch_clean(&job, &n, err, sizeof err);
   if (b.on)
     fprintf(stderr, "\r\033[K");

@@ -74,9 +74,11 @@ static void run_one(struct srv_batch *b, const char *id) {
   uc_infra *infra = uc_pub_get(&s->infra);
   struct uc_policy defaults;
   uc_policy_init(&defaults);
-  struct uc_batch_checker k = {l,     acc ? &acc->policy : &defaults,
+  struct uc_batch_checker k = {l,
+                               acc ? &acc->policy : &defaults,
                                s->cfg.batch_dns ? s->dns : NULL,
-                               infra, s->cfg.dns_timeout,
+                               infra,
+                               s->cfg.dns_timeout,
                                t.key_type == UC_KEY_SANDBOX};
   int rc = uc_batch_task_run(s->store, s->cfg.batch_dir, &t, &k, &b->stop);
   if (rc == UC_OK) {

@@ -177,10 +177,10 @@ enum MHD_Result srv_batch_data(struct srv *s, struct MHD_Connection *c, struct r
     return MHD_YES; /* answered: the rest is dropped */
   if (u->pp && MHD_post_process(u->pp, data, n) != MHD_YES)
     MHD_destroy_post_processor(u->pp), u->pp = NULL, u->write_failed = 2;
-  if (u->too_big && u->bytes > s->cfg.batch_upload_limit + (1u << 20))
-    return upload_too_large(s, c, r); /* far past the limit: answer now */
-  if (u->over_quota)
-    return srv_reply_detail(c, r, MHD_HTTP_CONTENT_TOO_LARGE, quota_msg);
+  /* Refusals are answered once the body is in (a client still sending would
+   * not read them), unless it goes on far past the limit. */
+  if (u->file_off > s->cfg.batch_upload_limit + (1u << 20))
+    return upload_too_large(s, c, r);
   return MHD_YES;
 }
 
@@ -188,8 +188,8 @@ enum MHD_Result srv_batch_data(struct srv *s, struct MHD_Connection *c, struct r
 
 static enum MHD_Result invalid(struct MHD_Connection *c, struct req *r, const char *type,
                                const char *field, const char *msg, const struct uc_buf *input) {
-  struct srv_invalid v = {type, "body", field, msg, input ? input->data : NULL,
-                          input ? input->len : 0, NULL};
+  struct srv_invalid v = {
+      type, "body", field, msg, input ? input->data : NULL, input ? input->len : 0, NULL};
   return srv_reply_422(c, r, &v);
 }
 
@@ -207,8 +207,7 @@ static int parse_bool(const struct uc_buf *b, int *out) {
 }
 
 /* Which error the form gets first, or 0 when it is a task. */
-static enum MHD_Result check_form(struct srv *s, struct MHD_Connection *c, struct req *r,
-                                  int *ok) {
+static enum MHD_Result check_form(struct srv *s, struct MHD_Connection *c, struct req *r, int *ok) {
   struct srv_upload *u = r->upload;
   *ok = 0;
   if (u->too_big)
@@ -255,8 +254,8 @@ static void finalize(void *arg) {
   close(u->fd);
   u->fd = -1;
   ok = ok && uc_batch_task_dir(s->cfg.batch_dir, u->account_id, u->rec.id, dir, sizeof dir) == 0 &&
-       uc_batch_mkdirs(dir) == 0 && uc_batch_task_file(s->cfg.batch_dir, &u->rec, 0, path,
-                                                       sizeof path) == 0 &&
+       uc_batch_mkdirs(dir) == 0 &&
+       uc_batch_task_file(s->cfg.batch_dir, &u->rec, 0, path, sizeof path) == 0 &&
        rename(u->tmp, path) == 0;
   int dfd = ok ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
   ok = ok && dfd >= 0 && fsync(dfd) == 0;
@@ -390,8 +389,8 @@ static enum MHD_Result download(struct srv *s, struct MHD_Connection *c, struct 
   return ret;
 }
 
-static enum MHD_Result item(struct srv *s, struct MHD_Connection *c, struct req *r,
-                            int64_t account, const char *id, size_t n, int is_download) {
+static enum MHD_Result item(struct srv *s, struct MHD_Connection *c, struct req *r, int64_t account,
+                            const char *id, size_t n, int is_download) {
   struct uc_batch_rec t;
   char key[UC_BATCH_ID_LEN + 1];
   int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
@@ -413,8 +412,8 @@ static enum MHD_Result item(struct srv *s, struct MHD_Connection *c, struct req 
   }
   int rc = uc_store_batch_get(s->store, account, key, &t);
   if (rc)
-    return srv_reply_detail(c, r, rc == UC_ENOTFOUND ? MHD_HTTP_NOT_FOUND
-                                                     : MHD_HTTP_SERVICE_UNAVAILABLE,
+    return srv_reply_detail(c, r,
+                            rc == UC_ENOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
                             rc == UC_ENOTFOUND ? not_found : "The store cannot be read.");
   return is_download ? download(s, c, r, &t)
                      : reply_owned(c, r, MHD_HTTP_OK, uc_batch_rec_json(&t));

@@ -1387,7 +1387,7 @@ static void test_batch_insert_get_update(void **state) {
   assert_int_equal(uc_store_batch_insert(f->st, &t), UC_OK);
   assert_int_equal(uc_store_batch_insert(f->st, &t), UC_EEXISTS);
   assert_int_equal(uc_store_batch_get(f->st, a, t.id, &got), UC_OK);
-  assert_memory_equal(&got, &t, sizeof t); /* every field, as written */
+  assert_memory_equal(&got, &t, sizeof t);                           /* every field, as written */
   assert_int_equal(uc_store_batch_get(f->st, 0, t.id, &got), UC_OK); /* 0: any account */
   assert_int_equal(uc_store_batch_get(f->st, b, t.id, &got), UC_ENOTFOUND);
   assert_int_equal(uc_store_batch_get(f->st, a, "not-an-id", &got), UC_ENOTFOUND);
