@@ -139,6 +139,7 @@ bench: deps all
 	scripts/deps.sh --bench
 	bench/classify/run.sh
 	/usr/bin/python3 bench/http/run.py
+	/usr/bin/python3 bench/batch/run.py
 
 # Every libFuzzer harness, built into build/fuzz/ (fuzz-build: its name as a suite).
 fuzz fuzz-build:

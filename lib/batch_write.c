@@ -85,9 +85,14 @@ out:
   return UC_OK;
 }
 
-/* A cell quoted when it holds the delimiter, a quote or a line end. */
+/* A cell quoted when it holds the delimiter, a quote or a line end. An XLSX
+ * boolean is written as spreadsheets show it. */
 static void text_cell(uc_batch_writer *w, const struct uc_batch_cell *c) {
   int quote = 0;
+  if (c->kind == UC_CELL_BOOL) {
+    fputs(c->n == 1 && c->p[0] == '0' ? "FALSE" : "TRUE", w->fp);
+    return;
+  }
   for (size_t i = 0; i < c->n && !quote; i++)
     quote = c->p[i] == w->delim || c->p[i] == '"' || c->p[i] == '\r' || c->p[i] == '\n';
   if (quote)
