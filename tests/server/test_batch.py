@@ -43,7 +43,7 @@ def get(server, path="", key=None, method="GET"):
 
 def started(server, *args, **kw):
     r = upload(server, *args, **kw)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 200, (r.text, server.stderr())
     body = r.json()
     assert body["status"] == "processing"
     assert body["message"] == "File upload successful. Processing started."
