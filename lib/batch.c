@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *const uc_batch_extra_names[UC_BATCH_EXTRA] = {"category", "domain_type", "mx_record",
@@ -73,12 +74,14 @@ struct col_stat {
   uint32_t filled, at;
 };
 
-/* The last occurrence of an address: a 128-bit keyed hash, never the text. */
+/* The last occurrence of an address: 96 bits of a keyed hash (the tag and h),
+ * never the text; 16 bytes, so that a million addresses take 32 MB. */
 struct seen {
   uint32_t tag;
-  uint8_t h[16];
-  uint64_t last; /* row index */
+  uint32_t last; /* row index */
+  uint64_t h;
 };
+#define UC_BATCH_DEDUPE_ROWS UINT32_MAX
 
 struct clean {
   const struct uc_batch_job *job;
@@ -92,9 +95,11 @@ struct clean {
   size_t col;   /* the email column */
   int header;   /* row 0 is a header */
   size_t width; /* cells of the widest row: the added columns start after it */
-  /* deduplication */
+  /* deduplication: the last row of each address, and a bit per row dropped as an earlier one */
   struct uc_table seen;
-  uint8_t key[crypto_shorthash_siphashx24_KEYBYTES];
+  struct uc_buf dropped;
+  uint64_t sample_bytes; /* of the sampled rows: to size the table once */
+  uint8_t key[crypto_shorthash_siphashx24_KEYBYTES]; /* random per job */
   struct uc_buf lower;
   /* writing */
   uc_batch_writer *w;
@@ -153,6 +158,7 @@ static int sample_row(void *arg, const struct uc_batch_row *row) {
         return say(c, UC_ENOMEM, "%s", "out of memory");
   }
   for (size_t j = 0; j < row->n; j++) {
+    c->sample_bytes += row->cells[j].n + 1;
     struct col_stat *s = &UC_BUF_AT(&c->stats, struct col_stat, j);
     struct col_stat *f = &UC_BUF_AT(&c->first, struct col_stat, j);
     int filled = row->cells[j].n > 0, at = memchr(row->cells[j].p, '@', row->cells[j].n) != NULL;
@@ -203,30 +209,59 @@ static int find_column(struct clean *c) {
 /* ---- pass 1: rows, width, last occurrences ---- */
 
 static int seen_eq(const void *slot, const void *h) {
-  return memcmp(((const struct seen *)slot)->h, h, 16) == 0;
+  return ((const struct seen *)slot)->h == *(const uint64_t *)h;
 }
 
-/* The entry of an address (compared without ASCII case), found or made. */
-static struct seen *seen_slot(struct clean *c, const char *p, size_t n, int insert) {
-  uint8_t h[16];
+/* Sizes the table for the rows the sample suggests (the file's bytes over a
+ * sampled row's), so that a million addresses cost no rehashing. */
+static void reserve_seen(struct clean *c) {
+  struct stat sb;
+  if (!c->sampled || !c->sample_bytes || stat(c->job->in, &sb) != 0)
+    return;
+  uint64_t rows = (uint64_t)sb.st_size / (c->sample_bytes / c->sampled + 1) + 16;
+  uc_table_reserve(&c->seen, (uint32_t)(rows < (1u << 26) ? rows : (1u << 26)));
+}
+
+/* Marks row i dropped: a later row has its address. */
+static int drop_row(struct clean *c, uint64_t i) {
+  static const char zeros[4096];
+  while (c->dropped.len <= i / 8)
+    if (uc_buf_add(&c->dropped, zeros, sizeof zeros))
+      return say(c, UC_ENOMEM, "%s", "out of memory");
+  c->dropped.data[i / 8] |= (char)(1u << (i % 8));
+  return UC_OK;
+}
+
+static int is_dropped(const struct clean *c, uint64_t i) {
+  return i / 8 < c->dropped.len && (c->dropped.data[i / 8] >> (i % 8) & 1);
+}
+
+/* Notes row i as the last occurrence of its address so far (ASCII case
+ * folded); the occurrence before it, if any, is dropped. */
+static int note_address(struct clean *c, const char *p, size_t n, uint64_t i) {
+  uint8_t digest[16];
   uint32_t tag;
+  uint64_t h;
+  int created = 0;
+  if (i >= UC_BATCH_DEDUPE_ROWS)
+    return say(c, UC_ETOOBIG, "%s", "more than 4294967295 rows cannot be deduplicated");
   uc_buf_reset(&c->lower);
-  if (uc_buf_reserve(&c->lower, n + 1)) {
-    say(c, UC_ENOMEM, "%s", "out of memory");
-    return NULL;
-  }
-  for (size_t i = 0; i < n; i++)
-    c->lower.data[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
-  crypto_shorthash_siphashx24(h, (const unsigned char *)c->lower.data, n, c->key);
-  memcpy(&tag, h, sizeof tag);
-  if (!insert)
-    return uc_table_find(&c->seen, tag, seen_eq, h);
-  struct seen *s = uc_table_insert(&c->seen, tag, seen_eq, h, NULL);
+  if (uc_buf_reserve(&c->lower, n + 1))
+    return say(c, UC_ENOMEM, "%s", "out of memory");
+  for (size_t k = 0; k < n; k++)
+    c->lower.data[k] = (char)(p[k] >= 'A' && p[k] <= 'Z' ? p[k] | 0x20 : p[k]);
+  crypto_shorthash_siphashx24(digest, (const unsigned char *)c->lower.data, n, c->key);
+  memcpy(&tag, digest, sizeof tag);
+  memcpy(&h, digest + 8, sizeof h);
+  struct seen *s = uc_table_insert(&c->seen, tag, seen_eq, &h, &created);
   if (!s)
-    say(c, UC_ENOMEM, "%s", "out of memory");
-  else
-    memcpy(s->h, h, sizeof s->h);
-  return s;
+    return say(c, UC_ENOMEM, "%s", "out of memory");
+  if (created)
+    s->h = h;
+  else if (drop_row(c, s->last))
+    return c->rc;
+  s->last = (uint32_t)i;
+  return UC_OK;
 }
 
 static int count_row(void *arg, const struct uc_batch_row *row) {
@@ -238,12 +273,8 @@ static int count_row(void *arg, const struct uc_batch_row *row) {
     return 0;
   c->n.rows_total++;
   const char *addr = c->job->deduplicate ? address_of(c, row, &n) : NULL;
-  if (addr) {
-    struct seen *e = seen_slot(c, addr, n, 1);
-    if (!e)
-      return c->rc;
-    e->last = row->index;
-  }
+  if (addr && note_address(c, addr, n, row->index))
+    return c->rc;
   return progress(c, UC_BATCH_COUNTING, 0);
 }
 
@@ -303,14 +334,9 @@ static int work_row(void *arg, const struct uc_batch_row *row) {
     if (put_header(c, c->header ? row : NULL) || c->header)
       return c->rc;
   const char *addr = address_of(c, row, &n);
-  if (addr && c->job->deduplicate) {
-    struct seen *s = seen_slot(c, addr, n, 0);
-    if (c->rc)
-      return c->rc;
-    if (s && s->last != row->index) { /* a later row has it: this one goes */
-      c->n.duplicates++, c->n.rows_done++;
-      return progress(c, UC_BATCH_CHECKING, 0);
-    }
+  if (addr && is_dropped(c, row->index)) { /* a later row has its address: this one goes */
+    c->n.duplicates++, c->n.rows_done++;
+    return progress(c, UC_BATCH_CHECKING, 0);
   }
   if (put_verdict(c, row, addr, n))
     return c->rc;
@@ -321,12 +347,15 @@ static int work_row(void *arg, const struct uc_batch_row *row) {
 static int run(struct clean *c) {
   const struct uc_batch_job *j = c->job;
   int rc = find_column(c);
+  if (!rc && j->deduplicate)
+    reserve_seen(c);
   if (!rc)
     rc = uc_batch_read(j->in, j->in_format, &c->layout, count_row, c, c->err, c->es);
   if (!rc)
     rc = progress(c, UC_BATCH_COUNTING, 1);
   if (!rc)
-    rc = uc_batch_writer_open(j->out, j->out_format, &c->layout, j->tmpdir, &c->w, c->err, c->es);
+    rc = uc_batch_writer_open(j->out, j->out_format, &c->layout, j->tmpdir,
+                              j->sync ? UC_BATCH_WRITE_SYNC : 0, &c->w, c->err, c->es);
   if (!rc)
     rc = uc_batch_read(j->in, j->in_format, NULL, work_row, c, c->err, c->es);
   if (!rc)
@@ -352,6 +381,7 @@ int uc_batch_clean(const struct uc_batch_job *job, struct uc_batch_counts *count
   uc_buf_init(&c.lower, UC_BATCH_CELL_MAX + 1);
   uc_buf_init(&c.pad, (UC_BATCH_COLUMNS_MAX + 1) * sizeof(struct uc_batch_cell));
   uc_table_init(&c.seen, sizeof(struct seen), offsetof(struct seen, tag));
+  uc_buf_init(&c.dropped, (size_t)1 << 32); /* a bit per row */
   if (sodium_init() < 0)
     return uc_errorf(err, es, UC_EIO, "libsodium failed to initialise");
   randombytes_buf(c.key, sizeof c.key);
@@ -364,6 +394,7 @@ int uc_batch_clean(const struct uc_batch_job *job, struct uc_batch_counts *count
   uc_buf_release(&c.lower);
   uc_buf_release(&c.pad);
   uc_table_release(&c.seen);
+  uc_buf_release(&c.dropped);
   if (counts)
     *counts = c.n;
   return rc;
@@ -390,7 +421,10 @@ void uc_batch_check(void *ctx, const char *addr, size_t n, struct uc_batch_verdi
     uc_check_decide(k->policy, &facts, &r);
   }
   v->category = r.category, v->type = r.type;
-  snprintf(v->mx_record, sizeof v->mx_record, "%s", uc_result_mx_record(have_dns ? &dns : NULL));
+  const char *mx = uc_result_mx_record(have_dns ? &dns : NULL);
+  size_t mn = strnlen(mx, sizeof v->mx_record - 1);
+  memcpy(v->mx_record, mx, mn);
+  v->mx_record[mn] = 0;
   v->did_you_mean[0] = 0;
   if (r.did_you_mean)
     snprintf(v->did_you_mean, sizeof v->did_you_mean, "%.*s@%s", (int)r.email.local_len,

@@ -214,7 +214,8 @@ int uc_batch_task_run(uc_store *st, const char *root, struct uc_batch_rec *t,
                              on_progress,
                              &r,
                              4096,
-                             stop};
+                             stop,
+                             1}; /* nothing uploaded is lost: the result is synced */
   rc = uc_batch_clean(&job, &n, err, sizeof err);
   if (rc == UC_ECANCELED || (rc && atomic_load(stop))) {
     if (r.gone)

@@ -84,18 +84,23 @@ int uc_batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
 
 typedef struct uc_batch_writer uc_batch_writer;
 
+enum uc_batch_write_flag {
+  UC_BATCH_WRITE_SYNC = 1u << 0, /* fsync the file before it takes its name (the server) */
+};
+
 /* Creates the file at path ("-": standard output, CSV/TSV only) in format f,
  * keeping layout's delimiter, BOM and line ends for CSV/TSV (NULL: ',' and
  * CR LF). XLSX is written row by row in constant memory, with temporary files
- * in tmpdir (NULL: the system's). */
+ * in tmpdir (NULL: the system's). flags: enum uc_batch_write_flag. */
 int uc_batch_writer_open(const char *path, enum uc_batch_format f,
-                         const struct uc_batch_layout *layout, const char *tmpdir,
+                         const struct uc_batch_layout *layout, const char *tmpdir, unsigned flags,
                          uc_batch_writer **out, char *err, size_t err_size);
 /* Appends one row: cells then extra. */
 int uc_batch_writer_row(uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n,
                         const struct uc_batch_cell *extra, size_t nextra, char *err,
                         size_t err_size);
-/* Finishes the file (flushed and fsync'ed) and frees w, also on error. */
+/* Finishes the file (flushed; synced with UC_BATCH_WRITE_SYNC), renames it
+ * into place and frees w, also on error. */
 int uc_batch_writer_close(uc_batch_writer *w, char *err, size_t err_size);
 /* Frees w and removes what it wrote. NULL is fine. */
 void uc_batch_writer_abort(uc_batch_writer *w);
@@ -156,6 +161,7 @@ struct uc_batch_job {
   void *progress_ctx;
   unsigned progress_every; /* rows; 0: 4096 */
   const _Atomic int *stop; /* may be NULL: once non-zero, the job ends at the next row */
+  int sync;                /* the result is fsync'ed before it takes its name */
 };
 
 /* Cleans job->in into job->out: finds the email column (a header cell named

@@ -179,8 +179,9 @@ static int run(const struct clean_opts *o, const struct uc_config *cfg) {
   if (cfg->dns && start_dns(&k, cfg, &dns, &infra))
     goto out;
   struct bar b = {isatty(STDERR_FILENO), now_s(), 0, NULL};
-  struct uc_batch_job job = {o->in,          in, out,  of, o->dedupe, NULL,
-                             uc_batch_check, &k, draw, &b, 8192,      NULL};
+  struct uc_batch_job job = {
+      o->in, in,   out, of,   o->dedupe, NULL, uc_batch_check,
+      &k,    draw, &b,  8192, NULL,      0}; /* a command's output: not synced, like cp's */
   int e = uc_batch_clean(&job, &n, err, sizeof err);
   if (b.on)
     fprintf(stderr, "\r\033[K");

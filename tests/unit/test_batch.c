@@ -187,7 +187,7 @@ static char *slurp(const char *path) {
 static int run_job(struct fx *f, const char *in, enum uc_batch_format fi, const char *out,
                    enum uc_batch_format fo, int dedupe, struct uc_batch_counts *n, char *err) {
   struct uc_batch_job job = {in,    fi,   out,  fo, dedupe, f->dir, uc_batch_check,
-                             &f->k, NULL, NULL, 0,  NULL};
+                             &f->k, NULL, NULL, 0,  NULL,   1};
   return uc_batch_clean(&job, n, err, 256);
 }
 
@@ -266,9 +266,9 @@ static void test_xlsx_round_trip_keeps_kinds(void **state) {
   uc_batch_writer *w;
   struct uc_batch_cell cells[3] = {
       {"3.25", 4, UC_CELL_NUMBER}, {"1", 1, UC_CELL_BOOL}, {"x@y.com", 7, UC_CELL_TEXT}};
-  assert_int_equal(
-      uc_batch_writer_open(path_in(f, "k.xlsx"), UC_BATCH_XLSX, NULL, f->dir, &w, err, sizeof err),
-      UC_OK);
+  assert_int_equal(uc_batch_writer_open(path_in(f, "k.xlsx"), UC_BATCH_XLSX, NULL, f->dir, 0, &w,
+                                        err, sizeof err),
+                   UC_OK);
   assert_int_equal(uc_batch_writer_row(w, cells, 3, NULL, 0, err, sizeof err), UC_OK);
   assert_int_equal(uc_batch_writer_close(w, err, sizeof err), UC_OK);
   memset(&r, 0, sizeof r);
@@ -295,8 +295,8 @@ static void test_cancel_and_stop(void **state) {
   char in[128], out[128];
   snprintf(in, sizeof in, "%s", path_in(f, "big.csv"));
   snprintf(out, sizeof out, "%s", path_in(f, "big.out"));
-  struct uc_batch_job job = {in,    UC_BATCH_CSV, out,  UC_BATCH_CSV, 1,   NULL, uc_batch_check,
-                             &f->k, cancel_at,    NULL, 10,           NULL};
+  struct uc_batch_job job = {in,    UC_BATCH_CSV, out,  UC_BATCH_CSV, 1,    NULL, uc_batch_check,
+                             &f->k, cancel_at,    NULL, 10,           NULL, 0};
   assert_int_equal(uc_batch_clean(&job, &n, err, sizeof err), UC_ECANCELED);
   assert_int_equal(n.rows_done, 100);
   assert_int_equal(n.rows_total, 1000);
