@@ -293,8 +293,8 @@ static enum MHD_Result upload(struct srv *s, struct MHD_Connection *c, struct re
   }
   if (u->finalized)
     return srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not store the upload.");
-  if (u->pp && MHD_destroy_post_processor(u->pp) != MHD_YES && !u->have_file)
-    u->write_failed = 2;
+  if (u->pp && MHD_destroy_post_processor(u->pp) != MHD_YES)
+    u->write_failed = 2; /* the body ended inside a part: the file may be cut short */
   u->pp = NULL;
   enum MHD_Result ret = check_form(s, c, r, &ok);
   if (!ok)

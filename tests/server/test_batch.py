@@ -240,6 +240,13 @@ def test_errors_of_the_upload(server):
     r = requests.post(server.url + BATCH, headers={"Authorization": f"Bearer {server.key}"},
                       json={"file": "a.csv"}, timeout=10)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "file"]
+    cut = (b'--XX\r\nContent-Disposition: form-data; name="project_name"\r\n\r\np\r\n'
+           b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+           b'email\na@gmail.com\n')  # no closing boundary: the file may be cut short
+    r = requests.post(server.url + BATCH, data=cut, timeout=10,
+                      headers={"Authorization": f"Bearer {server.key}",
+                               "Content-Type": "multipart/form-data; boundary=XX"})
+    assert r.status_code == 400 and r.json() == {"detail": "Malformed multipart/form-data body."}
     r = requests.put(server.url + BATCH, headers={"Authorization": f"Bearer {server.key}"}, timeout=10)
     assert r.status_code == 405 and "POST" in r.headers["Allow"]
     assert os.listdir(os.path.join(server.batch_dir, "tmp")) == []  # nothing refused is kept
