@@ -353,6 +353,8 @@ static int run(struct clean *c) {
     rc = uc_batch_read(j->in, j->in_format, &c->layout, count_row, c, c->err, c->es);
   if (!rc)
     rc = progress(c, UC_BATCH_COUNTING, 1);
+  if (!rc) /* the checking phase starts with every row counted */
+    rc = progress(c, UC_BATCH_CHECKING, 1);
   if (!rc)
     rc = uc_batch_writer_open(j->out, j->out_format, &c->layout, j->tmpdir,
                               j->sync ? UC_BATCH_WRITE_SYNC : 0, &c->w, c->err, c->es);

@@ -144,19 +144,19 @@ struct run {
   struct uc_batch_rec *t;
   const _Atomic int *stop;
   time_t last;
-  int gone; /* the task was deleted meanwhile */
+  enum uc_batch_phase phase; /* of the last write: a new phase is written at once */
+  int gone;                  /* the task was deleted meanwhile */
 };
 
 /* Writes progress about once a second; stops on a stop or a deletion. */
 static int on_progress(void *ctx, enum uc_batch_phase phase, const struct uc_batch_counts *c) {
   struct run *r = ctx;
   time_t now = time(NULL);
-  (void)phase;
   if (atomic_load(r->stop))
     return 1;
-  if (now == r->last)
+  if (now == r->last && phase == r->phase)
     return 0;
-  r->last = now;
+  r->last = now, r->phase = phase;
   r->t->counts = *c;
   int rc = uc_store_batch_update(r->st, r->t);
   r->gone = rc == UC_ENOTFOUND;
@@ -193,7 +193,7 @@ int uc_batch_task_run(uc_store *st, const char *root, struct uc_batch_rec *t,
                       const struct uc_batch_checker *k, const _Atomic int *stop) {
   char in[4096], out[4096], dir[4096], err[UC_BATCH_REASON_MAX] = "";
   struct uc_batch_counts n;
-  struct run r = {st, t, stop, 0, 0};
+  struct run r = {st, t, stop, 0, 0, 0};
   t->attempts++, t->status = UC_BATCH_PROCESSING, t->result_bytes = 0;
   memset(&t->counts, 0, sizeof t->counts);
   int rc = uc_store_batch_update(st, t);
@@ -213,7 +213,7 @@ int uc_batch_task_run(uc_store *st, const char *root, struct uc_batch_rec *t,
                              (void *)k,
                              on_progress,
                              &r,
-                             4096,
+                             16, /* a deletion is seen within 16 rows (each may wait on DNS) */
                              stop,
                              1}; /* nothing uploaded is lost: the result is synced */
   rc = uc_batch_clean(&job, &n, err, sizeof err);

@@ -143,8 +143,9 @@ struct uc_batch_counts {
  * each address), then checking and writing them. */
 enum uc_batch_phase { UC_BATCH_COUNTING = 1, UC_BATCH_CHECKING = 2 };
 
-/* Called every job->progress_every rows of each phase and at its end (while
- * counting, rows_total grows); non-zero cancels the job (UC_ECANCELED). */
+/* Called every job->progress_every rows of each phase, at its end and at the
+ * start of checking (rows_total then final; while counting it grows);
+ * non-zero cancels the job (UC_ECANCELED). */
 typedef int (*uc_batch_progress_fn)(void *ctx, enum uc_batch_phase phase,
                                     const struct uc_batch_counts *c);
 
