@@ -224,12 +224,14 @@ int uc_batch_task_run(uc_store *st, const char *root, struct uc_batch_rec *t,
   }
   t->counts = n;
   finish(t, rc, err, out);
+  /* Usage first: a task seen completed has been counted. A crash between the
+   * two counts a task twice (it runs again); the other order would lose it. */
+  if (t->status == UC_BATCH_COMPLETED && (rc = count_usage(st, t)) != UC_OK)
+    return rc; /* still processing: it runs again at the next start */
   if ((rc = uc_store_batch_update(st, t)) == UC_ENOTFOUND) { /* deleted at the last moment */
     uc_batch_rmtree(dir);
     return UC_ECANCELED;
   }
-  if (rc == UC_OK && t->status == UC_BATCH_COMPLETED)
-    rc = count_usage(st, t);
   return rc;
 }
 

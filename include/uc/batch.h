@@ -243,7 +243,8 @@ int uc_batch_task_file(const char *root, const struct uc_batch_rec *t, int resul
 /* Runs task t (status processing) from its upload to its result with the
  * check k: its progress goes to the store every second or so; at the end it
  * is completed (with its counts, result size and batch usage counted for its
- * key, sandbox keys aside) or failed (with the reason). Returns UC_OK when
+ * key before the state is written, sandbox keys aside) or failed (with the
+ * reason). Returns UC_OK when
  * it finished either way; UC_ECANCELED when *stop became non-zero (the task
  * stays processing, to be run again) or the task was deleted meanwhile (its
  * files are removed); else the store's error (the task stays processing). */
