@@ -376,7 +376,7 @@ def test_download_while_processing_then_kill_9_and_the_task_completes_after_rest
         task = started(server, "slow.csv", stuck_file(3))
         st = wait(server, task, until=("processing",))
         deadline = time.time() + 30
-        while st["rows_total"] == 0 and time.time() < deadline:  # counted, now waiting on DNS
+        while st["rows_total"] != 53 and time.time() < deadline:  # counted, now waiting on DNS
             time.sleep(0.05)
             st = get(server, "/" + task).json()
         assert st["status"] == "processing" and st["rows_total"] == 53
