@@ -209,6 +209,8 @@ async function colorsShowing(amount, unit, never = false) {
 }
 
 async function saveColors() {
+  // a "Saved" left from an earlier save must not pass for this one
+  await page.evaluate(() => { document.querySelector('#flash').textContent = ''; });
   await page.click('#colors-form button[type=submit]');
   await page.waitForFunction(() => /Saved/.test(document.querySelector('#flash').textContent));
 }
