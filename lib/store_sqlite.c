@@ -170,9 +170,8 @@ static int mkdir_parent(const char *path) {
 }
 
 static int migrate(struct sq *s, char *err, size_t es) {
-  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                    schema_v5,
-                                                     schema_v6};
+  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                    schema_v4, schema_v5, schema_v6};
   /* One transaction per step, the version read inside it: two processes
    * opening one new file at once take turns, and the second finds the
    * first's steps done (never runs a CREATE twice). */

@@ -39,9 +39,9 @@ struct req {
   unsigned status; /* 0 until a reply is queued */
   size_t sent;     /* body bytes of the reply */
   char key_prefix[UC_KEY_PREFIX_SHOWN + 1];
-  char subject[300];    /* the domain (or address, if configured) for the access log */
-  int suspended;        /* waiting for DNS: pend holds the check */
-  unsigned retry_after; /* seconds, for a Retry-After header (a 429); 0: none */
+  char subject[300];         /* the domain (or address, if configured) for the access log */
+  int suspended;             /* waiting for DNS: pend holds the check */
+  unsigned retry_after;      /* seconds, for a Retry-After header (a 429); 0: none */
   struct srv_upload *upload; /* a batch upload streaming to disk (routes_batch.c) */
   /* ---- scratch: not zeroed, written before it is read ---- */
   struct srv_pending pend;
