@@ -161,8 +161,11 @@ static void recover(struct srv_batch *b) {
   struct recover r = {b, {0}};
   uc_buf_init(&r.ids, (size_t)64 << 20);
   clear_parts(b->s->cfg.batch_dir);
-  if (uc_store_batch_each(b->s->store, 0, collect, &r) != UC_OK)
-    fprintf(stderr, "usercleaning: cannot list batch tasks to resume them\n");
+  int rc = uc_store_batch_each(b->s->store, 0, collect, &r);
+  char why[300];
+  if (rc != UC_OK) /* e.g. "the redis store has no batch tasks" */
+    fprintf(stderr, "usercleaning: batch tasks cannot be resumed: %s\n",
+            (uc_store_error(b->s->store, rc, why, sizeof why), why));
   size_t n = UC_BUF_COUNT(&r.ids, struct task_id);
   if (n)
     fprintf(stderr, "usercleaning: resuming %zu batch task(s)\n", n);

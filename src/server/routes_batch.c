@@ -66,6 +66,15 @@ void srv_batch_upload_free(struct req *r) {
   r->upload = NULL;
 }
 
+/* 503 with what the store said ("the redis store has no batch tasks", "... unreachable"). */
+static enum MHD_Result store_failed(struct srv *s, struct MHD_Connection *c, struct req *r,
+                                    int rc) {
+  char why[300], msg[400];
+  uc_store_error(s->store, rc, why, sizeof why);
+  snprintf(msg, sizeof msg, "The store cannot be used for batch tasks: %s.", why);
+  return srv_reply_detail(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+}
+
 static enum MHD_Result reply_owned(struct MHD_Connection *c, struct req *r, unsigned status,
                                    char *json) {
   return srv_reply_owned(c, r, status, "application/json", json, json ? strlen(json) : 0);
@@ -154,8 +163,9 @@ enum MHD_Result srv_batch_begin(struct srv *s, struct MHD_Connection *c, struct 
   unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
   if (declared > s->cfg.batch_upload_limit + (1ull << 20)) /* the form's own bytes aside */
     return upload_too_large(s, c, r);
-  if (uc_batch_used_bytes(s->store, u->account_id, &u->used) != UC_OK)
-    return srv_reply_detail(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "The store cannot be read.");
+  int rc = uc_batch_used_bytes(s->store, u->account_id, &u->used);
+  if (rc != UC_OK)
+    return store_failed(s, c, r, rc);
   if (s->cfg.batch_quota && u->used >= s->cfg.batch_quota)
     return srv_reply_detail(c, r, MHD_HTTP_CONTENT_TOO_LARGE, quota_msg);
   uc_batch_id_new(u->rec.id);
@@ -337,7 +347,8 @@ static enum MHD_Result list(struct srv *s, struct MHD_Connection *c, struct req 
   int rc = uc_store_batch_each(s->store, account, list_one, &l);
   if (rc || l.failed || uc_buf_addstr(&l.out, "]}")) {
     uc_buf_release(&l.out);
-    return srv_reply_detail(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "The store cannot be read.");
+    return rc ? store_failed(s, c, r, rc)
+              : srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Out of memory.");
   }
   size_t n;
   char *body = uc_buf_detach(&l.out, &n);
@@ -405,16 +416,15 @@ static enum MHD_Result item(struct srv *s, struct MHD_Connection *c, struct req 
     if (rc == UC_ENOTFOUND)
       return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, not_found);
     if (rc)
-      return srv_reply_detail(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "The store cannot be written.");
+      return store_failed(s, c, r, rc);
     char body[128];
     int len = snprintf(body, sizeof body, "{\"task_id\":\"%s\",\"deleted\":true}", key);
     return srv_reply(c, r, MHD_HTTP_OK, "application/json", body, (size_t)len);
   }
   int rc = uc_store_batch_get(s->store, account, key, &t);
   if (rc)
-    return srv_reply_detail(c, r,
-                            rc == UC_ENOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
-                            rc == UC_ENOTFOUND ? not_found : "The store cannot be read.");
+    return rc == UC_ENOTFOUND ? srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, not_found)
+                              : store_failed(s, c, r, rc);
   return is_download ? download(s, c, r, &t)
                      : reply_owned(c, r, MHD_HTTP_OK, uc_batch_rec_json(&t));
 }
