@@ -1,11 +1,12 @@
 # user.cleaning (self-hosted). `make run` and `make test` install what is missing first.
 
 CC      ?= cc
-PKGS    := libidn2 libpsl jansson yajl libsodium inih sqlite3 libmicrohttpd libcares hiredis libcurl
+PKGS    := libidn2 libpsl jansson yajl libsodium inih sqlite3 libmicrohttpd libcares hiredis libcurl \
+           libzip expat xlsxwriter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread
 PYTHON  := /usr/bin/python3
 
 B       := build
@@ -138,6 +139,7 @@ bench: deps all
 	scripts/deps.sh --bench
 	bench/classify/run.sh
 	/usr/bin/python3 bench/http/run.py
+	/usr/bin/python3 bench/batch/run.py
 
 # Every libFuzzer harness, built into build/fuzz/ (fuzz-build: its name as a suite).
 fuzz fuzz-build:

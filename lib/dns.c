@@ -690,3 +690,34 @@ void uc_dns_stats(uc_dns *d, struct uc_dns_stats *out) {
     pthread_mutex_unlock(&d->shards[i].lock);
   }
 }
+
+/* ---- waiting on the calling thread (the CLI, batch workers) ---- */
+
+struct sync_wait {
+  struct uc_dns_wait w;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int done;
+};
+
+static void sync_woke(struct uc_dns_wait *w) {
+  struct sync_wait *s = w->arg;
+  pthread_mutex_lock(&s->lock);
+  s->done = 1;
+  pthread_cond_signal(&s->cond);
+  pthread_mutex_unlock(&s->lock);
+}
+
+void uc_dns_lookup_sync(uc_dns *d, const char *domain, unsigned timeout_ms,
+                        struct uc_dns_facts *out) {
+  struct sync_wait s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  s.w.done = sync_woke, s.w.arg = &s;
+  s.w.deadline_ms = uc_dns_now_ms() + timeout_ms;
+  if (uc_dns_lookup(d, domain, &s.w, out) != UC_DNS_WAIT)
+    return;
+  pthread_mutex_lock(&s.lock);
+  while (!s.done)
+    pthread_cond_wait(&s.cond, &s.lock);
+  pthread_mutex_unlock(&s.lock);
+  *out = s.w.facts;
+}

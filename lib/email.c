@@ -59,6 +59,21 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
   return len;
 }
 
+int uc_utf8_valid(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  for (size_t i = 0; i < n;) {
+    if (p[i] >= 0x20 && p[i] < 0x80) { /* the common case: printable ASCII */
+      i++;
+      continue;
+    }
+    size_t k = p[i] ? utf8_seq(p + i, n - i) : 0;
+    if (!k)
+      return 0;
+    i += k;
+  }
+  return 1;
+}
+
 /* Appends the printable form of byte c to the list of bad characters once. */
 static void note_bad(char *bad, size_t size, unsigned char c) {
   char item[16];

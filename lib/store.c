@@ -252,28 +252,54 @@ int uc_store_alias_trim(uc_store *st, int64_t before, size_t *deleted) {
     *deleted = n;
   return rc;
 }
+
 /* An optional op: UC_EUNAVAILABLE (with a message) on a backend without it. */
-#define OPTIONAL(op, ...)                                                                          \
+#define OPTIONAL(op, what, ...)                                                                    \
   (st->ops->op ? CALL(op, __VA_ARGS__)                                                             \
-               : uc__store_errorf(UC_EUNAVAILABLE, "the %s store keeps no " #op " records",        \
-                                  st->ops->scheme))
+               : uc__store_errorf(UC_EUNAVAILABLE, "the %s store has no " what, st->ops->scheme))
 
 int uc_store_rdap_get(uc_store *st, const char *domain, struct uc_rdap_rec *out) {
-  return OPTIONAL(rdap_get, domain, out);
+  return OPTIONAL(rdap_get, "RDAP cache", domain, out);
 }
 int uc_store_rdap_put(uc_store *st, const struct uc_rdap_rec *r) {
-  return OPTIONAL(rdap_put, r);
+  return OPTIONAL(rdap_put, "RDAP cache", r);
 }
 int uc_store_rdap_each(uc_store *st, int64_t at, size_t limit, uc_rdap_cb cb, void *arg) {
-  return OPTIONAL(rdap_each, at, limit, cb, arg);
+  return OPTIONAL(rdap_each, "RDAP cache", at, limit, cb, arg);
 }
 int uc_store_rdap_trim(uc_store *st, int64_t before, size_t *deleted) {
   size_t n = 0;
-  int rc = OPTIONAL(rdap_trim, before, &n);
+  int rc = OPTIONAL(rdap_trim, "RDAP cache", before, &n);
   if (deleted)
     *deleted = n;
   return rc;
 }
+
+int uc_store_batch_insert(uc_store *st, const struct uc_batch_rec *t) {
+  return OPTIONAL(batch_insert, "batch tasks", t);
+}
+int uc_store_batch_update(uc_store *st, const struct uc_batch_rec *t) {
+  return OPTIONAL(batch_update, "batch tasks", t);
+}
+int uc_store_batch_get(uc_store *st, int64_t account_id, const char *id, struct uc_batch_rec *out) {
+  if (!uc_batch_id_valid(id, strlen(id)))
+    return UC_ENOTFOUND;
+  return OPTIONAL(batch_get, "batch tasks", account_id, id, out);
+}
+int uc_store_batch_each(uc_store *st, int64_t account_id, uc_batch_cb cb, void *arg) {
+  return OPTIONAL(batch_each, "batch tasks", account_id, cb, arg);
+}
+int uc_store_batch_delete(uc_store *st, int64_t account_id, const char *id) {
+  return OPTIONAL(batch_delete, "batch tasks", account_id, id);
+}
+int uc_store_batch_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n) {
+  return n ? OPTIONAL(batch_usage_add, "batch tasks", d, n) : UC_OK;
+}
+int uc_store_batch_usage_each(uc_store *st, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                              void *arg) {
+  return OPTIONAL(batch_usage_each, "batch tasks", account_id, since_day, cb, arg);
+}
+
 int uc_store_audit_add(uc_store *st, int64_t account_id, int64_t key_id, const char *action,
                        const char *detail) {
   return CALL(audit_add, account_id, key_id, action, detail ? detail : "{}");

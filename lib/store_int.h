@@ -52,6 +52,14 @@ struct uc_store_ops {
   int (*rdap_put)(void *s, const struct uc_rdap_rec *r);
   int (*rdap_each)(void *s, int64_t at, size_t limit, uc_rdap_cb cb, void *arg);
   int (*rdap_trim)(void *s, int64_t before, size_t *deleted);
+  int (*batch_insert)(void *s, const struct uc_batch_rec *t);
+  int (*batch_update)(void *s, const struct uc_batch_rec *t);
+  int (*batch_get)(void *s, int64_t account_id, const char *id, struct uc_batch_rec *out);
+  int (*batch_each)(void *s, int64_t account_id, uc_batch_cb cb, void *arg);
+  int (*batch_delete)(void *s, int64_t account_id, const char *id);
+  int (*batch_usage_add)(void *s, const struct uc_usage_delta *d, size_t n);
+  int (*batch_usage_each)(void *s, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                          void *arg);
   int (*audit_add)(void *s, int64_t account_id, int64_t key_id, const char *action,
                    const char *detail);
   int (*audit_each)(void *s, int64_t account_id, size_t limit, uc_audit_cb cb, void *arg);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 static const char schema_v1[] =
     "CREATE TABLE accounts ("
@@ -116,6 +116,39 @@ static const char schema_v6[] =
     "  expires_at INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX rdap_expires ON rdap(expires_at);";
 
+/* Version 7: batch tasks and the rows they checked (docs/internals/batch.md). */
+static const char schema_v7[] =
+    "CREATE TABLE batch_tasks ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  key_id INTEGER NOT NULL,"
+    "  key_type TEXT NOT NULL CHECK (key_type IN ('active','sandbox','admin')),"
+    "  project TEXT NOT NULL,"
+    "  filename TEXT NOT NULL,"
+    "  format TEXT NOT NULL CHECK (format IN ('csv','tsv','txt','xlsx')),"
+    "  deduplicate INTEGER NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('processing','completed','failed')),"
+    "  rows_total INTEGER NOT NULL, rows_done INTEGER NOT NULL,"
+    "  white INTEGER NOT NULL, grey INTEGER NOT NULL, black INTEGER NOT NULL,"
+    "  blank INTEGER NOT NULL, duplicates INTEGER NOT NULL,"
+    "  type_white INTEGER NOT NULL, type_grey INTEGER NOT NULL, type_black INTEGER NOT NULL,"
+    "  type_disposable INTEGER NOT NULL, type_masked INTEGER NOT NULL,"
+    "  type_no_website INTEGER NOT NULL, type_multi_alias INTEGER NOT NULL,"
+    "  type_suspicious INTEGER NOT NULL, type_young INTEGER NOT NULL,"
+    "  type_legitimate INTEGER NOT NULL,"
+    "  type_invalid INTEGER NOT NULL, type_unknown INTEGER NOT NULL,"
+    "  upload_bytes INTEGER NOT NULL, result_bytes INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, finished_at INTEGER,"
+    "  attempts INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL);"
+    "CREATE INDEX batch_tasks_account ON batch_tasks(account_id, created_at);"
+    "CREATE TABLE batch_usage ("
+    "  key_id INTEGER NOT NULL REFERENCES keys(id),"
+    "  day TEXT NOT NULL,"
+    "  category TEXT NOT NULL CHECK (category IN ('white','grey','black')),"
+    "  count INTEGER NOT NULL,"
+    "  PRIMARY KEY (key_id, day, category)) WITHOUT ROWID;";
+
 struct sq {
   sqlite3 *db;
   pthread_mutex_t lock; /* one connection, one statement at a time */
@@ -147,8 +180,8 @@ static int mkdir_parent(const char *path) {
 }
 
 static int migrate(struct sq *s, char *err, size_t es) {
-  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                    schema_v4, schema_v5, schema_v6};
+  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                    schema_v5, schema_v6, schema_v7};
   /* One transaction per step, the version read inside it: two processes
    * opening one new file at once take turns, and the second finds the
    * first's steps done (never runs a CREATE twice). */
@@ -520,15 +553,13 @@ static int step_done(struct sq *s, sqlite3_stmt *st) {
 struct usage_add {
   const struct uc_usage_delta *d;
   size_t n;
+  const char *add; /* the upsert into usage or batch_usage */
 };
 
 static int usage_add_body(struct sq *s, void *arg) {
   const struct usage_add *u = arg;
   sqlite3_stmt *add = NULL, *touch = NULL;
-  int ret = run_locked(s,
-                       "INSERT INTO usage(key_id, day, category, count) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT DO UPDATE SET count = count + excluded.count",
-                       &add);
+  int ret = run_locked(s, u->add, &add);
   if (!ret)
     ret = run_locked(s,
                      "UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) "
@@ -553,18 +584,46 @@ static int usage_add_body(struct sq *s, void *arg) {
 }
 
 static int sq_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
-  struct usage_add u = {d, n};
+  struct usage_add u = {d, n,
+                        "INSERT INTO usage(key_id, day, category, count) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT DO UPDATE SET count = count + excluded.count"};
   return in_tx(state, usage_add_body, &u);
 }
 
+static int sq_batch_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
+  struct usage_add u = {d, n,
+                        "INSERT INTO batch_usage(key_id, day, category, count) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT DO UPDATE SET count = count + excluded.count"};
+  return in_tx(state, usage_add_body, &u);
+}
+
+static int usage_each(struct sq *s, const char *sql, int64_t account_id, unsigned since_day,
+                      uc_usage_cb cb, void *arg);
+
 static int sq_usage_each(void *state, int64_t account_id, unsigned since_day, uc_usage_cb cb,
                          void *arg) {
-  struct sq *s = state;
+  return usage_each(state,
+                    "SELECT u.key_id, u.day, u.category, u.count FROM usage u "
+                    "JOIN keys k ON k.id = u.key_id "
+                    "WHERE k.account_id = ? AND u.day >= ? ORDER BY u.key_id, u.day",
+                    account_id, since_day, cb, arg);
+}
+
+static int sq_batch_usage_each(void *state, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                               void *arg) {
+  return usage_each(state,
+                    "SELECT u.key_id, u.day, u.category, u.count FROM batch_usage u "
+                    "JOIN keys k ON k.id = u.key_id "
+                    "WHERE k.account_id = ? AND u.day >= ? ORDER BY u.key_id, u.day",
+                    account_id, since_day, cb, arg);
+}
+
+/* Rows of one account since a day, one callback per key and day. */
+static int usage_each(struct sq *s, const char *sql, int64_t account_id, unsigned since_day,
+                      uc_usage_cb cb, void *arg) {
   char since[11];
   uc_date_format(since_day, since);
-  sqlite3_stmt *st = prepare(s, "SELECT u.key_id, u.day, u.category, u.count FROM usage u "
-                                "JOIN keys k ON k.id = u.key_id "
-                                "WHERE k.account_id = ? AND u.day >= ? ORDER BY u.key_id, u.day");
+  sqlite3_stmt *st = prepare(s, sql);
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
@@ -1331,6 +1390,162 @@ static int sq_rdap_trim(void *state, int64_t before, size_t *deleted) {
   return delete_before(state, "DELETE FROM rdap WHERE expires_at < ?", before, deleted);
 }
 
+/* ---- batch tasks ---- */
+
+_Static_assert(UC_TYPE_COUNT == 12, "batch_tasks has one type_ column per uc_type");
+#define BATCH_COUNTS                                                                               \
+  "rows_total, rows_done, white, grey, black, blank, duplicates, type_white, type_grey, "          \
+  "type_black, type_disposable, type_masked, type_no_website, type_multi_alias, "                  \
+  "type_suspicious, type_young, type_legitimate, type_invalid, type_unknown"
+#define BATCH_COLS                                                                                 \
+  "id, account_id, key_id, key_type, project, filename, format, deduplicate, "                     \
+  "status, " BATCH_COUNTS                                                                          \
+  ", upload_bytes, result_bytes, created_at, coalesce(finished_at, 0), attempts, "                 \
+  "reason"
+#define BATCH_NCOLS 34
+
+/* Binds the counts at column i and after; returns the next column. */
+static int bind_counts(sqlite3_stmt *st, int i, const struct uc_batch_counts *n) {
+  const uint64_t v[7] = {n->rows_total,  n->rows_done, n->category[0], n->category[1],
+                         n->category[2], n->blank,     n->duplicates};
+  for (int k = 0; k < 7; k++)
+    sqlite3_bind_int64(st, i++, (sqlite3_int64)v[k]);
+  for (int t = 0; t < UC_TYPE_COUNT; t++)
+    sqlite3_bind_int64(st, i++, (sqlite3_int64)n->type[t]);
+  return i;
+}
+
+/* Binds what a task's progress changes, from column i. */
+static int bind_progress(sqlite3_stmt *st, int i, const struct uc_batch_rec *t) {
+  i = bind_counts(st, i, &t->counts);
+  sqlite3_bind_int64(st, i++, (sqlite3_int64)t->upload_bytes);
+  sqlite3_bind_int64(st, i++, (sqlite3_int64)t->result_bytes);
+  sqlite3_bind_int64(st, i++, t->finished_at);
+  sqlite3_bind_int(st, i++, (int)t->attempts);
+  sqlite3_bind_text(st, i++, t->reason, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, i++, uc_batch_status_name(t->status), -1, SQLITE_STATIC);
+  return i;
+}
+
+static void read_batch(sqlite3_stmt *st, void *out) {
+  struct uc_batch_rec *t = out;
+  char text[16];
+  memset(t, 0, sizeof *t);
+  copy_text(t->id, sizeof t->id, st, 0);
+  t->account_id = sqlite3_column_int64(st, 1);
+  t->key_id = sqlite3_column_int64(st, 2);
+  copy_text(text, sizeof text, st, 3);
+  uc_key_type_parse(text, &t->key_type);
+  copy_text(t->project, sizeof t->project, st, 4);
+  copy_text(t->filename, sizeof t->filename, st, 5);
+  copy_text(text, sizeof text, st, 6);
+  char name[24]; /* the format by its extension */
+  snprintf(name, sizeof name, "x.%s", text);
+  uc_batch_format_of(name, &t->format);
+  t->deduplicate = sqlite3_column_int(st, 7);
+  copy_text(text, sizeof text, st, 8);
+  uc_batch_status_parse(text, &t->status);
+  uint64_t *v[7] = {&t->counts.rows_total,  &t->counts.rows_done,   &t->counts.category[0],
+                    &t->counts.category[1], &t->counts.category[2], &t->counts.blank,
+                    &t->counts.duplicates};
+  for (int k = 0; k < 7; k++)
+    *v[k] = (uint64_t)sqlite3_column_int64(st, 9 + k);
+  for (int k = 0; k < UC_TYPE_COUNT; k++)
+    t->counts.type[k] = (uint64_t)sqlite3_column_int64(st, 16 + k);
+  t->upload_bytes = (uint64_t)sqlite3_column_int64(st, 16 + UC_TYPE_COUNT);
+  t->result_bytes = (uint64_t)sqlite3_column_int64(st, 17 + UC_TYPE_COUNT);
+  t->created_at = sqlite3_column_int64(st, 18 + UC_TYPE_COUNT);
+  t->finished_at = sqlite3_column_int64(st, 19 + UC_TYPE_COUNT);
+  t->attempts = (unsigned)sqlite3_column_int(st, 20 + UC_TYPE_COUNT);
+  copy_text(t->reason, sizeof t->reason, st, 21 + UC_TYPE_COUNT);
+}
+
+static int sq_batch_insert(void *state, const struct uc_batch_rec *t) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(
+      s, "INSERT INTO batch_tasks(id, account_id, key_id, key_type, project, filename, format, "
+         "deduplicate, " BATCH_COUNTS ", upload_bytes, result_bytes, finished_at, attempts, "
+         "reason, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+         "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+         "?, ?, nullif(?, 0), ?, ?, ?, ?)");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, t->account_id);
+  sqlite3_bind_int64(st, 3, t->key_id);
+  sqlite3_bind_text(st, 4, uc_key_type_name(t->key_type), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, t->project, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 6, t->filename, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 7, uc_batch_format_name(t->format), -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 8, t->deduplicate != 0);
+  int i = bind_progress(st, 9, t);
+  sqlite3_bind_int64(st, i, t->created_at);
+  return step_write(s, st, 0);
+}
+
+static int sq_batch_update(void *state, const struct uc_batch_rec *t) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(
+      s, "UPDATE batch_tasks SET rows_total = ?, rows_done = ?, white = ?, grey = ?, black = ?, "
+         "blank = ?, duplicates = ?, type_white = ?, type_grey = ?, type_black = ?, "
+         "type_disposable = ?, type_masked = ?, type_no_website = ?, type_multi_alias = ?, "
+         "type_suspicious = ?, type_young = ?, type_legitimate = ?, type_invalid = ?, "
+         "type_unknown = ?, "
+         "upload_bytes = ?, result_bytes = ?, finished_at = nullif(?, 0), attempts = ?, "
+         "reason = ?, status = ? WHERE account_id = ? AND id = ?");
+  if (!st)
+    return UC_ESTORE;
+  int i = bind_progress(st, 1, t);
+  sqlite3_bind_int64(st, i++, t->account_id);
+  sqlite3_bind_text(st, i, t->id, -1, SQLITE_STATIC);
+  return step_write(s, st, 1);
+}
+
+static int sq_batch_get(void *state, int64_t account_id, const char *id, struct uc_batch_rec *out) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "SELECT " BATCH_COLS " FROM batch_tasks "
+                                "WHERE id = ?1 AND (?2 = 0 OR account_id = ?2)");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, account_id);
+  return one_row(s, st, read_batch, out);
+}
+
+struct visit_batch {
+  uc_batch_cb cb;
+  void *arg;
+};
+static int batch_row(sqlite3_stmt *st, void *ctx) {
+  struct visit_batch *v = ctx;
+  struct uc_batch_rec t;
+  read_batch(st, &t);
+  return v->cb(v->arg, &t);
+}
+
+static int sq_batch_each(void *state, int64_t account_id, uc_batch_cb cb, void *arg) {
+  struct sq *s = state;
+  struct visit_batch v = {cb, arg};
+  sqlite3_stmt *st = prepare(s, "SELECT " BATCH_COLS " FROM batch_tasks "
+                                "WHERE ?1 = 0 OR account_id = ?1 "
+                                "ORDER BY created_at DESC, rowid DESC");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  return each_row(s, st, batch_row, &v);
+}
+
+static int sq_batch_delete(void *state, int64_t account_id, const char *id) {
+  struct sq *s = state;
+  sqlite3_stmt *st = prepare(s, "DELETE FROM batch_tasks WHERE id = ?1 "
+                                "AND (?2 = 0 OR account_id = ?2)");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, account_id);
+  return step_write(s, st, 1);
+}
+
 static int sq_version(void *state, uint64_t *v) {
   struct sq *s = state;
   sqlite3_stmt *st = prepare(s, "PRAGMA data_version");
@@ -1376,6 +1591,13 @@ const struct uc_store_ops uc__store_sqlite_ops = {
     .rdap_put = sq_rdap_put,
     .rdap_each = sq_rdap_each,
     .rdap_trim = sq_rdap_trim,
+    .batch_insert = sq_batch_insert,
+    .batch_update = sq_batch_update,
+    .batch_get = sq_batch_get,
+    .batch_each = sq_batch_each,
+    .batch_delete = sq_batch_delete,
+    .batch_usage_add = sq_batch_usage_add,
+    .batch_usage_each = sq_batch_usage_each,
     .audit_add = sq_audit_add,
     .audit_each = sq_audit_each,
     .secret_each = sq_secret_each,

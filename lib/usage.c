@@ -171,6 +171,13 @@ static int add_row(void *arg, const struct uc_usage_row *u) {
   return 0;
 }
 
+static int add_batch_row(void *arg, const struct uc_usage_row *u) {
+  struct uc_usage_report *r = arg;
+  for (int c = 0; c < 3; c++)
+    r->batch[c] += u->count[c];
+  return 0;
+}
+
 static int by_day(const void *a, const void *b) {
   unsigned x = ((const struct uc_usage_day *)a)->day, y = ((const struct uc_usage_day *)b)->day;
   return x < y ? -1 : x > y;
@@ -188,6 +195,10 @@ int uc_usage_report(uc_store *st, int64_t account, unsigned days, unsigned today
   int rc = uc_store_key_each(st, account, add_key, &b);
   if (!rc && !b.failed)
     rc = uc_store_usage_each(st, account, today - days + 1, add_row, &b);
+  if (!rc && !b.failed) /* a store without batch tasks has no batch usage */
+    if ((rc = uc_store_batch_usage_each(st, account, today - days + 1, add_batch_row, r)) ==
+        UC_EUNAVAILABLE)
+      rc = UC_OK;
   if (!rc && b.failed)
     rc = UC_ENOMEM;
   if (rc) {
@@ -238,8 +249,8 @@ char *uc_usage_report_json(const struct uc_usage_report *r) {
     json_object_set_new(k, "revoked", json_boolean(r->by_key[i].revoked));
     json_array_append_new(keys, k);
   }
-  json_t *doc = json_pack("{s:i, s:o*, s:o*, s:o*}", "days", (int)r->days, "by_day", days, "by_key",
-                          keys, "total", counts(r->total));
+  json_t *doc = json_pack("{s:i, s:o*, s:o*, s:o*, s:o*}", "days", (int)r->days, "by_day", days,
+                          "by_key", keys, "total", counts(r->total), "batch", counts(r->batch));
   char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(doc);
   return text;

@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 # Build: compiler, pkg-config and the libraries of STYLE.md.
 BUILD_PKGS="build-essential pkg-config clang clang-format libclang-rt-14-dev
   libidn2-dev libpsl-dev publicsuffix libjansson-dev libyajl-dev libsodium-dev libinih-dev
-  libcmocka-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libhiredis-dev libcurl4-openssl-dev"
+  libcmocka-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libhiredis-dev libcurl4-openssl-dev
+  libcsv-dev libzip-dev libexpat1-dev libxlsxwriter-dev"
 # Tests and benchmarks.
 TEST_PKGS="python3 python3-pytest python3-pytest-timeout python3-requests python3-django
-  python3-pytest-django python3-pip python3-setuptools chromium dnsmasq-base redis-server
-  nginx-light"
+  python3-pytest-django python3-pip python3-setuptools python3-openpyxl chromium dnsmasq-base
+  redis-server nginx-light"
 BENCH_PKGS="wrk nginx-light hyperfine"
 
 want="$BUILD_PKGS $TEST_PKGS"

@@ -70,7 +70,7 @@ const admin = (method, path, body) => api(method, '/v1/admin' + path, body);
 
 // ---- navigation ----
 
-const pages = ['signin', 'keys', 'colors', 'lists', 'usage', 'try'];
+const pages = ['signin', 'keys', 'colors', 'lists', 'usage', 'batch', 'try'];
 const loaders = {};
 
 function show(page) {
@@ -463,6 +463,108 @@ loaders.usage = async () => {
   for (const k of u.by_key) tbody.append(el('tr', {}, el('td', {}, k.name || ('#' + k.id)), el('td', {}, k.white), el('td', {}, k.grey), el('td', {}, k.black), el('td', {}, k.total)));
   tbody.append(el('tr', {}, el('th', {}, 'All keys'), el('th', {}, u.total.white), el('th', {}, u.total.grey), el('th', {}, u.total.black), el('th', {}, u.total.total)));
 };
+
+// ---- Batch ----
+
+const BATCH = '/v1/external-api-requests/batch-check-emails';
+let batchTimer = null;
+
+// The batch routes take the admin key too (the dashboard's session); uploads are multipart.
+async function batchCall(method, path, form) {
+  const headers = { Authorization: 'Bearer ' + (sessionStorage.getItem(KEY) || '') };
+  let res;
+  try {
+    res = await fetch(BATCH + path, { method, headers, body: form });
+  } catch (e) {
+    throw new ApiError(0, { detail: 'The server cannot be reached: ' + e.message });
+  }
+  if (!res.ok) {
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    const err = new ApiError(res.status, data);
+    if (res.status === 401) { // the stored admin key stopped working
+      err.handled = true;
+      signOut('Your key was refused; sign in again.');
+    }
+    throw err;
+  }
+  return res;
+}
+
+function statusCell(t) {
+  const td = el('td', { 'data-label': 'Status', class: 'status ' + t.status });
+  if (t.status === 'processing') {
+    const pct = t.rows_total ? Math.floor((100 * t.rows_done) / t.rows_total) : 0;
+    td.append(el('progress', { max: '100', value: String(pct), 'aria-label': 'Progress of ' + t.project_name }),
+      ' ', t.rows_total ? pct + '%' : 'counting rows…');
+  } else {
+    td.append(t.status);
+    if (t.failure_reason) td.append(el('div', { class: 'hint' }, t.failure_reason));
+  }
+  return td;
+}
+
+function batchRow(t) {
+  const actions = el('td', {});
+  if (t.status === 'completed') {
+    actions.append(el('button', { type: 'button', class: 'small', onclick: () => downloadTask(t) }, 'Download'), ' ');
+  }
+  actions.append(el('button', { type: 'button', class: 'small danger', onclick: () => deleteTask(t) }, 'Delete'));
+  const c = t.counts || {};
+  const tr = el('tr', { 'data-task': t.task_id }, el('td', {}, t.project_name), el('td', {}, t.file_name), statusCell(t),
+    el('td', {}, t.rows_done + ' / ' + t.rows_total), el('td', {}, c.white || 0), el('td', {}, c.grey || 0),
+    el('td', {}, c.black || 0), el('td', {}, fmtTime(t.created_at)), actions);
+  return tr;
+}
+
+loaders.batch = async () => {
+  clearTimeout(batchTimer);
+  const { tasks } = await (await batchCall('GET', '')).json();
+  const tbody = $('#batch-table tbody');
+  tbody.replaceChildren(...tasks.map(batchRow));
+  $('#batch-empty').hidden = tasks.length > 0;
+  // live progress: poll while something runs and this page is shown
+  if (tasks.some((t) => t.status === 'processing') && !$('#page-batch').hidden) {
+    batchTimer = setTimeout(() => loaders.batch().catch((e) => report(e)), 1000);
+  }
+};
+
+async function downloadTask(t) {
+  try {
+    const res = await batchCall('GET', '/' + t.task_id + '/download');
+    const m = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+    const url = URL.createObjectURL(await res.blob());
+    const a = el('a', { href: url, download: m ? m[1] : 'cleaned' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (e) { report(e); }
+}
+
+async function deleteTask(t) {
+  if (!confirm('Delete "' + t.project_name + '" and its files?')) return;
+  try { await batchCall('DELETE', '/' + t.task_id); flash('Deleted "' + t.project_name + '".'); await loaders.batch(); } catch (e) { report(e); }
+}
+
+$('#batch-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const file = $('#batch-file').files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append('file', file, file.name);
+  form.append('project_name', $('#batch-project').value);
+  form.append('deduplicate', $('#batch-dedupe').checked ? 'true' : 'false');
+  const button = $('#batch-form button[type=submit]');
+  button.disabled = true;
+  try {
+    const r = await (await batchCall('POST', '', form)).json();
+    flash(r.message);
+    $('#batch-form').reset();
+    await loaders.batch();
+  } catch (e) { report(e); } finally { button.disabled = false; }
+});
+$('#batch-refresh').addEventListener('click', () => loaders.batch().catch((e) => report(e)));
 
 // ---- Try it ----
 

@@ -46,6 +46,11 @@ struct uc_config {
   unsigned rdap_server_interval;    /* ms between two requests to one RDAP server */
   unsigned rdap_queue;              /* domains waiting for a lookup at most */
   unsigned rdap_cache;              /* domains kept in memory */
+  char batch_dir[1024];             /* batch uploads and results */
+  unsigned long batch_upload_limit; /* bytes of one uploaded file */
+  unsigned long batch_quota;        /* bytes each account may keep in batch_dir; 0: no limit */
+  unsigned batch_workers;           /* threads running batch tasks */
+  int batch_dns;                    /* batch tasks look up MX records (when dns is on) */
 };
 
 void uc_config_defaults(struct uc_config *c);

@@ -92,6 +92,12 @@ enum uc_dns_lookup_result uc_dns_lookup(uc_dns *d, const char *domain, struct uc
  * with a wait answer UC_DNS_HIT with nothing known (a server stopping). */
 void uc_dns_stop_waiting(uc_dns *d);
 
+/* The facts of domain, waiting for them on the calling thread at most
+ * timeout_ms (then UC_DNS_UNKNOWN): for threads that may block, never for
+ * one that answers checks (the CLI, batch workers). */
+void uc_dns_lookup_sync(uc_dns *d, const char *domain, unsigned timeout_ms,
+                        struct uc_dns_facts *out);
+
 /* Monotonic milliseconds, the clock of deadlines. */
 uint64_t uc_dns_now_ms(void);
 

@@ -59,6 +59,10 @@ struct uc_local_info {
 };
 void uc_email_local_info(const struct uc_email *e, struct uc_local_info *info);
 
+/* Whether s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code
+ * points past U+10FFFF) without NUL bytes. */
+int uc_utf8_valid(const char *s, size_t n);
+
 #define UC_NORMALIZED_MAX (UC_LOCAL_MAX + 1 + UC_DISPLAY_MAX)
 
 /* Writes the canonical mailbox of e into out (NUL-terminated): provider rules

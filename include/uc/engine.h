@@ -152,6 +152,11 @@ void uc_check_decide(const struct uc_policy *policy, const struct uc_facts *fact
 void uc_check(const uc_lists *lists, const struct uc_policy *policy, const char *addr, size_t len,
               struct uc_result *r);
 
+/* What a sandbox key answers (SPEC §2): test@disposable.com, test@multi-alias.com
+ * and test@gmail.com classify; every other address is white / unknown. Sets
+ * type, category, signals and matched of r (after uc_check_lists). */
+void uc_check_sandbox(const char *addr, size_t n, struct uc_result *r);
+
 /* Damerau (optimal string alignment) distance of a and b, capped at max + 1. */
 unsigned uc_edit_distance(const char *a, size_t an, const char *b, size_t bn, unsigned max);
 

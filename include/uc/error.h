@@ -19,7 +19,8 @@
   X(AUTH, -11, "authentication failed")                                                            \
   X(BUSY, -12, "busy: try again")                                                                  \
   X(UNAVAILABLE, -13, "service unavailable")                                                       \
-  X(DENIED, -14, "not allowed")
+  X(DENIED, -14, "not allowed")                                                                    \
+  X(CANCELED, -15, "canceled")
 
 typedef enum uc_err {
   UC_OK = 0,

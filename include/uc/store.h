@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "uc/batch.h"
 #include "uc/engine.h"
 #include "uc/ip.h"
 #include "uc/keys.h"
@@ -135,6 +136,7 @@ typedef int (*uc_change_cb)(void *arg, const struct uc_change *c);
 typedef int (*uc_alias_cb)(void *arg, const struct uc_alias_rec *a);
 typedef int (*uc_secret_cb)(void *arg, const char *name, const uint8_t value[32]);
 typedef int (*uc_rdap_cb)(void *arg, const struct uc_rdap_rec *r);
+typedef int (*uc_batch_cb)(void *arg, const struct uc_batch_rec *t);
 
 /* ---- opening ---- */
 
@@ -284,7 +286,7 @@ int uc_store_alias_each(uc_store *st, int64_t account_id, const uint8_t *mailbox
 int uc_store_alias_trim(uc_store *st, int64_t before, size_t *deleted);
 
 /* ---- domain registration dates (RDAP cache) ----
- * Backends without these ops (none today) answer UC_EUNAVAILABLE: the RDAP
+ * Backends without these ops answer UC_EUNAVAILABLE: the RDAP
  * client then keeps its cache in memory only. */
 
 /* UC_ENOTFOUND when the domain has no row (expired rows are returned: the
@@ -298,6 +300,26 @@ int uc_store_rdap_put(uc_store *st, const struct uc_rdap_rec *r);
 int uc_store_rdap_each(uc_store *st, int64_t at, size_t limit, uc_rdap_cb cb, void *arg);
 /* Deletes rows that expired before `before`; *deleted (may be NULL) rows went. */
 int uc_store_rdap_trim(uc_store *st, int64_t before, size_t *deleted);
+
+/* ---- batch tasks (docs/internals/batch.md) ---- */
+
+/* Stores a new task. UC_EEXISTS when its id is taken. */
+int uc_store_batch_insert(uc_store *st, const struct uc_batch_rec *t);
+/* Writes the progress of task t->id of t->account_id: status, counts, bytes,
+ * finished_at, attempts and reason (the rest never changes). UC_ENOTFOUND
+ * when the task is gone (deleted meanwhile: its worker stops). */
+int uc_store_batch_update(uc_store *st, const struct uc_batch_rec *t);
+/* UC_ENOTFOUND when the account (0: any account) has no task with that id. */
+int uc_store_batch_get(uc_store *st, int64_t account_id, const char *id, struct uc_batch_rec *out);
+/* The account's tasks (0: every account's), newest first. */
+int uc_store_batch_each(uc_store *st, int64_t account_id, uc_batch_cb cb, void *arg);
+/* UC_ENOTFOUND when there was none. */
+int uc_store_batch_delete(uc_store *st, int64_t account_id, const char *id);
+/* Rows checked by batch tasks, counted apart from live checks: the same
+ * records and rules as uc_store_usage_add and uc_store_usage_each. */
+int uc_store_batch_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n);
+int uc_store_batch_usage_each(uc_store *st, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                              void *arg);
 
 /* ---- audit ---- */
 

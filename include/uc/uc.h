@@ -5,6 +5,7 @@
 #include "uc/admin.h"
 #include "uc/aliases.h"
 #include "uc/bans.h"
+#include "uc/batch.h"
 #include "uc/buf.h"
 #include "uc/config.h"
 #include "uc/date.h"

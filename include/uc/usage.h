@@ -45,7 +45,8 @@ struct uc_usage_report {
   size_t nday;
   struct uc_usage_key *by_key; /* keys with checks, by id */
   size_t nkey;
-  uint64_t total[3];
+  uint64_t total[3]; /* live checks */
+  uint64_t batch[3]; /* rows of batch tasks, counted apart */
 };
 
 /* UC_OK, UC_EINVAL when days is not 1..UC_USAGE_DAYS_MAX, or the store's error. */
@@ -53,7 +54,8 @@ int uc_usage_report(uc_store *st, int64_t account, unsigned days, unsigned today
                     struct uc_usage_report *r);
 void uc_usage_report_release(struct uc_usage_report *r);
 /* {"days":30,"by_day":[{"date","white","grey","black","total"}],"by_key":[{"id","name",
- * "white",...}],"total":{"white","grey","black","total"}} (docs/api.md): free() it. */
+ * "white",...}],"total":{"white","grey","black","total"},"batch":{...}} (docs/api.md):
+ * free() it. */
 char *uc_usage_report_json(const struct uc_usage_report *r);
 
 #endif

@@ -8,6 +8,7 @@
 #include "uc/store.h"
 
 int cmd_check(int argc, char **argv);
+int cmd_clean(int argc, char **argv);
 int cmd_lists(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_accounts(int argc, char **argv);

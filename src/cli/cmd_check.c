@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +13,9 @@ static void check_usage(FILE *f) {
           "usage: usercleaning check [--lists FILE] [--format json|tsv] [--explain] [--quoted]\n"
           "                          [--dns [--dns-server HOST[:PORT]]... [--dns-timeout MS]\n"
           "                           [--infrastructure FILE]] [EMAIL...]\n\n"
-          "Classifies each EMAIL, or every line of standard input when none is given,\n"
-          "and prints one JSON object per line with the fields of the API's 200 body.\n\n"
+          "Classifies each EMAIL, or every line of standard input when none is given\n"
+          "(blank lines are skipped), and prints one JSON object per line with the fields\n"
+          "of the API's 200 body. For a CSV, TSV or XLSX list: usercleaning clean.\n\n"
           "  --lists FILE        list snapshot (default: $USER_CLEANING_LISTS, else\n"
           "                      lists.snap beside the executable)\n"
           "  --format tsv        print \"category<TAB>type<TAB>email\" lines instead of JSON\n"
@@ -40,37 +40,12 @@ struct checker {
   int have_dns;
 };
 
-/* One lookup at a time: the wait is signalled by the resolver thread. */
-struct sync_wait {
-  struct uc_dns_wait w;
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  int done;
-};
-
-static void woke(struct uc_dns_wait *w) {
-  struct sync_wait *s = w->arg;
-  pthread_mutex_lock(&s->lock);
-  s->done = 1;
-  pthread_cond_signal(&s->cond);
-  pthread_mutex_unlock(&s->lock);
-}
-
 /* The DNS facts of the checked address's domain, waiting at most dns_timeout. */
 static void look_up(struct checker *c) {
   c->have_dns = 0;
   if (!c->dns || !c->r.valid)
-    return; /* before the wait exists: zeroing it costs more than a check without DNS */
-  struct sync_wait s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-  s.w.done = woke, s.w.arg = &s;
-  s.w.deadline_ms = uc_dns_now_ms() + c->dns_timeout;
-  if (uc_dns_lookup(c->dns, c->r.email.domain, &s.w, &c->facts) == UC_DNS_WAIT) {
-    pthread_mutex_lock(&s.lock);
-    while (!s.done)
-      pthread_cond_wait(&s.cond, &s.lock);
-    pthread_mutex_unlock(&s.lock);
-    c->facts = s.w.facts;
-  }
+    return;
+  uc_dns_lookup_sync(c->dns, c->r.email.domain, c->dns_timeout, &c->facts);
   c->have_dns = 1;
 }
 
@@ -122,10 +97,16 @@ static int check_one(struct checker *c, const char *s, size_t n) {
 
 #define LINE_CAP (UC_EMAIL_INPUT_MAX + 64)
 
-/* One line without its end (\n, \r\n), at most LINE_CAP bytes of it. */
+/* One line without its end (\n, \r\n), at most LINE_CAP bytes of it. A blank
+ * line (nothing but spaces and tabs) is no address: skipped, never invalid. */
 static int check_line(struct checker *c, const char *s, size_t n) {
   if (n > 0 && s[n - 1] == '\r')
     n--;
+  size_t i = 0;
+  while (i < n && (s[i] == ' ' || s[i] == '\t'))
+    i++;
+  if (i == n)
+    return 0;
   return check_one(c, s, n < LINE_CAP ? n : LINE_CAP);
 }
 

@@ -10,6 +10,7 @@ static const struct {
   const char *help;
 } commands[] = {
     {"check", cmd_check, "classify addresses (arguments or stdin), one JSON line each"},
+    {"clean", cmd_clean, "check a CSV, TSV, TXT or XLSX list and write it cleaned"},
     {"serve", cmd_serve, "serve the HTTP API"},
     {"accounts", cmd_accounts, "create and list accounts"},
     {"keys", cmd_keys, "create, list and revoke API keys"},

@@ -223,6 +223,12 @@ void *srv_view_hold(struct srv_worker *w) {
   return view_ref(w->view.cur);
 }
 
+void *srv_cache_account(struct srv_cache *c, int64_t id, const struct srv_account **out) {
+  struct view *v = uc_pub_get(&c->pub);
+  *out = v ? account_in(v, id) : NULL;
+  return v;
+}
+
 void srv_view_release(void *view) {
   view_unref(view);
 }

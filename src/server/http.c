@@ -52,6 +52,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct req *r, unsigned s
                                     r->route == ROUTE_DASHBOARD
                                 ? "GET, HEAD"
                             : r->route == ROUTE_ADMIN ? "GET, POST, PUT, PATCH, DELETE"
+                            : r->route == ROUTE_BATCH ? "GET, POST, DELETE"
                                                       : "POST");
   enum MHD_Result ret = MHD_queue_response(c, status, resp);
   MHD_destroy_response(resp);
@@ -130,7 +131,7 @@ int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, str
       memcpy(r->key_prefix, key, UC_KEY_PREFIX_SHOWN);
       r->key_prefix[UC_KEY_PREFIX_SHOWN] = 0;
     }
-    if ((a->key.type == UC_KEY_ADMIN) == (admin != 0))
+    if (admin == SRV_ANY_KEY || (a->key.type == UC_KEY_ADMIN) == (admin != 0))
       return 1;
     *ret = srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN,
                             admin ? "Admin key required."
@@ -159,6 +160,8 @@ static const struct route {
     {"/metrics", "GET", ROUTE_METRICS, srv_metrics},
     {"/v1/admin/", NULL, ROUTE_ADMIN, srv_admin},         /* a prefix; methods vary by resource */
     {"/dashboard", NULL, ROUTE_DASHBOARD, srv_dashboard}, /* a prefix: /dashboard/... */
+    /* a prefix: the collection, /{task_id} and /{task_id}/download */
+    {"/v1/external-api-requests/batch-check-emails", NULL, ROUTE_BATCH, srv_batch},
 };
 
 static enum srv_route_id route_of(const char *url) {
@@ -225,6 +228,8 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
     memcpy(r->method, method, mlen); /* r is zeroed: the NUL is there */
     *ctx = r;
     srv_bump(&w->n.started, 1);
+    if (r->route == ROUTE_BATCH && strcmp(method, "POST") == 0 && srv_batch_is_collection(url))
+      return srv_batch_begin(s, c, r); /* streamed to disk: body_limit is not its bound */
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
@@ -236,6 +241,11 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *c, const char *
   }
   if (r->suspended)
     return srv_check_resume(s, c, r);
+  if (r->upload && *upload_size) {
+    enum MHD_Result ret = srv_batch_data(s, c, r, upload, *upload_size);
+    *upload_size = 0;
+    return ret;
+  }
   if (*upload_size) {
     enum MHD_Result ret = take_upload(s, c, r, upload, *upload_size);
     *upload_size = 0;
@@ -303,6 +313,7 @@ void srv_on_completed(void *cls, struct MHD_Connection *c, void **ctx,
   if (s->log)
     log_line(s, c, r, micros);
   srv_bump(&r->w->n.completed, 1);
+  srv_batch_upload_free(r);
   uc_buf_release(&r->body);
   free(r);
   *ctx = NULL;

@@ -39,9 +39,10 @@ struct req {
   unsigned status; /* 0 until a reply is queued */
   size_t sent;     /* body bytes of the reply */
   char key_prefix[UC_KEY_PREFIX_SHOWN + 1];
-  char subject[300];    /* the domain (or address, if configured) for the access log */
-  int suspended;        /* waiting for DNS: pend holds the check */
-  unsigned retry_after; /* seconds, for a Retry-After header (a 429); 0: none */
+  char subject[300];         /* the domain (or address, if configured) for the access log */
+  int suspended;             /* waiting for DNS: pend holds the check */
+  unsigned retry_after;      /* seconds, for a Retry-After header (a 429); 0: none */
+  struct srv_upload *upload; /* a batch upload streaming to disk (routes_batch.c) */
   /* ---- scratch: not zeroed, written before it is read ---- */
   struct srv_pending pend;
   struct uc_dns_facts dns; /* what DNS said (valid when have_dns) */
@@ -74,8 +75,10 @@ struct srv_invalid {
 enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r, const struct srv_invalid *v);
 
 /* Authenticates from Authorization: Bearer or X-API-Key, wanting an admin key
- * (admin) or a check key. 1: *a is filled. 0: a 401/403 was queued and *ret
- * holds the result. */
+ * (admin 1), a check key (0) or either (SRV_ANY_KEY: the batch routes, which
+ * the dashboard calls with its admin key). 1: *a is filled. 0: a 401/403 was
+ * queued and *ret holds the result. */
+#define SRV_ANY_KEY 2
 int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, struct srv_auth *a,
                      enum MHD_Result *ret, int admin);
 
@@ -85,6 +88,16 @@ enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct 
 enum MHD_Result srv_check_resume(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_dashboard(struct srv *s, struct MHD_Connection *c, struct req *r);
+/* The batch routes (routes_batch.c): srv_batch_begin takes an upload's first
+ * call (headers only), srv_batch_data its body as it comes; srv_batch answers
+ * once the body is in. srv_batch_upload_free ends whatever an upload held. */
+enum MHD_Result srv_batch(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_batch_begin(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_batch_data(struct srv *s, struct MHD_Connection *c, struct req *r,
+                               const char *data, size_t n);
+void srv_batch_upload_free(struct req *r);
+/* Whether url names the batch collection (the one path that takes uploads). */
+int srv_batch_is_collection(const char *url);
 enum MHD_Result srv_healthz(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_metrics(struct srv *s, struct MHD_Connection *c, struct req *r);
 

@@ -10,7 +10,7 @@
 static const unsigned statuses[SRV_STATUS_SLOTS - 1] = {200, 400, 401, 403, 404, 405,
                                                         413, 422, 429, 431, 500, 503};
 static const char *const route_names[ROUTE_COUNT] = {
-    "check_json", "check_query", "healthz", "metrics", "admin", "dashboard", "other"};
+    "check_json", "check_query", "healthz", "metrics", "admin", "dashboard", "batch", "other"};
 static const double bounds[SRV_LATENCY_BUCKETS] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                                    0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
 
@@ -351,6 +351,26 @@ static void render_rdap(struct srv *s, struct uc_buf *b, int *failed) {
         label(st.bootstrap_error, msg, sizeof msg));
 }
 
+static void render_batch(struct srv *s, struct uc_buf *b, int *failed) {
+  uint64_t queued, completed, failed_tasks, rows;
+  if (!s->batch)
+    return;
+  srv_batch_stats(s->batch, &queued, &completed, &failed_tasks, &rows);
+  out(b, failed,
+      "# HELP usercleaning_batch_tasks_total Batch tasks finished by this process, by status.\n"
+      "# TYPE usercleaning_batch_tasks_total counter\n"
+      "usercleaning_batch_tasks_total{status=\"completed\"} %llu\n"
+      "usercleaning_batch_tasks_total{status=\"failed\"} %llu\n"
+      "# HELP usercleaning_batch_rows_total Rows of the batch tasks completed.\n"
+      "# TYPE usercleaning_batch_rows_total counter\n"
+      "usercleaning_batch_rows_total %llu\n"
+      "# HELP usercleaning_batch_queued Batch tasks waiting for a worker.\n"
+      "# TYPE usercleaning_batch_queued gauge\n"
+      "usercleaning_batch_queued %llu\n",
+      (unsigned long long)completed, (unsigned long long)failed_tasks, (unsigned long long)rows,
+      (unsigned long long)queued);
+}
+
 char *srv_metrics_render(struct srv *s, size_t *len) {
   struct uc_buf b;
   int failed = 0;
@@ -364,6 +384,7 @@ char *srv_metrics_render(struct srv *s, size_t *len) {
   render_dns(s, &b, &failed);
   render_sync(s, &b, &failed);
   render_rdap(s, &b, &failed);
+  render_batch(s, &b, &failed);
   if (failed) {
     uc_buf_release(&b);
     return NULL;

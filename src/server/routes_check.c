@@ -9,32 +9,6 @@
 #include <strings.h>
 #include <time.h>
 
-/* Sandbox keys: three test addresses classify, everything else is unknown. */
-static void sandbox(struct uc_result *res, const char *email, size_t n) {
-  static const struct {
-    const char *addr;
-    uc_type type;
-    uc_category cat;
-    uint32_t signal;
-  } tests[] = {{"test@disposable.com", UC_T_DISPOSABLE, UC_BLACK, UC_SIG_DISPOSABLE},
-               {"test@multi-alias.com", UC_T_MULTI_ALIAS, UC_GREY, UC_SIG_MULTI_ALIAS},
-               {"test@gmail.com", UC_T_LEGITIMATE, UC_WHITE, 0}};
-  res->type = UC_T_UNKNOWN, res->category = UC_WHITE;
-  res->signals = 0, res->matched = res->matched_list = res->did_you_mean = NULL;
-  res->matched_evidence = NULL;
-  res->matched_sources = 0, res->date_added = 0;
-  while (n && (*email == ' ' || *email == '\t'))
-    email++, n--;
-  while (n && (email[n - 1] == ' ' || email[n - 1] == '\t'))
-    n--;
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-    if (strlen(tests[i].addr) == n && strncasecmp(tests[i].addr, email, n) == 0) {
-      res->type = tests[i].type, res->category = tests[i].cat, res->signals = tests[i].signal;
-      res->matched = tests[i].signal ? tests[i].addr : NULL;
-      res->matched_list = tests[i].signal ? "sandbox" : NULL;
-    }
-}
-
 static void note_subject(struct srv *s, struct req *r, const struct uc_result *res,
                          const char *email, size_t n) {
   if (!s->log)
@@ -93,7 +67,7 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
   const struct uc_settings *set = &a->account->settings;
   struct uc_facts facts = {0};
   if (a->key.type == UC_KEY_SANDBOX) {
-    sandbox(res, p->email, p->n);
+    uc_check_sandbox(p->email, p->n, res);
   } else {
     if (r->have_dns && uc_check_wants_facts(res))
       uc_infra_facts(infra, &r->dns, &facts);

@@ -256,9 +256,16 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   sigaddset(&sigs, SIGTERM), sigaddset(&sigs, SIGINT), sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread started from here inherits it */
   signal(SIGPIPE, SIG_IGN);
+  /* Before listening: batch_dir/tmp exists, and the tasks left processing are queued. */
+  if (!(s->batch = srv_batch_start(s))) {
+    fprintf(stderr, "usercleaning: cannot start the batch workers\n");
+    return 1;
+  }
   s->daemon = start_http(s, ss);
   if (!s->daemon) {
     fprintf(stderr, "usercleaning: cannot listen on %s: %s\n", s->cfg.listen, strerror(errno));
+    srv_batch_stop(s->batch);
+    s->batch = NULL;
     return 1;
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -268,6 +275,8 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   snprintf(base, sizeof base, "http://%s:%u", host, info ? info->port : 0);
   if (bootstrap(s, base) != UC_OK) {
     fprintf(stderr, "usercleaning: cannot create the default account\n");
+    srv_batch_stop(s->batch);
+    s->batch = NULL;
     MHD_stop_daemon(s->daemon);
     return 1;
   }
@@ -288,6 +297,8 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   }
   fprintf(stderr, "usercleaning: stopping: draining %ld request(s)\n", srv_workers_inflight(s));
   drain(s);
+  srv_batch_stop(s->batch); /* uploads held by the intake are answered first */
+  s->batch = NULL;
   MHD_stop_daemon(s->daemon);
   srv_lists_stop(s);
   pthread_mutex_lock(&bg.lock);

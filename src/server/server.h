@@ -46,6 +46,9 @@ void srv_cache_stats(struct srv_cache *c, uint64_t *store_lookups, uint64_t *neg
  * include/uc/follow.h): no lock on the request path; it moves to a rebuilt
  * view on the thread's next request. */
 void srv_view_follower_drop(struct srv_cache *c, struct uc_follower *f);
+/* The account's entry in the current view, with a reference on that view
+ * (srv_view_release it when done); *out NULL when the account is unknown. */
+void *srv_cache_account(struct srv_cache *c, int64_t id, const struct srv_account **out);
 struct srv_worker;
 /* The view the thread's last authentication used, with a reference of its own:
  * a suspended request keeps its account and policy alive with it. */
@@ -85,6 +88,7 @@ enum srv_route_id {
   ROUTE_METRICS,
   ROUTE_ADMIN,
   ROUTE_DASHBOARD,
+  ROUTE_BATCH,
   ROUTE_OTHER,
   ROUTE_COUNT
 };
@@ -175,6 +179,21 @@ int srv_lists_start(struct srv *s);
 void srv_lists_stop(struct srv *s);
 /* uc_sync_status_json of the snapshot in use and the state (free() it). */
 char *srv_lists_status(struct srv *s);
+/* ---- batch.c: batch tasks off the HTTP threads ---- */
+
+struct srv_batch;
+/* Starts the workers and the intake thread, after queueing the tasks an
+ * earlier run left processing. NULL on failure. */
+struct srv_batch *srv_batch_start(struct srv *s);
+/* Stops the workers at their next row (their tasks stay processing: the next
+ * start runs them) and runs the intake jobs left. NULL is fine. */
+void srv_batch_stop(struct srv_batch *b);
+void srv_batch_enqueue(struct srv_batch *b, const char *id);
+/* Runs fn(arg) on the intake thread, in order: durable writes for requests
+ * suspended meanwhile. UC_OK, or an error when stopping or out of memory. */
+int srv_batch_intake(struct srv_batch *b, void (*fn)(void *arg), void *arg);
+void srv_batch_stats(struct srv_batch *b, uint64_t *queued, uint64_t *completed, uint64_t *failed,
+                     uint64_t *rows);
 
 /* ---- server.c ---- */
 
@@ -195,6 +214,7 @@ struct srv {
   uc_rdap *rdap;                   /* domain age; NULL: --no-domain-age */
   struct srv_lists_sync sync;
   struct uc_pub infra; /* of uc_infra: the fingerprints (SIGHUP reloads them) */
+  struct srv_batch *batch;
   struct MHD_Daemon *daemon;
   FILE *log;
   pthread_mutex_t log_lock;

@@ -39,12 +39,12 @@ def test_invalid_address_is_black_invalid_with_reason(run):
     assert o["details"]["normalized"] is None
 
 
-def test_stdin_lines_in_order(run):
-    data = "a@gmail.com\r\nb@mailinator.com\n\nnot-an-address\nc@duck.com"
+def test_stdin_lines_in_order_blank_lines_skipped(run):
+    data = "a@gmail.com\r\nb@mailinator.com\n\n \t\r\nnot-an-address\nc@duck.com\n\n"
     out = lines(run("check", stdin=data.encode()))
-    assert [o["email"] for o in out] == ["a@gmail.com", "b@mailinator.com", "", "not-an-address",
+    assert [o["email"] for o in out] == ["a@gmail.com", "b@mailinator.com", "not-an-address",
                                          "c@duck.com"]
-    assert [o["type"] for o in out] == ["legitimate", "disposable", "invalid", "invalid",
+    assert [o["type"] for o in out] == ["legitimate", "disposable", "invalid",
                                         "multi-alias services"]
 
 

@@ -33,6 +33,7 @@ function startServer() {
       last_error: 'fetch failed, the previous copy stays: HTTP 503 <b>x</b>' }],
   }));
   const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'store.db'),
+    '--batch-dir', path.join(dir, 'batch'),
     '--lists', snap, '--access-log', 'off', '--no-dns',
     '--no-domain-age'], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
@@ -83,7 +84,7 @@ before(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
-  page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page = await browser.newPage({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
   page.on('dialog', (d) => {
     dialogs.push(d.message());
     return dismissDialogs ? d.dismiss() : d.accept(d.type() === 'prompt' ? promptAnswer : undefined);
@@ -482,6 +483,54 @@ test('360 px wide, keyboard, assets and headers', async () => {
   assert.equal((await fetch(base + '/dashboard/nope.js')).status, 404);
   const html = await (await fetch(base + '/dashboard/')).text();
   assert.doesNotMatch(html, /<script>|onclick=|style=/); // no inline script or style
+});
+
+test('batch: upload a CSV in the UI, watch it complete, download it and compare; delete it', async () => {
+  await go('batch');
+  assert.equal(await page.isVisible('#batch-empty'), true);
+  await page.evaluate(() => { window.__xss = 0; });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uc-dash-batch-'));
+  const file = path.join(dir, 'subscribers.csv');
+  fs.writeFileSync(file, '\ufeffname;email;note\r\n"Doe; J";j@gmail.com;"two\r\nlines"\r\n' +
+    'Al;al@mailinator.com;\r\n\r\nAL;AL@mailinator.com;last\r\n');
+  await page.setInputFiles('#batch-file', file);
+  await page.fill('#batch-project', 'Dash ' + XSS); // 46 characters: under the 50 allowed
+  await page.uncheck('#batch-dedupe');
+  await page.click('#batch-form button[type=submit]');
+  await page.waitForFunction(() => /Processing started/.test(document.querySelector('#flash').textContent));
+  const row = page.locator('#batch-table tr', { hasText: 'Dash ' });
+  await row.locator('td.status.completed').waitFor(); // the page follows the task until it is done
+  assert.match(await row.textContent(), /4 \/ 4/);
+  assert.equal(await page.evaluate(() => window.__xss), 0); // the project name is text
+  assert.ok((await row.textContent()).includes(XSS));
+  await shot('09-batch');
+  const [download] = await Promise.all([page.waitForEvent('download'),
+    row.locator('button', { hasText: 'Download' }).click()]);
+  assert.equal(download.suggestedFilename(), 'subscribers_cleaned.csv');
+  const got = fs.readFileSync(await download.path(), 'utf8');
+  assert.equal(got, '\ufeffname;email;note;category;domain_type;mx_record;did_you_mean\r\n' +
+    '"Doe; J";j@gmail.com;"two\r\nlines";white;legitimate;unknown;\r\n' +
+    'Al;al@mailinator.com;;black;disposable;unknown;\r\n' +
+    ';;;;blank;;\r\n' +
+    'AL;AL@mailinator.com;last;black;disposable;unknown;\r\n'); // no dedupe: both kept
+  // the same task over the API, with a check key of the same account
+  const r = await fetch(base + '/v1/external-api-requests/batch-check-emails', { headers: { Authorization: 'Bearer ' + liveKey } });
+  const { tasks } = await r.json();
+  assert.equal(tasks.length, 1);
+  assert.equal(tasks[0].deduplicate, false);
+  assert.equal(tasks[0].counts.black, 2);
+  // a wrong extension is refused in words
+  const bad = path.join(dir, 'list.pdf');
+  fs.writeFileSync(bad, 'x');
+  await page.setInputFiles('#batch-file', bad);
+  await page.fill('#batch-project', 'bad');
+  await page.click('#batch-form button[type=submit]');
+  await page.waitForFunction(() => /Invalid file extension/.test(document.querySelector('#flash').textContent));
+  await row.locator('button', { hasText: 'Delete' }).click();
+  await page.waitForSelector('#batch-empty:not([hidden])');
+  const after = await (await fetch(base + '/v1/external-api-requests/batch-check-emails/' + tasks[0].task_id,
+    { headers: { Authorization: 'Bearer ' + liveKey } })).json();
+  assert.equal(after.detail, 'Task does not exist or has not started');
 });
 
 test('signing out clears the key; a refused key sends back to sign-in', async () => {

@@ -97,7 +97,19 @@ class DnsFixture:
             f"server=/servfail.{ZONE}/127.0.0.1#{self.servfail.port}",
             *self.records, ""])
 
-    def start(self):
+    def start(self, tries=5):
+        """Starts dnsmasq; another process may take the port between the choice
+        and dnsmasq's bind: then again on another port (a first start only)."""
+        for attempt in range(tries):
+            try:
+                return self._start()
+            except RuntimeError as e:
+                if self.proc is None or "Address already in use" not in str(e) or attempt == tries - 1 \
+                        or getattr(self, "_started", False):
+                    raise
+                self.port = free_udp_port()
+
+    def _start(self):
         conf = os.path.join(str(self.tmp), f"dnsmasq-{self.port}.conf")
         with open(conf, "w") as f:
             f.write(self.config())
@@ -106,6 +118,7 @@ class DnsFixture:
                                       "--pid-file=", "--log-facility=-"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_up()
+        self._started = True
 
     def _wait_up(self):
         deadline = time.time() + 10
@@ -113,6 +126,7 @@ class DnsFixture:
             b"".join(bytes([len(p)]) + p.encode() for p in ZONE.split(".")) + b"\x00\x00\x06\x00\x01"
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self.log.close()
                 raise RuntimeError("dnsmasq exited: " + open(self.log.name).read())
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.settimeout(0.2)

@@ -29,8 +29,12 @@ class Server:
         # bootstrap (--rdap-bootstrap).
         if not any(f.startswith("--rdap") or f.startswith("--domain-age") for f in flags):
             dns.append("--no-domain-age")
+        # Batch files stay in the test's directory, not in ./data of the checkout.
+        self.batch_dir = str(tmp / "batch")
+        batch = [] if any(f.startswith("--batch-dir") for f in flags) else \
+            ["--batch-dir", self.batch_dir]
         argv = [BIN, "serve", "--listen", "127.0.0.1:0", *self.store, "--lists", lists, *dns,
-                "--flush-interval", "1", *flags]
+                *batch, "--flush-interval", "1", *flags]
         self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err,
                                      env={**os.environ, **(env or {})})
         deadline = time.time() + 30

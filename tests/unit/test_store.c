@@ -1353,6 +1353,125 @@ static void test_copy(void **state) {
       copy_through(f, acc, &backends[i]);
 }
 
+/* ---- batch tasks ---- */
+
+/* The batch ops are optional (store_int.h): a backend without them answers
+ * UC_EUNAVAILABLE, and its run skips these tests, saying so. */
+static void need_batch_ops(struct fx *f) {
+  struct uc_batch_rec t;
+  if (uc_store_batch_get(f->st, 0, "00000000-0000-4000-8000-000000000000", &t) == UC_EUNAVAILABLE) {
+    fprintf(stderr, "%s: no batch ops in this backend: skipped\n", be->name);
+    skip();
+  }
+}
+
+static struct uc_batch_rec task(int64_t acc, int64_t key_id, const char *project, int64_t at) {
+  struct uc_batch_rec t;
+  memset(&t, 0, sizeof t);
+  uc_batch_id_new(t.id);
+  t.account_id = acc, t.key_id = key_id, t.key_type = UC_KEY_ACTIVE;
+  snprintf(t.project, sizeof t.project, "%s", project);
+  snprintf(t.filename, sizeof t.filename, "list \"%s\".csv", project);
+  t.format = UC_BATCH_XLSX, t.deduplicate = 1, t.status = UC_BATCH_PROCESSING;
+  t.upload_bytes = 1234, t.created_at = at, t.attempts = 1;
+  return t;
+}
+
+struct tasks {
+  size_t n;
+  struct uc_batch_rec t[8];
+};
+static int on_task(void *arg, const struct uc_batch_rec *t) {
+  struct tasks *c = arg;
+  if (c->n < COUNT(c->t))
+    c->t[c->n++] = *t;
+  return 0;
+}
+
+static void test_batch_insert_get_update(void **state) {
+  struct fx *f = *state;
+  need_batch_ops(f);
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_key_rec k = key(f, a, "k", UC_KEY_SANDBOX);
+  struct uc_batch_rec t = task(a, k.id, "Ünïcode project", 1000), got;
+  t.key_type = UC_KEY_SANDBOX;
+  assert_int_equal(uc_store_batch_insert(f->st, &t), UC_OK);
+  assert_int_equal(uc_store_batch_insert(f->st, &t), UC_EEXISTS);
+  assert_int_equal(uc_store_batch_get(f->st, a, t.id, &got), UC_OK);
+  assert_memory_equal(&got, &t, sizeof t);                           /* every field, as written */
+  assert_int_equal(uc_store_batch_get(f->st, 0, t.id, &got), UC_OK); /* 0: any account */
+  assert_int_equal(uc_store_batch_get(f->st, b, t.id, &got), UC_ENOTFOUND);
+  assert_int_equal(uc_store_batch_get(f->st, a, "not-an-id", &got), UC_ENOTFOUND);
+  /* progress: every count, bytes, state and reason; the rest stays */
+  t.status = UC_BATCH_FAILED, t.finished_at = 2000, t.attempts = 3, t.result_bytes = 99;
+  t.counts.rows_total = 10, t.counts.rows_done = 7, t.counts.blank = 1, t.counts.duplicates = 2;
+  for (int i = 0; i < 3; i++)
+    t.counts.category[i] = 100 + (uint64_t)i;
+  for (int i = 0; i < UC_TYPE_COUNT; i++)
+    t.counts.type[i] = 1000 + (uint64_t)i;
+  snprintf(t.reason, sizeof t.reason, "row 3: not valid UTF-8");
+  struct uc_batch_rec changed = t;
+  snprintf(changed.project, sizeof changed.project, "renamed?");
+  changed.created_at = 1;
+  assert_int_equal(uc_store_batch_update(f->st, &changed), UC_OK);
+  assert_int_equal(uc_store_batch_get(f->st, a, t.id, &got), UC_OK);
+  assert_memory_equal(&got, &t, sizeof t);
+  changed.account_id = b; /* another account's task is not there */
+  assert_int_equal(uc_store_batch_update(f->st, &changed), UC_ENOTFOUND);
+}
+
+static void test_batch_each_and_delete(void **state) {
+  struct fx *f = *state;
+  need_batch_ops(f);
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_key_rec ka = key(f, a, "ka", UC_KEY_ACTIVE), kb = key(f, b, "kb", UC_KEY_ACTIVE);
+  struct uc_batch_rec t1 = task(a, ka.id, "one", 100), t2 = task(a, ka.id, "two", 300),
+                      t3 = task(b, kb.id, "three", 200);
+  assert_int_equal(uc_store_batch_insert(f->st, &t1), UC_OK);
+  assert_int_equal(uc_store_batch_insert(f->st, &t2), UC_OK);
+  assert_int_equal(uc_store_batch_insert(f->st, &t3), UC_OK);
+  struct tasks mine = {0}, all = {0}, after = {0};
+  assert_int_equal(uc_store_batch_each(f->st, a, on_task, &mine), UC_OK);
+  assert_int_equal(mine.n, 2); /* the account's, newest first */
+  assert_string_equal(mine.t[0].project, "two");
+  assert_string_equal(mine.t[1].project, "one");
+  assert_int_equal(uc_store_batch_each(f->st, 0, on_task, &all), UC_OK);
+  assert_int_equal(all.n, 3);
+  assert_string_equal(all.t[1].project, "three");
+  assert_int_equal(uc_store_batch_delete(f->st, b, t1.id), UC_ENOTFOUND); /* not b's */
+  assert_int_equal(uc_store_batch_delete(f->st, a, t1.id), UC_OK);
+  assert_int_equal(uc_store_batch_delete(f->st, a, t1.id), UC_ENOTFOUND);
+  assert_int_equal(uc_store_batch_update(f->st, &t1), UC_ENOTFOUND); /* its worker stops */
+  assert_int_equal(uc_store_batch_each(f->st, 0, on_task, &after), UC_OK);
+  assert_int_equal(after.n, 2);
+  uc_store *other = second(f); /* another process sees the same tasks */
+  struct uc_batch_rec got;
+  assert_int_equal(uc_store_batch_get(other, 0, t3.id, &got), UC_OK);
+  assert_int_equal(got.account_id, b);
+  uc_store_close(other);
+}
+
+static void test_batch_usage_apart(void **state) {
+  struct fx *f = *state;
+  need_batch_ops(f);
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_key_rec ka = key(f, a, "ka", UC_KEY_ACTIVE), kb = key(f, b, "kb", UC_KEY_ACTIVE);
+  struct uc_usage_delta d[] = {{ka.id, DAY, UC_WHITE, 2, 10},
+                               {ka.id, DAY, UC_WHITE, 3, 10},
+                               {ka.id, DAY - 5, UC_BLACK, 4, 10},
+                               {kb.id, DAY, UC_GREY, 1, 10}};
+  assert_int_equal(uc_store_batch_usage_add(f->st, d, COUNT(d)), UC_OK);
+  struct usage u = {0}, live = {0}, since = {0};
+  assert_int_equal(uc_store_batch_usage_each(f->st, a, 0, on_usage, &u), UC_OK);
+  assert_int_equal(u.n, 2);
+  expect_row(&u.r[0], ka.id, DAY - 5, 0, 0, 4);
+  expect_row(&u.r[1], ka.id, DAY, 5, 0, 0);
+  assert_int_equal(uc_store_batch_usage_each(f->st, a, DAY, on_usage, &since), UC_OK);
+  assert_int_equal(since.n, 1);
+  assert_int_equal(uc_store_usage_each(f->st, a, 0, on_usage, &live), UC_OK);
+  assert_int_equal(live.n, 0); /* batch rows are not live checks */
+}
+
 /* ---- audit ---- */
 
 static void test_audit(void **state) {
@@ -2009,7 +2128,10 @@ static void test_upgrade_from_schema_5(void **state) {
   assert_int_equal(uc_store_account_create(st, "kept", &a), UC_OK);
   uc_store_close(st);
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DROP TABLE rdap; PRAGMA user_version = 5", NULL, NULL, NULL),
+  assert_int_equal(sqlite3_exec(db,
+                                "DROP TABLE rdap; DROP TABLE batch_tasks; DROP TABLE batch_usage; "
+                                "PRAGMA user_version = 5",
+                                NULL, NULL, NULL),
                    SQLITE_OK);
   sqlite3_close(db);
   assert_int_equal(uc_store_open(path, 0, &st, err, sizeof err), UC_OK);
@@ -2155,6 +2277,9 @@ int main(void) {
       T(test_rate_take),
       T(test_rate_take_exact_under_concurrency),
       T(test_copy),
+      T(test_batch_insert_get_update),
+      T(test_batch_each_and_delete),
+      T(test_batch_usage_apart),
       T(test_audit),
       T(test_each_stops),
       T(test_rdap_put_get),

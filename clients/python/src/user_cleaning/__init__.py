@@ -11,6 +11,8 @@ Copy-paste users of the integration guide keep their two helpers:
 from .client import (  # noqa: F401
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
+    BatchError,
+    BatchTask,
     CheckResult,
     Client,
     ConfigurationError,
@@ -20,5 +22,5 @@ from .client import (  # noqa: F401
 from .ip import get_client_ip, normalize_ip  # noqa: F401
 
 __version__ = "0.1.0"
-__all__ = ["Client", "CheckResult", "InvalidEmail", "ConfigurationError", "check_email",
+__all__ = ["Client", "CheckResult", "BatchTask", "BatchError", "InvalidEmail", "ConfigurationError", "check_email",
            "get_client_ip", "normalize_ip", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT"]

@@ -1,0 +1,434 @@
+/* uc_batch_clean: finds the email column, counts the rows and the last
+ * occurrence of each address, then checks and writes every row (three reads
+ * of the file: a sample, the count, the work). The engine as a batch check. */
+#include "uc/batch.h"
+#include "uc/buf.h"
+#include "uc/error.h"
+#include "uc/result.h"
+#include "uc/table.h"
+
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *const uc_batch_extra_names[UC_BATCH_EXTRA] = {"category", "domain_type", "mx_record",
+                                                          "did_you_mean"};
+
+static const char *const format_names[] = {"csv", "tsv", "txt", "xlsx"};
+
+int uc_batch_format_of(const char *name, enum uc_batch_format *out) {
+  const char *dot = name ? strrchr(name, '.') : NULL;
+  for (int i = 0; dot && i < 4; i++)
+    if (strcasecmp(dot + 1, format_names[i]) == 0)
+      return *out = (enum uc_batch_format)i, UC_OK;
+  return UC_EINVAL;
+}
+
+const char *uc_batch_format_name(enum uc_batch_format f) {
+  return (unsigned)f < 4 ? format_names[f] : "csv";
+}
+
+const char *uc_batch_format_mime(enum uc_batch_format f) {
+  switch (uc_batch_result_format(f)) {
+  case UC_BATCH_TSV:
+    return "text/tab-separated-values; charset=utf-8";
+  case UC_BATCH_XLSX:
+    return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+  default:
+    return "text/csv; charset=utf-8";
+  }
+}
+
+enum uc_batch_format uc_batch_result_format(enum uc_batch_format in) {
+  return in == UC_BATCH_TXT ? UC_BATCH_CSV : in;
+}
+
+int uc_batch_header_is_email(const char *p, size_t n) {
+  static const char *const names[] = {"email", "emails", "emailaddress", "mail", "mailaddress"};
+  char s[32];
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = p[i];
+    if (c == ' ' || c == '-' || c == '_' || c == '\t')
+      continue;
+    if (k == sizeof s - 1)
+      return 0;
+    s[k++] = (char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+  }
+  s[k] = 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(s, names[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* ---- the job ---- */
+
+/* Per column, over the sample: cells with something in them, and with an '@'. */
+struct col_stat {
+  uint32_t filled, at;
+};
+
+/* The last occurrence of an address: 96 bits of a keyed hash (the tag and h),
+ * never the text; 16 bytes, so that a million addresses take 32 MB. */
+struct seen {
+  uint32_t tag;
+  uint32_t last; /* row index */
+  uint64_t h;
+};
+#define UC_BATCH_DEDUPE_ROWS UINT32_MAX
+
+struct clean {
+  const struct uc_batch_job *job;
+  char *err;
+  size_t es;
+  int rc;
+  /* what the sample said */
+  struct uc_buf stats, first; /* struct col_stat: all sampled rows, and the first row alone */
+  uint64_t sampled;
+  long named;   /* the column whose header names it, or -1 */
+  size_t col;   /* the email column */
+  int header;   /* row 0 is a header */
+  size_t width; /* cells of the widest row: the added columns start after it */
+  /* deduplication: the last row of each address, and a bit per row dropped as an earlier one */
+  struct uc_table seen;
+  struct uc_buf dropped;
+  uint64_t sample_bytes; /* of the sampled rows: to size the table once */
+  uint8_t key[crypto_shorthash_siphashx24_KEYBYTES]; /* random per job */
+  struct uc_buf lower;
+  /* writing */
+  uc_batch_writer *w;
+  struct uc_batch_layout layout;
+  struct uc_buf pad; /* struct uc_batch_cell: a short row's cells and the empty ones after */
+  struct uc_batch_counts n;
+  unsigned every;
+};
+
+static int say(struct clean *c, int rc, const char *fmt, const char *a) {
+  if (!c->rc) {
+    c->rc = rc;
+    snprintf(c->err, c->es, fmt, a);
+  }
+  return rc;
+}
+
+/* The address cell of a row, trimmed; NULL when the row has none (a blank row). */
+static const char *address_of(const struct clean *c, const struct uc_batch_row *row, size_t *n) {
+  if (c->col >= row->n)
+    return NULL;
+  const char *p = row->cells[c->col].p;
+  size_t k = row->cells[c->col].n;
+  while (k && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    p++, k--;
+  while (k && (p[k - 1] == ' ' || p[k - 1] == '\t' || p[k - 1] == '\r' || p[k - 1] == '\n'))
+    k--;
+  *n = k;
+  return k ? p : NULL;
+}
+
+static int progress(struct clean *c, enum uc_batch_phase phase, int force) {
+  if (c->job->stop && atomic_load_explicit(c->job->stop, memory_order_relaxed))
+    return say(c, UC_ECANCELED, "%s", "canceled");
+  uint64_t at = phase == UC_BATCH_COUNTING ? c->n.rows_total : c->n.rows_done;
+  if (!c->job->progress || (!force && at % c->every))
+    return 0;
+  if (c->job->progress(c->job->progress_ctx, phase, &c->n))
+    return say(c, UC_ECANCELED, "%s", "canceled");
+  return 0;
+}
+
+/* ---- pass 0: which column, and is there a header ---- */
+
+static int sample_row(void *arg, const struct uc_batch_row *row) {
+  struct clean *c = arg;
+  size_t have = UC_BUF_COUNT(&c->stats, struct col_stat);
+  if (row->index == 0)
+    for (size_t j = 0; j < row->n && c->named < 0; j++)
+      if (uc_batch_header_is_email(row->cells[j].p, row->cells[j].n))
+        c->named = (long)j;
+  if (row->n > have) {
+    struct col_stat zero = {0, 0};
+    for (size_t j = have; j < row->n; j++)
+      if (uc_buf_add(&c->stats, &zero, sizeof zero) || uc_buf_add(&c->first, &zero, sizeof zero))
+        return say(c, UC_ENOMEM, "%s", "out of memory");
+  }
+  for (size_t j = 0; j < row->n; j++) {
+    c->sample_bytes += row->cells[j].n + 1;
+    struct col_stat *s = &UC_BUF_AT(&c->stats, struct col_stat, j);
+    struct col_stat *f = &UC_BUF_AT(&c->first, struct col_stat, j);
+    int filled = row->cells[j].n > 0, at = memchr(row->cells[j].p, '@', row->cells[j].n) != NULL;
+    s->filled += filled, s->at += at;
+    if (row->index == 0)
+      f->filled = filled, f->at = at;
+  }
+  return ++c->sampled > UC_BATCH_SAMPLE_ROWS ? 1 : 0;
+}
+
+/* The first column whose cells mostly hold an '@' (the first row left out
+ * when there are others: it may be a header). */
+static int pick_column(struct clean *c) {
+  size_t cols = UC_BUF_COUNT(&c->stats, struct col_stat);
+  if (c->named >= 0) {
+    c->col = (size_t)c->named, c->header = 1;
+    return UC_OK;
+  }
+  for (size_t j = 0; j < cols; j++) {
+    struct col_stat s = UC_BUF_AT(&c->stats, struct col_stat, j);
+    struct col_stat f = UC_BUF_AT(&c->first, struct col_stat, j);
+    if (c->sampled > 1)
+      s.filled -= f.filled, s.at -= f.at;
+    if (s.at && s.at * 2 > s.filled) {
+      c->col = j;
+      c->header = c->sampled > 1 && f.filled && !f.at;
+      return UC_OK;
+    }
+  }
+  if (!c->sampled)
+    return say(c, UC_EFORMAT, "%s", "the file has no rows");
+  return say(c, UC_EFORMAT, "%s",
+             "no column holds email addresses: name it 'email' in a header row, or put one "
+             "address per cell");
+}
+
+static int find_column(struct clean *c) {
+  int rc = uc_batch_read(c->job->in, c->job->in_format, NULL, sample_row, c, c->err, c->es);
+  if (rc < 0)
+    return c->rc ? c->rc : (c->rc = rc);
+  if (c->job->in_format == UC_BATCH_TXT) { /* one address per line */
+    c->col = 0, c->header = c->named == 0;
+    return c->sampled ? UC_OK : say(c, UC_EFORMAT, "%s", "the file has no rows");
+  }
+  return pick_column(c);
+}
+
+/* ---- pass 1: rows, width, last occurrences ---- */
+
+static int seen_eq(const void *slot, const void *h) {
+  return ((const struct seen *)slot)->h == *(const uint64_t *)h;
+}
+
+/* Sizes the table for the rows the sample suggests (the file's bytes over a
+ * sampled row's), so that a million addresses cost no rehashing. */
+static void reserve_seen(struct clean *c) {
+  struct stat sb;
+  if (!c->sampled || !c->sample_bytes || stat(c->job->in, &sb) != 0)
+    return;
+  uint64_t rows = (uint64_t)sb.st_size / (c->sample_bytes / c->sampled + 1) + 16;
+  uc_table_reserve(&c->seen, (uint32_t)(rows < (1u << 26) ? rows : (1u << 26)));
+}
+
+/* Marks row i dropped: a later row has its address. */
+static int drop_row(struct clean *c, uint64_t i) {
+  static const char zeros[4096];
+  while (c->dropped.len <= i / 8)
+    if (uc_buf_add(&c->dropped, zeros, sizeof zeros))
+      return say(c, UC_ENOMEM, "%s", "out of memory");
+  c->dropped.data[i / 8] |= (char)(1u << (i % 8));
+  return UC_OK;
+}
+
+static int is_dropped(const struct clean *c, uint64_t i) {
+  return i / 8 < c->dropped.len && (c->dropped.data[i / 8] >> (i % 8) & 1);
+}
+
+/* Notes row i as the last occurrence of its address so far (ASCII case
+ * folded); the occurrence before it, if any, is dropped. */
+static int note_address(struct clean *c, const char *p, size_t n, uint64_t i) {
+  uint8_t digest[16];
+  uint32_t tag;
+  uint64_t h;
+  int created = 0;
+  if (i >= UC_BATCH_DEDUPE_ROWS)
+    return say(c, UC_ETOOBIG, "%s", "more than 4294967295 rows cannot be deduplicated");
+  uc_buf_reset(&c->lower);
+  if (uc_buf_reserve(&c->lower, n + 1))
+    return say(c, UC_ENOMEM, "%s", "out of memory");
+  for (size_t k = 0; k < n; k++)
+    c->lower.data[k] = (char)(p[k] >= 'A' && p[k] <= 'Z' ? p[k] | 0x20 : p[k]);
+  crypto_shorthash_siphashx24(digest, (const unsigned char *)c->lower.data, n, c->key);
+  memcpy(&tag, digest, sizeof tag);
+  memcpy(&h, digest + 8, sizeof h);
+  struct seen *s = uc_table_insert(&c->seen, tag, seen_eq, &h, &created);
+  if (!s)
+    return say(c, UC_ENOMEM, "%s", "out of memory");
+  if (created)
+    s->h = h;
+  else if (drop_row(c, s->last))
+    return c->rc;
+  s->last = (uint32_t)i;
+  return UC_OK;
+}
+
+static int count_row(void *arg, const struct uc_batch_row *row) {
+  struct clean *c = arg;
+  size_t n;
+  if (row->n > c->width)
+    c->width = row->n;
+  if (c->header && row->index == 0)
+    return 0;
+  c->n.rows_total++;
+  const char *addr = c->job->deduplicate ? address_of(c, row, &n) : NULL;
+  if (addr && note_address(c, addr, n, row->index))
+    return c->rc;
+  return progress(c, UC_BATCH_COUNTING, 0);
+}
+
+/* ---- pass 2: check and write ---- */
+
+/* Writes the row's cells padded to the width, then extra. */
+static int put_row(struct clean *c, const struct uc_batch_row *row,
+                   const struct uc_batch_cell *extra) {
+  size_t n = row->n > c->width ? row->n : c->width;
+  uc_buf_reset(&c->pad);
+  if (uc_buf_reserve(&c->pad, n * sizeof(struct uc_batch_cell)))
+    return say(c, UC_ENOMEM, "%s", "out of memory");
+  struct uc_batch_cell *cells = (struct uc_batch_cell *)(void *)c->pad.data;
+  for (size_t i = 0; i < n; i++)
+    cells[i] = i < row->n ? row->cells[i] : (struct uc_batch_cell){"", 0, UC_CELL_TEXT};
+  int rc = uc_batch_writer_row(c->w, cells, n, extra, UC_BATCH_EXTRA, c->err, c->es);
+  return rc ? (c->rc = rc) : UC_OK;
+}
+
+static int put_header(struct clean *c, const struct uc_batch_row *row) {
+  struct uc_batch_cell extra[UC_BATCH_EXTRA];
+  for (int i = 0; i < UC_BATCH_EXTRA; i++)
+    extra[i] = (struct uc_batch_cell){uc_batch_extra_names[i], strlen(uc_batch_extra_names[i]),
+                                      UC_CELL_TEXT};
+  if (row)
+    return put_row(c, row, extra);
+  struct uc_batch_cell email = {"email", 5, UC_CELL_TEXT}; /* TXT without a header */
+  struct uc_batch_row named = {&email, 1, 0};
+  return put_row(c, &named, extra);
+}
+
+static int put_verdict(struct clean *c, const struct uc_batch_row *row, const char *addr,
+                       size_t n) {
+  struct uc_batch_verdict v;
+  struct uc_batch_cell extra[UC_BATCH_EXTRA] = {{"", 0, 0}, {"", 0, 0}, {"", 0, 0}, {"", 0, 0}};
+  if (!addr) {
+    extra[1] = (struct uc_batch_cell){UC_BATCH_BLANK_TYPE, strlen(UC_BATCH_BLANK_TYPE), 0};
+    c->n.blank++;
+  } else {
+    v.mx_record[0] = v.did_you_mean[0] = 0;
+    c->job->check(c->job->check_ctx, addr, n, &v);
+    const char *cat = uc_category_name(v.category), *type = uc_type_name(v.type);
+    extra[0] = (struct uc_batch_cell){cat, strlen(cat), 0};
+    extra[1] = (struct uc_batch_cell){type, strlen(type), 0};
+    extra[2] = (struct uc_batch_cell){v.mx_record, strlen(v.mx_record), 0};
+    extra[3] = (struct uc_batch_cell){v.did_you_mean, strlen(v.did_you_mean), 0};
+    c->n.category[v.category % 3]++;
+    c->n.type[v.type < UC_TYPE_COUNT ? v.type : UC_T_UNKNOWN]++;
+  }
+  return put_row(c, row, extra);
+}
+
+static int work_row(void *arg, const struct uc_batch_row *row) {
+  struct clean *c = arg;
+  size_t n = 0;
+  if (row->index == 0 && (c->header || c->job->in_format == UC_BATCH_TXT))
+    if (put_header(c, c->header ? row : NULL) || c->header)
+      return c->rc;
+  const char *addr = address_of(c, row, &n);
+  if (addr && is_dropped(c, row->index)) { /* a later row has its address: this one goes */
+    c->n.duplicates++, c->n.rows_done++;
+    return progress(c, UC_BATCH_CHECKING, 0);
+  }
+  if (put_verdict(c, row, addr, n))
+    return c->rc;
+  c->n.rows_done++;
+  return progress(c, UC_BATCH_CHECKING, 0);
+}
+
+static int run(struct clean *c) {
+  const struct uc_batch_job *j = c->job;
+  int rc = find_column(c);
+  if (!rc && j->deduplicate)
+    reserve_seen(c);
+  if (!rc)
+    rc = uc_batch_read(j->in, j->in_format, &c->layout, count_row, c, c->err, c->es);
+  if (!rc)
+    rc = progress(c, UC_BATCH_COUNTING, 1);
+  if (!rc) /* the checking phase starts with every row counted */
+    rc = progress(c, UC_BATCH_CHECKING, 1);
+  if (!rc)
+    rc = uc_batch_writer_open(j->out, j->out_format, &c->layout, j->tmpdir,
+                              j->sync ? UC_BATCH_WRITE_SYNC : 0, &c->w, c->err, c->es);
+  if (!rc)
+    rc = uc_batch_read(j->in, j->in_format, NULL, work_row, c, c->err, c->es);
+  if (!rc)
+    rc = progress(c, UC_BATCH_CHECKING, 1);
+  if (!rc) {
+    uc_batch_writer *w = c->w;
+    c->w = NULL;
+    rc = uc_batch_writer_close(w, c->err, c->es);
+  }
+  return c->rc ? c->rc : rc;
+}
+
+int uc_batch_clean(const struct uc_batch_job *job, struct uc_batch_counts *counts, char *err,
+                   size_t es) {
+  struct clean c;
+  char ignored[8];
+  memset(&c, 0, sizeof c);
+  c.job = job, c.err = es ? err : ignored, c.es = es ? es : sizeof ignored;
+  c.named = -1;
+  c.every = job->progress_every ? job->progress_every : 4096;
+  uc_buf_init(&c.stats, UC_BATCH_COLUMNS_MAX * sizeof(struct col_stat));
+  uc_buf_init(&c.first, UC_BATCH_COLUMNS_MAX * sizeof(struct col_stat));
+  uc_buf_init(&c.lower, UC_BATCH_CELL_MAX + 1);
+  uc_buf_init(&c.pad, (UC_BATCH_COLUMNS_MAX + 1) * sizeof(struct uc_batch_cell));
+  uc_table_init(&c.seen, sizeof(struct seen), offsetof(struct seen, tag));
+  uc_buf_init(&c.dropped, (size_t)1 << 32); /* a bit per row */
+  if (sodium_init() < 0)
+    return uc_errorf(err, es, UC_EIO, "libsodium failed to initialise");
+  randombytes_buf(c.key, sizeof c.key);
+  int rc = run(&c);
+  if (rc > 0) /* a reader stopped by a callback that had no error to say */
+    rc = UC_ECANCELED;
+  uc_batch_writer_abort(c.w);
+  uc_buf_release(&c.stats);
+  uc_buf_release(&c.first);
+  uc_buf_release(&c.lower);
+  uc_buf_release(&c.pad);
+  uc_table_release(&c.seen);
+  uc_buf_release(&c.dropped);
+  if (counts)
+    *counts = c.n;
+  return rc;
+}
+
+/* ---- the engine as a batch check ---- */
+
+void uc_batch_check(void *ctx, const char *addr, size_t n, struct uc_batch_verdict *v) {
+  const struct uc_batch_checker *k = ctx;
+  struct uc_result r;
+  struct uc_facts facts = {0};
+  struct uc_dns_facts dns;
+  int have_dns = 0;
+  uc_check_lists(k->lists, k->policy, addr, n, &r);
+  if (r.valid && k->sandbox) {
+    uc_check_sandbox(addr, n, &r);
+  } else {
+    if (r.valid && k->dns) {
+      uc_dns_lookup_sync(k->dns, r.email.domain, k->dns_timeout, &dns);
+      have_dns = 1;
+      if (uc_check_wants_facts(&r))
+        uc_infra_facts(k->infra, &dns, &facts);
+    }
+    uc_check_decide(k->policy, &facts, &r);
+  }
+  v->category = r.category, v->type = r.type;
+  const char *mx = uc_result_mx_record(have_dns ? &dns : NULL);
+  size_t mn = strnlen(mx, sizeof v->mx_record - 1);
+  memcpy(v->mx_record, mx, mn);
+  v->mx_record[mn] = 0;
+  v->did_you_mean[0] = 0;
+  if (r.did_you_mean)
+    snprintf(v->did_you_mean, sizeof v->did_you_mean, "%.*s@%s", (int)r.email.local_len,
+             r.email.local, r.did_you_mean);
+}

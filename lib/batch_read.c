@@ -1,0 +1,302 @@
+/* Reading a list: CSV and TSV with libcsv, TXT line by line, XLSX in
+ * batch_xlsx.c; every reader hands rows to one row builder that applies the
+ * bounds (cell and row size, column count, UTF-8). */
+#include "batch_int.h"
+#include "uc/email.h"
+#include "uc/error.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHUNK (1u << 16)
+
+ssize_t uc__src_read(struct uc__src *s, void *buf, size_t cap) {
+  if (s->fd < 0) {
+    size_t n = s->len - s->off < cap ? s->len - s->off : cap;
+    memcpy(buf, s->mem + s->off, n);
+    s->off += n;
+    return (ssize_t)n;
+  }
+  for (;;) {
+    ssize_t n = read(s->fd, buf, cap);
+    if (n >= 0 || errno != EINTR)
+      return n;
+  }
+}
+
+/* ---- the row builder ---- */
+
+void uc__rowb_init(struct uc__rowb *b, uc_batch_row_fn fn, void *arg, char *err, size_t es) {
+  memset(b, 0, sizeof *b);
+  uc_buf_init(&b->bytes, UC_BATCH_ROW_MAX);
+  uc_buf_init(&b->cells, UC_BATCH_COLUMNS_MAX * sizeof(struct uc__cellref));
+  uc_buf_init(&b->view, UC_BATCH_COLUMNS_MAX * sizeof(struct uc_batch_cell));
+  b->fn = fn, b->arg = arg, b->err = err, b->es = es;
+}
+
+void uc__rowb_release(struct uc__rowb *b) {
+  uc_buf_release(&b->bytes);
+  uc_buf_release(&b->cells);
+  uc_buf_release(&b->view);
+}
+
+int uc__rowb_fail(struct uc__rowb *b, int rc, const char *fmt, ...) {
+  if (b->rc)
+    return b->rc;
+  va_list ap;
+  va_start(ap, fmt);
+  if (b->es)
+    vsnprintf(b->err, b->es, fmt, ap);
+  va_end(ap);
+  return b->rc = rc;
+}
+
+int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
+  struct uc__cellref c = {b->bytes.len, n, kind};
+  size_t col = UC_BUF_COUNT(&b->cells, struct uc__cellref) + 1;
+  if (b->rc)
+    return b->rc;
+  if (n > UC_BATCH_CELL_MAX)
+    return uc__rowb_fail(b, UC_ETOOBIG, "row %llu, column %zu: a cell is longer than %u bytes",
+                         (unsigned long long)b->index + 1, col, UC_BATCH_CELL_MAX);
+  if (!uc_utf8_valid(p, n))
+    return uc__rowb_fail(b, UC_EFORMAT,
+                         "row %llu, column %zu is not valid UTF-8 text (save the file as UTF-8)",
+                         (unsigned long long)b->index + 1, col);
+  int rc = uc_buf_add(&b->cells, &c, sizeof c);
+  if (rc == UC_ETOOBIG)
+    return uc__rowb_fail(b, rc, "row %llu has more than %d columns",
+                         (unsigned long long)b->index + 1, UC_BATCH_COLUMNS_MAX);
+  if (rc == UC_OK && (rc = uc_buf_add(&b->bytes, p, n)) == UC_ETOOBIG)
+    return uc__rowb_fail(b, rc, "row %llu is longer than %u bytes",
+                         (unsigned long long)b->index + 1, UC_BATCH_ROW_MAX);
+  return rc ? uc__rowb_fail(b, rc, "out of memory") : UC_OK;
+}
+
+int uc__rowb_emit(struct uc__rowb *b) {
+  size_t n = UC_BUF_COUNT(&b->cells, struct uc__cellref);
+  if (b->rc)
+    return b->rc;
+  uc_buf_reset(&b->view);
+  if (n && uc_buf_reserve(&b->view, n * sizeof(struct uc_batch_cell)))
+    return uc__rowb_fail(b, UC_ENOMEM, "out of memory");
+  struct uc_batch_cell *v = (struct uc_batch_cell *)(void *)b->view.data;
+  for (size_t i = 0; i < n; i++) {
+    const struct uc__cellref *c = &UC_BUF_AT(&b->cells, struct uc__cellref, i);
+    v[i] = (struct uc_batch_cell){b->bytes.data ? b->bytes.data + c->off : "", c->n, c->kind};
+  }
+  struct uc_batch_row row = {v, n, b->index++};
+  int stop = b->fn(b->arg, &row);
+  uc_buf_reset(&b->cells); /* after the callback: a reset writes the NUL at data[0] */
+  uc_buf_reset(&b->bytes);
+  if (stop)
+    b->rc = stop;
+  return b->rc;
+}
+
+/* ---- CSV and TSV (libcsv) ---- */
+
+/* libcsv grows a cell's buffer by reallocating: refused past the cell bound,
+ * which libcsv reports as CSV_ENOMEM (an unclosed quote swallows the file). */
+static void *bounded_realloc(void *p, size_t n) {
+  return n > UC_BATCH_CELL_MAX + 2 * 128 ? NULL : realloc(p, n);
+}
+
+/* Cells keep their spaces: " a" stays " a" (the address parser trims). */
+static int no_space(unsigned char c) {
+  (void)c;
+  return 0;
+}
+
+struct csv_ctx {
+  struct uc__rowb *b;
+  int last_end; /* the character that ended the last row */
+};
+
+static void on_field(void *p, size_t n, void *arg) {
+  struct csv_ctx *x = arg;
+  uc__rowb_cell(x->b, p ? p : "", p ? n : 0, UC_CELL_TEXT);
+}
+
+static void on_row(int c, void *arg) {
+  struct csv_ctx *x = arg;
+  int blank = UC_BUF_COUNT(&x->b->cells, struct uc__cellref) == 0;
+  int lf_of_crlf = blank && c == '\n' && x->last_end == '\r';
+  x->last_end = c;
+  if (!lf_of_crlf) /* libcsv reports the LF of CR LF as a row of its own */
+    uc__rowb_emit(x->b);
+}
+
+/* The delimiter of a .csv: the most frequent of , ; TAB in its first line, outside quotes. */
+static char sniff_delim(const unsigned char *p, size_t n) {
+  size_t comma = 0, semi = 0, tab = 0;
+  int quoted = 0;
+  for (size_t i = 0; i < n && (quoted || (p[i] != '\n' && p[i] != '\r')); i++) {
+    if (p[i] == '"')
+      quoted = !quoted;
+    else if (!quoted)
+      comma += p[i] == ',', semi += p[i] == ';', tab += p[i] == '\t';
+  }
+  if (semi > comma && semi >= tab)
+    return ';';
+  return tab > comma ? '\t' : ',';
+}
+
+static void sniff(const unsigned char *p, size_t n, enum uc_batch_format f,
+                  struct uc_batch_layout *layout) {
+  const unsigned char *nl = memchr(p, '\n', n);
+  layout->crlf = nl && nl > p && nl[-1] == '\r';
+  layout->delim = f == UC_BATCH_TSV ? '\t' : f == UC_BATCH_CSV ? sniff_delim(p, n) : ',';
+}
+
+/* Reads the first chunk, skipping a BOM and describing the layout. */
+static ssize_t first_chunk(struct uc__src *s, unsigned char *buf, size_t cap,
+                           enum uc_batch_format f, struct uc_batch_layout *layout, size_t *start) {
+  size_t have = 0;
+  ssize_t got;
+  while (have < cap && (got = uc__src_read(s, buf + have, cap - have)) > 0)
+    have += (size_t)got;
+  if (have < cap && got < 0)
+    return -1;
+  memset(layout, 0, sizeof *layout);
+  layout->bom = have >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0;
+  *start = layout->bom ? 3 : 0;
+  sniff(buf + *start, have - *start, f, layout);
+  return (ssize_t)have;
+}
+
+static int read_error(struct uc__rowb *b) {
+  return uc__rowb_fail(b, UC_EIO, "reading the file: %s", strerror(errno));
+}
+
+static int csv_fail(struct uc__rowb *b, struct csv_parser *p) {
+  int e = csv_error(p);
+  if (e == CSV_ENOMEM)
+    return uc__rowb_fail(b, UC_ETOOBIG,
+                         "row %llu: a cell is longer than %u bytes (is a quote left open?)",
+                         (unsigned long long)b->index + 1, UC_BATCH_CELL_MAX);
+  return uc__rowb_fail(b, UC_EFORMAT, "row %llu: %s", (unsigned long long)b->index + 1,
+                       csv_strerror(e));
+}
+
+int uc__read_csv(struct uc__src *s, enum uc_batch_format f, struct uc_batch_layout *layout,
+                 struct uc__rowb *b) {
+  struct csv_parser p;
+  struct csv_ctx x = {b, 0};
+  unsigned char *buf = malloc(CHUNK);
+  size_t start = 0;
+  if (!buf || csv_init(&p, CSV_REPALL_NL) != 0) {
+    free(buf);
+    return uc__rowb_fail(b, UC_ENOMEM, "out of memory");
+  }
+  csv_set_realloc_func(&p, bounded_realloc);
+  csv_set_space_func(&p, no_space);
+  ssize_t got = first_chunk(s, buf, CHUNK, f, layout, &start);
+  csv_set_delim(&p, (unsigned char)layout->delim);
+  for (; got > 0 && !b->rc; start = 0, got = uc__src_read(s, buf, CHUNK)) {
+    size_t n = (size_t)got - start;
+    if (csv_parse(&p, buf + start, n, on_field, on_row, &x) != n)
+      csv_fail(b, &p);
+  }
+  if (got < 0)
+    read_error(b);
+  if (!b->rc && csv_fini(&p, on_field, on_row, &x) != 0)
+    csv_fail(b, &p);
+  csv_free(&p);
+  free(buf);
+  return b->rc;
+}
+
+/* ---- TXT: one address per line ---- */
+
+static int txt_line(struct uc__rowb *b, const char *p, size_t n) {
+  if (n && p[n - 1] == '\r')
+    n--;
+  if (n && uc__rowb_cell(b, p, n, UC_CELL_TEXT))
+    return b->rc;
+  return uc__rowb_emit(b);
+}
+
+static int too_long(struct uc__rowb *b) {
+  return uc__rowb_fail(b, UC_ETOOBIG, "line %llu is longer than %u bytes",
+                       (unsigned long long)b->index + 1, UC_BATCH_CELL_MAX);
+}
+
+/* Splits the chunk into lines; a line's start left over is kept in line. */
+static int txt_chunk(struct uc__rowb *b, struct uc_buf *line, const char *p, size_t n) {
+  for (const char *nl; !b->rc && (nl = memchr(p, '\n', n)) != NULL;) {
+    size_t k = (size_t)(nl - p);
+    if (!line->len)
+      txt_line(b, p, k);
+    else if (uc_buf_add(line, p, k) != UC_OK)
+      return too_long(b);
+    else
+      txt_line(b, line->data, line->len), uc_buf_reset(line);
+    p += k + 1, n -= k + 1;
+  }
+  if (!b->rc && n && uc_buf_add(line, p, n) != UC_OK)
+    too_long(b);
+  return b->rc;
+}
+
+int uc__read_txt(struct uc__src *s, struct uc_batch_layout *layout, struct uc__rowb *b) {
+  struct uc_buf line;
+  unsigned char *buf = malloc(CHUNK);
+  size_t start = 0;
+  if (!buf)
+    return uc__rowb_fail(b, UC_ENOMEM, "out of memory");
+  uc_buf_init(&line, UC_BATCH_CELL_MAX + 1);
+  ssize_t got = first_chunk(s, buf, CHUNK, UC_BATCH_TXT, layout, &start);
+  for (; got > 0 && !b->rc; start = 0, got = uc__src_read(s, buf, CHUNK))
+    txt_chunk(b, &line, (const char *)buf + start, (size_t)got - start);
+  if (got < 0)
+    read_error(b);
+  if (!b->rc && line.len)
+    txt_line(b, line.data, line.len);
+  uc_buf_release(&line);
+  free(buf);
+  return b->rc;
+}
+
+/* ---- the entry points ---- */
+
+static int read_src(struct uc__src *s, const char *path, enum uc_batch_format f,
+                    struct uc_batch_layout *layout, uc_batch_row_fn fn, void *arg, char *err,
+                    size_t es) {
+  struct uc__rowb b;
+  struct uc_batch_layout ignored;
+  if (!layout)
+    layout = &ignored;
+  memset(layout, 0, sizeof *layout);
+  layout->delim = ',';
+  uc__rowb_init(&b, fn, arg, err, es);
+  int rc = f == UC_BATCH_XLSX  ? uc__read_xlsx(path, s->mem, s->len, &b)
+           : f == UC_BATCH_TXT ? uc__read_txt(s, layout, &b)
+                               : uc__read_csv(s, f, layout, &b);
+  uc__rowb_release(&b);
+  return rc;
+}
+
+int uc_batch_read(const char *path, enum uc_batch_format f, struct uc_batch_layout *layout,
+                  uc_batch_row_fn fn, void *arg, char *err, size_t es) {
+  struct uc__src s = {-1, NULL, 0, 0};
+  if (f != UC_BATCH_XLSX && (s.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    return uc_errorf(err, es, UC_EIO, "%s: %s", path, strerror(errno));
+  int rc = read_src(&s, path, f, layout, fn, arg, err, es);
+  if (s.fd >= 0)
+    close(s.fd);
+  return rc;
+}
+
+int uc_batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
+                      struct uc_batch_layout *layout, uc_batch_row_fn fn, void *arg, char *err,
+                      size_t es) {
+  struct uc__src s = {-1, data, len, 0};
+  return read_src(&s, NULL, f, layout, fn, arg, err, es);
+}

@@ -1,0 +1,358 @@
+/* Batch lists: the readers (CSV/TSV/TXT from memory, XLSX through the writer
+ * and back), the column finder, uc_batch_clean with the real engine, bounds,
+ * cancelling, and the task helpers. */
+#include "unit.h"
+
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+/* ---- rows as "a|b|c" lines, for comparing ---- */
+
+struct rows {
+  char text[8192];
+  size_t n;
+  int stop_after; /* 0: never */
+};
+
+static int collect(void *arg, const struct uc_batch_row *row) {
+  struct rows *r = arg;
+  size_t len = strlen(r->text);
+  for (size_t i = 0; i < row->n; i++)
+    len += (size_t)snprintf(r->text + len, sizeof r->text - len, "%s%.*s", i ? "|" : "",
+                            (int)row->cells[i].n, row->cells[i].p);
+  snprintf(r->text + len, sizeof r->text - len, "\n");
+  assert_int_equal(row->index, r->n);
+  r->n++;
+  return r->stop_after && (int)r->n == r->stop_after ? 7 : 0;
+}
+
+static struct rows read_text(const char *text, enum uc_batch_format f, struct uc_batch_layout *l,
+                             int expect) {
+  struct rows r;
+  char err[256] = "";
+  memset(&r, 0, sizeof r);
+  int rc = uc_batch_read_mem(text, strlen(text), f, l, collect, &r, err, sizeof err);
+  if (rc != expect)
+    fail_msg("rc %d (%s), wanted %d", rc, err, expect);
+  return r;
+}
+
+static void test_csv_rfc4180(void **state) {
+  (void)state;
+  struct uc_batch_layout l;
+  struct rows r = read_text("\xEF\xBB\xBFname,email\r\n\"Doe, J\",\"j\"\"x\"\"@a.com\"\r\n"
+                            "\"multi\r\nline\",b@c.com\r\n\r\n , c@d.com \r\nlast,no-newline",
+                            UC_BATCH_CSV, &l, UC_OK);
+  assert_string_equal(r.text, "name|email\nDoe, J|j\"x\"@a.com\nmulti\r\nline|b@c.com\n\n"
+                              " | c@d.com \nlast|no-newline\n");
+  assert_true(l.bom && l.crlf);
+  assert_int_equal(l.delim, ',');
+}
+
+static void test_delimiters(void **state) {
+  (void)state;
+  struct uc_batch_layout l;
+  struct rows r = read_text("a;\"b;c\";d,e\n1;2;3\n", UC_BATCH_CSV, &l, UC_OK);
+  assert_int_equal(l.delim, ';');
+  assert_string_equal(r.text, "a|b;c|d,e\n1|2|3\n");
+  read_text("a\tb,c\n", UC_BATCH_CSV, &l, UC_OK);
+  assert_int_equal(l.delim, ','); /* a tie: comma */
+  r = read_text("a\tb\tc,d\n", UC_BATCH_CSV, &l, UC_OK);
+  assert_int_equal(l.delim, '\t');
+  r = read_text("x;y\t1\n", UC_BATCH_TSV, &l, UC_OK); /* .tsv: always tab */
+  assert_string_equal(r.text, "x;y|1\n");
+  assert_false(l.crlf || l.bom);
+}
+
+static void test_txt_lines(void **state) {
+  (void)state;
+  struct rows r = read_text("\xEF\xBB\xBF"
+                            "a@b.com\r\n\n  \nc,d@e.com",
+                            UC_BATCH_TXT, NULL, UC_OK);
+  assert_string_equal(r.text, "a@b.com\n\n  \nc,d@e.com\n");
+  assert_int_equal(r.n, 4);
+}
+
+static void test_bounds_and_utf8(void **state) {
+  (void)state;
+  size_t big = UC_BATCH_CELL_MAX + 10;
+  char *text = malloc(big + 16), err[256];
+  struct rows r;
+  memset(text, 'x', big);
+  strcpy(text + big, "\nok\n");
+  memset(&r, 0, sizeof r);
+  assert_int_equal(
+      uc_batch_read_mem(text, strlen(text), UC_BATCH_TXT, NULL, collect, &r, err, sizeof err),
+      UC_ETOOBIG);
+  assert_non_null(strstr(err, "line 1 is longer than"));
+  memset(&r, 0, sizeof r);
+  assert_int_equal(
+      uc_batch_read_mem(text, strlen(text), UC_BATCH_CSV, NULL, collect, &r, err, sizeof err),
+      UC_ETOOBIG);
+  assert_non_null(strstr(err, "a cell is longer than 1048576 bytes"));
+  memset(text, ',', UC_BATCH_COLUMNS_MAX + 1);
+  strcpy(text + UC_BATCH_COLUMNS_MAX + 1, "\n");
+  memset(&r, 0, sizeof r);
+  assert_int_equal(
+      uc_batch_read_mem(text, strlen(text), UC_BATCH_CSV, NULL, collect, &r, err, sizeof err),
+      UC_ETOOBIG);
+  assert_non_null(strstr(err, "more than 16384 columns"));
+  free(text);
+  r = read_text("email\na\x00@b\n", UC_BATCH_CSV, NULL, UC_OK); /* strlen stops at the NUL */
+  memset(&r, 0, sizeof r);
+  assert_int_equal(
+      uc_batch_read_mem("a\nb\xC3\x28\n", 7, UC_BATCH_CSV, NULL, collect, &r, err, sizeof err),
+      UC_EFORMAT);
+  assert_string_equal(err, "row 2, column 1 is not valid UTF-8 text (save the file as UTF-8)");
+  memset(&r, 0, sizeof r);
+  assert_int_equal(
+      uc_batch_read_mem("a\nb\0c\n", 6, UC_BATCH_TXT, NULL, collect, &r, err, sizeof err),
+      UC_EFORMAT);
+}
+
+static void test_callback_stops_the_reader(void **state) {
+  (void)state;
+  struct rows r;
+  memset(&r, 0, sizeof r);
+  r.stop_after = 2;
+  assert_int_equal(uc_batch_read_mem("a\nb\nc\nd\n", 8, UC_BATCH_CSV, NULL, collect, &r, NULL, 0),
+                   7);
+  assert_int_equal(r.n, 2);
+}
+
+static void test_header_names(void **state) {
+  (void)state;
+  const char *yes[] = {"email",   "E-Mail", "Email Address", "email_address",
+                       " EMAIL ", "Mail",   "emails"};
+  const char *no[] = {"", "e", "emailx", "address", "contact", "courriel e-mail"};
+  for (size_t i = 0; i < COUNT(yes); i++)
+    assert_true(uc_batch_header_is_email(yes[i], strlen(yes[i])));
+  for (size_t i = 0; i < COUNT(no); i++)
+    assert_false(uc_batch_header_is_email(no[i], strlen(no[i])));
+}
+
+/* ---- cleaning with the real engine ---- */
+
+struct fx {
+  char dir[64];
+  uc_lists *lists;
+  struct uc_policy policy;
+  struct uc_batch_checker k;
+};
+
+static int fx_setup(void **state) {
+  struct fx *f = calloc(1, sizeof *f);
+  snprintf(f->dir, sizeof f->dir, "/tmp/uc-batch-XXXXXX");
+  if (!mkdtemp(f->dir))
+    return -1;
+  f->lists = unit_default_lists();
+  uc_policy_init(&f->policy);
+  f->k = (struct uc_batch_checker){f->lists, &f->policy, NULL, NULL, 0, 0};
+  *state = f;
+  return 0;
+}
+
+static int fx_teardown(void **state) {
+  struct fx *f = *state;
+  uc_batch_rmtree(f->dir);
+  free(f); /* the default lists are shared by every test */
+  return 0;
+}
+
+static char *path_in(struct fx *f, const char *name) {
+  static char p[2][128];
+  static int i;
+  i = !i;
+  snprintf(p[i], sizeof p[i], "%s/%s", f->dir, name);
+  return p[i];
+}
+
+static void put(const char *path, const char *text) {
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static char *slurp(const char *path) {
+  static char buf[1 << 16];
+  FILE *fp = fopen(path, "r");
+  assert_non_null(fp);
+  size_t n = fread(buf, 1, sizeof buf - 1, fp);
+  buf[n] = 0;
+  fclose(fp);
+  return buf;
+}
+
+static int run_job(struct fx *f, const char *in, enum uc_batch_format fi, const char *out,
+                   enum uc_batch_format fo, int dedupe, struct uc_batch_counts *n, char *err) {
+  struct uc_batch_job job = {in,    fi,   out,  fo, dedupe, f->dir, uc_batch_check,
+                             &f->k, NULL, NULL, 0,  NULL,   1};
+  return uc_batch_clean(&job, n, err, 256);
+}
+
+static void test_clean_csv(void **state) {
+  struct fx *f = *state;
+  struct uc_batch_counts n;
+  char err[256];
+  put(path_in(f, "in.csv"),
+      "id;Mail;x\n1;A@Gmail.com;q\n2;b@mailinator.com\n3;a@gmail.com;\"r;s\"\n"
+      "\n4;;\n5;jo@gmial.com;t\n");
+  assert_int_equal(run_job(f, path_in(f, "in.csv"), UC_BATCH_CSV, path_in(f, "out.csv"),
+                           UC_BATCH_CSV, 1, &n, err),
+                   UC_OK);
+  assert_string_equal(slurp(path_in(f, "out.csv")),
+                      "id;Mail;x;category;domain_type;mx_record;did_you_mean\n"
+                      "2;b@mailinator.com;;black;disposable;unknown;\n"
+                      "3;a@gmail.com;\"r;s\";white;legitimate;unknown;\n"
+                      ";;;;blank;;\n"
+                      "4;;;;blank;;\n"
+                      "5;jo@gmial.com;t;black;disposable;unknown;jo@gmail.com\n");
+  assert_int_equal(n.rows_total, 6);
+  assert_int_equal(n.rows_done, 6);
+  assert_int_equal(n.duplicates, 1);
+  assert_int_equal(n.blank, 2);
+  assert_int_equal(n.category[UC_BLACK], 2);
+  assert_int_equal(n.type[UC_T_DISPOSABLE], 2);
+  assert_int_equal(n.type[UC_T_LEGITIMATE], 1);
+}
+
+static void test_column_by_at_signs_and_header_guess(void **state) {
+  struct fx *f = *state;
+  struct uc_batch_counts n;
+  char err[256];
+  put(path_in(f, "a.csv"), "who,contact\nJo,jo@gmail.com\nAl,al@gmail.com\nnobody,none\n");
+  assert_int_equal(
+      run_job(f, path_in(f, "a.csv"), UC_BATCH_CSV, path_in(f, "a.out"), UC_BATCH_CSV, 0, &n, err),
+      UC_OK);
+  assert_string_equal(slurp(path_in(f, "a.out")),
+                      "who,contact,category,domain_type,mx_record,did_you_mean\n"
+                      "Jo,jo@gmail.com,white,legitimate,unknown,\n"
+                      "Al,al@gmail.com,white,legitimate,unknown,\n"
+                      "nobody,none,black,invalid,unknown,\n");
+  put(path_in(f, "b.csv"), "x,y\n1,2\n");
+  assert_int_equal(
+      run_job(f, path_in(f, "b.csv"), UC_BATCH_CSV, path_in(f, "b.out"), UC_BATCH_CSV, 0, &n, err),
+      UC_EFORMAT);
+  assert_non_null(strstr(err, "no column holds email addresses"));
+  struct stat sb;
+  assert_int_not_equal(stat(path_in(f, "b.out"), &sb), 0); /* nothing left behind */
+  assert_int_not_equal(stat(path_in(f, "b.out.part"), &sb), 0);
+}
+
+struct collect_all {
+  struct rows r;
+};
+
+static void test_xlsx_round_trip_keeps_kinds(void **state) {
+  struct fx *f = *state;
+  struct uc_batch_counts n;
+  char err[256];
+  put(path_in(f, "in.txt"), "a@gmail.com\n\nb@mailinator.com\n");
+  assert_int_equal(run_job(f, path_in(f, "in.txt"), UC_BATCH_TXT, path_in(f, "o.xlsx"),
+                           UC_BATCH_XLSX, 1, &n, err),
+                   UC_OK);
+  struct rows r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(
+      uc_batch_read(path_in(f, "o.xlsx"), UC_BATCH_XLSX, NULL, collect, &r, err, sizeof err),
+      UC_OK);
+  /* empty cells of a written row are left out of the sheet: they read back as a short row */
+  assert_string_equal(r.text, "email|category|domain_type|mx_record|did_you_mean\n"
+                              "a@gmail.com|white|legitimate|unknown\n"
+                              "||blank\n"
+                              "b@mailinator.com|black|disposable|unknown\n");
+  /* numbers and booleans stay numbers and booleans */
+  uc_batch_writer *w;
+  struct uc_batch_cell cells[3] = {
+      {"3.25", 4, UC_CELL_NUMBER}, {"1", 1, UC_CELL_BOOL}, {"x@y.com", 7, UC_CELL_TEXT}};
+  assert_int_equal(uc_batch_writer_open(path_in(f, "k.xlsx"), UC_BATCH_XLSX, NULL, f->dir, 0, &w,
+                                        err, sizeof err),
+                   UC_OK);
+  assert_int_equal(uc_batch_writer_row(w, cells, 3, NULL, 0, err, sizeof err), UC_OK);
+  assert_int_equal(uc_batch_writer_close(w, err, sizeof err), UC_OK);
+  memset(&r, 0, sizeof r);
+  assert_int_equal(
+      uc_batch_read(path_in(f, "k.xlsx"), UC_BATCH_XLSX, NULL, collect, &r, err, sizeof err),
+      UC_OK);
+  assert_string_equal(r.text, "3.25|1|x@y.com\n");
+}
+
+static int cancel_at(void *ctx, enum uc_batch_phase phase, const struct uc_batch_counts *c) {
+  (void)ctx;
+  return phase == UC_BATCH_CHECKING && c->rows_done >= 100;
+}
+
+static void test_cancel_and_stop(void **state) {
+  struct fx *f = *state;
+  struct uc_batch_counts n;
+  char err[256];
+  FILE *fp = fopen(path_in(f, "big.csv"), "w");
+  fputs("email\n", fp);
+  for (int i = 0; i < 1000; i++)
+    fprintf(fp, "user%d@gmail.com\n", i);
+  fclose(fp);
+  char in[128], out[128];
+  snprintf(in, sizeof in, "%s", path_in(f, "big.csv"));
+  snprintf(out, sizeof out, "%s", path_in(f, "big.out"));
+  struct uc_batch_job job = {in,    UC_BATCH_CSV, out,  UC_BATCH_CSV, 1,    NULL, uc_batch_check,
+                             &f->k, cancel_at,    NULL, 10,           NULL, 0};
+  assert_int_equal(uc_batch_clean(&job, &n, err, sizeof err), UC_ECANCELED);
+  assert_int_equal(n.rows_done, 100);
+  assert_int_equal(n.rows_total, 1000);
+  struct stat sb;
+  assert_int_not_equal(stat(path_in(f, "big.out.part"), &sb), 0);
+  _Atomic int stop = 1;
+  job.progress = NULL, job.stop = &stop;
+  assert_int_equal(uc_batch_clean(&job, &n, err, sizeof err), UC_ECANCELED);
+  assert_true(n.rows_total <= 1); /* stopped at the first row it looked at */
+  assert_int_equal(n.rows_done, 0);
+}
+
+/* ---- task helpers ---- */
+
+static void test_ids_and_names(void **state) {
+  (void)state;
+  char a[UC_BATCH_ID_LEN + 1], b[UC_BATCH_ID_LEN + 1];
+  uc_batch_id_new(a);
+  uc_batch_id_new(b);
+  assert_true(uc_batch_id_valid(a, strlen(a)));
+  assert_string_not_equal(a, b);
+  assert_int_equal(a[14], '4');
+  assert_false(uc_batch_id_valid("0123", 4));
+  assert_false(uc_batch_id_valid("0123456789abcdef0123456789abcdef0123", 36));
+  assert_false(uc_batch_id_valid("ABCDEF01-2345-4678-9abc-def012345678", 36));
+  assert_true(uc_batch_project_valid("Q3 newsletter", 13));
+  assert_true(uc_batch_project_valid("\xC3\xA9t\xC3\xA9", 5));
+  assert_false(uc_batch_project_valid("", 0));
+  assert_false(uc_batch_project_valid("a\nb", 3));
+  assert_false(uc_batch_project_valid("\xFF", 1));
+  char long_name[60];
+  memset(long_name, 'n', 51);
+  assert_false(uc_batch_project_valid(long_name, 51));
+  assert_true(uc_batch_project_valid(long_name, 50));
+  enum uc_batch_format fmt;
+  assert_int_equal(uc_batch_format_of("List.XLSX", &fmt), UC_OK);
+  assert_int_equal(fmt, UC_BATCH_XLSX);
+  assert_int_equal(uc_batch_format_of("list.xls", &fmt), UC_EINVAL);
+  assert_int_equal(uc_batch_format_of("csv", &fmt), UC_EINVAL);
+  assert_int_equal(uc_batch_result_format(UC_BATCH_TXT), UC_BATCH_CSV);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_csv_rfc4180),
+      cmocka_unit_test(test_delimiters),
+      cmocka_unit_test(test_txt_lines),
+      cmocka_unit_test(test_bounds_and_utf8),
+      cmocka_unit_test(test_callback_stops_the_reader),
+      cmocka_unit_test(test_header_names),
+      cmocka_unit_test_setup_teardown(test_clean_csv, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_column_by_at_signs_and_header_guess, fx_setup,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_xlsx_round_trip_keeps_kinds, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_and_stop, fx_setup, fx_teardown),
+      cmocka_unit_test(test_ids_and_names),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
