@@ -276,6 +276,8 @@ int uc_store_rdap_trim(uc_store *st, int64_t before, size_t *deleted) {
 }
 
 int uc_store_batch_insert(uc_store *st, const struct uc_batch_rec *t) {
+  if (!uc_batch_id_valid(t->id, strlen(t->id)))
+    return UC_EINVAL;
   return OPTIONAL(batch_insert, "batch tasks", t);
 }
 int uc_store_batch_update(uc_store *st, const struct uc_batch_rec *t) {
@@ -291,6 +293,27 @@ int uc_store_batch_each(uc_store *st, int64_t account_id, uc_batch_cb cb, void *
 }
 int uc_store_batch_delete(uc_store *st, int64_t account_id, const char *id) {
   return OPTIONAL(batch_delete, "batch tasks", account_id, id);
+}
+int uc_store_batch_finish(uc_store *st, const struct uc_batch_rec *t,
+                          const struct uc_usage_delta *d, size_t n) {
+  return OPTIONAL(batch_finish, "batch tasks", t, d, n);
+}
+int uc_store_batch_claim(uc_store *st, const char *id, const char *owner, int64_t now_ms,
+                         unsigned lease_ms, struct uc_batch_rec *out) {
+  struct uc_batch_rec ignored;
+  if (!uc_batch_id_valid(id, strlen(id)))
+    return UC_ENOTFOUND;
+  if (!owner[0] || strlen(owner) > UC_BATCH_OWNER_MAX)
+    return UC_EINVAL;
+  return OPTIONAL(batch_claim, "batch tasks", id, owner, now_ms, lease_ms, out ? out : &ignored);
+}
+int uc_store_batch_release(uc_store *st, const char *id, const char *owner) {
+  if (!uc_batch_id_valid(id, strlen(id)))
+    return UC_ENOTFOUND;
+  return owner[0] ? OPTIONAL(batch_release, "batch tasks", id, owner) : UC_EINVAL;
+}
+int uc_store_batch_stale(uc_store *st, int64_t now_ms, size_t limit, uc_batch_cb cb, void *arg) {
+  return limit ? OPTIONAL(batch_stale, "batch tasks", now_ms, limit, cb, arg) : UC_OK;
 }
 int uc_store_batch_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n) {
   return n ? OPTIONAL(batch_usage_add, "batch tasks", d, n) : UC_OK;

@@ -17,6 +17,7 @@ struct copy {
   struct uc_store_copied *n;
   struct uc_buf rows; /* records of the kind being copied */
   struct uc_buf text; /* strings the records point to, as offsets */
+  size_t *days;       /* what on_usage counts: n->usage or n->batch_usage */
   int rc;
 };
 
@@ -118,7 +119,13 @@ static int on_usage(void *arg, const struct uc_usage_row *u) {
     if (d.count)
       c->rc = uc_buf_add(&c->rows, &d, sizeof d) ? UC_ENOMEM : UC_OK;
   }
-  c->n->usage++;
+  ++*c->days;
+  return c->rc != UC_OK;
+}
+
+static int on_task(void *arg, const struct uc_batch_rec *t) {
+  struct copy *c = arg;
+  c->rc = uc_buf_add(&c->rows, t, sizeof *t) ? UC_ENOMEM : UC_OK;
   return c->rc != UC_OK;
 }
 
@@ -163,6 +170,9 @@ static int put_batches(struct copy *c, size_t size, int (*put)(uc_store *, const
 static int put_usage(uc_store *st, const void *rows, size_t n) {
   return uc_store_usage_add(st, rows, n);
 }
+static int put_batch_usage(uc_store *st, const void *rows, size_t n) {
+  return uc_store_batch_usage_add(st, rows, n);
+}
 static int put_bans(uc_store *st, const void *rows, size_t n) {
   return uc_store_ban_put(st, rows, n);
 }
@@ -193,10 +203,17 @@ static int copy_account(struct copy *c, const struct uc_account_rec *a, char *er
   c->n->settings += json != NULL;
   free(json);
   reset(c);
+  c->days = &c->n->usage;
   if ((rc = READ(c, uc_store_usage_each(c->from, a->id, 0, on_usage, c))) != UC_OK)
     return failed(c, c->from, rc, "usage", err, es);
   if ((rc = put_batches(c, sizeof(struct uc_usage_delta), put_usage)) != UC_OK)
     return failed(c, c->to, rc, "usage", err, es);
+  reset(c);
+  c->days = &c->n->batch_usage;
+  if ((rc = READ(c, uc_store_batch_usage_each(c->from, a->id, 0, on_usage, c))) != UC_OK)
+    return failed(c, c->from, rc, "batch usage", err, es);
+  if ((rc = put_batches(c, sizeof(struct uc_usage_delta), put_batch_usage)) != UC_OK)
+    return failed(c, c->to, rc, "batch usage", err, es);
   reset(c);
   if ((rc = READ(c, uc_store_audit_each(c->from, a->id, SIZE_MAX, on_audit, c))) != UC_OK)
     return failed(c, c->from, rc, "the audit trail", err, es);
@@ -236,7 +253,23 @@ static int copy_accounts(struct copy *c, char *err, size_t es) {
   return rc;
 }
 
-/* Lists, bans and alias memory: read whole, written in batches. */
+/* Batch tasks as they are (owner and lease too: a task held by a server of
+ * the old store is free once its lease ends), oldest first so that tasks of
+ * one second keep their order. Their files stay in batch_dir. */
+static int copy_tasks(struct copy *c, char *err, size_t es) {
+  int rc;
+  reset(c);
+  if ((rc = READ(c, uc_store_batch_each(c->from, 0, on_task, c))) != UC_OK)
+    return failed(c, c->from, rc, "batch tasks", err, es);
+  for (size_t i = UC_BUF_COUNT(&c->rows, struct uc_batch_rec); i-- > 0;) {
+    if ((rc = uc_store_batch_insert(c->to, &UC_BUF_AT(&c->rows, struct uc_batch_rec, i))) != UC_OK)
+      return failed(c, c->to, rc, "batch tasks", err, es);
+    c->n->batch_tasks++;
+  }
+  return UC_OK;
+}
+
+/* Lists, bans, alias memory and batch tasks: read whole, written in batches. */
 static int copy_rows(struct copy *c, char *err, size_t es) {
   int rc;
   reset(c);
@@ -256,13 +289,13 @@ static int copy_rows(struct copy *c, char *err, size_t es) {
   if ((rc = put_batches(c, sizeof(struct uc_alias_rec), put_aliases)) != UC_OK)
     return failed(c, c->to, rc, "alias memory", err, es);
   c->n->aliases += UC_BUF_COUNT(&c->rows, struct uc_alias_rec);
-  return UC_OK;
+  return copy_tasks(c, err, es);
 }
 
 int uc_store_copy(uc_store *from, uc_store *to, struct uc_store_copied *copied, char *err,
                   size_t es) {
   struct uc_store_copied n = {0};
-  struct copy c = {from, to, &n, {0}, {0}, UC_OK};
+  struct copy c = {from, to, &n, {0}, {0}, &n.usage, UC_OK};
   int any = 0, rc;
   uc_buf_init(&c.rows, (size_t)1 << 31);
   uc_buf_init(&c.text, (size_t)1 << 31);

@@ -57,6 +57,12 @@ struct uc_store_ops {
   int (*batch_get)(void *s, int64_t account_id, const char *id, struct uc_batch_rec *out);
   int (*batch_each)(void *s, int64_t account_id, uc_batch_cb cb, void *arg);
   int (*batch_delete)(void *s, int64_t account_id, const char *id);
+  int (*batch_finish)(void *s, const struct uc_batch_rec *t, const struct uc_usage_delta *d,
+                      size_t n);
+  int (*batch_claim)(void *s, const char *id, const char *owner, int64_t now_ms, unsigned lease_ms,
+                     struct uc_batch_rec *out);
+  int (*batch_release)(void *s, const char *id, const char *owner);
+  int (*batch_stale)(void *s, int64_t now_ms, size_t limit, uc_batch_cb cb, void *arg);
   int (*batch_usage_add)(void *s, const struct uc_usage_delta *d, size_t n);
   int (*batch_usage_each)(void *s, int64_t account_id, unsigned since_day, uc_usage_cb cb,
                           void *arg);

@@ -862,20 +862,33 @@ static int rd_key_touch(void *state, int64_t key_id, int64_t when) {
 
 /* ---- usage ---- */
 
+/* The arguments of usage rows: (key, day, category, count, last_used)... */
+static void usage_args(struct args *a, const struct uc_usage_delta *d, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char day[11];
+    uc_date_format(d[i].day, day);
+    arg_i(a, d[i].key_id);
+    arg_s(a, day);
+    arg_s(a, uc_category_name(d[i].category));
+    arg_i(a, (int64_t)d[i].count);
+    arg_i(a, d[i].last_used);
+  }
+}
+
 static int rd_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
   struct rd *s = state;
   struct args a;
   args_init(&a, s);
-  for (size_t i = 0; i < n; i++) {
-    char day[11];
-    uc_date_format(d[i].day, day);
-    arg_i(&a, d[i].key_id);
-    arg_s(&a, day);
-    arg_s(&a, uc_category_name(d[i].category));
-    arg_i(&a, (int64_t)d[i].count);
-    arg_i(&a, d[i].last_used);
-  }
+  usage_args(&a, d, n);
   return eval_status(s, RS_USAGE_ADD, &a, NULL);
+}
+
+static int rd_batch_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
+  struct rd *s = state;
+  struct args a;
+  args_init(&a, s);
+  usage_args(&a, d, n);
+  return eval_status(s, RS_BATCH_USAGE_ADD, &a, NULL);
 }
 
 static int by_key_day(const void *x, const void *y) {
@@ -910,14 +923,15 @@ static int usage_of_key(int64_t key, const redisReply *fields, unsigned since_da
   return UC_OK;
 }
 
-static int rd_usage_each(void *state, int64_t account_id, unsigned since_day, uc_usage_cb cb,
-                         void *arg) {
-  struct rd *s = state;
+/* Usage rows of one account ("usage:" or "batch_usage:"), by key then day. */
+static int usage_each(struct rd *s, const char *what, int64_t account_id, unsigned since_day,
+                      uc_usage_cb cb, void *arg) {
   struct args a;
   struct uc_buf out;
   int rc = UC_OK;
   args_init(&a, s);
   arg_i(&a, account_id);
+  arg_s(&a, what);
   redisReply *r = eval(s, RS_USAGE_EACH, &a, &rc);
   args_release(&a);
   if (!r)
@@ -934,6 +948,16 @@ static int rd_usage_each(void *state, int64_t account_id, unsigned since_day, uc
   uc_buf_release(&out);
   freeReplyObject(r);
   return rc;
+}
+
+static int rd_usage_each(void *state, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                         void *arg) {
+  return usage_each(state, "usage:", account_id, since_day, cb, arg);
+}
+
+static int rd_batch_usage_each(void *state, int64_t account_id, unsigned since_day, uc_usage_cb cb,
+                               void *arg) {
+  return usage_each(state, "batch_usage:", account_id, since_day, cb, arg);
 }
 
 /* ---- settings ---- */
@@ -1457,6 +1481,296 @@ static int rd_rdap_trim(void *state, int64_t before, size_t *deleted) {
   return rc;
 }
 
+/* ---- batch tasks ---- */
+
+/* A task's hash, field by field: the one table that writes and reads it. */
+enum bf_kind { BF_I64, BF_U64, BF_UNSIGNED, BF_INT, BF_TEXT, BF_KEY_TYPE, BF_FORMAT, BF_STATUS };
+struct bfield {
+  const char *name;
+  enum bf_kind kind;
+  size_t off, size;
+};
+#define BF(name, kind, member)                                                                     \
+  { name, kind, offsetof(struct uc_batch_rec, member), sizeof(((struct uc_batch_rec *)0)->member) }
+
+_Static_assert(UC_TYPE_COUNT == 12, "one type_ field per uc_type");
+static const struct bfield batch_fields[] = {
+    BF("account_id", BF_I64, account_id),
+    BF("key_id", BF_I64, key_id),
+    BF("key_type", BF_KEY_TYPE, key_type),
+    BF("project", BF_TEXT, project),
+    BF("filename", BF_TEXT, filename),
+    BF("format", BF_FORMAT, format),
+    BF("deduplicate", BF_INT, deduplicate),
+    /* the progress (uc_store_batch_update) from here... */
+    BF("status", BF_STATUS, status),
+    BF("rows_total", BF_U64, counts.rows_total),
+    BF("rows_done", BF_U64, counts.rows_done),
+    BF("white", BF_U64, counts.category[UC_WHITE]),
+    BF("grey", BF_U64, counts.category[UC_GREY]),
+    BF("black", BF_U64, counts.category[UC_BLACK]),
+    BF("blank", BF_U64, counts.blank),
+    BF("duplicates", BF_U64, counts.duplicates),
+    BF("type_white", BF_U64, counts.type[UC_T_WHITE_LIST]),
+    BF("type_grey", BF_U64, counts.type[UC_T_GREY_LIST]),
+    BF("type_black", BF_U64, counts.type[UC_T_BLACK_LIST]),
+    BF("type_disposable", BF_U64, counts.type[UC_T_DISPOSABLE]),
+    BF("type_masked", BF_U64, counts.type[UC_T_MASKED]),
+    BF("type_no_website", BF_U64, counts.type[UC_T_NO_WEBSITE]),
+    BF("type_multi_alias", BF_U64, counts.type[UC_T_MULTI_ALIAS]),
+    BF("type_suspicious", BF_U64, counts.type[UC_T_SUSPICIOUS]),
+    BF("type_young", BF_U64, counts.type[UC_T_YOUNG]),
+    BF("type_legitimate", BF_U64, counts.type[UC_T_LEGITIMATE]),
+    BF("type_invalid", BF_U64, counts.type[UC_T_INVALID]),
+    BF("type_unknown", BF_U64, counts.type[UC_T_UNKNOWN]),
+    BF("upload_bytes", BF_U64, upload_bytes),
+    BF("result_bytes", BF_U64, result_bytes),
+    BF("finished_at", BF_I64, finished_at),
+    BF("attempts", BF_UNSIGNED, attempts),
+    BF("reason", BF_TEXT, reason),
+    /* ...to here */
+    BF("created_at", BF_I64, created_at),
+    BF("owner", BF_TEXT, owner),
+    BF("lease_until", BF_I64, lease_until),
+};
+#define NBATCH_FIELDS (sizeof batch_fields / sizeof batch_fields[0])
+#define PROGRESS_FIRST 7 /* status */
+#define PROGRESS_END 32  /* after reason */
+
+/* Field i of t as a command argument. */
+static void batch_arg(struct args *a, const struct uc_batch_rec *t, size_t i) {
+  const struct bfield *f = &batch_fields[i];
+  const char *p = (const char *)t + f->off;
+  switch (f->kind) {
+  case BF_I64:
+    arg_i(a, *(const int64_t *)p);
+    break;
+  case BF_U64:
+    arg_i(a, (int64_t) * (const uint64_t *)p);
+    break;
+  case BF_UNSIGNED:
+    arg_i(a, *(const unsigned *)p);
+    break;
+  case BF_INT:
+    arg_i(a, *(const int *)p != 0);
+    break;
+  case BF_TEXT:
+    arg_s(a, p);
+    break;
+  case BF_KEY_TYPE:
+    arg_s(a, uc_key_type_name(t->key_type));
+    break;
+  case BF_FORMAT:
+    arg_s(a, uc_batch_format_name(t->format));
+    break;
+  case BF_STATUS:
+    arg_s(a, uc_batch_status_name(t->status));
+    break;
+  }
+}
+
+/* Fields [from, to) of t as (name, value) pairs. */
+static void batch_pairs(struct args *a, const struct uc_batch_rec *t, size_t from, size_t to) {
+  for (size_t i = from; i < to; i++) {
+    arg_s(a, batch_fields[i].name);
+    batch_arg(a, t, i);
+  }
+}
+
+/* The field names, for a script that reads rows (HMGET in that order). */
+static void batch_names(struct args *a) {
+  for (size_t i = 0; i < NBATCH_FIELDS; i++)
+    arg_s(a, batch_fields[i].name);
+}
+
+/* Task id from f[0..NBATCH_FIELDS) (HMGET's replies): 0 when there is none. */
+static int read_batch(const char *id, const redisReply *const *f, struct uc_batch_rec *t) {
+  memset(t, 0, sizeof *t);
+  if (!f[0] || f[0]->type != REDIS_REPLY_STRING)
+    return 0; /* gone meanwhile */
+  snprintf(t->id, sizeof t->id, "%s", id);
+  for (size_t i = 0; i < NBATCH_FIELDS; i++) {
+    const struct bfield *b = &batch_fields[i];
+    char *p = (char *)t + b->off, name[24];
+    switch (b->kind) {
+    case BF_I64:
+      *(int64_t *)p = num(f[i]);
+      break;
+    case BF_U64:
+      *(uint64_t *)p = (uint64_t)num(f[i]);
+      break;
+    case BF_UNSIGNED:
+      *(unsigned *)p = (unsigned)num(f[i]);
+      break;
+    case BF_INT:
+      *(int *)p = num(f[i]) != 0;
+      break;
+    case BF_TEXT:
+      copy_text(p, b->size, f[i]);
+      break;
+    case BF_KEY_TYPE:
+      uc_key_type_parse(text(f[i]), &t->key_type);
+      break;
+    case BF_FORMAT:
+      snprintf(name, sizeof name, "x.%s", text(f[i])); /* the format by its extension */
+      uc_batch_format_of(name, &t->format);
+      break;
+    case BF_STATUS:
+      uc_batch_status_parse(text(f[i]), &t->status);
+      break;
+    }
+  }
+  return 1;
+}
+
+static int rd_batch_insert(void *state, const struct uc_batch_rec *t) {
+  struct rd *s = state;
+  struct args a;
+  args_init(&a, s);
+  arg_s(&a, t->id);
+  arg_i(&a, t->account_id);
+  arg_i(&a, t->created_at);
+  batch_pairs(&a, t, 0, NBATCH_FIELDS);
+  return eval_status(s, RS_BATCH_PUT, &a, NULL);
+}
+
+/* The progress of t (while t->owner's, when set; finish: while processing),
+ * and n usage rows. */
+static int batch_write(struct rd *s, const struct uc_batch_rec *t, int finish,
+                       const struct uc_usage_delta *d, size_t n) {
+  struct args a;
+  args_init(&a, s);
+  arg_s(&a, t->id);
+  arg_i(&a, t->account_id);
+  arg_s(&a, t->owner);
+  arg_i(&a, finish);
+  arg_i(&a, PROGRESS_END - PROGRESS_FIRST);
+  batch_pairs(&a, t, PROGRESS_FIRST, PROGRESS_END);
+  usage_args(&a, d, n);
+  return eval_status(s, RS_BATCH_WRITE, &a, NULL);
+}
+
+static int rd_batch_update(void *state, const struct uc_batch_rec *t) {
+  return batch_write(state, t, 0, NULL, 0);
+}
+
+static int rd_batch_finish(void *state, const struct uc_batch_rec *t,
+                           const struct uc_usage_delta *d, size_t n) {
+  return batch_write(state, t, 1, d, n);
+}
+
+static int rd_batch_get(void *state, int64_t account_id, const char *id, struct uc_batch_rec *out) {
+  struct rd *s = state;
+  struct args a;
+  char key[UC_BATCH_ID_LEN + 96];
+  int rc = UC_OK;
+  snprintf(key, sizeof key, "%s:batch:%s", s->url.prefix, id);
+  const char *head[] = {"HMGET", key};
+  size_t hlen[] = {5, strlen(key)};
+  args_init(&a, NULL);
+  batch_names(&a);
+  redisReply *r = send_argv(s, head, hlen, 2, &a, &rc);
+  args_release(&a);
+  if (r && r->type == REDIS_REPLY_ERROR)
+    rc = reply_error(s, r);
+  else if (r)
+    rc = count(r) == NBATCH_FIELDS && read_batch(id, (const redisReply *const *)r->element, out) &&
+                 (account_id == 0 || out->account_id == account_id)
+             ? UC_OK
+             : UC_ENOTFOUND;
+  freeReplyObject(r);
+  return rc;
+}
+
+/* Calls cb on each id, values... of r from element i on; 1 when cb stopped. */
+static int batch_rows(const redisReply *r, size_t i, uc_batch_cb cb, void *arg) {
+  for (; i + NBATCH_FIELDS < count(r); i += NBATCH_FIELDS + 1) {
+    struct uc_batch_rec t;
+    if (read_batch(text(at(r, i)), (const redisReply *const *)&r->element[i + 1], &t) &&
+        cb(arg, &t))
+      return 1;
+  }
+  return 0;
+}
+
+/* Newest first, BATCH a script: a cursor on the score (unique: created_at
+ * and a sequence), so that tasks added or deleted meanwhile move nothing. */
+static int rd_batch_each(void *state, int64_t account_id, uc_batch_cb cb, void *arg) {
+  struct rd *s = state;
+  char index[40] = "batches", cursor[48] = "+inf";
+  int rc = UC_OK, stop = 0;
+  if (account_id)
+    snprintf(index, sizeof index, "batches:%lld", (long long)account_id);
+  while (rc == UC_OK && !stop) {
+    struct args a;
+    args_init(&a, s);
+    arg_s(&a, index);
+    arg_s(&a, cursor);
+    arg_i(&a, BATCH);
+    batch_names(&a);
+    redisReply *r = eval(s, RS_BATCH_EACH, &a, &rc);
+    args_release(&a);
+    stop = !r || batch_rows(r, 2, cb, arg) || num(at(r, 0)) < BATCH;
+    if (r)
+      snprintf(cursor, sizeof cursor, "(%s", text(at(r, 1)));
+    freeReplyObject(r);
+  }
+  return rc;
+}
+
+static int rd_batch_delete(void *state, int64_t account_id, const char *id) {
+  struct rd *s = state;
+  struct args a;
+  args_init(&a, s);
+  arg_s(&a, id);
+  arg_i(&a, account_id);
+  return eval_status(s, RS_BATCH_DELETE, &a, NULL);
+}
+
+static int rd_batch_claim(void *state, const char *id, const char *owner, int64_t now_ms,
+                          unsigned lease_ms, struct uc_batch_rec *out) {
+  struct rd *s = state;
+  struct args a;
+  redisReply *r = NULL;
+  (void)now_ms; /* Redis's clock: every server agrees on it */
+  args_init(&a, s);
+  arg_s(&a, id);
+  arg_s(&a, owner);
+  arg_i(&a, lease_ms);
+  batch_names(&a);
+  int rc = eval_status(s, RS_BATCH_CLAIM, &a, &r);
+  if (rc == UC_OK && !(count(r) == NBATCH_FIELDS + 1 &&
+                       read_batch(id, (const redisReply *const *)&r->element[1], out)))
+    rc = UC_ENOTFOUND;
+  freeReplyObject(r);
+  return rc;
+}
+
+static int rd_batch_release(void *state, const char *id, const char *owner) {
+  struct rd *s = state;
+  struct args a;
+  args_init(&a, s);
+  arg_s(&a, id);
+  arg_s(&a, owner);
+  return eval_status(s, RS_BATCH_RELEASE, &a, NULL);
+}
+
+static int rd_batch_stale(void *state, int64_t now_ms, size_t limit, uc_batch_cb cb, void *arg) {
+  struct rd *s = state;
+  struct args a;
+  int rc = UC_OK;
+  (void)now_ms; /* Redis's clock */
+  args_init(&a, s);
+  arg_i(&a, limit > BATCH ? BATCH : (int64_t)limit); /* the oldest: a worker wants few */
+  batch_names(&a);
+  redisReply *r = eval(s, RS_BATCH_STALE, &a, &rc);
+  args_release(&a);
+  if (r)
+    batch_rows(r, 0, cb, arg);
+  freeReplyObject(r);
+  return rc;
+}
+
 /* ---- audit ---- */
 
 static int audit_add(struct rd *s, int64_t id, int64_t account_id, int64_t key_id, int64_t when,
@@ -1568,6 +1882,17 @@ const struct uc_store_ops uc__store_redis_ops = {
     .rdap_put = rd_rdap_put,
     .rdap_each = rd_rdap_each,
     .rdap_trim = rd_rdap_trim,
+    .batch_insert = rd_batch_insert,
+    .batch_update = rd_batch_update,
+    .batch_get = rd_batch_get,
+    .batch_each = rd_batch_each,
+    .batch_delete = rd_batch_delete,
+    .batch_finish = rd_batch_finish,
+    .batch_claim = rd_batch_claim,
+    .batch_release = rd_batch_release,
+    .batch_stale = rd_batch_stale,
+    .batch_usage_add = rd_batch_usage_add,
+    .batch_usage_each = rd_batch_usage_each,
 };
 
 /* rediss://: refused with the reason (the other ops are never reached). */

@@ -41,6 +41,13 @@
   "  if cur and tonumber(when) > tonumber(cur) then redis.call('HSET', k, 'last_used_at', when)\n" \
   "  end\n"                                                                                        \
   "end\n"                                                                                          \
+  "local function add_usage(what, from)\n"                                                         \
+  "  for i = from, #ARGV, 5 do\n"                                                                  \
+  "    redis.call('HINCRBY', P .. what .. ARGV[i], ARGV[i + 1] .. ':' .. ARGV[i + 2], ARGV[i + "   \
+  "3])\n"                                                                                          \
+  "    touch(ARGV[i], ARGV[i + 4])\n"                                                              \
+  "  end\n"                                                                                        \
+  "end\n"                                                                                          \
   "local function ban_get(acc, ip)\n"                                                              \
   "  local v = redis.call('HGET', P .. 'bans:' .. acc, ip)\n"                                      \
   "  if not v then return 0, 0, 0 end\n"                                                           \
@@ -50,6 +57,30 @@
   "local function ban_set(acc, ip, a, b, u)\n"                                                     \
   "  redis.call('HSET', P .. 'bans:' .. acc, ip, string.format('%d %d %d', a, b, u))\n"            \
   "  redis.call('SADD', P .. 'ban_accounts', acc)\n"                                               \
+  "end\n"
+
+/* Helpers of the batch scripts (after LUA_PRELUDE). open: keeps the index of
+ * tasks still processing (P:batch_open, scored by when they are free: the end
+ * of the lease, or the upload's time in ms while nobody holds them) in step
+ * with the row. now_ms: Redis's clock, which every server shares. fmt: a
+ * number as Redis must get it (Lua would write 1.7e+15). */
+#define LUA_BATCH                                                                                  \
+  "local function fmt(x) return string.format('%.0f', x) end\n"                                    \
+  "local function now_ms()\n"                                                                      \
+  "  local t = redis.call('TIME')\n"                                                               \
+  "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                           \
+  "end\n"                                                                                          \
+  "local function open(id)\n"                                                                      \
+  "  local r = redis.call('HMGET', P .. 'batch:' .. id, 'status', 'lease_until', 'created_at')\n"  \
+  "  if r[1] ~= 'processing' then return redis.call('ZREM', P .. 'batch_open', id) end\n"          \
+  "  local at = tonumber(r[2]) or 0\n"                                                             \
+  "  if at == 0 then at = (tonumber(r[3]) or 0) * 1000 end\n"                                      \
+  "  redis.call('ZADD', P .. 'batch_open', fmt(at), id)\n"                                         \
+  "end\n"                                                                                          \
+  "local function row(out, id, from)\n"                                                            \
+  "  local r = redis.call('HMGET', P .. 'batch:' .. id, unpack(ARGV, from))\n"                     \
+  "  for i = 1, #r do out[#out + 1] = r[i] end\n"                                                  \
+  "  return out\n"                                                                                 \
   "end\n"
 
 /* X(name, body): every script. Results: {status, ...} where status is 0 or a
@@ -134,17 +165,15 @@
   X(KEY_TOUCH, "touch(ARGV[2], ARGV[3])\n"                                                         \
                "return 0\n")                                                                       \
   /* ARGV: (key, day, category, count, last_used)... */                                            \
-  X(USAGE_ADD,                                                                                     \
-    "for i = 2, #ARGV, 5 do\n"                                                                     \
-    "  redis.call('HINCRBY', P .. 'usage:' .. ARGV[i], ARGV[i + 1] .. ':' .. ARGV[i + 2],\n"       \
-    "    ARGV[i + 3])\n"                                                                           \
-    "  touch(ARGV[i], ARGV[i + 4])\n"                                                              \
-    "end\n"                                                                                        \
-    "return 0\n")                                                                                  \
-  /* ARGV: account: {key id, {field, count, ...}}... */                                            \
+  X(USAGE_ADD, "add_usage('usage:', 2)\n"                                                          \
+               "return 0\n")                                                                       \
+  /* ARGV: (key, day, category, count, last_used)...: the rows of batch tasks. */                  \
+  X(BATCH_USAGE_ADD, "add_usage('batch_usage:', 2)\n"                                              \
+                     "return 0\n")                                                                 \
+  /* ARGV: account, what ('usage:' or 'batch_usage:'): {key id, {field, count, ...}}... */         \
   X(USAGE_EACH, "local out = {}\n"                                                                 \
                 "for _, id in ipairs(redis.call('ZRANGE', P .. 'keys:' .. ARGV[2], 0, -1)) do\n"   \
-                "  out[#out + 1] = {id, redis.call('HGETALL', P .. 'usage:' .. id)}\n"             \
+                "  out[#out + 1] = {id, redis.call('HGETALL', P .. ARGV[3] .. id)}\n"              \
                 "end\n"                                                                            \
                 "return out\n")                                                                    \
   /* ARGV: account, JSON. */                                                                       \
@@ -368,6 +397,83 @@
     "  ARGV[5], 'action', ARGV[6], 'detail', ARGV[7])\n"                                           \
     "redis.call('ZADD', P .. 'audits:' .. ARGV[3], id, id)\n"                                      \
     "return {0, id}\n")                                                                            \
+  /* ARGV: id, account, created_at, (field, value)...: a new task, listed by                       \
+   * created_at then by insertion (a sequence), newest first. */                                   \
+  X(BATCH_PUT, LUA_BATCH "local id, k = ARGV[2], P .. 'batch:' .. ARGV[2]\n"                       \
+                         "if redis.call('EXISTS', P .. 'account:' .. ARGV[3]) == 0 then\n"         \
+                         "  return redis.error_reply('no account ' .. ARGV[3]) end\n"              \
+                         "if redis.call('EXISTS', k) == 1 then return -8 end\n"                    \
+                         "local seq = redis.call('INCR', P .. 'next:batch')\n"                     \
+                         "local score = fmt(tonumber(ARGV[4]) * 1000000 + seq % 1000000)\n"        \
+                         "redis.call('HSET', k, 'seq', seq, unpack(ARGV, 5))\n"                    \
+                         "redis.call('ZADD', P .. 'batches', score, id)\n"                         \
+                         "redis.call('ZADD', P .. 'batches:' .. ARGV[3], score, id)\n"             \
+                         "open(id)\n"                                                              \
+                         "return 0\n")                                                             \
+  /* ARGV: id, account, owner ('': anyone's), finish (1: only while                                \
+   * processing), pairs, (field, value) x pairs, then batch usage (key, day,                       \
+   * category, count, last_used)...: the progress and the usage at once, only                      \
+   * while the task is owner's. */                                                                 \
+  X(BATCH_WRITE, LUA_BATCH "local id, k = ARGV[2], P .. 'batch:' .. ARGV[2]\n"                     \
+                           "local r = redis.call('HMGET', k, 'account_id', 'owner', 'status')\n"   \
+                           "if r[1] ~= ARGV[3] then return -5 end\n"                               \
+                           "if ARGV[4] ~= '' and r[2] ~= ARGV[4] then return -12 end\n"            \
+                           "if ARGV[5] == '1' and r[3] ~= 'processing' then return -12 end\n"      \
+                           "local last = 6 + 2 * tonumber(ARGV[6])\n"                              \
+                           "redis.call('HSET', k, unpack(ARGV, 7, last))\n"                        \
+                           "open(id)\n"                                                            \
+                           "add_usage('batch_usage:', last + 1)\n"                                 \
+                           "return 0\n")                                                           \
+  /* ARGV: id, owner, lease ms, fields...: {0, values...} once owner's until                       \
+   * now + lease; {-12} while another owner's lease runs; {-5} when the task is                    \
+   * gone or no longer processing. */                                                              \
+  X(BATCH_CLAIM, LUA_BATCH                                                                         \
+    "local id, k = ARGV[2], P .. 'batch:' .. ARGV[2]\n"                                            \
+    "local r = redis.call('HMGET', k, 'status', 'owner', 'lease_until')\n"                         \
+    "if r[1] ~= 'processing' then return {-5} end\n"                                               \
+    "local now = now_ms()\n"                                                                       \
+    "if r[2] ~= ARGV[3] and (tonumber(r[3]) or 0) > now then return {-12} end\n"                   \
+    "redis.call('HSET', k, 'owner', ARGV[3], 'lease_until', fmt(now + tonumber(ARGV[4])))\n"       \
+    "open(id)\n"                                                                                   \
+    "return row({0}, id, 5)\n")                                                                    \
+  /* ARGV: id, owner: nobody's from now on (-12: not owner's, -5: gone). */                        \
+  X(BATCH_RELEASE, LUA_BATCH "local k = P .. 'batch:' .. ARGV[2]\n"                                \
+                             "local o = redis.call('HGET', k, 'owner')\n"                          \
+                             "if not o then return -5 end\n"                                       \
+                             "if o ~= ARGV[3] then return -12 end\n"                               \
+                             "redis.call('HSET', k, 'owner', '', 'lease_until', 0)\n"              \
+                             "open(ARGV[2])\n"                                                     \
+                             "return 0\n")                                                         \
+  /* ARGV: limit, fields...: id, values... of the tasks processing that nobody                     \
+   * holds now, in the order they became free. */                                                  \
+  X(BATCH_STALE,                                                                                   \
+    LUA_BATCH "local out = {}\n"                                                                   \
+              "for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'batch_open', '-inf',\n"       \
+              "    fmt(now_ms()), 'LIMIT', 0, tonumber(ARGV[2]))) do\n"                            \
+              "  out[#out + 1] = id\n"                                                             \
+              "  row(out, id, 3)\n"                                                                \
+              "end\n"                                                                              \
+              "return out\n")                                                                      \
+  /* ARGV: index (batches, batches:<account>), cursor ('+inf' or '(SCORE'),                        \
+   * count, fields...: {tasks, last score, id, values..., ...}, newest first. */                   \
+  X(BATCH_EACH,                                                                                    \
+    LUA_BATCH "local m = redis.call('ZREVRANGEBYSCORE', P .. ARGV[2], ARGV[3], '-inf',\n"          \
+              "  'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[4]))\n"                                   \
+              "local out = {#m / 2, m[#m] or ''}\n"                                                \
+              "for i = 1, #m, 2 do\n"                                                              \
+              "  out[#out + 1] = m[i]\n"                                                           \
+              "  row(out, m[i], 5)\n"                                                              \
+              "end\n"                                                                              \
+              "return out\n")                                                                      \
+  /* ARGV: id, account (0: any). */                                                                \
+  X(BATCH_DELETE, "local k = P .. 'batch:' .. ARGV[2]\n"                                           \
+                  "local acc = redis.call('HGET', k, 'account_id')\n"                              \
+                  "if not acc or (ARGV[3] ~= '0' and acc ~= ARGV[3]) then return -5 end\n"         \
+                  "redis.call('DEL', k)\n"                                                         \
+                  "redis.call('ZREM', P .. 'batches', ARGV[2])\n"                                  \
+                  "redis.call('ZREM', P .. 'batches:' .. acc, ARGV[2])\n"                          \
+                  "redis.call('ZREM', P .. 'batch_open', ARGV[2])\n"                               \
+                  "return 0\n")                                                                    \
   /* ARGV: key id, per second, burst: GCRA on Redis's clock (every server                          \
    * agrees). {1, 0} allowed, {0, microseconds until one would be}. */                             \
   X(RATE,                                                                                          \

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 static const char schema_v1[] =
     "CREATE TABLE accounts ("
@@ -149,6 +149,15 @@ static const char schema_v7[] =
     "  count INTEGER NOT NULL,"
     "  PRIMARY KEY (key_id, day, category)) WITHOUT ROWID;";
 
+/* Version 8: who runs a batch task and until when (uc_store_batch_claim);
+ * the tasks nobody holds, in the order they became free. */
+#define BATCH_FREE_AT "(CASE WHEN lease_until = 0 THEN created_at * 1000 ELSE lease_until END)"
+static const char schema_v8[] =
+    "ALTER TABLE batch_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE batch_tasks ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX batch_tasks_open ON batch_tasks(" BATCH_FREE_AT ", id) "
+    "  WHERE status = 'processing';";
+
 struct sq {
   sqlite3 *db;
   pthread_mutex_t lock; /* one connection, one statement at a time */
@@ -181,7 +190,7 @@ static int mkdir_parent(const char *path) {
 
 static int migrate(struct sq *s, char *err, size_t es) {
   static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                    schema_v5, schema_v6, schema_v7};
+                                                    schema_v5, schema_v6, schema_v7, schema_v8};
   /* One transaction per step, the version read inside it: two processes
    * opening one new file at once take turns, and the second finds the
    * first's steps done (never runs a CREATE twice). */
@@ -590,10 +599,12 @@ static int sq_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
   return in_tx(state, usage_add_body, &u);
 }
 
+#define BATCH_USAGE_UPSERT                                                                         \
+  "INSERT INTO batch_usage(key_id, day, category, count) VALUES (?, ?, ?, ?) "                     \
+  "ON CONFLICT DO UPDATE SET count = count + excluded.count"
+
 static int sq_batch_usage_add(void *state, const struct uc_usage_delta *d, size_t n) {
-  struct usage_add u = {d, n,
-                        "INSERT INTO batch_usage(key_id, day, category, count) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT DO UPDATE SET count = count + excluded.count"};
+  struct usage_add u = {d, n, BATCH_USAGE_UPSERT};
   return in_tx(state, usage_add_body, &u);
 }
 
@@ -1401,8 +1412,7 @@ _Static_assert(UC_TYPE_COUNT == 12, "batch_tasks has one type_ column per uc_typ
   "id, account_id, key_id, key_type, project, filename, format, deduplicate, "                     \
   "status, " BATCH_COUNTS                                                                          \
   ", upload_bytes, result_bytes, created_at, coalesce(finished_at, 0), attempts, "                 \
-  "reason"
-#define BATCH_NCOLS 34
+  "reason, owner, lease_until"
 
 /* Binds the counts at column i and after; returns the next column. */
 static int bind_counts(sqlite3_stmt *st, int i, const struct uc_batch_counts *n) {
@@ -1458,6 +1468,8 @@ static void read_batch(sqlite3_stmt *st, void *out) {
   t->finished_at = sqlite3_column_int64(st, 19 + UC_TYPE_COUNT);
   t->attempts = (unsigned)sqlite3_column_int(st, 20 + UC_TYPE_COUNT);
   copy_text(t->reason, sizeof t->reason, st, 21 + UC_TYPE_COUNT);
+  copy_text(t->owner, sizeof t->owner, st, 22 + UC_TYPE_COUNT);
+  t->lease_until = sqlite3_column_int64(st, 23 + UC_TYPE_COUNT);
 }
 
 static int sq_batch_insert(void *state, const struct uc_batch_rec *t) {
@@ -1465,9 +1477,9 @@ static int sq_batch_insert(void *state, const struct uc_batch_rec *t) {
   sqlite3_stmt *st = prepare(
       s, "INSERT INTO batch_tasks(id, account_id, key_id, key_type, project, filename, format, "
          "deduplicate, " BATCH_COUNTS ", upload_bytes, result_bytes, finished_at, attempts, "
-         "reason, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+         "reason, status, created_at, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
          "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-         "?, ?, nullif(?, 0), ?, ?, ?, ?)");
+         "?, ?, nullif(?, 0), ?, ?, ?, ?, ?, ?)");
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
@@ -1479,26 +1491,80 @@ static int sq_batch_insert(void *state, const struct uc_batch_rec *t) {
   sqlite3_bind_text(st, 7, uc_batch_format_name(t->format), -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 8, t->deduplicate != 0);
   int i = bind_progress(st, 9, t);
-  sqlite3_bind_int64(st, i, t->created_at);
+  sqlite3_bind_int64(st, i++, t->created_at);
+  sqlite3_bind_text(st, i++, t->owner, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, i, t->lease_until);
   return step_write(s, st, 0);
 }
 
+/* Why a write that matched no row did not: UC_EBUSY when the task is there
+ * (another owner's, or not processing for a claim), else UC_ENOTFOUND. Lock
+ * held, inside the caller's transaction. */
+static int batch_missed(struct sq *s, int64_t account_id, const char *id, int claim) {
+  sqlite3_stmt *st = NULL;
+  int ret = run_locked(s,
+                       "SELECT status = 'processing' FROM batch_tasks "
+                       "WHERE id = ?1 AND (?2 = 0 OR account_id = ?2)",
+                       &st);
+  if (ret)
+    return ret;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, account_id);
+  int rc = sqlite3_step(st);
+  ret = rc == SQLITE_DONE                     ? UC_ENOTFOUND
+        : rc != SQLITE_ROW                    ? fail_db(s, rc)
+        : claim && !sqlite3_column_int(st, 0) ? UC_ENOTFOUND /* finished: nothing to claim */
+                                              : UC_EBUSY;
+  sqlite3_finalize(st);
+  return ret;
+}
+
+struct batch_write {
+  const struct uc_batch_rec *t;
+  int finish;             /* only while processing, then the usage */
+  struct usage_add usage; /* n 0: none */
+};
+
+/* The progress of t, only while t->owner holds it (when t->owner is set; a
+ * finish: only while processing), then the usage rows: one transaction. */
+static int batch_write_body(struct sq *s, void *arg) {
+  const struct batch_write *w = arg;
+  const struct uc_batch_rec *t = w->t;
+  sqlite3_stmt *st = NULL;
+  int ret = run_locked(
+      s,
+      "UPDATE batch_tasks SET rows_total = ?, rows_done = ?, white = ?, grey = ?, black = ?, "
+      "blank = ?, duplicates = ?, type_white = ?, type_grey = ?, type_black = ?, "
+      "type_disposable = ?, type_masked = ?, type_no_website = ?, type_multi_alias = ?, "
+      "type_suspicious = ?, type_young = ?, type_legitimate = ?, type_invalid = ?, "
+      "type_unknown = ?, "
+      "upload_bytes = ?, result_bytes = ?, finished_at = nullif(?, 0), attempts = ?, "
+      "reason = ?, status = ? WHERE account_id = ?26 AND id = ?27 AND (?28 = '' OR owner = ?28) "
+      "AND (?29 = 0 OR status = 'processing')",
+      &st);
+  if (ret)
+    return ret;
+  _Static_assert(7 + UC_TYPE_COUNT + 6 == 25, "the WHERE clause's numbers follow the progress");
+  bind_progress(st, 1, t);
+  sqlite3_bind_int64(st, 26, t->account_id);
+  sqlite3_bind_text(st, 27, t->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 28, t->owner, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 29, w->finish);
+  ret = step_done(s, st);
+  sqlite3_finalize(st);
+  if (!ret && !sqlite3_changes(s->db))
+    return batch_missed(s, t->account_id, t->id, 0);
+  return ret || !w->usage.n ? ret : usage_add_body(s, (void *)&w->usage);
+}
 static int sq_batch_update(void *state, const struct uc_batch_rec *t) {
-  struct sq *s = state;
-  sqlite3_stmt *st = prepare(
-      s, "UPDATE batch_tasks SET rows_total = ?, rows_done = ?, white = ?, grey = ?, black = ?, "
-         "blank = ?, duplicates = ?, type_white = ?, type_grey = ?, type_black = ?, "
-         "type_disposable = ?, type_masked = ?, type_no_website = ?, type_multi_alias = ?, "
-         "type_suspicious = ?, type_young = ?, type_legitimate = ?, type_invalid = ?, "
-         "type_unknown = ?, "
-         "upload_bytes = ?, result_bytes = ?, finished_at = nullif(?, 0), attempts = ?, "
-         "reason = ?, status = ? WHERE account_id = ? AND id = ?");
-  if (!st)
-    return UC_ESTORE;
-  int i = bind_progress(st, 1, t);
-  sqlite3_bind_int64(st, i++, t->account_id);
-  sqlite3_bind_text(st, i, t->id, -1, SQLITE_STATIC);
-  return step_write(s, st, 1);
+  struct batch_write w = {t, 0, {NULL, 0, NULL}};
+  return in_tx(state, batch_write_body, &w);
+}
+
+static int sq_batch_finish(void *state, const struct uc_batch_rec *t,
+                           const struct uc_usage_delta *d, size_t n) {
+  struct batch_write w = {t, 1, {d, n, BATCH_USAGE_UPSERT}};
+  return in_tx(state, batch_write_body, &w);
 }
 
 static int sq_batch_get(void *state, int64_t account_id, const char *id, struct uc_batch_rec *out) {
@@ -1544,6 +1610,70 @@ static int sq_batch_delete(void *state, int64_t account_id, const char *id) {
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, account_id);
   return step_write(s, st, 1);
+}
+
+struct batch_claim {
+  const char *id, *owner;
+  int64_t now, lease_until;
+  struct uc_batch_rec *out; /* NULL: a release */
+};
+
+/* A claim and the row it left, or a release: one transaction. */
+static int batch_claim_body(struct sq *s, void *arg) {
+  const struct batch_claim *c = arg;
+  sqlite3_stmt *st = NULL;
+  int ret = run_locked(s,
+                       c->out ? "UPDATE batch_tasks SET owner = ?1, lease_until = ?2 "
+                                "WHERE id = ?3 AND status = 'processing' "
+                                "AND (lease_until <= ?4 OR owner = ?1)"
+                              : "UPDATE batch_tasks SET owner = '', lease_until = 0 "
+                                "WHERE owner = ?1 AND id = ?3",
+                       &st);
+  if (ret)
+    return ret;
+  sqlite3_bind_text(st, 1, c->owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, c->id, -1, SQLITE_STATIC);
+  if (c->out)
+    sqlite3_bind_int64(st, 2, c->lease_until), sqlite3_bind_int64(st, 4, c->now);
+  ret = step_done(s, st);
+  sqlite3_finalize(st);
+  if (!ret && !sqlite3_changes(s->db))
+    return batch_missed(s, 0, c->id, c->out != NULL);
+  if (ret || !c->out)
+    return ret;
+  if ((ret = run_locked(s, "SELECT " BATCH_COLS " FROM batch_tasks WHERE id = ?", &st)))
+    return ret;
+  sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    read_batch(st, c->out);
+  ret = rc == SQLITE_ROW ? UC_OK : fail_db(s, rc);
+  sqlite3_finalize(st);
+  return ret;
+}
+
+static int sq_batch_claim(void *state, const char *id, const char *owner, int64_t now_ms,
+                          unsigned lease_ms, struct uc_batch_rec *out) {
+  struct batch_claim c = {id, owner, now_ms, now_ms + (int64_t)lease_ms, out};
+  return in_tx(state, batch_claim_body, &c);
+}
+
+static int sq_batch_release(void *state, const char *id, const char *owner) {
+  struct batch_claim c = {id, owner, 0, 0, NULL};
+  return in_tx(state, batch_claim_body, &c);
+}
+
+static int sq_batch_stale(void *state, int64_t now_ms, size_t limit, uc_batch_cb cb, void *arg) {
+  struct sq *s = state;
+  struct visit_batch v = {cb, arg};
+  sqlite3_stmt *st = prepare(s, "SELECT " BATCH_COLS " FROM batch_tasks "
+                                "WHERE status = 'processing' AND lease_until <= ?1 "
+                                "ORDER BY " BATCH_FREE_AT ", id LIMIT ?2");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, now_ms);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)(limit > INT64_MAX ? INT64_MAX : limit));
+  return each_row(s, st, batch_row, &v);
 }
 
 static int sq_version(void *state, uint64_t *v) {
@@ -1596,6 +1726,10 @@ const struct uc_store_ops uc__store_sqlite_ops = {
     .batch_get = sq_batch_get,
     .batch_each = sq_batch_each,
     .batch_delete = sq_batch_delete,
+    .batch_finish = sq_batch_finish,
+    .batch_claim = sq_batch_claim,
+    .batch_release = sq_batch_release,
+    .batch_stale = sq_batch_stale,
     .batch_usage_add = sq_batch_usage_add,
     .batch_usage_each = sq_batch_usage_each,
     .audit_add = sq_audit_add,

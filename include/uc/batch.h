@@ -198,6 +198,7 @@ void uc_batch_check(void *checker, const char *addr, size_t n, struct uc_batch_v
 #define UC_BATCH_PROJECT_MAX (UC_BATCH_PROJECT_CHARS * 4)
 #define UC_BATCH_FILENAME_MAX 255
 #define UC_BATCH_REASON_MAX 300
+#define UC_BATCH_OWNER_MAX 63 /* "host:pid:nonce/wN": the server and worker running a task */
 
 enum uc_batch_status { UC_BATCH_PROCESSING, UC_BATCH_COMPLETED, UC_BATCH_FAILED };
 const char *uc_batch_status_name(enum uc_batch_status s);
@@ -218,6 +219,11 @@ struct uc_batch_rec {
   int64_t created_at, finished_at;      /* unix seconds; finished 0: not yet */
   unsigned attempts;                    /* starts, restarts included */
   char reason[UC_BATCH_REASON_MAX + 1]; /* why it failed */
+  /* Who runs it (uc_store_batch_claim): "" when nobody has claimed it (or it
+   * was released), and until when, in unix ms on the store's clock; past
+   * lease_until any server may take it over. */
+  char owner[UC_BATCH_OWNER_MAX + 1];
+  int64_t lease_until;
 };
 
 /* A new random task id (UUID version 4), NUL-terminated. */

@@ -301,20 +301,51 @@ int uc_store_rdap_each(uc_store *st, int64_t at, size_t limit, uc_rdap_cb cb, vo
 /* Deletes rows that expired before `before`; *deleted (may be NULL) rows went. */
 int uc_store_rdap_trim(uc_store *st, int64_t before, size_t *deleted);
 
-/* ---- batch tasks (docs/internals/batch.md) ---- */
+/* ---- batch tasks (docs/internals/batch.md) ----
+ * Several servers may share the tasks of one store: a task is run by the
+ * server that claimed it (owner) while its lease lasts; the owner renews it
+ * (a claim again) and every write of a run is refused once another server
+ * took the task over. Times of leases are unix ms on the store's clock: a
+ * shared store may use its own (Redis: TIME) rather than now_ms, so that
+ * servers with different clocks agree. */
 
-/* Stores a new task. UC_EEXISTS when its id is taken. */
+/* Stores a new task with every field as given (owner and lease too: a copy
+ * keeps them). UC_EEXISTS when its id is taken. */
 int uc_store_batch_insert(uc_store *st, const struct uc_batch_rec *t);
 /* Writes the progress of task t->id of t->account_id: status, counts, bytes,
- * finished_at, attempts and reason (the rest never changes). UC_ENOTFOUND
- * when the task is gone (deleted meanwhile: its worker stops). */
+ * finished_at, attempts and reason (the rest never changes). When t->owner
+ * is not "", only while the task is still t->owner's: UC_EBUSY once another
+ * server claimed it (its worker stops). UC_ENOTFOUND when the task is gone
+ * (deleted meanwhile: its worker stops). */
 int uc_store_batch_update(uc_store *st, const struct uc_batch_rec *t);
+/* Writes t's final state as uc_store_batch_update does (the same checks, and
+ * the task must still be processing: UC_EBUSY when it was finished already)
+ * and adds the batch usage d[0..n) in the same atomic step: a task is
+ * counted exactly once, however often it was run. */
+int uc_store_batch_finish(uc_store *st, const struct uc_batch_rec *t,
+                          const struct uc_usage_delta *d, size_t n);
 /* UC_ENOTFOUND when the account (0: any account) has no task with that id. */
 int uc_store_batch_get(uc_store *st, int64_t account_id, const char *id, struct uc_batch_rec *out);
 /* The account's tasks (0: every account's), newest first. */
 int uc_store_batch_each(uc_store *st, int64_t account_id, uc_batch_cb cb, void *arg);
 /* UC_ENOTFOUND when there was none. */
 int uc_store_batch_delete(uc_store *st, int64_t account_id, const char *id);
+/* Claims task id (any account) for owner until now + lease_ms, atomically
+ * across every process: it must be processing, and either nobody's lease
+ * runs (lease_until <= now) or it is owner's already (a renewal). *out (may be
+ * NULL) is the task afterwards. UC_EBUSY while another owner's lease runs;
+ * UC_ENOTFOUND when there is no such task or it is no longer processing.
+ * lease_ms 0: the lease ends at once (a store only one server uses). */
+int uc_store_batch_claim(uc_store *st, const char *id, const char *owner, int64_t now_ms,
+                         unsigned lease_ms, struct uc_batch_rec *out);
+/* Gives task id up (owner "", lease 0) so that any server may take it at
+ * once: a server stopping in the middle of it. UC_EBUSY when it is not
+ * owner's (any more); UC_ENOTFOUND when there is no such task. */
+int uc_store_batch_release(uc_store *st, const char *id, const char *owner);
+/* Tasks still processing that nobody holds at now_ms (never claimed,
+ * released, or their lease ended), in the order they became free (the
+ * upload's time, or the end of the lease; then by id), at most limit. */
+int uc_store_batch_stale(uc_store *st, int64_t now_ms, size_t limit, uc_batch_cb cb, void *arg);
 /* Rows checked by batch tasks, counted apart from live checks: the same
  * records and rules as uc_store_usage_add and uc_store_usage_each. */
 int uc_store_batch_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n);
@@ -342,12 +373,14 @@ int uc_store_audit_put(uc_store *st, const struct uc_audit_rec *a);
 int uc_store_secret_put(uc_store *st, const char *name, const uint8_t value[32]);
 
 /* Copies everything of `from` (accounts, keys, settings, lists, usage, bans,
- * alias memory, audit trail, secrets; not the change feed) into `to`, which
+ * alias memory, audit trail, secrets, batch tasks and batch usage; not the
+ * change feed, nor the files of batch tasks: batch_dir) into `to`, which
  * must hold no account yet; ids and times are kept. Works between any two
  * backends. *copied (may be NULL) counts rows by kind. UC_OK, or an error with
  * err saying what failed (`to` may then hold part of the copy). */
 struct uc_store_copied {
   size_t accounts, keys, settings, lists, usage, bans, aliases, audit, secrets;
+  size_t batch_tasks, batch_usage; /* tasks; usage days (key and day) */
 };
 int uc_store_copy(uc_store *from, uc_store *to, struct uc_store_copied *copied, char *err,
                   size_t err_size);

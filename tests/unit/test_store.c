@@ -1219,6 +1219,31 @@ static void test_rate_take_exact_under_concurrency(void **state) {
   assert_true(allowed <= 50 + (int)elapsed + 1);
 }
 
+/* ---- batch task records ---- */
+
+static struct uc_batch_rec task(int64_t acc, int64_t key_id, const char *project, int64_t at) {
+  struct uc_batch_rec t;
+  memset(&t, 0, sizeof t);
+  uc_batch_id_new(t.id);
+  t.account_id = acc, t.key_id = key_id, t.key_type = UC_KEY_ACTIVE;
+  snprintf(t.project, sizeof t.project, "%s", project);
+  snprintf(t.filename, sizeof t.filename, "list \"%s\".csv", project);
+  t.format = UC_BATCH_XLSX, t.deduplicate = 1, t.status = UC_BATCH_PROCESSING;
+  t.upload_bytes = 1234, t.created_at = at, t.attempts = 1;
+  return t;
+}
+
+struct tasks {
+  size_t n;
+  struct uc_batch_rec t[8];
+};
+static int on_task(void *arg, const struct uc_batch_rec *t) {
+  struct tasks *c = arg;
+  if (c->n < COUNT(c->t))
+    c->t[c->n++] = *t;
+  return 0;
+}
+
 /* ---- copying a store to another backend and back ---- */
 
 static void fill_everything(struct fx *f, int64_t *acc) {
@@ -1248,10 +1273,22 @@ static void fill_everything(struct fx *f, int64_t *acc) {
   assert_int_equal(uc_store_audit_add(f->st, a.id, 0, "lists.add", "{\"n\":1}"), UC_OK);
   assert_int_equal(uc_store_audit_add(f->st, a.id, k.id, "keys.create", "{\"n\":2}"), UC_OK);
   assert_int_equal(uc_store_secret(f->st, "alias-chains", secret), UC_OK);
+  struct uc_batch_rec done = task(a.id, k.id, "done", now - 100),
+                      held = task(a.id, k.id, "held", now);
+  done.status = UC_BATCH_COMPLETED, done.finished_at = now - 50, done.result_bytes = 77;
+  done.counts.rows_total = done.counts.rows_done = 3, done.counts.category[UC_BLACK] = 3;
+  done.counts.type[UC_T_DISPOSABLE] = 3;
+  assert_int_equal(uc_store_batch_insert(f->st, &done), UC_OK);
+  assert_int_equal(uc_store_batch_insert(f->st, &held), UC_OK);
+  assert_int_equal(uc_store_batch_claim(f->st, held.id, "old/w0", now * 1000, 60000, NULL), UC_OK);
+  struct uc_usage_delta bd[] = {{k.id, DAY, UC_BLACK, 3, now}, {k.id, DAY - 2, UC_WHITE, 1, now}};
+  assert_int_equal(uc_store_batch_usage_add(f->st, bd, COUNT(bd)), UC_OK);
 }
 
 /* Everything of st as text, to compare two stores (ids and times included). */
 static void dump(uc_store *st, int64_t acc, char *out, size_t size) {
+  struct tasks ts = {0};
+  struct usage bus = {0};
   struct accounts as = {0};
   struct keys ks = {0};
   struct usage us = {0};
@@ -1270,6 +1307,8 @@ static void dump(uc_store *st, int64_t acc, char *out, size_t size) {
   assert_int_equal(uc_store_alias_each(st, 0, NULL, 0, on_alias, &als), UC_OK);
   assert_int_equal(uc_store_audit_each(st, acc, 100, on_audit, &aus), UC_OK);
   assert_int_equal(uc_store_secret_each(st, on_secret, &ss), UC_OK);
+  assert_int_equal(uc_store_batch_each(st, 0, on_task, &ts), UC_OK);
+  assert_int_equal(uc_store_batch_usage_each(st, acc, 0, on_usage, &bus), UC_OK);
   assert_int_equal(uc_store_settings_get(st, acc, &json), UC_OK);
   n += (size_t)snprintf(out + n, size - n, "settings %s\n", json ? json : "-");
   free(json);
@@ -1307,6 +1346,22 @@ static void dump(uc_store *st, int64_t acc, char *out, size_t size) {
   for (size_t i = 0; i < ss.n; i++)
     n += (size_t)snprintf(out + n, size - n, "secret %s %02x%02x\n", ss.name[i], ss.value[i][0],
                           ss.value[i][31]);
+  for (size_t i = 0; i < ts.n; i++) {
+    const struct uc_batch_rec *t = &ts.t[i];
+    n += (size_t)snprintf(out + n, size - n,
+                          "task %s %lld %lld %s %s %d %llu %llu %llu %lld %lld %u %llu %s %lld\n",
+                          t->id, (long long)t->account_id, (long long)t->key_id, t->project,
+                          t->filename, (int)t->status, (unsigned long long)t->counts.rows_done,
+                          (unsigned long long)t->counts.category[UC_BLACK],
+                          (unsigned long long)t->counts.type[UC_T_DISPOSABLE],
+                          (long long)t->created_at, (long long)t->finished_at, t->attempts,
+                          (unsigned long long)t->result_bytes, t->owner, (long long)t->lease_until);
+  }
+  for (size_t i = 0; i < bus.n; i++)
+    n += (size_t)snprintf(
+        out + n, size - n, "batch usage %lld %u %llu %llu %llu\n", (long long)bus.r[i].key_id,
+        bus.r[i].day, (unsigned long long)bus.r[i].count[0], (unsigned long long)bus.r[i].count[1],
+        (unsigned long long)bus.r[i].count[2]);
 }
 
 /* Copies f's store into a fresh store of `into` and back into a fresh one of
@@ -1330,6 +1385,8 @@ static void copy_through(struct fx *f, int64_t acc, const struct backend *into) 
   assert_int_equal(n.aliases, 2);
   assert_int_equal(n.audit, 2);
   assert_int_equal(n.secrets, 1);
+  assert_int_equal(n.batch_tasks, 2);
+  assert_int_equal(n.batch_usage, 2);
   assert_int_equal(uc_store_copy(there, back, NULL, err, sizeof err), UC_OK);
   dump(f->st, acc, a, sizeof a);
   dump(there, acc, b, sizeof b);
@@ -1355,42 +1412,8 @@ static void test_copy(void **state) {
 
 /* ---- batch tasks ---- */
 
-/* The batch ops are optional (store_int.h): a backend without them answers
- * UC_EUNAVAILABLE, and its run skips these tests, saying so. */
-static void need_batch_ops(struct fx *f) {
-  struct uc_batch_rec t;
-  if (uc_store_batch_get(f->st, 0, "00000000-0000-4000-8000-000000000000", &t) == UC_EUNAVAILABLE) {
-    fprintf(stderr, "%s: no batch ops in this backend: skipped\n", be->name);
-    skip();
-  }
-}
-
-static struct uc_batch_rec task(int64_t acc, int64_t key_id, const char *project, int64_t at) {
-  struct uc_batch_rec t;
-  memset(&t, 0, sizeof t);
-  uc_batch_id_new(t.id);
-  t.account_id = acc, t.key_id = key_id, t.key_type = UC_KEY_ACTIVE;
-  snprintf(t.project, sizeof t.project, "%s", project);
-  snprintf(t.filename, sizeof t.filename, "list \"%s\".csv", project);
-  t.format = UC_BATCH_XLSX, t.deduplicate = 1, t.status = UC_BATCH_PROCESSING;
-  t.upload_bytes = 1234, t.created_at = at, t.attempts = 1;
-  return t;
-}
-
-struct tasks {
-  size_t n;
-  struct uc_batch_rec t[8];
-};
-static int on_task(void *arg, const struct uc_batch_rec *t) {
-  struct tasks *c = arg;
-  if (c->n < COUNT(c->t))
-    c->t[c->n++] = *t;
-  return 0;
-}
-
 static void test_batch_insert_get_update(void **state) {
   struct fx *f = *state;
-  need_batch_ops(f);
   int64_t a = account(f, "alpha"), b = account(f, "beta");
   struct uc_key_rec k = key(f, a, "k", UC_KEY_SANDBOX);
   struct uc_batch_rec t = task(a, k.id, "Ünïcode project", 1000), got;
@@ -1422,7 +1445,6 @@ static void test_batch_insert_get_update(void **state) {
 
 static void test_batch_each_and_delete(void **state) {
   struct fx *f = *state;
-  need_batch_ops(f);
   int64_t a = account(f, "alpha"), b = account(f, "beta");
   struct uc_key_rec ka = key(f, a, "ka", UC_KEY_ACTIVE), kb = key(f, b, "kb", UC_KEY_ACTIVE);
   struct uc_batch_rec t1 = task(a, ka.id, "one", 100), t2 = task(a, ka.id, "two", 300),
@@ -1453,7 +1475,6 @@ static void test_batch_each_and_delete(void **state) {
 
 static void test_batch_usage_apart(void **state) {
   struct fx *f = *state;
-  need_batch_ops(f);
   int64_t a = account(f, "alpha"), b = account(f, "beta");
   struct uc_key_rec ka = key(f, a, "ka", UC_KEY_ACTIVE), kb = key(f, b, "kb", UC_KEY_ACTIVE);
   struct uc_usage_delta d[] = {{ka.id, DAY, UC_WHITE, 2, 10},
@@ -1470,6 +1491,238 @@ static void test_batch_usage_apart(void **state) {
   assert_int_equal(since.n, 1);
   assert_int_equal(uc_store_usage_each(f->st, a, 0, on_usage, &live), UC_OK);
   assert_int_equal(live.n, 0); /* batch rows are not live checks */
+}
+
+/* Now in unix ms, the clock claims are made with (Redis uses its own, which
+ * is this machine's here). */
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define HOUR_MS 3600000u
+
+static void test_batch_claim_renew_release(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_key_rec k = key(f, a, "k", UC_KEY_ACTIVE);
+  struct uc_batch_rec t = task(a, k.id, "one", 100), got;
+  assert_int_equal(uc_store_batch_insert(f->st, &t), UC_OK);
+  int64_t before = now_ms();
+  assert_int_equal(uc_store_batch_claim(f->st, t.id, "srv-a/w0", now_ms(), HOUR_MS, &got), UC_OK);
+  assert_string_equal(got.owner, "srv-a/w0");
+  assert_in_range(got.lease_until, before + HOUR_MS - 1000, now_ms() + HOUR_MS + 1000);
+  assert_string_equal(got.project, "one"); /* the whole row */
+  uc_store *other = second(f);             /* another server */
+  assert_int_equal(uc_store_batch_claim(other, t.id, "srv-b/w0", now_ms(), HOUR_MS, &got),
+                   UC_EBUSY); /* never while its owner's lease runs */
+  assert_int_equal(uc_store_batch_claim(f->st, t.id, "srv-a/w0", now_ms(), HOUR_MS, NULL),
+                   UC_OK); /* a renewal */
+  /* progress only by its owner (or by no one in particular) */
+  struct uc_batch_rec w = t;
+  w.counts.rows_done = 5;
+  snprintf(w.owner, sizeof w.owner, "srv-b/w0");
+  assert_int_equal(uc_store_batch_update(other, &w), UC_EBUSY);
+  snprintf(w.owner, sizeof w.owner, "srv-a/w0");
+  assert_int_equal(uc_store_batch_update(f->st, &w), UC_OK);
+  w.owner[0] = 0;
+  assert_int_equal(uc_store_batch_update(f->st, &w), UC_OK);
+  assert_int_equal(uc_store_batch_get(f->st, a, t.id, &got), UC_OK);
+  assert_string_equal(got.owner, "srv-a/w0"); /* an update never moves the claim */
+  assert_int_equal(got.counts.rows_done, 5);
+  /* released: anyone may take it at once */
+  assert_int_equal(uc_store_batch_release(other, t.id, "srv-b/w0"), UC_EBUSY);
+  assert_int_equal(uc_store_batch_release(f->st, t.id, "srv-a/w0"), UC_OK);
+  assert_int_equal(uc_store_batch_get(f->st, a, t.id, &got), UC_OK);
+  assert_true(got.owner[0] == 0 && got.lease_until == 0);
+  assert_int_equal(uc_store_batch_claim(other, t.id, "srv-b/w0", now_ms(), HOUR_MS, NULL), UC_OK);
+  assert_int_equal(uc_store_batch_claim(f->st, t.id, "srv-a/w0", now_ms(), HOUR_MS, NULL),
+                   UC_EBUSY);
+  /* unknown, malformed, deleted */
+  assert_int_equal(
+      uc_store_batch_claim(f->st, "00000000-0000-4000-8000-000000000000", "x", now_ms(), 1, NULL),
+      UC_ENOTFOUND);
+  assert_int_equal(uc_store_batch_claim(f->st, "nope", "x", now_ms(), 1, NULL), UC_ENOTFOUND);
+  assert_int_equal(uc_store_batch_claim(f->st, t.id, "", now_ms(), 1, NULL), UC_EINVAL);
+  assert_int_equal(uc_store_batch_delete(f->st, a, t.id), UC_OK);
+  assert_int_equal(uc_store_batch_claim(other, t.id, "srv-b/w0", now_ms(), HOUR_MS, NULL),
+                   UC_ENOTFOUND);
+  assert_int_equal(uc_store_batch_release(other, t.id, "srv-b/w0"), UC_ENOTFOUND);
+  uc_store_close(other);
+}
+
+/* A lease that ended is taken over; the old owner's writes are refused from
+ * then on, and only the new owner's finish counts its rows, once. */
+static void test_batch_takeover_after_the_lease(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_key_rec k = key(f, a, "k", UC_KEY_ACTIVE);
+  struct uc_batch_rec t = task(a, k.id, "big", 100), got;
+  assert_int_equal(uc_store_batch_insert(f->st, &t), UC_OK);
+  assert_int_equal(uc_store_batch_claim(f->st, t.id, "dead/w0", now_ms(), 1, NULL), UC_OK);
+  struct timespec pause = {0, 20 * 1000000}; /* past the 1 ms lease, on any clock */
+  nanosleep(&pause, NULL);
+  uc_store *other = second(f);
+  assert_int_equal(uc_store_batch_claim(other, t.id, "live/w1", now_ms(), HOUR_MS, &got), UC_OK);
+  assert_string_equal(got.owner, "live/w1");
+  struct uc_batch_rec done = got;
+  done.status = UC_BATCH_COMPLETED, done.finished_at = 1000 * 86400;
+  done.counts.rows_total = done.counts.rows_done = 7;
+  done.counts.category[UC_WHITE] = 4, done.counts.category[UC_BLACK] = 3;
+  struct uc_usage_delta d[] = {{k.id, 1000, UC_WHITE, 4, 1}, {k.id, 1000, UC_BLACK, 3, 1}};
+  struct uc_batch_rec stale = done;
+  snprintf(stale.owner, sizeof stale.owner, "dead/w0");
+  assert_int_equal(uc_store_batch_update(f->st, &stale), UC_EBUSY);
+  assert_int_equal(uc_store_batch_finish(f->st, &stale, d, 2), UC_EBUSY); /* nothing counted */
+  assert_int_equal(uc_store_batch_finish(other, &done, d, 2), UC_OK);
+  assert_int_equal(uc_store_batch_finish(other, &done, d, 2), UC_EBUSY); /* finished already */
+  assert_int_equal(uc_store_batch_get(f->st, 0, t.id, &got), UC_OK);
+  assert_int_equal(got.status, UC_BATCH_COMPLETED);
+  assert_int_equal(got.counts.rows_done, 7);
+  struct usage u = {0};
+  assert_int_equal(uc_store_batch_usage_each(f->st, a, 0, on_usage, &u), UC_OK);
+  assert_int_equal(u.n, 1);
+  expect_row(&u.r[0], k.id, 1000, 4, 0, 3); /* counted once */
+  assert_int_equal(uc_store_batch_claim(other, t.id, "live/w1", now_ms(), HOUR_MS, NULL),
+                   UC_ENOTFOUND); /* completed: nothing to run */
+  struct tasks free_now = {0};
+  assert_int_equal(uc_store_batch_stale(f->st, now_ms(), 10, on_task, &free_now), UC_OK);
+  assert_int_equal(free_now.n, 0);
+  uc_store_close(other);
+}
+
+/* The tasks nobody holds, in the order they became free. */
+static void test_batch_stale(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_key_rec ka = key(f, a, "ka", UC_KEY_ACTIVE), kb = key(f, b, "kb", UC_KEY_ACTIVE);
+  struct uc_batch_rec t1 = task(a, ka.id, "one", 100), t2 = task(b, kb.id, "two", 200),
+                      t3 = task(a, ka.id, "three", 300), t4 = task(a, ka.id, "four", 400),
+                      t5 = task(a, ka.id, "five", 500);
+  t4.status = UC_BATCH_COMPLETED;
+  struct uc_batch_rec *all[] = {&t5, &t3, &t1, &t4, &t2};
+  for (size_t i = 0; i < COUNT(all); i++)
+    assert_int_equal(uc_store_batch_insert(f->st, all[i]), UC_OK);
+  assert_int_equal(uc_store_batch_claim(f->st, t3.id, "x/w0", now_ms(), HOUR_MS, NULL), UC_OK);
+  assert_int_equal(uc_store_batch_claim(f->st, t1.id, "x/w1", now_ms(), 1, NULL), UC_OK);
+  struct timespec pause = {0, 20 * 1000000};
+  nanosleep(&pause, NULL);
+  struct tasks got = {0}, first = {0};
+  assert_int_equal(uc_store_batch_stale(f->st, now_ms(), 10, on_task, &got), UC_OK);
+  assert_int_equal(got.n, 3);                    /* t3 is held, t4 completed */
+  assert_string_equal(got.t[0].project, "two");  /* free since its upload (200 s) */
+  assert_string_equal(got.t[1].project, "five"); /* (500 s) */
+  assert_string_equal(got.t[2].project, "one");  /* free since its lease ended (now) */
+  assert_string_equal(got.t[2].owner, "x/w1");   /* who left it */
+  assert_int_equal(uc_store_batch_stale(f->st, now_ms(), 1, on_task, &first), UC_OK);
+  assert_int_equal(first.n, 1);
+  assert_string_equal(first.t[0].project, "two");
+  assert_int_equal(uc_store_batch_release(f->st, t3.id, "x/w0"), UC_OK);
+  got.n = 0;
+  assert_int_equal(uc_store_batch_stale(f->st, now_ms(), 10, on_task, &got), UC_OK);
+  assert_int_equal(got.n, 4);
+  assert_string_equal(got.t[1].project, "three"); /* released: free since its upload */
+  assert_int_equal(uc_store_batch_delete(f->st, b, t2.id), UC_OK);
+  got.n = 0;
+  assert_int_equal(uc_store_batch_stale(f->st, now_ms(), 10, on_task, &got), UC_OK);
+  assert_int_equal(got.n, 3);
+}
+
+struct claimer {
+  uc_store *st;
+  const char *id;
+  char owner[16];
+  int rc;
+  pthread_barrier_t *go;
+};
+
+static void *claim_one(void *arg) {
+  struct claimer *c = arg;
+  pthread_barrier_wait(c->go);
+  c->rc = uc_store_batch_claim(c->st, c->id, c->owner, now_ms(), HOUR_MS, NULL);
+  return NULL;
+}
+
+/* 8 handles (8 servers) claim each of 10 tasks at once: exactly one wins each. */
+static void test_batch_claim_exact_under_concurrency(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_key_rec k = key(f, a, "k", UC_KEY_ACTIVE);
+  uc_store *handles[8];
+  for (int i = 0; i < 8; i++)
+    handles[i] = second(f);
+  for (int round = 0; round < 10; round++) {
+    struct uc_batch_rec t = task(a, k.id, "race", 100 + round), got;
+    pthread_barrier_t go;
+    struct claimer c[8];
+    pthread_t th[8];
+    int won = 0, busy = 0;
+    assert_int_equal(uc_store_batch_insert(f->st, &t), UC_OK);
+    pthread_barrier_init(&go, NULL, 8);
+    for (int i = 0; i < 8; i++) {
+      c[i] = (struct claimer){handles[i], t.id, "", UC_OK, &go};
+      snprintf(c[i].owner, sizeof c[i].owner, "srv%d/w0", i);
+      assert_int_equal(pthread_create(&th[i], NULL, claim_one, &c[i]), 0);
+    }
+    for (int i = 0; i < 8; i++)
+      pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < 8; i++) {
+      won += c[i].rc == UC_OK;
+      busy += c[i].rc == UC_EBUSY;
+    }
+    assert_int_equal(won, 1);
+    assert_int_equal(busy, 7);
+    assert_int_equal(uc_store_batch_get(f->st, a, t.id, &got), UC_OK);
+    for (int i = 0; i < 8; i++)
+      if (c[i].rc == UC_OK)
+        assert_string_equal(got.owner, c[i].owner);
+  }
+  for (int i = 0; i < 8; i++)
+    uc_store_close(handles[i]);
+}
+
+/* More tasks than one round trip lists (Redis: 1000), added while listing. */
+struct pager {
+  uc_store *st;
+  struct uc_batch_rec t;
+  size_t n;
+  int64_t last;
+  int ordered;
+};
+
+static int on_page(void *arg, const struct uc_batch_rec *t) {
+  struct pager *p = arg;
+  p->ordered &= p->n == 0 || t->created_at <= p->last;
+  p->last = t->created_at;
+  if (p->n++ == 10) { /* a task added meanwhile: newer, so not in this listing */
+    uc_batch_id_new(p->t.id);
+    p->t.created_at = 99999;
+    assert_int_equal(uc_store_batch_insert(p->st, &p->t), UC_OK);
+  }
+  return 0;
+}
+
+static void test_batch_each_many(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_key_rec k = key(f, a, "k", UC_KEY_ACTIVE);
+  enum { N = 1205 };
+  for (int i = 0; i < N; i++) {
+    struct uc_batch_rec t = task(a, k.id, "p", 1000 + i / 3); /* three a second */
+    assert_int_equal(uc_store_batch_insert(f->st, &t), UC_OK);
+  }
+  uc_store *other = second(f);
+  struct pager p = {other, task(a, k.id, "late", 0), 0, 0, 1};
+  assert_int_equal(uc_store_batch_each(f->st, a, on_page, &p), UC_OK);
+  assert_int_equal(p.n, N); /* each once; the one added meanwhile is newer than the cursor */
+  assert_true(p.ordered);
+  p.n = 0;
+  assert_int_equal(uc_store_batch_each(f->st, 0, on_page, &p), UC_OK);
+  assert_int_equal(p.n, N + 1);
+  assert_true(p.ordered);
+  uc_store_close(other);
 }
 
 /* ---- audit ---- */
@@ -2280,6 +2533,11 @@ int main(void) {
       T(test_batch_insert_get_update),
       T(test_batch_each_and_delete),
       T(test_batch_usage_apart),
+      T(test_batch_claim_renew_release),
+      T(test_batch_takeover_after_the_lease),
+      T(test_batch_stale),
+      T(test_batch_claim_exact_under_concurrency),
+      T(test_batch_each_many),
       T(test_audit),
       T(test_each_stops),
       T(test_rdap_put_get),
