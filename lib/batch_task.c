@@ -5,7 +5,9 @@
 #include "uc/error.h"
 #include "uc/store.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const status_names[] = {"processing", "completed", "failed"};
 
@@ -146,9 +149,10 @@ struct run {
   time_t last;
   enum uc_batch_phase phase; /* of the last write: a new phase is written at once */
   int gone;                  /* the task was deleted meanwhile */
+  int lost;                  /* another server took it over (its lease ended) */
 };
 
-/* Writes progress about once a second; stops on a stop or a deletion. */
+/* Writes progress about once a second; stops on a stop, a deletion or a takeover. */
 static int on_progress(void *ctx, enum uc_batch_phase phase, const struct uc_batch_counts *c) {
   struct run *r = ctx;
   time_t now = time(NULL);
@@ -159,21 +163,20 @@ static int on_progress(void *ctx, enum uc_batch_phase phase, const struct uc_bat
   r->last = now, r->phase = phase;
   r->t->counts = *c;
   int rc = uc_store_batch_update(r->st, r->t);
-  r->gone = rc == UC_ENOTFOUND;
-  return r->gone;
+  r->gone = rc == UC_ENOTFOUND, r->lost = rc == UC_EBUSY;
+  return r->gone || r->lost;
 }
 
-/* Counts the task's rows as batch usage of its key, on the day it finished. */
-static int count_usage(uc_store *st, const struct uc_batch_rec *t) {
-  struct uc_usage_delta d[3];
+/* The task's rows as batch usage of its key, on the day it finished: n rows in d. */
+static size_t usage_of(const struct uc_batch_rec *t, struct uc_usage_delta d[3]) {
   size_t n = 0;
-  if (t->key_type == UC_KEY_SANDBOX)
-    return UC_OK; /* sandbox keys are not billed */
+  if (t->key_type == UC_KEY_SANDBOX || t->status != UC_BATCH_COMPLETED)
+    return 0; /* sandbox keys are not billed; a failed task checked nothing */
   for (int c = 0; c < 3; c++)
     if (t->counts.category[c])
       d[n++] = (struct uc_usage_delta){t->key_id, (unsigned)(t->finished_at / 86400),
                                        (uc_category)c, t->counts.category[c], t->finished_at};
-  return uc_store_batch_usage_add(st, d, n);
+  return n;
 }
 
 static void finish(struct uc_batch_rec *t, int rc, const char *err, const char *result) {
@@ -189,23 +192,96 @@ static void finish(struct uc_batch_rec *t, int rc, const char *err, const char *
   }
 }
 
+/* What earlier runs left in the task's directory (a run killed half-way, or
+ * one that lost the task to another server): everything but the upload. */
+static void clear_runs(const char *dir, const char *upload) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  const char *keep = strrchr(upload, '/') + 1;
+  while (d && (e = readdir(d))) {
+    char path[4096];
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, keep) &&
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+      unlink(path);
+  }
+  if (d)
+    closedir(d);
+}
+
+/* The run's file takes the result's name, durable (the directory synced). */
+static int publish(const char *from, const char *to, const char *dir, char *err, size_t es) {
+  if (rename(from, to) != 0)
+    return uc_errorf(err, es, UC_EIO, "the result could not take its name: %s", strerror(errno));
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int ok = fd >= 0 && fsync(fd) == 0;
+  if (fd >= 0)
+    close(fd);
+  return ok ? UC_OK : uc_errorf(err, es, UC_EIO, "%s: %s", dir, strerror(errno));
+}
+
+/* A run's own output name, RESULT.NONCE.EXT beside RESULT.EXT: two runs of
+ * one task (one of them lost it and has not noticed yet) never write the
+ * same file. */
+static int run_file(const char *root, const struct uc_batch_rec *t, char *out, size_t size) {
+  uint8_t b[8];
+  char nonce[17];
+  randombytes_buf(b, sizeof b);
+  sodium_bin2hex(nonce, sizeof nonce, b, sizeof b);
+  int n = snprintf(out, size, "%s/%lld/%s/result.%s.%s", root, (long long)t->account_id, t->id,
+                   nonce, uc_batch_format_name(uc_batch_result_format(t->format)));
+  return n > 0 && (size_t)n < size ? UC_OK : UC_ETOOBIG;
+}
+
+/* Ends a run that stopped before its result: a deletion removes the files,
+ * a takeover leaves them to the new owner. */
+static int stopped(const struct run *r, const char *dir) {
+  if (r->gone)
+    uc_batch_rmtree(dir);
+  return r->lost ? UC_EBUSY : UC_ECANCELED;
+}
+
+/* The result in place and the task's last write (with its usage, at once). */
+static int conclude(uc_store *st, struct uc_batch_rec *t, struct run *r, int rc, char *err,
+                    const char *mine, const char *out, const char *dir) {
+  struct uc_usage_delta d[3];
+  if (rc == UC_OK) { /* still ours? then the file may take its name */
+    int w = uc_store_batch_update(st, t);
+    r->gone = w == UC_ENOTFOUND, r->lost = w == UC_EBUSY;
+    if (w) {
+      unlink(mine);
+      return r->gone || r->lost ? stopped(r, dir) : w;
+    }
+    rc = publish(mine, out, dir, err, UC_BATCH_REASON_MAX);
+  }
+  finish(t, rc, err, out);
+  /* The state and the usage in one write: a task seen completed has been
+   * counted, exactly once, however often it ran. */
+  int w = uc_store_batch_finish(st, t, d, usage_of(t, d));
+  if (w == UC_ENOTFOUND) { /* deleted at the last moment */
+    uc_batch_rmtree(dir);
+    return UC_ECANCELED;
+  }
+  return w; /* UC_EBUSY: another server finishes it (its result replaces this one) */
+}
+
 int uc_batch_task_run(uc_store *st, const char *root, struct uc_batch_rec *t,
                       const struct uc_batch_checker *k, const _Atomic int *stop) {
-  char in[4096], out[4096], dir[4096], err[UC_BATCH_REASON_MAX] = "";
+  char in[4096], out[4096], mine[4096], dir[4096], err[UC_BATCH_REASON_MAX] = "";
   struct uc_batch_counts n;
-  struct run r = {st, t, stop, 0, 0, 0};
+  struct run r = {st, t, stop, 0, 0, 0, 0};
   t->attempts++, t->status = UC_BATCH_PROCESSING, t->result_bytes = 0;
   memset(&t->counts, 0, sizeof t->counts);
   int rc = uc_store_batch_update(st, t);
   if (rc)
     return rc == UC_ENOTFOUND ? UC_ECANCELED : rc;
   if (uc_batch_task_file(root, t, 0, in, sizeof in) ||
-      uc_batch_task_file(root, t, 1, out, sizeof out) ||
+      uc_batch_task_file(root, t, 1, out, sizeof out) || run_file(root, t, mine, sizeof mine) ||
       uc_batch_task_dir(root, t->account_id, t->id, dir, sizeof dir))
     return UC_ETOOBIG;
+  clear_runs(dir, in);
   struct uc_batch_job job = {in,
                              t->format,
-                             out,
+                             mine,
                              uc_batch_result_format(t->format),
                              t->deduplicate,
                              dir,
@@ -217,22 +293,10 @@ int uc_batch_task_run(uc_store *st, const char *root, struct uc_batch_rec *t,
                              stop,
                              1}; /* nothing uploaded is lost: the result is synced */
   rc = uc_batch_clean(&job, &n, err, sizeof err);
-  if (rc == UC_ECANCELED || (rc && atomic_load(stop))) {
-    if (r.gone)
-      uc_batch_rmtree(dir);
-    return UC_ECANCELED;
-  }
+  if (rc == UC_ECANCELED || r.gone || r.lost || (rc && atomic_load(stop)))
+    return stopped(&r, dir);
   t->counts = n;
-  finish(t, rc, err, out);
-  /* Usage first: a task seen completed has been counted. A crash between the
-   * two counts a task twice (it runs again); the other order would lose it. */
-  if (t->status == UC_BATCH_COMPLETED && (rc = count_usage(st, t)) != UC_OK)
-    return rc; /* still processing: it runs again at the next start */
-  if ((rc = uc_store_batch_update(st, t)) == UC_ENOTFOUND) { /* deleted at the last moment */
-    uc_batch_rmtree(dir);
-    return UC_ECANCELED;
-  }
-  return rc;
+  return conclude(st, t, &r, rc, err, mine, out, dir);
 }
 
 int uc_batch_task_delete(uc_store *st, const char *root, int64_t account, const char *id) {

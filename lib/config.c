@@ -106,6 +106,10 @@ static const struct setting settings[] = {
       "bytes of uploads and results each account may keep; 0: no limit (413 above)", "1073741824"),
     U(batch_workers, 1, 64, "threads running batch tasks (at low priority)", "1"),
     B(batch_dns, "batch tasks look up MX records when dns is on (--no-batch-dns: off)", "true"),
+    U(batch_lease, 1, 3600,
+      "seconds a task stays with a server that stopped renewing its claim (a shared store): "
+      "then another server takes it over",
+      "30"),
     L(ban_memory, 1024, 1UL << 26,
       "IPs with attempts counted (not banned) kept in memory; the oldest written-back ones "
       "leave first (bans always stay)",

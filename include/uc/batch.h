@@ -246,14 +246,19 @@ int uc_batch_task_dir(const char *root, int64_t account, const char *id, char *o
 int uc_batch_task_file(const char *root, const struct uc_batch_rec *t, int result, char *out,
                        size_t size);
 
-/* Runs task t (status processing) from its upload to its result with the
- * check k: its progress goes to the store every second or so; at the end it
- * is completed (with its counts, result size and batch usage counted for its
- * key before the state is written, sandbox keys aside) or failed (with the
- * reason). Returns UC_OK when
- * it finished either way; UC_ECANCELED when *stop became non-zero (the task
- * stays processing, to be run again) or the task was deleted meanwhile (its
- * files are removed); else the store's error (the task stays processing). */
+/* Runs task t (status processing, as uc_store_batch_claim gave it: t->owner
+ * set; "" on a store that only this process uses) from its upload to its
+ * result with the check k. The run writes RESULT.NONCE.EXT, its own name,
+ * and renames it to the result once the task is still its owner's; whatever
+ * earlier runs left in the task's directory is removed first. Progress goes
+ * to the store every second or so, refused once another server took the
+ * task over. At the end the task is completed (its counts, result size and
+ * batch usage, sandbox keys aside, in one write: counted once) or failed
+ * (with the reason). Returns UC_OK when it finished either way;
+ * UC_ECANCELED when *stop became non-zero (the task stays processing, to be
+ * run again) or the task was deleted meanwhile (its files are removed);
+ * UC_EBUSY when another server took it over (this run leaves nothing);
+ * else the store's error (the task stays processing). */
 int uc_batch_task_run(struct uc_store *st, const char *root, struct uc_batch_rec *t,
                       const struct uc_batch_checker *k, const _Atomic int *stop);
 

@@ -51,6 +51,7 @@ struct uc_config {
   unsigned long batch_quota;        /* bytes each account may keep in batch_dir; 0: no limit */
   unsigned batch_workers;           /* threads running batch tasks */
   int batch_dns;                    /* batch tasks look up MX records (when dns is on) */
+  unsigned batch_lease;             /* seconds a claim lasts unrenewed (shared stores) */
 };
 
 void uc_config_defaults(struct uc_config *c);

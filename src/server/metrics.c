@@ -352,10 +352,10 @@ static void render_rdap(struct srv *s, struct uc_buf *b, int *failed) {
 }
 
 static void render_batch(struct srv *s, struct uc_buf *b, int *failed) {
-  uint64_t queued, completed, failed_tasks, rows;
+  struct srv_batch_stats st;
   if (!s->batch)
     return;
-  srv_batch_stats(s->batch, &queued, &completed, &failed_tasks, &rows);
+  srv_batch_stats(s->batch, &st);
   out(b, failed,
       "# HELP usercleaning_batch_tasks_total Batch tasks finished by this process, by status.\n"
       "# TYPE usercleaning_batch_tasks_total counter\n"
@@ -366,9 +366,18 @@ static void render_batch(struct srv *s, struct uc_buf *b, int *failed) {
       "usercleaning_batch_rows_total %llu\n"
       "# HELP usercleaning_batch_queued Batch tasks waiting for a worker.\n"
       "# TYPE usercleaning_batch_queued gauge\n"
-      "usercleaning_batch_queued %llu\n",
-      (unsigned long long)completed, (unsigned long long)failed_tasks, (unsigned long long)rows,
-      (unsigned long long)queued);
+      "usercleaning_batch_queued %llu\n"
+      "# HELP usercleaning_batch_running Batch tasks this process runs now.\n"
+      "# TYPE usercleaning_batch_running gauge\n"
+      "usercleaning_batch_running %llu\n"
+      "# HELP usercleaning_batch_claims_expired_total Tasks whose claim ran out: taken over from "
+      "another server, or lost to one.\n"
+      "# TYPE usercleaning_batch_claims_expired_total counter\n"
+      "usercleaning_batch_claims_expired_total{result=\"taken_over\"} %llu\n"
+      "usercleaning_batch_claims_expired_total{result=\"lost\"} %llu\n",
+      (unsigned long long)st.completed, (unsigned long long)st.failed, (unsigned long long)st.rows,
+      (unsigned long long)st.queued, (unsigned long long)st.running,
+      (unsigned long long)st.taken_over, (unsigned long long)st.lost);
 }
 
 char *srv_metrics_render(struct srv *s, size_t *len) {

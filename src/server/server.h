@@ -182,18 +182,26 @@ char *srv_lists_status(struct srv *s);
 /* ---- batch.c: batch tasks off the HTTP threads ---- */
 
 struct srv_batch;
-/* Starts the workers and the intake thread, after queueing the tasks an
- * earlier run left processing. NULL on failure. */
+/* Starts the workers, the intake thread and, on a shared store, the keeper
+ * (claims renewed, free tasks adopted); on a store only this server uses,
+ * after queueing the tasks an earlier run left processing. NULL on failure. */
 struct srv_batch *srv_batch_start(struct srv *s);
-/* Stops the workers at their next row (their tasks stay processing: the next
- * start runs them) and runs the intake jobs left. NULL is fine. */
+/* Stops the workers at their next row (their tasks stay processing, released
+ * for another server or the next start) and runs the intake jobs left. NULL
+ * is fine. */
 void srv_batch_stop(struct srv_batch *b);
+/* Queues a task this server took the upload of (a worker claims it). */
 void srv_batch_enqueue(struct srv_batch *b, const char *id);
 /* Runs fn(arg) on the intake thread, in order: durable writes for requests
  * suspended meanwhile. UC_OK, or an error when stopping or out of memory. */
 int srv_batch_intake(struct srv_batch *b, void (*fn)(void *arg), void *arg);
-void srv_batch_stats(struct srv_batch *b, uint64_t *queued, uint64_t *completed, uint64_t *failed,
-                     uint64_t *rows);
+struct srv_batch_stats {
+  uint64_t queued, running;   /* now, in this process */
+  uint64_t completed, failed; /* tasks this process finished */
+  uint64_t rows;              /* rows of those */
+  uint64_t taken_over, lost;  /* claims that ran out: taken from others, lost to others */
+};
+void srv_batch_stats(struct srv_batch *b, struct srv_batch_stats *out);
 
 /* ---- server.c ---- */
 

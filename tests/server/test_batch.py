@@ -411,24 +411,3 @@ def test_sigterm_in_the_middle_of_a_task_and_it_completes_after_restart(tmp_path
         assert st["status"] == "completed" and st["rows_done"] == 70
     finally:
         again.stop(signal.SIGKILL)
-
-
-def test_a_store_without_batch_tasks_says_so(tmp_path):
-    """The Redis backend has no batch ops yet: the routes answer 503 in words, checks go on."""
-    from redisfix import RedisFixture
-    r = RedisFixture(tmp_path)
-    d = tmp_path / "srv"
-    d.mkdir()
-    try:
-        server = Server(d, store=r.url)
-        try:
-            for resp in (upload(server, "a.csv", b"email\na@gmail.com\n"), get(server)):
-                assert resp.status_code == 503
-                assert resp.json()["detail"] == ("The store cannot be used for batch tasks: "
-                                                 "the redis store has no batch tasks.")
-            assert server.check("a@gmail.com").status_code == 200
-            assert "batch tasks cannot be resumed: the redis store has no batch tasks" in server.stderr()
-        finally:
-            server.stop(signal.SIGKILL)
-    finally:
-        r.stop()
