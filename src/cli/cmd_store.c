@@ -10,18 +10,21 @@ static void store_usage(FILE *f) {
   fprintf(f, "usage: usercleaning store migrate --from URL --to URL\n\n"
              "Copies everything of one store into another, which must hold no account yet:\n"
              "accounts, keys, settings, domain lists, usage, bans, alias memory, the audit\n"
-             "trail and the installation secrets, ids and times kept. Any two backends, e.g.\n"
+             "trail, the installation secrets, batch tasks and batch usage, ids and times\n"
+             "kept. Any two backends, e.g.\n"
              "  usercleaning store migrate --from sqlite:///var/lib/usercleaning/store.db \\\n"
              "                             --to redis://:PASSWORD@10.0.0.5:6379/0\n"
-             "Stop the servers first: changes made during the copy may be missed.\n");
+             "Stop the servers first: changes made during the copy may be missed. The files\n"
+             "of batch tasks stay in batch_dir: give the new servers the same directory.\n");
 }
 
 static void print_copied(const struct uc_store_copied *n, const char *from, const char *to) {
   printf("copied %s -> %s:\n"
          "  %zu accounts, %zu keys, %zu settings, %zu list entries, %zu usage days,\n"
-         "  %zu bans and counters, %zu alias spellings, %zu audit rows, %zu secrets\n",
+         "  %zu bans and counters, %zu alias spellings, %zu audit rows, %zu secrets,\n"
+         "  %zu batch tasks, %zu batch usage days\n",
          from, to, n->accounts, n->keys, n->settings, n->lists, n->usage, n->bans, n->aliases,
-         n->audit, n->secrets);
+         n->audit, n->secrets, n->batch_tasks, n->batch_usage);
 }
 
 static int migrate(const char *from_url, const char *to_url) {

@@ -66,7 +66,7 @@ void srv_batch_upload_free(struct req *r) {
   r->upload = NULL;
 }
 
-/* 503 with what the store said ("the redis store has no batch tasks", "... unreachable"). */
+/* 503 with what the store said ("... unreachable"). */
 static enum MHD_Result store_failed(struct srv *s, struct MHD_Connection *c, struct req *r,
                                     int rc) {
   char why[300], msg[400];
@@ -366,6 +366,20 @@ static void download_name(const struct uc_batch_rec *t, char *out, size_t size) 
       *p = '_';
 }
 
+/* A completed task whose result is not in this server's batch_dir: the
+ * servers of a shared store do not share one directory (docs/deploy.md), or
+ * someone removed the file. The operator is told in the log. */
+static enum MHD_Result result_missing(struct MHD_Connection *c, struct req *r,
+                                      const struct uc_batch_rec *t, const char *path) {
+  fprintf(stderr,
+          "usercleaning: batch task %s is completed but its result %s is not here (%s): every "
+          "server of a shared store needs the same batch_dir\n",
+          t->id, path, strerror(errno));
+  return srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          "The result file of this task is missing from this server's batch "
+                          "directory.");
+}
+
 static enum MHD_Result download(struct srv *s, struct MHD_Connection *c, struct req *r,
                                 const struct uc_batch_rec *t) {
   char path[4096], name[300], disp[400];
@@ -383,7 +397,7 @@ static enum MHD_Result download(struct srv *s, struct MHD_Connection *c, struct 
   if (fd < 0 || fstat(fd, &sb) != 0) {
     if (fd >= 0)
       close(fd);
-    return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, not_found);
+    return result_missing(c, r, t, path);
   }
   struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
   if (!resp) {

@@ -9,12 +9,13 @@ import concurrent.futures
 import itertools
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import Server
+from conftest import BIN, Server
 from dnsfix import ZONE, DnsFixture
 from redisfix import RedisFixture
 
@@ -227,3 +228,71 @@ def test_sigterm_hands_the_task_to_another_server_at_once(shared, dns):
     assert st["status"] == "completed" and st["rows_done"] == ROWS
     assert batch_usage(b)["total"] == ROWS
     assert "taken over" not in b.stderr()  # released, not run out
+
+
+def test_migrating_a_store_with_batch_tasks_to_redis(tmp_path, redis, dns):
+    """store migrate copies tasks and batch usage: a completed task downloads
+    the same bytes from a server on Redis with the same batch_dir, and a task
+    left processing by the old server is run there, counted once."""
+    d = tmp_path / "single"
+    d.mkdir()
+    one = Server(d, "--dns-server", dns.server, "--dns-timeout", "60000")  # SQLite
+    done = upload(one, "people.csv", CSV)
+    before = wait(one, done)
+    result = get(one, f"/{done}/download").content
+    usage = batch_usage(one)
+    assert usage["total"] == 4
+    left = upload(one, "slow.csv", stuck_file())
+    running_on([one], left)
+    one.stop(signal.SIGKILL)  # left processing
+    p = subprocess.run([BIN, "store", "migrate", "--from", f"sqlite://{one.db}", "--to", redis.url],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "2 batch tasks, 1 batch usage days" in p.stdout, p.stdout
+    d = tmp_path / "on-redis"
+    d.mkdir()
+    two = Server(d, "--batch-dir", one.batch_dir, "--batch-lease", LEASE, store=redis.url,
+                 keys=(one.admin_key, one.key))
+    try:
+        assert get(two, "/" + done).json() == before
+        assert get(two, f"/{done}/download").content == result
+        st = wait(two, left)  # the old server's claim is no one's here: run at once
+        assert st["status"] == "completed" and st["rows_done"] == ROWS
+        assert batch_usage(two)["total"] == 4 + ROWS
+        assert [t["task_id"] for t in get(two).json()["tasks"]] == [left, done]
+    finally:
+        two.stop(signal.SIGKILL)
+
+
+def test_servers_with_a_batch_dir_each_say_so(tmp_path, redis, dns):
+    """Servers on one Redis whose batch_dirs differ (a deployment mistake):
+    a download from the server without the file is a 500 in words, and a task
+    whose upload it cannot see is left to the server that has it, with a
+    warning in the log."""
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    a = Server(a_dir, "--dns-server", dns.server, "--dns-timeout", "60000",
+               "--batch-lease", LEASE, store=redis.url)
+    b = Server(b_dir, "--batch-lease", LEASE, store=redis.url, keys=(a.admin_key, a.key))
+    try:
+        task = upload(a, "people.csv", CSV)
+        assert wait(b, task)["status"] == "completed"  # the store is shared: status anywhere
+        r = get(b, f"/{task}/download")
+        assert r.status_code == 500
+        assert r.json() == {"detail": "The result file of this task is missing from this "
+                                      "server's batch directory."}
+        assert f"batch task {task} is completed but its result" in b.stderr()
+        assert get(a, f"/{task}/download").content.startswith(b"Name,E-Mail,category")
+        slow = upload(a, "slow.csv", stuck_file())
+        running_on([a, b], slow)  # A's only worker is busy: the next upload waits
+        waiting = upload(a, "later.txt", b"x@gmail.com\n")
+        deadline = time.time() + 30
+        while "whose upload is not in this server's batch_dir" not in b.stderr():
+            assert time.time() < deadline, b.stderr()
+            time.sleep(0.1)
+        assert get(b, "/" + waiting).json()["status"] == "processing"  # B never ran it
+        assert metric(b, "usercleaning_batch_tasks_total", '{status="completed"}') == 0
+    finally:
+        a.stop(signal.SIGKILL)
+        b.stop(signal.SIGKILL)
