@@ -20,7 +20,7 @@ from dnsfix import ZONE, DnsFixture
 from redisfix import RedisFixture
 
 BATCH = "/v1/external-api-requests/batch-check-emails"
-LEASE = "4"  # seconds: --batch-lease of every server here
+LEASE = "6"  # seconds: --batch-lease of every server here
 
 
 @pytest.fixture
@@ -55,6 +55,7 @@ def shared(tmp_path, redis):
         return s
 
     make.batch_dir = batch_dir
+    make.redis = redis
     make.servers = servers
     yield make
     for s in servers:
@@ -296,3 +297,32 @@ def test_servers_with_a_batch_dir_each_say_so(tmp_path, redis, dns):
     finally:
         a.stop(signal.SIGKILL)
         b.stop(signal.SIGKILL)
+
+
+def test_redis_down_the_batch_routes_say_so_and_the_task_goes_on_after(shared):
+    """Redis stopped: status, listing and uploads answer 503 in words (nothing
+    half-written), checks keep answering; Redis back on its AOF: the tasks are
+    there and an upload made before completes."""
+    a, b = shared(), shared()
+    task = upload(a, "people.csv", CSV)
+    wait(b, task)
+    redis = shared.redis
+    redis.stop()
+    try:
+        for r in (get(b, "/" + task), get(b),
+                  requests.post(a.url + BATCH, headers={"Authorization": f"Bearer {a.key}"},
+                                data={"project_name": "down"},
+                                files={"file": ("x.csv", b"email\nx@gmail.com\n")}, timeout=30)):
+            assert r.status_code == 503, r.text
+            assert r.json()["detail"].startswith("The store cannot be used for batch tasks: redis ")
+        assert a.check("a@gmail.com").status_code == 200
+    finally:
+        redis.start()
+    deadline = time.time() + 30
+    while get(b, "/" + task).status_code != 200:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert [t["task_id"] for t in get(a).json()["tasks"]] == [task]  # the refused upload left nothing
+    assert not list(shared.batch_dir.glob("tmp/*"))
+    again = upload(b, "more.txt", b"y@gmail.com\n")
+    assert wait(a, again)["status"] == "completed"
