@@ -233,7 +233,11 @@ static void renew(struct srv_batch *b) {
     pthread_mutex_unlock(&b->lock);
     if (!id[0])
       continue;
+    struct uc_batch_rec t;
     int rc = uc_store_batch_claim(b->s->store, id, w->owner, wall_ms(), b->lease_ms, NULL);
+    if (rc == UC_ENOTFOUND && uc_store_batch_get(b->s->store, 0, id, &t) == UC_OK &&
+        strcmp(t.owner, w->owner) != 0)
+      rc = UC_EBUSY; /* finished by the server that took it over */
     pthread_mutex_lock(&b->lock);
     if ((rc == UC_EBUSY || rc == UC_ENOTFOUND) && strcmp(w->id, id) == 0) /* still that run */
       atomic_store(&w->lost, rc == UC_EBUSY), atomic_store(&w->stop, 1);

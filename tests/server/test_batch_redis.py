@@ -326,3 +326,34 @@ def test_redis_down_the_batch_routes_say_so_and_the_task_goes_on_after(shared):
     assert not list(shared.batch_dir.glob("tmp/*"))
     again = upload(b, "more.txt", b"y@gmail.com\n")
     assert wait(a, again)["status"] == "completed"
+
+
+def test_a_server_stalled_past_its_claim_gives_the_task_way(shared, dns):
+    """SIGSTOP of the server running a task for longer than the lease: another
+    server takes it over and finishes it; once the stalled one runs again it
+    stops that run at its next row (its claim is gone), and its run leaves no
+    file and no usage: the task is counted once, its result is the finisher's."""
+    a = shared("--dns-server", dns.server, "--dns-timeout", "3000")  # each row waits 3 s
+    task = upload(a, "slow.csv", stuck_file())
+    running_on([a], task)
+    b = shared()
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        st = wait(b, task)  # once A's claim has run out
+        assert st["status"] == "completed" and st["rows_done"] == ROWS
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    deadline = time.time() + 60
+    while metric(a, "usercleaning_batch_claims_expired_total", '{result="lost"}') != 1:
+        assert time.time() < deadline, a.stderr()
+        time.sleep(0.1)
+    assert metric(a, "usercleaning_batch_running") == 0
+    assert f"batch task {task}: another server took it over" in a.stderr()
+    assert metric(a, "usercleaning_batch_tasks_total", '{status="completed"}') == 0
+    assert metric(b, "usercleaning_batch_claims_expired_total", '{result="taken_over"}') == 1
+    assert get(a, "/" + task).json() == get(b, "/" + task).json()  # still B's completed task
+    assert batch_usage(a)["total"] == ROWS
+    left = sorted(p.name for p in shared.batch_dir.glob(f"*/{task}/*"))
+    assert left == ["result.csv", "upload.csv"]
+    out = get(a, f"/{task}/download").content.decode().splitlines()
+    assert len(out) == ROWS + 1 and all(",unknown," in line for line in out[1:])  # B: no DNS
