@@ -102,21 +102,23 @@ STUCK = 40  # rows that wait on DNS, each until the resolver gives up (seconds)
 ROWS = STUCK + 50
 
 
-def stuck_file():
-    """Each address is on a domain of its own in the black-hole zone and waits
-    for DNS until the resolver gives up (on a server with the fixture
-    resolver): a task that runs for minutes there, at once without DNS."""
-    return ("email\n" + "".join(f"u{i}@h{i}.blackhole.{ZONE}\n" for i in range(STUCK)) +
-            "".join(f"v{i}@gmail.com\n" for i in range(50))).encode()
+def stuck_file(before=0, after=50):
+    """STUCK addresses each on a domain of its own in the black-hole zone,
+    each waiting for DNS until the resolver gives up (on a server with the
+    fixture resolver), between `before` and `after` plain ones: a task that
+    runs for minutes there, at once without DNS."""
+    return ("email\n" + "".join(f"w{i}@gmail.com\n" for i in range(before)) +
+            "".join(f"u{i}@h{i}.blackhole.{ZONE}\n" for i in range(STUCK)) +
+            "".join(f"v{i}@gmail.com\n" for i in range(after))).encode()
 
 
-def running_on(servers, task, timeout=60):
+def running_on(servers, task, timeout=60, rows=ROWS):
     """The one server running task (its rows counted: it is in the DNS waits)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         busy = [s for s in servers if metric(s, "usercleaning_batch_running") == 1]
         st = get(servers[0], "/" + task).json()
-        if len(busy) == 1 and st["status"] == "processing" and st["rows_total"] == ROWS:
+        if len(busy) == 1 and st["status"] == "processing" and st["rows_total"] == rows:
             return busy[0]
         time.sleep(0.05)
     raise AssertionError("no server runs the task")
@@ -175,28 +177,46 @@ def test_upload_on_one_server_status_and_download_on_the_others(shared, tmp_path
     assert list(shared.batch_dir.glob(f"*/{second}/result.csv"))
 
 
+BIG = 100_000  # plain rows before and after the stuck ones in the big task
+
+
 def test_kill_9_of_the_server_running_a_task_and_another_finishes_it_after_the_claim(
-        shared, dns):
+        shared, dns, tmp_path):
+    """A big task (200,040 rows, 4 MB) stuck on DNS on A; B sees its progress,
+    never takes it while A lives, takes it over once A is killed and its claim
+    ran out, and makes the same file one server alone makes of it."""
+    rows = STUCK + 2 * BIG
+    data = stuck_file(before=BIG, after=BIG)
     a = shared("--dns-server", dns.server, "--dns-timeout", "60000")  # its task waits on DNS
-    task = upload(a, "slow.csv", stuck_file())
-    assert running_on([a], task) is a
+    task = upload(a, "big.csv", data)
+    assert running_on([a], task, rows=rows) is a
     b = shared()  # no DNS: once it has the task, it finishes it at once
     time.sleep(2.5 * int(LEASE))  # well past a claim: A renews it, B never takes it
     assert metric(b, "usercleaning_batch_running") == 0
     assert metric(b, "usercleaning_batch_claims_expired_total", '{result="taken_over"}') == 0
     st = get(b, "/" + task).json()
-    assert st["status"] == "processing" and st["rows_total"] == ROWS
+    assert st["status"] == "processing" and st["rows_total"] == rows
     assert get(b, f"/{task}/download").json() == {"detail": "Task is still processing"}
     a.stop(signal.SIGKILL)
     st = wait(b, task)
-    assert st["status"] == "completed" and st["rows_done"] == ROWS
-    out = get(b, f"/{task}/download").content.decode().splitlines()
-    assert len(out) == ROWS + 1 and out[1].startswith(f"u0@h0.blackhole.{ZONE},")
+    assert st["status"] == "completed" and st["rows_done"] == rows
+    result = get(b, f"/{task}/download").content
+    out = result.decode().splitlines()
+    assert len(out) == rows + 1 and out[BIG + 1].startswith(f"u0@h0.blackhole.{ZONE},")
     assert metric(b, "usercleaning_batch_claims_expired_total", '{result="taken_over"}') == 1
     assert f"batch task {task}: taken over from" in b.stderr()
-    assert batch_usage(b)["total"] == ROWS  # counted once: A never finished it
+    assert batch_usage(b)["total"] == rows  # counted once: A never finished it
     left = sorted(p.name for p in shared.batch_dir.glob(f"*/{task}/*"))
     assert left == ["result.csv", "upload.csv"]  # nothing of A's run is left
+    d = tmp_path / "alone"
+    d.mkdir()
+    alone = Server(d)  # SQLite, no DNS, as B
+    try:
+        mine = upload(alone, "big.csv", data)
+        wait(alone, mine)
+        assert get(alone, f"/{mine}/download").content == result
+    finally:
+        alone.stop(signal.SIGKILL)
 
 
 def test_servers_started_together_on_a_task_left_processing_run_it_once(shared, dns):
