@@ -45,6 +45,7 @@ struct slot {
 struct srv_batch {
   struct srv *s;
   pthread_mutex_t lock;
+  pthread_mutex_t claims; /* a renewal and a release never cross (see release) */
   pthread_cond_t work, intake, keep;
   struct uc_buf tasks; /* struct task_id, first in first out from head */
   size_t head;
@@ -114,6 +115,19 @@ static int next_task(struct slot *w, struct task_id *out) {
   return got;
 }
 
+/* Gives w's task up in the store: the slot is emptied first, under the lock
+ * the keeper renews under, so that a renewal already on its way cannot claim
+ * the task again after the release (it would then wait for the lease). */
+static void release(struct slot *w, const char *id) {
+  struct srv_batch *b = w->b;
+  pthread_mutex_lock(&b->claims);
+  pthread_mutex_lock(&b->lock);
+  w->id[0] = 0;
+  pthread_mutex_unlock(&b->lock);
+  uc_store_batch_release(b->s->store, id, w->owner);
+  pthread_mutex_unlock(&b->claims);
+}
+
 /* Why a run ended, for operators (a finished task says nothing). */
 static void ran(struct slot *w, const struct uc_batch_rec *t, int rc) {
   struct srv_batch *b = w->b;
@@ -129,12 +143,12 @@ static void ran(struct slot *w, const struct uc_batch_rec *t, int rc) {
             t->id);
   } else if (rc == UC_ECANCELED) { /* stopping (or deleted): another server may take it at once */
     if (atomic_load(&b->stop))
-      uc_store_batch_release(b->s->store, t->id, w->owner);
+      release(w, t->id);
   } else {
     uc_store_error(b->s->store, rc, why, sizeof why);
     fprintf(stderr, "usercleaning: batch task %s: %s; it runs again %s\n", t->id, why,
             b->lease_ms ? "on the next free worker" : "at the next start-up");
-    uc_store_batch_release(b->s->store, t->id, w->owner);
+    release(w, t->id);
   }
 }
 
@@ -228,11 +242,14 @@ static void renew(struct srv_batch *b) {
   for (unsigned i = 0; i < b->nworkers; i++) {
     struct slot *w = &b->slots[i];
     char id[UC_BATCH_ID_LEN + 1];
+    pthread_mutex_lock(&b->claims);
     pthread_mutex_lock(&b->lock);
     memcpy(id, w->id, sizeof id);
     pthread_mutex_unlock(&b->lock);
-    if (!id[0])
+    if (!id[0] || atomic_load(&b->stop)) {
+      pthread_mutex_unlock(&b->claims);
       continue;
+    }
     struct uc_batch_rec t;
     int rc = uc_store_batch_claim(b->s->store, id, w->owner, wall_ms(), b->lease_ms, NULL);
     if (rc == UC_ENOTFOUND && uc_store_batch_get(b->s->store, 0, id, &t) == UC_OK &&
@@ -242,6 +259,7 @@ static void renew(struct srv_batch *b) {
     if ((rc == UC_EBUSY || rc == UC_ENOTFOUND) && strcmp(w->id, id) == 0) /* still that run */
       atomic_store(&w->lost, rc == UC_EBUSY), atomic_store(&w->stop, 1);
     pthread_mutex_unlock(&b->lock);
+    pthread_mutex_unlock(&b->claims);
   }
 }
 
@@ -401,6 +419,7 @@ struct srv_batch *srv_batch_start(struct srv *s) {
   b->s = s;
   b->lease_ms = uc_store_shared(s->store) ? s->cfg.batch_lease * 1000u : 0;
   pthread_mutex_init(&b->lock, NULL);
+  pthread_mutex_init(&b->claims, NULL);
   pthread_cond_init(&b->work, NULL);
   pthread_cond_init(&b->intake, NULL);
   pthread_cond_init(&b->keep, NULL);
@@ -445,6 +464,7 @@ void srv_batch_stop(struct srv_batch *b) {
   uc_buf_release(&b->tasks);
   uc_buf_release(&b->jobs);
   pthread_mutex_destroy(&b->lock);
+  pthread_mutex_destroy(&b->claims);
   pthread_cond_destroy(&b->work);
   pthread_cond_destroy(&b->intake);
   pthread_cond_destroy(&b->keep);
