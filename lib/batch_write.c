@@ -14,12 +14,19 @@
 #include <unistd.h>
 #include <xlsxwriter.h>
 
+/* CSV/TSV rows are put together in one buffer of OUT_SIZE bytes, written
+ * when full: no stdio call per cell. */
+#define OUT_SIZE (1u << 20)
+
 struct uc_batch_writer {
   enum uc_batch_format f;
   char *path, *part; /* NULL path: standard output */
   FILE *fp;
   char delim;
   const char *eol;
+  char *out; /* CSV/TSV: OUT_SIZE bytes waiting to be written */
+  size_t out_len;
+  unsigned char quoted[256]; /* bytes that make a cell quoted: the delimiter, '"', CR, LF */
   lxw_workbook *wb;
   lxw_worksheet *ws;
   uint32_t row;
@@ -47,6 +54,9 @@ static int open_text(uc_batch_writer *w, const struct uc_batch_layout *layout, c
   if (w->f == UC_BATCH_CSV && w->delim == '\t')
     w->delim = ','; /* a TSV written as CSV */
   w->eol = !layout || layout->crlf ? "\r\n" : "\n";
+  if (!(w->out = malloc(OUT_SIZE)))
+    return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+  w->quoted[(unsigned char)w->delim] = w->quoted['"'] = w->quoted['\r'] = w->quoted['\n'] = 1;
   if (layout && layout->bom)
     fputs("\xEF\xBB\xBF", w->fp);
   return UC_OK;
@@ -87,32 +97,60 @@ out:
   return UC_OK;
 }
 
-/* A cell quoted when it holds the delimiter, a quote or a line end. An XLSX
+static int write_error(char *err, size_t es) {
+  return uc_errorf(err, es, UC_EIO, "writing the result: %s", strerror(errno));
+}
+
+static int flush_text(uc_batch_writer *w, char *err, size_t es) {
+  size_t n = w->out_len;
+  w->out_len = 0;
+  return n && fwrite_unlocked(w->out, 1, n, w->fp) != n ? write_error(err, es) : UC_OK;
+}
+
+/* Puts p[0..n) at d (room for 2n + 2 bytes): as it is, or quoted by libcsv
+ * when it holds the delimiter, a quote or a line end. Its length there. */
+static size_t encode(const uc_batch_writer *w, char *d, const char *p, size_t n) {
+  unsigned char q = 0;
+  for (size_t i = 0; i < n; i++) /* copied while looked at: most cells need no quotes */
+    d[i] = p[i], q |= w->quoted[(unsigned char)p[i]];
+  return q ? csv_write(d, 2 * n + 2, p, n) : n;
+}
+
+/* Appends a cell, after a delimiter unless it is the row's first. An XLSX
  * boolean is written as spreadsheets show it. */
-static void text_cell(uc_batch_writer *w, const struct uc_batch_cell *c) {
-  int quote = 0;
-  if (c->kind == UC_CELL_BOOL) {
-    fputs(c->n == 1 && c->p[0] == '0' ? "FALSE" : "TRUE", w->fp);
-    return;
+static int text_cell(uc_batch_writer *w, const struct uc_batch_cell *c, int first, char *err,
+                     size_t es) {
+  const char *p = c->p;
+  size_t n = c->n;
+  if (c->kind == UC_CELL_BOOL)
+    p = n == 1 && p[0] == '0' ? "FALSE" : "TRUE", n = strlen(p);
+  if (n > (OUT_SIZE - 3) / 2) { /* too big for the buffer: straight to the file */
+    if (flush_text(w, err, es))
+      return UC_EIO;
+    if (!first)
+      putc_unlocked(w->delim, w->fp);
+    csv_fwrite(w->fp, p, n);
+    return ferror(w->fp) ? write_error(err, es) : UC_OK;
   }
-  for (size_t i = 0; i < c->n && !quote; i++)
-    quote = c->p[i] == w->delim || c->p[i] == '"' || c->p[i] == '\r' || c->p[i] == '\n';
-  if (quote)
-    csv_fwrite(w->fp, c->p, c->n);
-  else
-    fwrite_unlocked(c->p, 1, c->n, w->fp); /* one thread writes a file */
+  if (2 * n + 3 > OUT_SIZE - w->out_len && flush_text(w, err, es))
+    return UC_EIO;
+  if (!first)
+    w->out[w->out_len++] = w->delim;
+  w->out_len += encode(w, w->out + w->out_len, p, n);
+  return UC_OK;
 }
 
 static int text_row(uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n,
                     const struct uc_batch_cell *extra, size_t nextra, char *err, size_t es) {
-  for (size_t i = 0; i < n + nextra; i++) {
-    if (i)
-      putc_unlocked(w->delim, w->fp);
-    text_cell(w, i < n ? &cells[i] : &extra[i - n]);
-  }
-  fputs_unlocked(w->eol, w->fp);
-  return ferror(w->fp) ? uc_errorf(err, es, UC_EIO, "writing the result: %s", strerror(errno))
-                       : UC_OK;
+  size_t eol = strlen(w->eol);
+  for (size_t i = 0; i < n + nextra; i++)
+    if (text_cell(w, i < n ? &cells[i] : &extra[i - n], i == 0, err, es))
+      return UC_EIO;
+  if (eol > OUT_SIZE - w->out_len && flush_text(w, err, es))
+    return UC_EIO;
+  memcpy(w->out + w->out_len, w->eol, eol);
+  w->out_len += eol;
+  return UC_OK;
 }
 
 static const char *c_string(uc_batch_writer *w, const struct uc_batch_cell *c) {
@@ -190,7 +228,7 @@ int uc_batch_writer_close(uc_batch_writer *w, char *err, size_t es) {
     if (e)
       rc = uc_errorf(err, es, UC_EIO, "writing the workbook: %s", lxw_strerror(e));
   } else if (w->fp) {
-    int bad = fflush(w->fp) != 0 || ferror(w->fp);
+    int bad = flush_text(w, err, es) != UC_OK || fflush(w->fp) != 0 || ferror(w->fp);
     if (w->fp != stdout && fclose(w->fp) != 0)
       bad = 1;
     w->fp = NULL;
@@ -204,6 +242,7 @@ int uc_batch_writer_close(uc_batch_writer *w, char *err, size_t es) {
   free(w->path);
   free(w->part);
   free(w->scratch);
+  free(w->out);
   free(w);
   return rc;
 }
@@ -213,12 +252,15 @@ void uc_batch_writer_abort(uc_batch_writer *w) {
     return;
   if (w->wb) /* libxlsxwriter has no way to drop a workbook but writing it */
     workbook_close(w->wb);
-  if (w->fp && w->fp != stdout)
+  if (w->fp == stdout) /* what was written stays written, as a pipe would have it */
+    flush_text(w, NULL, 0);
+  else if (w->fp)
     fclose(w->fp);
   if (w->part)
     unlink(w->part);
   free(w->path);
   free(w->part);
   free(w->scratch);
+  free(w->out);
   free(w);
 }
