@@ -2,6 +2,7 @@
  * occurrence of each address, then checks and writes every row (three reads
  * of the file: a sample, the count, the work). The engine as a batch check. */
 #include "uc/batch.h"
+#include "batch_int.h"
 #include "uc/buf.h"
 #include "uc/error.h"
 #include "uc/result.h"
@@ -74,14 +75,21 @@ struct col_stat {
   uint32_t filled, at;
 };
 
-/* The last occurrence of an address: 96 bits of a keyed hash (the tag and h),
- * never the text; 16 bytes, so that a million addresses take 32 MB. */
+/* An address seen while counting: 96 bits of a keyed hash (the tag and h),
+ * never the text, and its row; 16 bytes. */
 struct seen {
   uint32_t tag;
   uint32_t last; /* row index */
   uint64_t h;
 };
 #define UC_BATCH_DEDUPE_ROWS UINT32_MAX
+
+/* Deduplication without a cache miss per address: while counting, each
+ * address's struct seen is appended to one of BUCKETS buffers by the tag's
+ * top byte (in row order); after counting, each bucket goes through one small
+ * table (a 256th of the addresses: a million fit in L2) that keeps the last
+ * row of each hash and drops the rows before it. */
+#define BUCKETS 256
 
 struct clean {
   const struct uc_batch_job *job;
@@ -95,10 +103,12 @@ struct clean {
   size_t col;   /* the email column */
   int header;   /* row 0 is a header */
   size_t width; /* cells of the widest row: the added columns start after it */
-  /* deduplication: the last row of each address, and a bit per row dropped as an earlier one */
+  /* the rows, parsed once (counting) and replayed (checking and writing) */
+  struct uc__rows rows;
+  /* deduplication: addresses by bucket, then the last row of each, and a bit per row dropped */
+  struct uc_buf bucket[BUCKETS]; /* struct seen */
   struct uc_table seen;
   struct uc_buf dropped;
-  uint64_t sample_bytes; /* of the sampled rows: to size the table once */
   uint8_t key[crypto_shorthash_siphashx24_KEYBYTES]; /* random per job */
   struct uc_buf lower;
   /* writing */
@@ -158,7 +168,6 @@ static int sample_row(void *arg, const struct uc_batch_row *row) {
         return say(c, UC_ENOMEM, "%s", "out of memory");
   }
   for (size_t j = 0; j < row->n; j++) {
-    c->sample_bytes += row->cells[j].n + 1;
     struct col_stat *s = &UC_BUF_AT(&c->stats, struct col_stat, j);
     struct col_stat *f = &UC_BUF_AT(&c->first, struct col_stat, j);
     int filled = row->cells[j].n > 0, at = memchr(row->cells[j].p, '@', row->cells[j].n) != NULL;
@@ -212,16 +221,6 @@ static int seen_eq(const void *slot, const void *h) {
   return ((const struct seen *)slot)->h == *(const uint64_t *)h;
 }
 
-/* Sizes the table for the rows the sample suggests (the file's bytes over a
- * sampled row's), so that a million addresses cost no rehashing. */
-static void reserve_seen(struct clean *c) {
-  struct stat sb;
-  if (!c->sampled || !c->sample_bytes || stat(c->job->in, &sb) != 0)
-    return;
-  uint64_t rows = (uint64_t)sb.st_size / (c->sample_bytes / c->sampled + 1) + 16;
-  uc_table_reserve(&c->seen, (uint32_t)(rows < (1u << 26) ? rows : (1u << 26)));
-}
-
 /* Marks row i dropped: a later row has its address. */
 static int drop_row(struct clean *c, uint64_t i) {
   static const char zeros[4096];
@@ -236,37 +235,63 @@ static int is_dropped(const struct clean *c, uint64_t i) {
   return i / 8 < c->dropped.len && (c->dropped.data[i / 8] >> (i % 8) & 1);
 }
 
-/* Notes row i as the last occurrence of its address so far (ASCII case
- * folded); the occurrence before it, if any, is dropped. */
+/* Notes that row i has the address p[0..n) (ASCII case folded). */
 static int note_address(struct clean *c, const char *p, size_t n, uint64_t i) {
+  char small[320];
+  char *low = small;
   uint8_t digest[16];
-  uint32_t tag;
-  uint64_t h;
-  int created = 0;
+  struct seen e;
   if (i >= UC_BATCH_DEDUPE_ROWS)
     return say(c, UC_ETOOBIG, "%s", "more than 4294967295 rows cannot be deduplicated");
-  uc_buf_reset(&c->lower);
-  if (uc_buf_reserve(&c->lower, n + 1))
-    return say(c, UC_ENOMEM, "%s", "out of memory");
+  if (n > sizeof small) {
+    uc_buf_reset(&c->lower);
+    if (uc_buf_reserve(&c->lower, n))
+      return say(c, UC_ENOMEM, "%s", "out of memory");
+    low = c->lower.data;
+  }
   for (size_t k = 0; k < n; k++)
-    c->lower.data[k] = (char)(p[k] >= 'A' && p[k] <= 'Z' ? p[k] | 0x20 : p[k]);
-  crypto_shorthash_siphashx24(digest, (const unsigned char *)c->lower.data, n, c->key);
-  memcpy(&tag, digest, sizeof tag);
-  memcpy(&h, digest + 8, sizeof h);
-  struct seen *s = uc_table_insert(&c->seen, tag, seen_eq, &h, &created);
-  if (!s)
+    low[k] = (char)(p[k] >= 'A' && p[k] <= 'Z' ? p[k] | 0x20 : p[k]);
+  crypto_shorthash_siphashx24(digest, (const unsigned char *)low, n, c->key);
+  memcpy(&e.tag, digest, sizeof e.tag);
+  memcpy(&e.h, digest + 8, sizeof e.h);
+  e.last = (uint32_t)i;
+  if (uc_buf_add(&c->bucket[e.tag >> 24], &e, sizeof e))
     return say(c, UC_ENOMEM, "%s", "out of memory");
-  if (created)
-    s->h = h;
-  else if (drop_row(c, s->last))
-    return c->rc;
-  s->last = (uint32_t)i;
+  return UC_OK;
+}
+
+/* Drops every row whose address a later row has, bucket by bucket. */
+static int find_duplicates(struct clean *c) {
+  for (size_t b = 0; b < BUCKETS; b++) {
+    const struct seen *e = (const struct seen *)(void *)c->bucket[b].data;
+    uint32_t n = (uint32_t)UC_BUF_COUNT(&c->bucket[b], struct seen);
+    if (!n)
+      continue;
+    uc_table_clear(&c->seen);
+    if (uc_table_reserve(&c->seen, n))
+      return say(c, UC_ENOMEM, "%s", "out of memory");
+    for (uint32_t k = 0; k < n; k++) {
+      int created;
+      struct seen *s = uc_table_insert(&c->seen, e[k].tag, seen_eq, &e[k].h, &created);
+      if (!s)
+        return say(c, UC_ENOMEM, "%s", "out of memory");
+      if (created)
+        s->h = e[k].h;
+      else if (drop_row(c, s->last))
+        return c->rc;
+      s->last = e[k].last;
+    }
+    uc_buf_release(&c->bucket[b]);
+  }
   return UC_OK;
 }
 
 static int count_row(void *arg, const struct uc_batch_row *row) {
   struct clean *c = arg;
   size_t n;
+  int rc = uc__rows_add(&c->rows, row, c->err, c->es);
+  if (rc)
+    return c->rc = rc;
   if (row->n > c->width)
     c->width = row->n;
   if (c->header && row->index == 0)
@@ -284,6 +309,10 @@ static int count_row(void *arg, const struct uc_batch_row *row) {
 static int put_row(struct clean *c, const struct uc_batch_row *row,
                    const struct uc_batch_cell *extra) {
   size_t n = row->n > c->width ? row->n : c->width;
+  if (n == row->n) { /* nothing to pad: the row's own cells */
+    int rc = uc_batch_writer_row(c->w, row->cells, n, extra, UC_BATCH_EXTRA, c->err, c->es);
+    return rc ? (c->rc = rc) : UC_OK;
+  }
   uc_buf_reset(&c->pad);
   if (uc_buf_reserve(&c->pad, n * sizeof(struct uc_batch_cell)))
     return say(c, UC_ENOMEM, "%s", "out of memory");
@@ -344,22 +373,47 @@ static int work_row(void *arg, const struct uc_batch_row *row) {
   return progress(c, UC_BATCH_CHECKING, 0);
 }
 
+/* Where the rows file goes: tmpdir, else beside the output, else $TMPDIR or /tmp. */
+static void rows_dir(const struct uc_batch_job *j, char *out, size_t size) {
+  const char *slash = strrchr(j->out, '/'), *tmp = getenv("TMPDIR");
+  if (j->tmpdir)
+    snprintf(out, size, "%s", j->tmpdir);
+  else if (strcmp(j->out, "-") == 0)
+    snprintf(out, size, "%s", tmp && *tmp ? tmp : "/tmp");
+  else if (slash)
+    snprintf(out, size, "%.*s", slash == j->out ? 1 : (int)(slash - j->out), j->out);
+  else
+    snprintf(out, size, ".");
+}
+
+/* Pass 1 (reading): every row parsed once into the rows file, counted, its
+ * address noted; then the duplicates found. */
+static int count(struct clean *c) {
+  const struct uc_batch_job *j = c->job;
+  char dir[4096];
+  rows_dir(j, dir, sizeof dir);
+  int rc = uc__rows_open(&c->rows, dir, c->err, c->es);
+  if (!rc)
+    rc = uc_batch_read(j->in, j->in_format, &c->layout, count_row, c, c->err, c->es);
+  if (!rc && j->deduplicate)
+    rc = find_duplicates(c);
+  if (!rc)
+    rc = progress(c, UC_BATCH_COUNTING, 1);
+  return c->rc ? c->rc : rc;
+}
+
 static int run(struct clean *c) {
   const struct uc_batch_job *j = c->job;
   int rc = find_column(c);
-  if (!rc && j->deduplicate)
-    reserve_seen(c);
   if (!rc)
-    rc = uc_batch_read(j->in, j->in_format, &c->layout, count_row, c, c->err, c->es);
-  if (!rc)
-    rc = progress(c, UC_BATCH_COUNTING, 1);
+    rc = count(c);
   if (!rc) /* the checking phase starts with every row counted */
     rc = progress(c, UC_BATCH_CHECKING, 1);
   if (!rc)
     rc = uc_batch_writer_open(j->out, j->out_format, &c->layout, j->tmpdir,
                               j->sync ? UC_BATCH_WRITE_SYNC : 0, &c->w, c->err, c->es);
   if (!rc)
-    rc = uc_batch_read(j->in, j->in_format, NULL, work_row, c, c->err, c->es);
+    rc = uc__rows_replay(&c->rows, work_row, c, c->err, c->es);
   if (!rc)
     rc = progress(c, UC_BATCH_CHECKING, 1);
   if (!rc) {
@@ -384,6 +438,9 @@ int uc_batch_clean(const struct uc_batch_job *job, struct uc_batch_counts *count
   uc_buf_init(&c.pad, (UC_BATCH_COLUMNS_MAX + 1) * sizeof(struct uc_batch_cell));
   uc_table_init(&c.seen, sizeof(struct seen), offsetof(struct seen, tag));
   uc_buf_init(&c.dropped, (size_t)1 << 32); /* a bit per row */
+  for (size_t b = 0; b < BUCKETS; b++)
+    uc_buf_init(&c.bucket[b], (size_t)UC_BATCH_DEDUPE_ROWS * sizeof(struct seen));
+  uc__rows_init(&c.rows);
   if (sodium_init() < 0)
     return uc_errorf(err, es, UC_EIO, "libsodium failed to initialise");
   randombytes_buf(c.key, sizeof c.key);
@@ -397,6 +454,9 @@ int uc_batch_clean(const struct uc_batch_job *job, struct uc_batch_counts *count
   uc_buf_release(&c.pad);
   uc_table_release(&c.seen);
   uc_buf_release(&c.dropped);
+  for (size_t b = 0; b < BUCKETS; b++)
+    uc_buf_release(&c.bucket[b]);
+  uc__rows_release(&c.rows);
   if (counts)
     *counts = c.n;
   return rc;

@@ -44,6 +44,31 @@ int uc__rowb_emit(struct uc__rowb *b);
 int uc__rowb_fail(struct uc__rowb *b, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The rows of a list kept between uc_batch_clean's two passes, so that the
+ * file is read and parsed once (batch_rows.c; docs/internals/batch.md has the
+ * record layout). An unlinked temporary file: nothing is left behind, even
+ * by a crash. Rows are added in order, then replayed in the same order with
+ * the same cells, kinds and indexes. Bounded by the bounds of a row. */
+struct uc__rows {
+  int fd;             /* -1: not open */
+  unsigned char *buf; /* UC__ROWS_CHUNK + one record */
+  size_t len, off;    /* bytes in buf, and (replaying) bytes of them used */
+  struct uc_buf view; /* struct uc_batch_cell: the row being replayed */
+};
+#define UC__ROWS_CHUNK (1u << 20)
+
+void uc__rows_init(struct uc__rows *r);
+/* Creates the file in dir. UC_OK, or UC_EIO/UC_ENOMEM with err saying why. */
+int uc__rows_open(struct uc__rows *r, const char *dir, char *err, size_t es);
+/* Appends a row (within the bounds of include/uc/batch.h). UC_OK, or UC_EIO
+ * (err says why). */
+int uc__rows_add(struct uc__rows *r, const struct uc_batch_row *row, char *err, size_t es);
+/* Calls fn for every row added, in order, from the first; fn's non-zero
+ * answer stops it and is returned. UC_OK or UC_EIO (err says why). */
+int uc__rows_replay(struct uc__rows *r, uc_batch_row_fn fn, void *arg, char *err, size_t es);
+/* Closes the file (which goes with it) and frees the buffers; r can be opened again. */
+void uc__rows_release(struct uc__rows *r);
+
 /* The readers, one per file kind. */
 int uc__read_csv(struct uc__src *s, enum uc_batch_format f, struct uc_batch_layout *layout,
                  struct uc__rowb *b);

@@ -1,0 +1,167 @@
+/* The rows file: a list's rows written once while they are parsed and
+ * counted, then read back in order to be checked and written, so that a CSV
+ * goes through libcsv (or an XLSX through libzip and expat) once.
+ *
+ * Record of one row (host byte order: the file never leaves the process):
+ *
+ *   u32 cells | u32 bytes | cells x u32 (length << 2 | kind) | the cells' bytes
+ *
+ * A record is at most RECORD_MAX bytes (the bounds of a row), so a buffer of
+ * UC__ROWS_CHUNK + RECORD_MAX always holds a whole one. */
+#include "batch_int.h"
+#include "uc/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HEAD 8u
+#define RECORD_MAX (HEAD + 4u * UC_BATCH_COLUMNS_MAX + UC_BATCH_ROW_MAX)
+#define BUF_SIZE (UC__ROWS_CHUNK + RECORD_MAX)
+
+void uc__rows_init(struct uc__rows *r) {
+  memset(r, 0, sizeof *r);
+  r->fd = -1;
+  uc_buf_init(&r->view, UC_BATCH_COLUMNS_MAX * sizeof(struct uc_batch_cell));
+}
+
+void uc__rows_release(struct uc__rows *r) {
+  if (r->fd >= 0)
+    close(r->fd);
+  free(r->buf);
+  uc_buf_release(&r->view);
+  uc__rows_init(r);
+}
+
+static int sys_error(const char *what, char *err, size_t es) {
+  return uc_errorf(err, es, UC_EIO, "%s the temporary rows file: %s", what, strerror(errno));
+}
+
+int uc__rows_open(struct uc__rows *r, const char *dir, char *err, size_t es) {
+  char path[4096];
+  uc__rows_release(r);
+  if (snprintf(path, sizeof path, "%s/.uc-rows-XXXXXX", dir) >= (int)sizeof path)
+    return uc_errorf(err, es, UC_EIO, "%s: the directory name is too long", dir);
+  if (!(r->buf = malloc(BUF_SIZE)))
+    return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+  if ((r->fd = mkostemp(path, O_CLOEXEC)) < 0)
+    return uc_errorf(err, es, UC_EIO, "%s: cannot create a temporary file: %s", dir,
+                     strerror(errno));
+  unlink(path); /* it lives as long as the descriptor */
+  return UC_OK;
+}
+
+static int flush(struct uc__rows *r, char *err, size_t es) {
+  for (size_t done = 0; done < r->len;) {
+    ssize_t n = write(r->fd, r->buf + done, r->len - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return sys_error("writing", err, es);
+    done += (size_t)n;
+  }
+  r->len = 0;
+  return UC_OK;
+}
+
+int uc__rows_add(struct uc__rows *r, const struct uc_batch_row *row, char *err, size_t es) {
+  unsigned char *p = r->buf + r->len + HEAD;
+  size_t bytes = 0;
+  if (row->n > UC_BATCH_COLUMNS_MAX)
+    return uc_errorf(err, es, UC_ETOOBIG, "row %llu has more than %d columns",
+                     (unsigned long long)row->index + 1, UC_BATCH_COLUMNS_MAX);
+  for (size_t i = 0; i < row->n; i++, p += 4) {
+    uint32_t word = (uint32_t)row->cells[i].n << 2 | (row->cells[i].kind & 3u);
+    memcpy(p, &word, 4);
+    bytes += row->cells[i].n;
+  }
+  if (bytes > UC_BATCH_ROW_MAX)
+    return uc_errorf(err, es, UC_ETOOBIG, "row %llu is longer than %u bytes",
+                     (unsigned long long)row->index + 1, UC_BATCH_ROW_MAX);
+  for (size_t i = 0; i < row->n; i++) {
+    memcpy(p, row->cells[i].p, row->cells[i].n);
+    p += row->cells[i].n;
+  }
+  uint32_t head[2] = {(uint32_t)row->n, (uint32_t)bytes};
+  memcpy(r->buf + r->len, head, HEAD);
+  r->len = (size_t)(p - r->buf);
+  return r->len >= UC__ROWS_CHUNK ? flush(r, err, es) : UC_OK;
+}
+
+/* Makes at least want bytes readable from r->off: the rest moves to the
+ * front and more is read. UC_OK; UC_ENOTFOUND at the end of the file. */
+static int fill(struct uc__rows *r, size_t want, char *err, size_t es) {
+  if (r->len - r->off >= want)
+    return UC_OK;
+  memmove(r->buf, r->buf + r->off, r->len - r->off);
+  r->len -= r->off, r->off = 0;
+  while (r->len < want) {
+    ssize_t n = read(r->fd, r->buf + r->len, BUF_SIZE - r->len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return sys_error("reading", err, es);
+    if (n == 0)
+      return UC_ENOTFOUND;
+    r->len += (size_t)n;
+  }
+  return UC_OK;
+}
+
+static int damaged(char *err, size_t es) {
+  return uc_errorf(err, es, UC_EIO, "the temporary rows file is damaged (was it truncated?)");
+}
+
+/* The row of the record at r->off, its size in *size. */
+static int next_row(struct uc__rows *r, struct uc_batch_row *row, size_t *size, char *err,
+                    size_t es) {
+  uint32_t head[2];
+  memcpy(head, r->buf + r->off, HEAD);
+  if (head[0] > UC_BATCH_COLUMNS_MAX || head[1] > UC_BATCH_ROW_MAX)
+    return damaged(err, es);
+  *size = HEAD + 4u * head[0] + head[1];
+  int rc = fill(r, *size, err, es);
+  if (rc)
+    return rc == UC_ENOTFOUND ? damaged(err, es) : rc;
+  uc_buf_reset(&r->view);
+  if (head[0] && uc_buf_reserve(&r->view, head[0] * sizeof(struct uc_batch_cell)))
+    return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+  struct uc_batch_cell *cells = (struct uc_batch_cell *)(void *)r->view.data;
+  const unsigned char *w = r->buf + r->off + HEAD;
+  const char *p = (const char *)w + 4u * head[0], *end = p + head[1];
+  for (uint32_t i = 0; i < head[0]; i++, w += 4) {
+    uint32_t word;
+    memcpy(&word, w, 4);
+    if ((size_t)(end - p) < word >> 2)
+      return damaged(err, es);
+    cells[i] = (struct uc_batch_cell){p, word >> 2, (uint8_t)(word & 3u)};
+    p += word >> 2;
+  }
+  if (p != end)
+    return damaged(err, es);
+  row->cells = cells, row->n = head[0];
+  return UC_OK;
+}
+
+int uc__rows_replay(struct uc__rows *r, uc_batch_row_fn fn, void *arg, char *err, size_t es) {
+  int rc = flush(r, err, es);
+  if (rc)
+    return rc;
+  if (lseek(r->fd, 0, SEEK_SET) < 0)
+    return sys_error("rewinding", err, es);
+  r->off = 0;
+  for (uint64_t index = 0;; index++) {
+    struct uc_batch_row row = {NULL, 0, index};
+    size_t size = 0;
+    if ((rc = fill(r, HEAD, err, es)) != UC_OK)
+      return rc != UC_ENOTFOUND ? rc : r->len == r->off ? UC_OK : damaged(err, es);
+    if ((rc = next_row(r, &row, &size, err, es)) != UC_OK)
+      return rc;
+    if ((rc = fn(arg, &row)) != 0)
+      return rc;
+    r->off += size;
+  }
+}
