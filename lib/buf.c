@@ -58,7 +58,7 @@ int uc_buf_reserve(struct uc_buf *b, size_t n) {
   return UC_OK;
 }
 
-int uc_buf_add(struct uc_buf *b, const void *p, size_t n) {
+int uc__buf_add(struct uc_buf *b, const void *p, size_t n) {
   int rc = uc_buf_reserve(b, n);
   if (rc)
     return rc;

@@ -30,8 +30,18 @@ void uc_buf_reset(struct uc_buf *b);
 
 /* Makes room for n more bytes. UC_OK, UC_ETOOBIG (len + n > max) or UC_ENOMEM. */
 int uc_buf_reserve(struct uc_buf *b, size_t n);
-/* Appends p[0..n). Same results as uc_buf_reserve. */
-int uc_buf_add(struct uc_buf *b, const void *p, size_t n);
+/* Appends p[0..n). Same results as uc_buf_reserve. Inline when it fits
+ * (a batch list appends every cell it reads); uc__buf_add otherwise. */
+int uc__buf_add(struct uc_buf *b, const void *p, size_t n);
+static inline int uc_buf_add(struct uc_buf *b, const void *p, size_t n) {
+  if (!b->data || n > b->cap - b->len)
+    return uc__buf_add(b, p, n);
+  if (n)
+    __builtin_memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = 0;
+  return 0; /* UC_OK */
+}
 int uc_buf_addstr(struct uc_buf *b, const char *s);
 int uc_buf_addf(struct uc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
