@@ -235,6 +235,22 @@ static int is_dropped(const struct clean *c, uint64_t i) {
   return i / 8 < c->dropped.len && (c->dropped.data[i / 8] >> (i % 8) & 1);
 }
 
+/* d[0..n) = p[0..n) with ASCII capitals made small, 8 bytes at a time
+ * where it can (bytes of 0x80 and above are left as they are). */
+static void fold_case(char *d, const char *p, size_t n) {
+  const uint64_t lows = 0x7f7f7f7f7f7f7f7fu, highs = 0x8080808080808080u;
+  size_t i = 0;
+  for (uint64_t v; i + 8 <= n; i += 8) {
+    memcpy(&v, p + i, 8);
+    uint64_t seven = v & lows;
+    uint64_t from_a = seven + 0x3f3f3f3f3f3f3f3fu, past_z = seven + 0x2525252525252525u;
+    v |= ((from_a ^ past_z) & ~v & highs) >> 2; /* 'A'..'Z' get 0x20 */
+    memcpy(d + i, &v, 8);
+  }
+  for (; i < n; i++)
+    d[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
+}
+
 /* Notes that row i has the address p[0..n) (ASCII case folded). */
 static int note_address(struct clean *c, const char *p, size_t n, uint64_t i) {
   char small[320];
@@ -249,8 +265,7 @@ static int note_address(struct clean *c, const char *p, size_t n, uint64_t i) {
       return say(c, UC_ENOMEM, "%s", "out of memory");
     low = c->lower.data;
   }
-  for (size_t k = 0; k < n; k++)
-    low[k] = (char)(p[k] >= 'A' && p[k] <= 'Z' ? p[k] | 0x20 : p[k]);
+  fold_case(low, p, n);
   crypto_shorthash_siphashx24(digest, (const unsigned char *)low, n, c->key);
   memcpy(&e.tag, digest, sizeof e.tag);
   memcpy(&e.h, digest + 8, sizeof e.h);

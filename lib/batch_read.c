@@ -73,16 +73,16 @@ static int text_ok(const char *p, size_t n) {
 
 int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
   struct uc__cellref c = {b->bytes.len, n, kind};
-  size_t col = UC_BUF_COUNT(&b->cells, struct uc__cellref) + 1;
   if (b->rc)
     return b->rc;
   if (n > UC_BATCH_CELL_MAX)
     return uc__rowb_fail(b, UC_ETOOBIG, "row %llu, column %zu: a cell is longer than %u bytes",
-                         (unsigned long long)b->index + 1, col, UC_BATCH_CELL_MAX);
+                         (unsigned long long)b->index + 1,
+                         UC_BUF_COUNT(&b->cells, struct uc__cellref) + 1, UC_BATCH_CELL_MAX);
   if (!text_ok(p, n))
-    return uc__rowb_fail(b, UC_EFORMAT,
-                         "row %llu, column %zu is not valid UTF-8 text (save the file as UTF-8)",
-                         (unsigned long long)b->index + 1, col);
+    return uc__rowb_fail(
+        b, UC_EFORMAT, "row %llu, column %zu is not valid UTF-8 text (save the file as UTF-8)",
+        (unsigned long long)b->index + 1, UC_BUF_COUNT(&b->cells, struct uc__cellref) + 1);
   int rc = uc_buf_add(&b->cells, &c, sizeof c);
   if (rc == UC_ETOOBIG)
     return uc__rowb_fail(b, rc, "row %llu has more than %d columns",

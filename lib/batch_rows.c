@@ -69,7 +69,7 @@ static int flush(struct uc__rows *r, char *err, size_t es) {
 
 int uc__rows_add(struct uc__rows *r, const struct uc_batch_row *row, char *err, size_t es) {
   unsigned char *p = r->buf + r->len + HEAD;
-  size_t bytes = 0;
+  size_t bytes = 0, apart = 0; /* cells not right after the one before */
   if (row->n > UC_BATCH_COLUMNS_MAX)
     return uc_errorf(err, es, UC_ETOOBIG, "row %llu has more than %d columns",
                      (unsigned long long)row->index + 1, UC_BATCH_COLUMNS_MAX);
@@ -77,17 +77,18 @@ int uc__rows_add(struct uc__rows *r, const struct uc_batch_row *row, char *err, 
     uint32_t word = (uint32_t)row->cells[i].n << 2 | (row->cells[i].kind & 3u);
     memcpy(p, &word, 4);
     bytes += row->cells[i].n;
+    apart += i && row->cells[i].p != row->cells[i - 1].p + row->cells[i - 1].n;
   }
   if (bytes > UC_BATCH_ROW_MAX)
     return uc_errorf(err, es, UC_ETOOBIG, "row %llu is longer than %u bytes",
                      (unsigned long long)row->index + 1, UC_BATCH_ROW_MAX);
-  for (size_t i = 0; i < row->n; i++) {
-    memcpy(p, row->cells[i].p, row->cells[i].n);
-    p += row->cells[i].n;
-  }
+  if (!apart && bytes) /* the row builder's cells lie back to back: one copy */
+    memcpy(p, row->cells[0].p, bytes);
+  for (size_t i = 0, off = 0; apart && i < row->n; off += row->cells[i++].n)
+    memcpy(p + off, row->cells[i].p, row->cells[i].n);
   uint32_t head[2] = {(uint32_t)row->n, (uint32_t)bytes};
   memcpy(r->buf + r->len, head, HEAD);
-  r->len = (size_t)(p - r->buf);
+  r->len = (size_t)(p - r->buf) + bytes;
   return r->len >= UC__ROWS_CHUNK ? flush(r, err, es) : UC_OK;
 }
 
