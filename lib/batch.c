@@ -117,6 +117,7 @@ struct clean {
   struct uc_buf pad; /* struct uc_batch_cell: a short row's cells and the empty ones after */
   struct uc_batch_counts n;
   unsigned every;
+  struct uc_batch_cell category[3], type[UC_TYPE_COUNT]; /* the names, measured once */
 };
 
 static int say(struct clean *c, int rc, const char *fmt, const char *a) {
@@ -360,9 +361,8 @@ static int put_verdict(struct clean *c, const struct uc_batch_row *row, const ch
   } else {
     v.mx_record[0] = v.did_you_mean[0] = 0;
     c->job->check(c->job->check_ctx, addr, n, &v);
-    const char *cat = uc_category_name(v.category), *type = uc_type_name(v.type);
-    extra[0] = (struct uc_batch_cell){cat, strlen(cat), 0};
-    extra[1] = (struct uc_batch_cell){type, strlen(type), 0};
+    extra[0] = c->category[(unsigned)v.category < 3 ? v.category : UC_WHITE];
+    extra[1] = c->type[v.type < UC_TYPE_COUNT ? v.type : UC_T_UNKNOWN];
     extra[2] = (struct uc_batch_cell){v.mx_record, strlen(v.mx_record), 0};
     extra[3] = (struct uc_batch_cell){v.did_you_mean, strlen(v.did_you_mean), 0};
     c->n.category[v.category % 3]++;
@@ -447,6 +447,12 @@ int uc_batch_clean(const struct uc_batch_job *job, struct uc_batch_counts *count
   c.job = job, c.err = es ? err : ignored, c.es = es ? es : sizeof ignored;
   c.named = -1;
   c.every = job->progress_every ? job->progress_every : 4096;
+  for (int i = 0; i < 3; i++)
+    c.category[i] = (struct uc_batch_cell){uc_category_name((uc_category)i),
+                                           strlen(uc_category_name((uc_category)i)), 0};
+  for (int i = 0; i < UC_TYPE_COUNT; i++)
+    c.type[i] =
+        (struct uc_batch_cell){uc_type_name((uc_type)i), strlen(uc_type_name((uc_type)i)), 0};
   uc_buf_init(&c.stats, UC_BATCH_COLUMNS_MAX * sizeof(struct col_stat));
   uc_buf_init(&c.first, UC_BATCH_COLUMNS_MAX * sizeof(struct col_stat));
   uc_buf_init(&c.lower, UC_BATCH_CELL_MAX + 1);

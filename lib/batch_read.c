@@ -57,18 +57,30 @@ int uc__rowb_fail(struct uc__rowb *b, int rc, const char *fmt, ...) {
   return b->rc = rc;
 }
 
-/* Whether p[0..n) is UTF-8 without NUL, as uc_utf8_valid says: the plain
- * ASCII start of a cell is passed over 8 bytes at a time first (no byte with
- * its high bit set, none zero), the rest left to uc_utf8_valid. */
+/* 16 bytes at once (GCC's vector extensions: SSE2 on x86-64, NEON on arm64). */
+typedef signed char s16 __attribute__((vector_size(16)));
+
+/* Whether p[0..n) is UTF-8 without NUL, as uc_utf8_valid says. Most cells
+ * are plain ASCII: that is seen 16 bytes at a time (the last 16 overlapping;
+ * no byte with its high bit set, none zero) and uc_utf8_valid looks at the
+ * others. */
 static int text_ok(const char *p, size_t n) {
-  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-  size_t i = 0;
-  for (uint64_t w; i + 8 <= n; i += 8) {
-    memcpy(&w, p + i, 8);
-    if ((w | ((w - ones) & ~w)) & highs)
+  if (n < 16) {
+    unsigned char odd = 0;
+    for (size_t i = 0; i < n; i++)
+      odd |= (unsigned char)(p[i] - 1) >= 0x7f; /* 0, or 0x80 and above */
+    return !odd || uc_utf8_valid(p, n);
+  }
+  s16 v, odd = {0};
+  for (size_t i = 0;; i += 16) {
+    memcpy(&v, p + (i + 16 <= n ? i : n - 16), 16);
+    odd |= (v <= 0); /* a zero, or a byte of 0x80 and above */
+    if (i + 16 >= n)
       break;
   }
-  return uc_utf8_valid(p + i, n - i);
+  uint64_t half[2];
+  memcpy(half, &odd, sizeof half);
+  return !(half[0] | half[1]) || uc_utf8_valid(p, n);
 }
 
 int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {

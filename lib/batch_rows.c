@@ -127,9 +127,11 @@ static int next_row(struct uc__rows *r, struct uc_batch_row *row, size_t *size, 
   int rc = fill(r, *size, err, es);
   if (rc)
     return rc == UC_ENOTFOUND ? damaged(err, es) : rc;
-  uc_buf_reset(&r->view);
-  if (head[0] && uc_buf_reserve(&r->view, head[0] * sizeof(struct uc_batch_cell)))
-    return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+  if (head[0] * sizeof(struct uc_batch_cell) > r->view.cap) {
+    uc_buf_reset(&r->view);
+    if (uc_buf_reserve(&r->view, head[0] * sizeof(struct uc_batch_cell)))
+      return uc_errorf(err, es, UC_ENOMEM, "out of memory");
+  }
   struct uc_batch_cell *cells = (struct uc_batch_cell *)(void *)r->view.data;
   const unsigned char *w = r->buf + r->off + HEAD;
   const char *p = (const char *)w + 4u * head[0], *end = p + head[1];
