@@ -117,6 +117,7 @@ struct clean {
   struct uc_buf pad; /* struct uc_batch_cell: a short row's cells and the empty ones after */
   struct uc_batch_counts n;
   unsigned every;
+  uint64_t next[2]; /* counting, checking: no progress call before this row */
   struct uc_batch_cell category[3], type[UC_TYPE_COUNT]; /* the names, measured once */
 };
 
@@ -146,8 +147,13 @@ static int progress(struct clean *c, enum uc_batch_phase phase, int force) {
   if (c->job->stop && atomic_load_explicit(c->job->stop, memory_order_relaxed))
     return say(c, UC_ECANCELED, "%s", "canceled");
   uint64_t at = phase == UC_BATCH_COUNTING ? c->n.rows_total : c->n.rows_done;
-  if (!c->job->progress || (!force && at % c->every))
+  if (!c->job->progress)
     return 0;
+  if (!force) { /* at % every == 0, divided only from the next multiple on */
+    if (at < c->next[phase != UC_BATCH_COUNTING] || at % c->every)
+      return 0;
+    c->next[phase != UC_BATCH_COUNTING] = at + c->every;
+  }
   if (c->job->progress(c->job->progress_ctx, phase, &c->n))
     return say(c, UC_ECANCELED, "%s", "canceled");
   return 0;

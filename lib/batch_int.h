@@ -31,7 +31,8 @@ struct uc__rowb {
 };
 struct uc__cellref {
   size_t off, n;
-  uint8_t kind;
+  size_t kind; /* enum uc_batch_cell_kind; a whole word, so that the three are stored whole
+                  and copied without a partial-store stall */
 };
 
 void uc__rowb_init(struct uc__rowb *b, uc_batch_row_fn fn, void *arg, char *err, size_t es);

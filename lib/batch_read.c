@@ -83,10 +83,36 @@ static int text_ok(const char *p, size_t n) {
   return !(half[0] | half[1]) || uc_utf8_valid(p, n);
 }
 
+/* A short plain-ASCII cell, with room for it in both buffers: copied while
+ * it is looked at, a byte at a time (libcsv has just stored it a byte at a
+ * time: a wider load would wait for those stores to land). 1 when done; 0
+ * leaves the buffers as they were, for the general way. */
+static int short_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
+  struct uc_buf *bytes = &b->bytes, *cells = &b->cells;
+  if (n >= 16 || !bytes->data || n > bytes->cap - bytes->len || !cells->data ||
+      sizeof(struct uc__cellref) > cells->cap - cells->len)
+    return 0;
+  char *d = bytes->data + bytes->len;
+  unsigned char odd = 0;
+  for (size_t i = 0; i < n; i++)
+    d[i] = p[i], odd |= (unsigned char)(p[i] - 1) >= 0x7f; /* 0, or 0x80 and above */
+  if (odd) {
+    d[0] = 0; /* the buffer's NUL, as it was */
+    return 0;
+  }
+  struct uc__cellref *c = (struct uc__cellref *)(void *)(cells->data + cells->len);
+  c->off = bytes->len, c->n = n, c->kind = kind;
+  cells->len += sizeof *c, cells->data[cells->len] = 0;
+  bytes->len += n, bytes->data[bytes->len] = 0;
+  return 1;
+}
+
 int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
   struct uc__cellref c = {b->bytes.len, n, kind};
   if (b->rc)
     return b->rc;
+  if (short_cell(b, p, n, kind))
+    return UC_OK;
   if (n > UC_BATCH_CELL_MAX)
     return uc__rowb_fail(b, UC_ETOOBIG, "row %llu, column %zu: a cell is longer than %u bytes",
                          (unsigned long long)b->index + 1,
@@ -115,7 +141,8 @@ int uc__rowb_emit(struct uc__rowb *b) {
   struct uc_batch_cell *v = (struct uc_batch_cell *)(void *)b->view.data;
   for (size_t i = 0; i < n; i++) {
     const struct uc__cellref *c = &UC_BUF_AT(&b->cells, struct uc__cellref, i);
-    v[i] = (struct uc_batch_cell){b->bytes.data ? b->bytes.data + c->off : "", c->n, c->kind};
+    v[i] =
+        (struct uc_batch_cell){b->bytes.data ? b->bytes.data + c->off : "", c->n, (uint8_t)c->kind};
   }
   struct uc_batch_row row = {v, n, b->index++};
   int stop = b->fn(b->arg, &row);
