@@ -1,6 +1,7 @@
 /* uc_batch_clean: finds the email column, counts the rows and the last
- * occurrence of each address, then checks and writes every row (three reads
- * of the file: a sample, the count, the work). The engine as a batch check. */
+ * occurrence of each address, then checks and writes every row (two reads of
+ * the file: a sample and the count, which keeps the rows in the rows file for
+ * the work). The engine as a batch check. */
 #include "uc/batch.h"
 #include "batch_int.h"
 #include "uc/buf.h"
