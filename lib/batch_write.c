@@ -143,10 +143,15 @@ static void cell_text(const struct uc_batch_cell *c, const char **p, size_t *n) 
 }
 
 /* Appends p[0..n) where there is room for 2n + 2 bytes: as it is, or quoted
- * by libcsv. */
+ * by libcsv. A short cell is copied while it is looked at. */
 static void put_cell(uc_batch_writer *w, const char *p, size_t n) {
   char *d = w->out + w->out_len;
-  if (needs_quotes(w, p, n))
+  if (n < 16) {
+    unsigned char hit = 0;
+    for (size_t i = 0; i < n; i++)
+      d[i] = p[i], hit |= w->quoted[(unsigned char)p[i]];
+    w->out_len += hit ? csv_write(d, 2 * n + 2, p, n) : n;
+  } else if (needs_quotes(w, p, n))
     w->out_len += csv_write(d, 2 * n + 2, p, n);
   else
     memcpy(d, p, n), w->out_len += n;

@@ -15,6 +15,7 @@ import os
 import random
 import subprocess
 
+import openpyxl
 import pytest
 
 DOMAINS = ["gmail.com", "Outlook.com", "yahoo.com", "acme-corp.com", "mailinator.com",
@@ -97,6 +98,10 @@ CASES = {
             "2d9fa55f0ef0039b1216776c7e541ad3d088987b5cc08d7f3d3f08394d32a798"),
 }
 
+# An XLSX list (openpyxl) cleaned into CSV: the expected SHA-256 with dedupe, without.
+XLSX_DEDUPE = "c1d23533514f85982390097d20b2811976801ace52b96fe3a898d57ab76e87d0"
+XLSX_ALL = "70fa4cad203aada6ae315f58dd48a30048fc2fc41171f14547e44dee8048ecd3"
+
 
 @pytest.mark.parametrize("dedupe", [True, False], ids=["dedupe", "no-dedupe"])
 @pytest.mark.parametrize("case", list(CASES))
@@ -119,3 +124,36 @@ def test_output_is_pinned(binary, snapshot, tmp_path, case, dedupe):
     assert header in text.split("\n", 1)[0]
     assert ("duplicates removed" in p.stdout + p.stderr)
     assert hashlib.sha256(data).hexdigest() == (want_dedupe if dedupe else want_all)
+
+
+def make_xlsx(path, seed, rows):
+    """A sheet with text, numbers and booleans (written as TRUE/FALSE in CSV)."""
+    r = random.Random(seed)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["id", "name", "email", "active", "score"])
+    seen = []
+    for i in range(rows):
+        ws.append([i, r.choice([w for w in WORDS if w.strip()]), address(r, i, seen).strip() or "x",
+                   r.random() < 0.5, round(r.random() * 1000, 3)])
+    wb.save(path)
+
+
+@pytest.mark.parametrize("dedupe", [True, False], ids=["dedupe", "no-dedupe"])
+def test_xlsx_to_csv_is_pinned(binary, snapshot, tmp_path, dedupe):
+    src, out = tmp_path / "list.xlsx", tmp_path / "out.csv"
+    make_xlsx(src, 5, 3000)
+    argv = [binary, "clean", "--lists", snapshot, str(src), "-o", str(out), "--format", "csv"]
+    p = subprocess.run(argv + ([] if dedupe else ["--no-dedupe"]), capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    data = out.read_bytes()
+    if os.environ.get("UC_GOLDEN_PRINT"):
+        print(f"\nGOLDEN xlsx {'dedupe' if dedupe else 'all'} {hashlib.sha256(data).hexdigest()}")
+        return
+    text = data.decode()
+    assert text.split("\n", 1)[0].rstrip("\r") == \
+        "id,name,email,active,score,category,domain_type,mx_record,did_you_mean"
+    assert ",TRUE," in text and ",FALSE," in text
+    want = XLSX_DEDUPE if dedupe else XLSX_ALL
+    assert hashlib.sha256(data).hexdigest() == want
