@@ -14,7 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define CHUNK 1024u /* the harnesses' inputs cross many chunk boundaries */
+#else
 #define CHUNK (1u << 16)
+#endif
 
 ssize_t uc__src_read(struct uc__src *s, void *buf, size_t cap) {
   if (s->fd < 0) {
@@ -167,6 +171,36 @@ static int no_space(unsigned char c) {
   return 0;
 }
 
+/* A byte after which, and before which, a space is kept by libcsv's own
+ * space test as by no_space: not a space or TAB, the delimiter, the quote or
+ * a line end (-1: no byte, the start of the file). */
+static int plain_byte(int c, unsigned char delim) {
+  return c >= 0 && c != ' ' && c != '\t' && c != delim && c != '"' && c != '\r' && c != '\n';
+}
+
+/* Whether libcsv's own space test (' ' and TAB) reads p[0..n) into the same
+ * cells as no_space, which costs a call per byte. They part only at a space
+ * or TAB (other than the delimiter) in certain places: at the start of a
+ * cell, at the end of one (before a delimiter, a line end or the end of the
+ * file), after a closing quote. Between two plain bytes, or a plain byte and
+ * a quote after it, a space is just a byte of its cell either way, and both
+ * tests leave libcsv's state as no_space would at the end of such a chunk (no
+ * spaces counted), so the test can change from one chunk to the next. The
+ * last byte of a chunk being a space (what follows is not known) counts as a
+ * place where they part. prev: the byte before p (-1: none). */
+static int spaces_harmless(const unsigned char *p, size_t n, int prev, unsigned char delim) {
+  static const unsigned char spaces[2] = {' ', '\t'};
+  for (int k = 0; k < 2; k++) {
+    if (spaces[k] == delim) /* libcsv looks for the delimiter first */
+      continue;
+    for (const unsigned char *s = p; (s = memchr(s, spaces[k], (size_t)(p + n - s))) != NULL; s++)
+      if (s + 1 == p + n || !plain_byte(s > p ? s[-1] : prev, delim) ||
+          !(plain_byte(s[1], delim) || s[1] == '"'))
+        return 0;
+  }
+  return 1;
+}
+
 struct csv_ctx {
   struct uc__rowb *b;
   int last_end; /* the character that ended the last row */
@@ -249,13 +283,16 @@ int uc__read_csv(struct uc__src *s, enum uc_batch_format f, struct uc_batch_layo
     return uc__rowb_fail(b, UC_ENOMEM, "out of memory");
   }
   csv_set_realloc_func(&p, bounded_realloc);
-  csv_set_space_func(&p, no_space);
   ssize_t got = first_chunk(s, buf, CHUNK, f, layout, &start);
-  csv_set_delim(&p, (unsigned char)layout->delim);
+  unsigned char delim = (unsigned char)layout->delim;
+  int prev = -1; /* the last byte of the chunk before */
+  csv_set_delim(&p, delim);
   for (; got > 0 && !b->rc; start = 0, got = uc__src_read(s, buf, CHUNK)) {
     size_t n = (size_t)got - start;
+    csv_set_space_func(&p, spaces_harmless(buf + start, n, prev, delim) ? NULL : no_space);
     if (csv_parse(&p, buf + start, n, on_field, on_row, &x) != n)
       csv_fail(b, &p);
+    prev = buf[start + n - 1];
   }
   if (got < 0)
     read_error(b);

@@ -3,6 +3,7 @@
  * cancelling, and the task helpers. */
 #include "unit.h"
 
+#include <csv.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 
@@ -108,6 +109,115 @@ static void test_bounds_and_utf8(void **state) {
   assert_int_equal(
       uc_batch_read_mem("a\nb\0c\n", 6, UC_BATCH_TXT, NULL, collect, &r, err, sizeof err),
       UC_EFORMAT);
+}
+
+/* ---- the CSV reader against libcsv keeping every space ---- */
+
+/* Rows as bytes: cells ended by 0x1F, rows by 0x1E. */
+static void put_cell_bytes(struct uc_buf *out, const void *p, size_t n) {
+  assert_int_equal(uc_buf_add(out, p, n), UC_OK);
+  assert_int_equal(uc_buf_add(out, "\x1f", 1), UC_OK);
+}
+
+static int serialize(void *arg, const struct uc_batch_row *row) {
+  for (size_t i = 0; i < row->n; i++)
+    put_cell_bytes(arg, row->cells[i].p, row->cells[i].n);
+  assert_int_equal(uc_buf_add(arg, "\x1e", 1), UC_OK);
+  return 0;
+}
+
+/* The reference: the whole text through libcsv in one call with a space test
+ * that says no (every space kept), the LF of a CR LF not a row of its own. */
+struct ref {
+  struct uc_buf *out;
+  int cells, last_end;
+};
+static int never_space(unsigned char c) {
+  (void)c;
+  return 0;
+}
+static void ref_field(void *p, size_t n, void *arg) {
+  struct ref *r = arg;
+  put_cell_bytes(r->out, p ? p : "", p ? n : 0);
+  r->cells++;
+}
+static void ref_row(int c, void *arg) {
+  struct ref *r = arg;
+  int skip = r->cells == 0 && c == '\n' && r->last_end == '\r';
+  r->last_end = c;
+  r->cells = 0;
+  if (!skip)
+    assert_int_equal(uc_buf_add(r->out, "\x1e", 1), UC_OK);
+}
+
+static void reference(const char *text, size_t n, unsigned char delim, struct uc_buf *out) {
+  struct csv_parser p;
+  struct ref r = {out, 0, 0};
+  assert_int_equal(csv_init(&p, CSV_REPALL_NL), 0);
+  csv_set_space_func(&p, never_space);
+  csv_set_delim(&p, delim);
+  assert_int_equal(csv_parse(&p, text, n, ref_field, ref_row, &r), n);
+  assert_int_equal(csv_fini(&p, ref_field, ref_row, &r), 0);
+  csv_free(&p);
+}
+
+/* The reader reads the same cells as the reference, whether libcsv's own
+ * space test or ours is used for a chunk: random texts of spaces, TABs,
+ * quotes, delimiters and line ends, some past several 64 KiB chunks, and
+ * spaces put on both sides of chunk boundaries. */
+static void test_csv_spaces_as_libcsv_keeps_them(void **state) {
+  (void)state;
+  static const char alphabet[] = "  \t\t\"\",;\r\n\nab.@xy";
+  uint32_t seed = 12345;
+  size_t cap = 3 << 16;
+  char *text = malloc(cap), err[256];
+  assert_non_null(text);
+  for (int round = 0; round < 400; round++) {
+    size_t n = round % 5 == 0 ? cap - (size_t)(round % 7) : 1 + (size_t)(round * 37 % 3000);
+    if (round % 2) { /* rows of cells with spaces only inside them, now and then one at an end */
+      for (size_t i = 0; i < n;) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = seed >> 16;
+        const char *piece = r % 9 == 0     ? (r >> 4) % 2 ? "\r\n" : "\n"
+                            : r % 9 == 1   ? "\"q,\"\"q r\""
+                            : r % 9 < 5    ? (r >> 4) % 3 ? "," : "\t"
+                            : r % 500 == 7 ? (r >> 4) % 2 ? " x" : "x "
+                            : (r >> 4) % 2 ? "ab cd"
+                                           : "e";
+        for (size_t k = 0; piece[k] && i < n; k++)
+          text[i++] = piece[k];
+      }
+    } else {
+      for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        text[i] = (seed >> 16) % 8 ? "abcdefgh ij"[(seed >> 20) % 11]
+                                   : alphabet[(seed >> 20) % (sizeof alphabet - 1)];
+      }
+    }
+    if (round % 5 == 0) { /* a space just before, or just after, a chunk boundary */
+      static const char *const around[] = {" ,", ", x", "x y", "\" a"};
+      for (size_t at = (size_t)1 << 16; at + 2 < n; at += (size_t)1 << 16) {
+        const char *a = around[(size_t)round / 5 % 4];
+        memcpy(text + at - 1, a, strlen(a));
+      }
+    }
+    for (int tsv = 0; tsv < 2; tsv++) {
+      struct uc_batch_layout l;
+      struct uc_buf got, want;
+      uc_buf_init(&got, (size_t)1 << 30);
+      uc_buf_init(&want, (size_t)1 << 30);
+      int rc = uc_batch_read_mem(text, n, tsv ? UC_BATCH_TSV : UC_BATCH_CSV, &l, serialize, &got,
+                                 err, sizeof err);
+      if (rc != UC_OK)
+        fail_msg("round %d: %s", round, err);
+      reference(text, n, (unsigned char)l.delim, &want);
+      if (got.len != want.len || memcmp(got.data, want.data, got.len) != 0)
+        fail_msg("round %d (%s, %zu bytes): the cells differ", round, tsv ? "TSV" : "CSV", n);
+      uc_buf_release(&got);
+      uc_buf_release(&want);
+    }
+  }
+  free(text);
 }
 
 static void test_callback_stops_the_reader(void **state) {
@@ -345,6 +455,7 @@ int main(void) {
       cmocka_unit_test(test_delimiters),
       cmocka_unit_test(test_txt_lines),
       cmocka_unit_test(test_bounds_and_utf8),
+      cmocka_unit_test(test_csv_spaces_as_libcsv_keeps_them),
       cmocka_unit_test(test_callback_stops_the_reader),
       cmocka_unit_test(test_header_names),
       cmocka_unit_test_setup_teardown(test_clean_csv, fx_setup, fx_teardown),
