@@ -10,11 +10,11 @@ the reader's 64 KiB chunks, the rows file's 1 MiB chunks and the writer's
 `clean` of main before the speed work (commit ebb4a59); a few properties of
 each output are also checked directly, so a failure says more than "differs".
 
-The outputs hold the engine's verdicts: a change that means to change a
-verdict (the lists, the engine) changes a hash too. Then take the hashes
-again (UC_GOLDEN_PRINT=1 prints them) from the clean of the commit before that
-change with the new lists and engine, or after it, once a diff of the two
-outputs shows only the verdicts meant to change.
+The outputs hold the engine's verdicts, so a change meant to change a verdict
+(the lists, the engine) changes a hash too. Then diff the outputs of the
+builds before and after that change (the lists are generated here), and once
+only the verdicts meant to change differ, print the new hashes with
+UC_GOLDEN_PRINT=1 and put them below.
 """
 import hashlib
 import os
