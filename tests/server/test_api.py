@@ -2,6 +2,7 @@
 status and message, sandbox keys."""
 import json
 import socket
+import time
 
 import requests
 
@@ -216,8 +217,15 @@ def test_healthz_and_metrics(server):
     assert requests.head(server.url + "/healthz").status_code == 200
     server.check("x@mailinator.com")
     server.check("x@gmail.com")
-    text = requests.get(server.url + "/metrics").text
-    assert 'usercleaning_http_requests_total{route="check_json",status="200"} 2' in text
+    # A request is counted when libmicrohttpd reports it complete, which may
+    # come just after the client has read the answer: look again a few times.
+    want = 'usercleaning_http_requests_total{route="check_json",status="200"} 2'
+    for _ in range(50):
+        text = requests.get(server.url + "/metrics").text
+        if want in text:
+            break
+        time.sleep(0.05)
+    assert want in text
     assert 'usercleaning_checks_total{category="black",type="disposable"} 1' in text
     assert 'usercleaning_checks_total{category="white",type="legitimate"} 1' in text
     assert "usercleaning_request_duration_seconds_bucket" in text
