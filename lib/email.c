@@ -170,6 +170,65 @@ static int check_local(const unsigned char *s, size_t n, unsigned opts, struct u
   return UC_OK;
 }
 
+/* The domain's messages in two wordings: for the part after the @-sign of an
+ * address (python-email-validator's words, which integrations match), and for
+ * a domain on its own (a list entry), which has no @-sign to speak of. */
+enum dom_msg {
+  D_EMPTY,
+  D_BRACKET,
+  D_TOO_LONG,
+  D_LEADING_DOT,
+  D_TRAILING_DOT,
+  D_TWO_DOTS,
+  D_LONG_LABEL,
+  D_HYPHEN,
+  D_BAD_CHARS,
+  D_NO_PERIOD,
+  D_NUMERIC_TLD,
+  D_RESERVED,
+  D_NOT_UTF8,
+  D_BAD_IDN,
+  D_BAD_IDN_WHY,
+};
+enum { IN_ADDRESS, ALONE };
+static const char *const dom_msgs[][2] = {
+    [D_EMPTY] = {"There must be something after the @-sign.", "The domain is empty."},
+    [D_BRACKET] = {"The part after the @-sign cannot be a bracketed IP address.",
+                   "A domain cannot be a bracketed IP address."},
+    [D_TOO_LONG] = {"The email address is too long after the @-sign.",
+                    "The domain is too long (at most 253 characters)."},
+    [D_LEADING_DOT] = {"An email address cannot have a period immediately after the @-sign.",
+                       "A domain cannot start with a period."},
+    [D_TRAILING_DOT] = {"An email address cannot end with a period.",
+                        "A domain cannot end with a period."},
+    [D_TWO_DOTS] = {"An email address cannot have two periods in a row.",
+                    "A domain cannot have two periods in a row."},
+    [D_LONG_LABEL] = {"The part after the @-sign has a label longer than 63 characters.",
+                      "The domain has a label longer than 63 characters."},
+    [D_HYPHEN] = {"A label after the @-sign cannot start or end with a hyphen.",
+                  "A label of the domain cannot start or end with a hyphen."},
+    [D_BAD_CHARS] = {"The part after the @-sign contains invalid characters: %s.",
+                     "The domain contains invalid characters: %s."},
+    [D_NO_PERIOD] = {"The part after the @-sign is not valid. It should have a period.",
+                     "The domain is not valid. It should have a period."},
+    [D_NUMERIC_TLD] = {"The part after the @-sign is not valid. It is not within a valid "
+                       "top-level domain.",
+                       "The domain is not valid. It is not within a valid top-level domain."},
+    [D_RESERVED] = {"The part after the @-sign is a special-use or reserved name that cannot be "
+                    "used with email.",
+                    "The domain is a special-use or reserved name (.example, .test, .local, "
+                    "...) that cannot be used with email."},
+    [D_NOT_UTF8] = {"The part after the @-sign is not valid UTF-8.",
+                    "The domain is not valid UTF-8."},
+    [D_BAD_IDN] = {"The part after the @-sign is not a valid internationalized domain name.",
+                   "The domain is not a valid internationalized domain name."},
+    [D_BAD_IDN_WHY] = {"The part after the @-sign is not a valid internationalized domain name "
+                       "(%s).",
+                       "The domain is not a valid internationalized domain name (%s)."},
+};
+/* The message m in wording w, as a printf format. */
+#define DMSG(m) dom_msgs[m][w]
+
 static int is_special_use_tld(const char *tld, size_t n) {
   static const struct {
     const char *name;
@@ -183,16 +242,15 @@ static int is_special_use_tld(const char *tld, size_t n) {
 }
 
 /* Checks the lower-case ASCII domain d[0..n) label by label (RFC 1035 LDH). */
-static int check_ldh(const char *d, size_t n, char *reason, size_t rsize) {
+static int check_ldh(const char *d, size_t n, int w, char *reason, size_t rsize) {
   char bad[64] = "";
   size_t labels = 0, start = 0;
   if (n == 0) /* IDNA can map a domain to nothing (U+00AD, soft hyphen, alone) */
     return fail(reason, rsize, "There must be something after the @-sign.");
   if (d[0] == '.')
-    return fail(reason, rsize,
-                "An email address cannot have a period immediately after the @-sign.");
+    return fail(reason, rsize, "%s", DMSG(D_LEADING_DOT));
   if (d[n - 1] == '.')
-    return fail(reason, rsize, "An email address cannot end with a period.");
+    return fail(reason, rsize, "%s", DMSG(D_TRAILING_DOT));
   for (size_t i = 0; i <= n; i++) {
     if (i < n && d[i] != '.') {
       unsigned char c = (unsigned char)d[i];
@@ -202,31 +260,26 @@ static int check_ldh(const char *d, size_t n, char *reason, size_t rsize) {
     }
     size_t len = i - start;
     if (len == 0)
-      return fail(reason, rsize, "An email address cannot have two periods in a row.");
+      return fail(reason, rsize, "%s", DMSG(D_TWO_DOTS));
     if (len > UC_LABEL_MAX)
-      return fail(reason, rsize,
-                  "The part after the @-sign has a label longer than 63 characters.");
+      return fail(reason, rsize, "%s", DMSG(D_LONG_LABEL));
     if (d[start] == '-' || d[i - 1] == '-')
-      return fail(reason, rsize, "A label after the @-sign cannot start or end with a hyphen.");
+      return fail(reason, rsize, "%s", DMSG(D_HYPHEN));
     labels++;
     start = i + 1;
   }
   if (bad[0])
-    return fail(reason, rsize, "The part after the @-sign contains invalid characters: %s.", bad);
+    return fail(reason, rsize, DMSG(D_BAD_CHARS), bad);
   if (labels < 2)
-    return fail(reason, rsize, "The part after the @-sign is not valid. It should have a period.");
+    return fail(reason, rsize, "%s", DMSG(D_NO_PERIOD));
   const char *tld = strrchr(d, '.') + 1;
   size_t tlen = (size_t)(d + n - tld);
   if (strspn(tld, "0123456789") == tlen)
-    return fail(
-        reason, rsize,
-        "The part after the @-sign is not valid. It is not within a valid top-level domain.");
+    return fail(reason, rsize, "%s", DMSG(D_NUMERIC_TLD));
   if (is_special_use_tld(tld, tlen))
-    return fail(reason, rsize,
-                "The part after the @-sign is a special-use or reserved name that cannot be used "
-                "with email.");
+    return fail(reason, rsize, "%s", DMSG(D_RESERVED));
   if (n > UC_DOMAIN_MAX)
-    return fail(reason, rsize, "The email address is too long after the @-sign.");
+    return fail(reason, rsize, "%s", DMSG(D_TOO_LONG));
   return UC_OK;
 }
 
@@ -243,7 +296,7 @@ static int needs_idna(const unsigned char *s, size_t n) {
 
 /* IDNA2008 + UTS#46 (non-transitional) through libidn2: fills domain (A-labels)
  * and display (U-labels when the input had Unicode). */
-static int check_idn(const unsigned char *s, size_t n, struct uc_email *out, char *reason,
+static int check_idn(const unsigned char *s, size_t n, int w, struct uc_email *out, char *reason,
                      size_t rsize) {
   char in[UC_EMAIL_INPUT_MAX + 1];
   char *ascii = NULL, *uni = NULL;
@@ -253,7 +306,7 @@ static int check_idn(const unsigned char *s, size_t n, struct uc_email *out, cha
       continue;
     size_t k = utf8_seq(s + i, n - i);
     if (!k)
-      return fail(reason, rsize, "The part after the @-sign is not valid UTF-8.");
+      return fail(reason, rsize, "%s", DMSG(D_NOT_UTF8));
     had_unicode = 1;
     i += k - 1;
   }
@@ -262,27 +315,24 @@ static int check_idn(const unsigned char *s, size_t n, struct uc_email *out, cha
   int irc = idn2_lookup_u8((const uint8_t *)in, (uint8_t **)&ascii,
                            IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
   if (irc != IDN2_OK) {
-    rc = fail(reason, rsize,
-              "The part after the @-sign is not a valid internationalized domain name (%s).",
-              idn2_strerror(irc));
+    rc = fail(reason, rsize, DMSG(D_BAD_IDN_WHY), idn2_strerror(irc));
     goto out;
   }
   size_t alen = strlen(ascii);
   if (alen > UC_DOMAIN_MAX) {
-    rc = fail(reason, rsize, "The email address is too long after the @-sign.");
+    rc = fail(reason, rsize, "%s", DMSG(D_TOO_LONG));
     goto out;
   }
   for (size_t i = 0; i < alen; i++)
     out->domain[i] = (char)((ascii[i] >= 'A' && ascii[i] <= 'Z') ? ascii[i] | 0x20 : ascii[i]);
   out->domain[alen] = 0;
   out->domain_len = alen;
-  rc = check_ldh(out->domain, alen, reason, rsize);
+  rc = check_ldh(out->domain, alen, w, reason, rsize);
   if (rc)
     goto out;
   if (had_unicode) {
     if (idn2_to_unicode_8z8z(out->domain, &uni, 0) != IDN2_OK || strlen(uni) > UC_DISPLAY_MAX) {
-      rc = fail(reason, rsize,
-                "The part after the @-sign is not a valid internationalized domain name.");
+      rc = fail(reason, rsize, "%s", DMSG(D_BAD_IDN));
       goto out;
     }
     out->display_len = strlen(uni);
@@ -298,21 +348,22 @@ out:
   return rc;
 }
 
-static int check_domain(const unsigned char *s, size_t n, struct uc_email *out, char *reason,
+/* The domain s[0..n) into out->domain/display, worded w (IN_ADDRESS, ALONE). */
+static int check_domain(const unsigned char *s, size_t n, int w, struct uc_email *out, char *reason,
                         size_t rsize) {
   if (n == 0)
-    return fail(reason, rsize, "There must be something after the @-sign.");
+    return fail(reason, rsize, "%s", DMSG(D_EMPTY));
   if (s[0] == '[')
-    return fail(reason, rsize, "The part after the @-sign cannot be a bracketed IP address.");
+    return fail(reason, rsize, "%s", DMSG(D_BRACKET));
   if (needs_idna(s, n))
-    return check_idn(s, n, out, reason, rsize);
+    return check_idn(s, n, w, out, reason, rsize);
   if (n > UC_DOMAIN_MAX)
-    return fail(reason, rsize, "The email address is too long after the @-sign.");
+    return fail(reason, rsize, "%s", DMSG(D_TOO_LONG));
   for (size_t i = 0; i < n; i++)
     out->domain[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] | 0x20 : s[i]);
   out->domain[n] = 0;
   out->domain_len = n;
-  int rc = check_ldh(out->domain, n, reason, rsize);
+  int rc = check_ldh(out->domain, n, w, reason, rsize);
   if (rc)
     return rc;
   memcpy(out->display, out->domain, n + 1);
@@ -351,7 +402,7 @@ int uc_email_parse(const char *str, size_t len, unsigned opts, struct uc_email *
   size_t llen = (size_t)(at - s);
   int rc = check_local(s, llen, opts, out, reason, rsize);
   if (!rc)
-    rc = check_domain(at + 1, len - llen - 1, out, reason, rsize);
+    rc = check_domain(at + 1, len - llen - 1, IN_ADDRESS, out, reason, rsize);
   if (!rc && out->local_len + 1 + out->domain_len > UC_ADDRESS_MAX) {
     size_t over = out->local_len + 1 + out->domain_len - UC_ADDRESS_MAX;
     rc = fail(reason, rsize, "The email address is too long (%zu character%s too many).", over,
@@ -366,17 +417,26 @@ void uc_email_local_info(const struct uc_email *e, struct uc_local_info *info) {
   info->dots = (int)e->dots;
 }
 
-int uc_domain_parse(const char *s, size_t n, char out[UC_DOMAIN_MAX + 1], char *reason,
+int uc_domain_parse(const char *str, size_t n, char out[UC_DOMAIN_MAX + 1], char *reason,
                     size_t rsize) {
-  char addr[UC_EMAIL_INPUT_MAX + 3];
+  const unsigned char *s = (const unsigned char *)str;
   struct uc_email e;
+  const int w = ALONE;
+  if (rsize > 0)
+    reason[0] = 0;
+  while (n > 0 && is_space(s[0]))
+    s++, n--;
+  while (n > 0 && is_space(s[n - 1]))
+    n--;
   if (n == 0)
-    return fail(reason, rsize, "The domain is empty.");
-  if (n > UC_EMAIL_INPUT_MAX || memchr(s, '@', n))
+    return fail(reason, rsize, "%s", DMSG(D_EMPTY));
+  if (n > UC_EMAIL_INPUT_MAX)
+    return fail(reason, rsize, "%s", DMSG(D_TOO_LONG));
+  if (memchr(s, '@', n))
     return fail(reason, rsize, "Not a domain name (no @-sign, just the part after it).");
-  addr[0] = 'x', addr[1] = '@';
-  memcpy(addr + 2, s, n);
-  if (uc_email_parse(addr, n + 2, 0, &e, reason, rsize) != UC_OK)
+  if (memchr(s, 0, n))
+    return fail(reason, rsize, "The domain contains a NUL character.");
+  if (check_domain(s, n, ALONE, &e, reason, rsize) != UC_OK)
     return UC_ESYNTAX;
   static const psl_ctx_t *psl;
   if (!psl) /* psl_builtin() is a static table: the race is benign */

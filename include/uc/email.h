@@ -45,9 +45,10 @@ struct uc_email {
 int uc_email_parse(const char *s, size_t len, unsigned opts, struct uc_email *out, char *reason,
                    size_t reason_size);
 
-/* A domain as an account lists it: the same rules as the part after the @,
- * and not a public suffix (co.uk) unless allow_suffix. Writes the lower-case
- * A-label form to out. UC_OK or UC_ESYNTAX with reason. */
+/* A domain as an account lists it: the same rules as the part after the @
+ * (surrounding ASCII whitespace ignored), and not a public suffix (co.uk).
+ * Writes the lower-case A-label form to out. UC_OK or UC_ESYNTAX with reason,
+ * worded for a domain on its own ("The domain ..."), never for an address. */
 int uc_domain_parse(const char *s, size_t n, char out[UC_DOMAIN_MAX + 1], char *reason,
                     size_t reason_size);
 

@@ -158,12 +158,62 @@ static void test_normalize(void **state) {
   }
 }
 
+/* A list entry is a domain on its own: its errors speak of "the domain", never
+ * of an @-sign that is not there, and reserved names are refused as such. */
+static void test_domain_wording(void **state) {
+  static const struct {
+    const char *in, *out, *reason; /* reason NULL: valid, out its stored form */
+  } domains[] = {
+      {"Spam-Domain.COM", "spam-domain.com", NULL},
+      {"  mail.spammer.net \n", "mail.spammer.net", NULL},
+      {"Bücher.de", "xn--bcher-kva.de", NULL},
+      {"spam.example", NULL, "The domain is a special-use or reserved name"},
+      {"bad..domain", NULL, "A domain cannot have two periods in a row."},
+      {".lead.com", NULL, "A domain cannot start with a period."},
+      {"trail.com.", NULL, "A domain cannot end with a period."},
+      {"nodot", NULL, "The domain is not valid. It should have a period."},
+      {"-x.com", NULL, "A label of the domain cannot start or end with a hyphen."},
+      {"sp ace.com", NULL, "The domain contains invalid characters: SPACE."},
+      {"x.123", NULL, "not within a valid top-level domain"},
+      {"[1.2.3.4]", NULL, "A domain cannot be a bracketed IP address."},
+      {"x@y.com", NULL, "Not a domain name"},
+      {"", NULL, "The domain is empty."},
+      {"co.uk", NULL, "co.uk is a public suffix"},
+      {"xn--zz.com", NULL, "The domain is not a valid internationalized domain name"},
+  };
+  char out[UC_DOMAIN_MAX + 1], reason[UC_REASON_MAX];
+  (void)state;
+  for (size_t i = 0; i < sizeof domains / sizeof domains[0]; i++) {
+    int rc = uc_domain_parse(domains[i].in, strlen(domains[i].in), out, reason, sizeof reason);
+    if (!domains[i].reason) {
+      assert_int_equal(rc, UC_OK);
+      assert_string_equal(out, domains[i].out);
+      continue;
+    }
+    assert_int_equal(rc, UC_ESYNTAX);
+    if (!strstr(reason, domains[i].reason))
+      fail_msg("%s: '%s' lacks '%s'", domains[i].in, reason, domains[i].reason);
+    if (!strchr(domains[i].in, '@') && strstr(reason, "@-sign"))
+      fail_msg("%s: '%s' speaks of an @-sign", domains[i].in, reason);
+  }
+  /* the longest domain is a domain; one more byte is "too long", not "an address too long" */
+  char name[UC_DOMAIN_MAX + 1];
+  for (size_t n = UC_DOMAIN_MAX; n <= UC_DOMAIN_MAX + 1; n++) {
+    memset(name, 'a', n);
+    for (size_t i = 63; i < n; i += 64)
+      name[i] = '.';
+    memcpy(name + n - 4, ".com", 4);
+    int rc = uc_domain_parse(name, n, out, reason, sizeof reason);
+    assert_int_equal(rc, n == UC_DOMAIN_MAX ? UC_OK : UC_ESYNTAX);
+  }
+  assert_non_null(strstr(reason, "The domain is too long"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_syntax_table),
-      cmocka_unit_test(test_total_length),
-      cmocka_unit_test(test_flags_and_local_info),
-      cmocka_unit_test(test_normalize),
+      cmocka_unit_test(test_syntax_table),         cmocka_unit_test(test_total_length),
+      cmocka_unit_test(test_flags_and_local_info), cmocka_unit_test(test_normalize),
+      cmocka_unit_test(test_domain_wording),
   };
   return cmocka_run_group_tests_name("email", tests, NULL, NULL);
 }
