@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +35,14 @@ static json_t *to_doc(const struct uc_settings *s) {
                         json_string(uc_category_name(s->colors[configurable[i]])));
   for (size_t i = 0; never && i < s->never_ban_count; i++)
     json_array_append_new(never, json_string(s->never_ban_text[i]));
-  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:i, s:i, s:i, s:o*}", "ban_enabled",
-                   s->ban_enabled, "ban_threshold", (int)s->ban_threshold, "ban_lift_seconds",
-                   (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix, "never_ban", never,
-                   "alias_chains", s->alias_chains, "alias_window_days", (int)s->alias_window_days,
-                   "rate_limit_per_second", (int)s->rate_limit_per_second, "rate_limit_burst",
-                   (int)s->rate_limit_burst, "young_domain_days", (int)s->young_domain_days,
-                   "colors", colors);
+  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:i, s:i, s:i, s:b, s:b, s:o*}",
+                   "ban_enabled", s->ban_enabled, "ban_threshold", (int)s->ban_threshold,
+                   "ban_lift_seconds", (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix,
+                   "never_ban", never, "alias_chains", s->alias_chains, "alias_window_days",
+                   (int)s->alias_window_days, "rate_limit_per_second",
+                   (int)s->rate_limit_per_second, "rate_limit_burst", (int)s->rate_limit_burst,
+                   "young_domain_days", (int)s->young_domain_days, "count_typos", s->count_typos,
+                   "activity_emails", s->activity_emails, "colors", colors);
 }
 
 static int bad(char *field, size_t fs, const char *name, char *msg, size_t ms, const char *text) {
@@ -58,7 +60,7 @@ static int patch_colors(struct uc_settings *s, const json_t *obj, char *field, s
   const char *name;
   json_t *v;
   if (!json_is_object(obj))
-    return bad(field, fs, "colors", msg, ms, "must be an object of type: colour");
+    return bad(field, fs, "colors", msg, ms, "must be an object of type: color");
   json_object_foreach((json_t *)obj, name, v) {
     uc_type t;
     uc_category c;
@@ -112,19 +114,34 @@ char *uc_settings_to_json(const struct uc_settings *s) {
   return text;
 }
 
+/* The true/false settings, by name. */
+static int *bool_member(struct uc_settings *s, const char *name) {
+  static const struct {
+    const char *name;
+    size_t off;
+  } bools[] = {{"ban_enabled", offsetof(struct uc_settings, ban_enabled)},
+               {"alias_chains", offsetof(struct uc_settings, alias_chains)},
+               {"count_typos", offsetof(struct uc_settings, count_typos)},
+               {"activity_emails", offsetof(struct uc_settings, activity_emails)}};
+  for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
+    if (strcmp(name, bools[i].name) == 0)
+      return (int *)((char *)s + bools[i].off);
+  return NULL;
+}
+
 static int patch_doc(struct uc_settings *s, const json_t *patch, char *field, size_t fs, char *msg,
                      size_t ms) {
   struct uc_settings next = *s; /* all or nothing */
   const char *name;
   json_t *v;
-  int rc = UC_OK;
+  int rc = UC_OK, *flag;
   if (!json_is_object(patch))
     return bad(field, fs, "body", msg, ms, "must be a JSON object");
   json_object_foreach((json_t *)patch, name, v) {
-    if (strcmp(name, "ban_enabled") == 0) {
+    if ((flag = bool_member(&next, name)) != NULL) {
       if (!json_is_boolean(v))
         return bad(field, fs, name, msg, ms, "must be true or false");
-      next.ban_enabled = json_is_true(v);
+      *flag = json_is_true(v);
     } else if (strcmp(name, "ban_threshold") == 0) {
       if (!int_in(v, 1, UC_THRESHOLD_MAX))
         return bad(field, fs, name, msg, ms, "must be an integer from 1 to 100");
@@ -133,10 +150,6 @@ static int patch_doc(struct uc_settings *s, const json_t *patch, char *field, si
       if (!int_in(v, 0, 366L * 86400))
         return bad(field, fs, name, msg, ms, "must be an integer from 0 (never) to 31622400");
       next.ban_lift_seconds = (unsigned)json_integer_value(v);
-    } else if (strcmp(name, "alias_chains") == 0) {
-      if (!json_is_boolean(v))
-        return bad(field, fs, name, msg, ms, "must be true or false");
-      next.alias_chains = json_is_true(v);
     } else if (strcmp(name, "alias_window_days") == 0) {
       if (!int_in(v, 1, 366))
         return bad(field, fs, name, msg, ms, "must be an integer from 1 to 366");

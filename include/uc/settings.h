@@ -22,6 +22,8 @@ struct uc_settings {
    * limit wins (include/uc/ratelimit.h). */
   unsigned rate_limit_per_second, rate_limit_burst;
   unsigned young_domain_days; /* registered fewer days ago: young_domain, 1..3650, default 30 */
+  int count_typos;     /* a black answer with a typo suggestion counts toward a ban (default off) */
+  int activity_emails; /* the Activity page shows whole addresses, not domains (default off) */
   uc_category colors[UC_TYPE_COUNT];
   size_t never_ban_count;
   struct uc_cidr never_ban[UC_NEVER_BAN_MAX];
@@ -32,7 +34,8 @@ void uc_settings_init(struct uc_settings *s);
 
 /* {"ban_enabled":true,"ban_threshold":5,"ban_lift_seconds":0,"ipv6_prefix":64,
  *  "never_ban":["10.0.0.0/8"],"alias_chains":true,"alias_window_days":30,
- *  "rate_limit_per_second":0,"rate_limit_burst":0,
+ *  "rate_limit_per_second":0,"rate_limit_burst":0,"young_domain_days":30,
+ *  "count_typos":false,"activity_emails":false,
  *  "colors":{"masked legitimate":"black",...}}
  * as compact JSON text: free() it. NULL on ENOMEM. */
 char *uc_settings_to_json(const struct uc_settings *s);

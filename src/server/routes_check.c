@@ -78,7 +78,10 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
       srv_bump(&r->w->n.ages_known, 1); /* memory only: an unknown age is looked up for later */
     uc_check_decide(&a->account->policy, &facts, res);
   }
-  if (p->counted && res->category == UC_BLACK && count_black(s, p, a->account->id, set))
+  /* A typo (gmial.com) is a person who mistyped, not someone trying throwaway
+   * addresses: it costs no attempt unless the account says so. */
+  if (p->counted && res->category == UC_BLACK && (!res->did_you_mean || set->count_typos) &&
+      count_black(s, p, a->account->id, set))
     return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
   if (a->key.type == UC_KEY_ACTIVE)
     uc_usage_count(s->usage, r->w->index, a->key.id, res->category, p->now);

@@ -43,6 +43,25 @@ def test_grey_and_white_never_count(server):
     assert remaining(server, "me@duck.com", ip) == 4
 
 
+def test_a_typo_costs_no_attempt_unless_the_account_says_so(server):
+    ip = "203.0.113.77"
+    for _ in range(8):  # a person retyping gmial.com is not banned for it
+        r = server.check("jane@gmial.com", ip=ip)
+        assert r.status_code == 200
+        body = r.json()
+        assert body["category"] == "black" and body["details"]["did_you_mean"] == "gmail.com"
+        assert body["remaining_attempts_before_ban"] == 5
+    assert admin(server, "GET", "/bans").json() == {"bans": []}
+    assert remaining(server, "x@mailinator.com", ip) == 4  # no suggestion: counted as before
+    assert admin(server, "GET", "/settings").json()["count_typos"] is False
+    r = admin(server, "PATCH", "/settings", json={"count_typos": True})
+    assert r.status_code == 200 and r.json()["count_typos"] is True
+    assert [remaining(server, "jane@gmial.com", ip) for _ in range(4)] == [3, 2, 1, 0]
+    assert remaining(server, "jane@gmail.com", ip) == BANNED
+    r = admin(server, "PATCH", "/settings", json={"count_typos": "yes"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "count_typos"]
+
+
 def test_no_ip_means_no_accounting(server):
     for ip in (None, "", "unknown", "not-an-ip", "999.1.1.1", "fe80::1%eth0"):
         for _ in range(7):

@@ -18,6 +18,11 @@ static void test_defaults_and_round_trip(void **state) {
   assert_int_equal(s.rate_limit_per_second, 0); /* off */
   assert_int_equal(s.rate_limit_burst, 0);
   assert_int_equal(s.colors[UC_T_MULTI_ALIAS], UC_GREY);
+  assert_false(s.count_typos);     /* a typo costs no attempt unless the account says so */
+  assert_false(s.activity_emails); /* the Activity page shows domains unless enabled */
+  assert_int_equal(patch(&s, "{\"count_typos\": true, \"activity_emails\": true}", field, msg),
+                   UC_OK);
+  assert_true(s.count_typos && s.activity_emails);
   assert_int_equal(patch(&s,
                          "{\"ban_threshold\": 9, \"never_ban\": [\"10.0.0.1/8\"], "
                          "\"rate_limit_per_second\": 20, \"rate_limit_burst\": 50, "
@@ -33,6 +38,7 @@ static void test_defaults_and_round_trip(void **state) {
   assert_int_equal(t.ban_threshold, 9);
   assert_int_equal(t.rate_limit_per_second, 20);
   assert_int_equal(t.rate_limit_burst, 50);
+  assert_true(t.count_typos && t.activity_emails);
   assert_int_equal(t.colors[UC_T_NO_WEBSITE], UC_GREY);
   assert_int_equal(t.colors[UC_T_YOUNG], UC_BLACK);
   assert_int_equal(t.young_domain_days, 14);
@@ -57,6 +63,8 @@ static void test_rejections_leave_settings_alone(void **state) {
       {"{\"ban_threshold\": 101}", "ban_threshold"},
       {"{\"ban_threshold\": 5.5}", "ban_threshold"},
       {"{\"ban_enabled\": \"yes\"}", "ban_enabled"},
+      {"{\"count_typos\": 1}", "count_typos"},
+      {"{\"activity_emails\": null}", "activity_emails"},
       {"{\"ban_lift_seconds\": -1}", "ban_lift_seconds"},
       {"{\"ipv6_prefix\": 0}", "ipv6_prefix"},
       {"{\"never_ban\": [\"10.0.0.0/8\", 7]}", "never_ban[1]"},
