@@ -177,7 +177,23 @@ int uc_store_key_update(uc_store *st, const struct uc_key_rec *k) {
 int uc_store_key_touch(uc_store *st, int64_t key_id, int64_t when) {
   return CALL(key_touch, key_id, when);
 }
+static const char *const outcome_names[UC_USAGE_OUTCOMES] = {"white", "grey", "black", "banned"};
+
+const char *uc_usage_outcome_name(unsigned outcome) {
+  return outcome < UC_USAGE_OUTCOMES ? outcome_names[outcome] : NULL;
+}
+
+int uc_usage_outcome_parse(const char *name, unsigned *outcome) {
+  for (unsigned i = 0; name && i < UC_USAGE_OUTCOMES; i++)
+    if (strcmp(name, outcome_names[i]) == 0)
+      return *outcome = i, UC_OK;
+  return UC_EINVAL;
+}
+
 int uc_store_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (d[i].outcome >= UC_USAGE_OUTCOMES)
+      return UC_EINVAL;
   return n ? CALL(usage_add, d, n) : UC_OK;
 }
 int uc_store_usage_each(uc_store *st, int64_t account_id, unsigned since_day, uc_usage_cb cb,

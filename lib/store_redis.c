@@ -869,7 +869,7 @@ static void usage_args(struct args *a, const struct uc_usage_delta *d, size_t n)
     uc_date_format(d[i].day, day);
     arg_i(a, d[i].key_id);
     arg_s(a, day);
-    arg_s(a, uc_category_name(d[i].category));
+    arg_s(a, uc_usage_outcome_name(d[i].outcome));
     arg_i(a, (int64_t)d[i].count);
     arg_i(a, d[i].last_used);
   }
@@ -898,7 +898,8 @@ static int by_key_day(const void *x, const void *y) {
   return a->day < b->day ? -1 : a->day > b->day;
 }
 
-/* Adds one key's "YYYY-MM-DD:category" counts since since_day to rows: one row per day. */
+/* Adds one key's "YYYY-MM-DD:outcome" counts (white, grey, black, banned) since since_day
+ * to rows: one row per day. */
 static int usage_of_key(int64_t key, const redisReply *fields, unsigned since_day,
                         struct uc_buf *out) {
   size_t first = UC_BUF_COUNT(out, struct uc_usage_row);
@@ -906,8 +907,8 @@ static int usage_of_key(int64_t key, const redisReply *fields, unsigned since_da
     const char *f = text(at(fields, i));
     const char *colon = strchr(f, ':');
     unsigned day = colon && colon - f == 10 ? uc_date_parse(f, 10) : 0;
-    uc_category c;
-    if (!day || day < since_day || uc_category_parse(colon + 1, &c) != UC_OK)
+    unsigned c;
+    if (!day || day < since_day || uc_usage_outcome_parse(colon + 1, &c) != UC_OK)
       continue;
     struct uc_usage_row *row = NULL;
     for (size_t j = first; !row && j < UC_BUF_COUNT(out, struct uc_usage_row); j++)

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 
 static const char schema_v1[] =
     "CREATE TABLE accounts ("
@@ -106,6 +106,7 @@ static const char schema_v5[] =
     "  SELECT 'changes_v5', seq FROM sqlite_sequence WHERE name = 'changes';"
     "DROP TABLE changes;"
     "ALTER TABLE changes_v5 RENAME TO changes;";
+
 /* Version 6: the RDAP cache (registration dates of registrable domains). */
 static const char schema_v6[] =
     "CREATE TABLE rdap ("
@@ -158,6 +159,19 @@ static const char schema_v8[] =
     "CREATE INDEX batch_tasks_open ON batch_tasks(" BATCH_FREE_AT ", id) "
     "  WHERE status = 'processing';";
 
+/* Version 9: usage also counts 403 "banned" answers (the CHECK widens: a new
+ * table, the rows copied over). */
+static const char schema_v9[] =
+    "CREATE TABLE usage_v9 ("
+    "  key_id INTEGER NOT NULL REFERENCES keys(id),"
+    "  day TEXT NOT NULL,"
+    "  category TEXT NOT NULL CHECK (category IN ('white','grey','black','banned')),"
+    "  count INTEGER NOT NULL,"
+    "  PRIMARY KEY (key_id, day, category)) WITHOUT ROWID;"
+    "INSERT INTO usage_v9 SELECT key_id, day, category, count FROM usage;"
+    "DROP TABLE usage;"
+    "ALTER TABLE usage_v9 RENAME TO usage;";
+
 struct sq {
   sqlite3 *db;
   pthread_mutex_t lock; /* one connection, one statement at a time */
@@ -189,8 +203,9 @@ static int mkdir_parent(const char *path) {
 }
 
 static int migrate(struct sq *s, char *err, size_t es) {
-  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                    schema_v5, schema_v6, schema_v7, schema_v8};
+  static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                    schema_v4, schema_v5, schema_v6,
+                                                    schema_v7, schema_v8, schema_v9};
   /* One transaction per step, the version read inside it: two processes
    * opening one new file at once take turns, and the second finds the
    * first's steps done (never runs a CREATE twice). */
@@ -580,7 +595,7 @@ static int usage_add_body(struct sq *s, void *arg) {
     uc_date_format(d->day, day);
     sqlite3_bind_int64(add, 1, d->key_id);
     sqlite3_bind_text(add, 2, day, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(add, 3, uc_category_name(d->category), -1, SQLITE_STATIC);
+    sqlite3_bind_text(add, 3, uc_usage_outcome_name(d->outcome), -1, SQLITE_STATIC);
     sqlite3_bind_int64(add, 4, (sqlite3_int64)d->count);
     sqlite3_bind_int64(touch, 1, d->last_used);
     sqlite3_bind_int64(touch, 2, d->key_id);
@@ -645,13 +660,13 @@ static int usage_each(struct sq *s, const char *sql, int64_t account_id, unsigne
     int64_t key = sqlite3_column_int64(st, 0);
     const char *day = (const char *)sqlite3_column_text(st, 1);
     unsigned d = day ? uc_date_parse(day, strlen(day)) : 0;
-    uc_category c;
+    unsigned o;
     if (have && (row.key_id != key || row.day != d))
       stop = cb(arg, &row), have = 0;
     if (!have)
       memset(&row, 0, sizeof row), row.key_id = key, row.day = d, have = 1;
-    if (uc_category_parse((const char *)sqlite3_column_text(st, 2), &c) == UC_OK)
-      row.count[c] += (uint64_t)sqlite3_column_int64(st, 3);
+    if (uc_usage_outcome_parse((const char *)sqlite3_column_text(st, 2), &o) == UC_OK)
+      row.count[o] += (uint64_t)sqlite3_column_int64(st, 3);
   }
   if (have && !stop)
     cb(arg, &row);

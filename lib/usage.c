@@ -18,7 +18,7 @@
 struct cell {
   int64_t key_id;
   unsigned day;
-  uint64_t n[3];
+  uint64_t n[UC_USAGE_OUTCOMES];
   int64_t last_used;
 };
 
@@ -65,15 +65,15 @@ void uc_usage_free(uc_usage *u) {
   free(u);
 }
 
-static void add(uc_usage *u, unsigned slot, int64_t key, unsigned day, const uint64_t n[3],
-                int64_t when) {
+static void add(uc_usage *u, unsigned slot, int64_t key, unsigned day,
+                const uint64_t n[UC_USAGE_OUTCOMES], int64_t when) {
   struct shard *s = &u->shards[slot % SHARDS];
   struct cell_key k = {key, day};
   pthread_mutex_lock(&s->lock);
   struct cell *c = uc_table_insert(&s->t, cell_hash(key, day), cell_eq, &k, NULL);
   if (c) { /* out of memory: that check goes uncounted rather than unanswered */
     c->key_id = key, c->day = day;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < UC_USAGE_OUTCOMES; i++)
       c->n[i] += n[i];
     if (when > c->last_used)
       c->last_used = when;
@@ -81,9 +81,11 @@ static void add(uc_usage *u, unsigned slot, int64_t key, unsigned day, const uin
   pthread_mutex_unlock(&s->lock);
 }
 
-void uc_usage_count(uc_usage *u, unsigned slot, int64_t key_id, uc_category c, int64_t now) {
-  uint64_t n[3] = {0, 0, 0};
-  n[c] = 1;
+void uc_usage_count(uc_usage *u, unsigned slot, int64_t key_id, unsigned outcome, int64_t now) {
+  uint64_t n[UC_USAGE_OUTCOMES] = {0};
+  if (outcome >= UC_USAGE_OUTCOMES)
+    return;
+  n[outcome] = 1;
   add(u, slot, key_id, (unsigned)(now / 86400), n, now);
 }
 
@@ -100,9 +102,9 @@ static int flush_shard(uc_usage *u, int i, uc_store *st) {
   int rc = UC_OK;
   for (uint32_t j = 0; rc == UC_OK && j < uc_table_capacity(&cells); j++) {
     const struct cell *c = uc_table_slot(&cells, j);
-    for (int cat = 0; uc_table_used(&cells, j) && cat < 3 && rc == UC_OK; cat++) {
-      struct uc_usage_delta delta = {c->key_id, c->day, (uc_category)cat, c->n[cat], c->last_used};
-      if (c->n[cat])
+    for (unsigned o = 0; uc_table_used(&cells, j) && o < UC_USAGE_OUTCOMES && rc == UC_OK; o++) {
+      struct uc_usage_delta delta = {c->key_id, c->day, o, c->n[o], c->last_used};
+      if (c->n[o])
         rc = uc_buf_add(&d, &delta, sizeof delta);
     }
   }
@@ -158,11 +160,11 @@ static int add_row(void *arg, const struct uc_usage_row *u) {
   while (i < nday && UC_BUF_AT(&b->days, struct uc_usage_day, i).day != u->day)
     i++;
   if (i == nday) {
-    struct uc_usage_day d = {u->day, {0, 0, 0}};
+    struct uc_usage_day d = {u->day, {0}};
     if (uc_buf_add(&b->days, &d, sizeof d))
       return b->failed = 1;
   }
-  for (int c = 0; c < 3; c++) {
+  for (int c = 0; c < UC_USAGE_OUTCOMES; c++) {
     UC_BUF_AT(&b->days, struct uc_usage_day, i).n[c] += u->count[c];
     if (k)
       k->n[c] += u->count[c];
@@ -213,7 +215,7 @@ int uc_usage_report(uc_store *st, int64_t account, unsigned days, unsigned today
   size_t n = 0, nkey = UC_BUF_COUNT(&b.keys, struct uc_usage_key);
   for (size_t i = 0; i < nkey; i++) { /* keys that answered checks in the window */
     const struct uc_usage_key *k = &UC_BUF_AT(&b.keys, struct uc_usage_key, i);
-    if (k->n[0] + k->n[1] + k->n[2])
+    if (k->n[0] + k->n[1] + k->n[2] + k->n[UC_USAGE_BANNED])
       UC_BUF_AT(&b.keys, struct uc_usage_key, n++) = *k;
   }
   r->nkey = n;
@@ -227,7 +229,14 @@ void uc_usage_report_release(struct uc_usage_report *r) {
   memset(r, 0, sizeof *r);
 }
 
-static json_t *counts(const uint64_t n[3]) {
+static json_t *counts(const uint64_t n[UC_USAGE_OUTCOMES]) {
+  return json_pack("{s:I, s:I, s:I, s:I, s:I}", "white", (json_int_t)n[0], "grey", (json_int_t)n[1],
+                   "black", (json_int_t)n[2], "banned", (json_int_t)n[UC_USAGE_BANNED], "total",
+                   (json_int_t)(n[0] + n[1] + n[2] + n[UC_USAGE_BANNED]));
+}
+
+/* A batch task's rows have a category, never a ban. */
+static json_t *batch_counts(const uint64_t n[3]) {
   return json_pack("{s:I, s:I, s:I, s:I}", "white", (json_int_t)n[0], "grey", (json_int_t)n[1],
                    "black", (json_int_t)n[2], "total", (json_int_t)(n[0] + n[1] + n[2]));
 }
@@ -249,8 +258,9 @@ char *uc_usage_report_json(const struct uc_usage_report *r) {
     json_object_set_new(k, "revoked", json_boolean(r->by_key[i].revoked));
     json_array_append_new(keys, k);
   }
-  json_t *doc = json_pack("{s:i, s:o*, s:o*, s:o*, s:o*}", "days", (int)r->days, "by_day", days,
-                          "by_key", keys, "total", counts(r->total), "batch", counts(r->batch));
+  json_t *doc =
+      json_pack("{s:i, s:o*, s:o*, s:o*, s:o*}", "days", (int)r->days, "by_day", days, "by_key",
+                keys, "total", counts(r->total), "batch", batch_counts(r->batch));
   char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(doc);
   return text;

@@ -48,11 +48,20 @@ struct uc_key_rec {
   uint32_t rate_per_second, rate_burst;
 };
 
-/* Checks counted since the last flush, for one key, day and category. */
+/* Usage counts answers by outcome: the three categories (a uc_category), and
+ * 403 "banned" answers to an IP that is banned (UC_USAGE_BANNED). */
+#define UC_USAGE_BANNED 3
+#define UC_USAGE_OUTCOMES 4
+/* "white", "grey", "black", "banned"; NULL past them. */
+const char *uc_usage_outcome_name(unsigned outcome);
+/* UC_OK and *outcome, or UC_EINVAL. */
+int uc_usage_outcome_parse(const char *name, unsigned *outcome);
+
+/* Answers counted since the last flush, for one key, day and outcome. */
 struct uc_usage_delta {
   int64_t key_id;
-  unsigned day; /* days since 1970-01-01 (UTC) */
-  uc_category category;
+  unsigned day;     /* days since 1970-01-01 (UTC) */
+  unsigned outcome; /* a uc_category, or UC_USAGE_BANNED */
   uint64_t count;
   int64_t last_used; /* unix seconds of the newest of them */
 };
@@ -60,7 +69,7 @@ struct uc_usage_delta {
 struct uc_usage_row {
   int64_t key_id;
   unsigned day;
-  uint64_t count[3]; /* by uc_category */
+  uint64_t count[UC_USAGE_OUTCOMES]; /* by outcome */
 };
 
 /* An IP's ban state in an account. */
@@ -203,7 +212,8 @@ int uc_store_key_touch(uc_store *st, int64_t key_id, int64_t when);
 
 /* ---- usage ---- */
 
-/* Adds the counts (one transaction) and advances the keys' last_used_at. */
+/* Adds the counts (one transaction) and advances the keys' last_used_at.
+ * UC_EINVAL (nothing written) when an outcome is not one of UC_USAGE_OUTCOMES. */
 int uc_store_usage_add(uc_store *st, const struct uc_usage_delta *d, size_t n);
 /* Rows of one account since a day, by key then day. */
 int uc_store_usage_each(uc_store *st, int64_t account_id, unsigned since_day, uc_usage_cb cb,

@@ -294,20 +294,25 @@ static void usage_usage(FILE *f) {
              "Takes --store URL or --db PATH.\n");
 }
 
-static void print_counts(const char *label, const uint64_t n[3]) {
-  printf("%-24s %10llu %10llu %10llu %10llu\n", label, (unsigned long long)n[0],
-         (unsigned long long)n[1], (unsigned long long)n[2],
-         (unsigned long long)(n[0] + n[1] + n[2]));
+static void print_counts(const char *label, const uint64_t n[UC_USAGE_OUTCOMES]) {
+  printf("%-24s %10llu %10llu %10llu %10llu %10llu\n", label, (unsigned long long)n[0],
+         (unsigned long long)n[1], (unsigned long long)n[2], (unsigned long long)n[UC_USAGE_BANNED],
+         (unsigned long long)(n[0] + n[1] + n[2] + n[UC_USAGE_BANNED]));
+}
+
+static void print_header(const char *first) {
+  printf("%-24s %10s %10s %10s %10s %10s\n", first, "WHITE", "GREY", "BLACK", "BANNED", "TOTAL");
 }
 
 static void print_report(const struct uc_usage_report *r) {
   char day[11];
-  printf("%-24s %10s %10s %10s %10s\n", "DAY (UTC)", "WHITE", "GREY", "BLACK", "TOTAL");
+  print_header("DAY (UTC)");
   for (size_t i = 0; i < r->nday; i++) {
     uc_date_format(r->by_day[i].day, day);
     print_counts(day, r->by_day[i].n);
   }
-  printf("\n%-24s %10s %10s %10s %10s\n", "KEY", "WHITE", "GREY", "BLACK", "TOTAL");
+  printf("\n");
+  print_header("KEY");
   for (size_t i = 0; i < r->nkey; i++)
     print_counts(r->by_key[i].name, r->by_key[i].n);
   printf("\n");

@@ -26,6 +26,15 @@ static void note_subject(struct srv *s, struct req *r, const struct uc_result *r
 static const char banned_msg[] =
     "Your IP address is banned. Contact the service administrator to unlock access.";
 
+/* The 403 of a banned IP, counted in usage as "banned" (live keys only, like
+ * every usage count). */
+static enum MHD_Result banned(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  const struct srv_pending *p = &r->pend;
+  if (p->auth.key.type == UC_KEY_ACTIVE)
+    uc_usage_count(s->usage, r->w->index, p->auth.key.id, UC_USAGE_BANNED, p->now);
+  return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
+}
+
 /* The IP whose black answers count (SPEC §4): live keys only, banning on,
  * an ip that parses outside the account's never-ban ranges. */
 static int counted_ip(const struct srv_auth *a, const char *ip, size_t ip_len, struct uc_ip *addr) {
@@ -82,9 +91,9 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
    * addresses: it costs no attempt unless the account says so. */
   if (p->counted && res->category == UC_BLACK && (!res->did_you_mean || set->count_typos) &&
       count_black(s, p, a->account->id, set))
-    return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
+    return banned(s, c, r);
   if (a->key.type == UC_KEY_ACTIVE)
-    uc_usage_count(s->usage, r->w->index, a->key.id, res->category, p->now);
+    uc_usage_count(s->usage, r->w->index, a->key.id, (unsigned)res->category, p->now);
   srv_metrics_check(&r->w->n, res);
   size_t n = p->n < UC_RESULT_INPUT_MAX ? p->n : UC_RESULT_INPUT_MAX;
   struct uc_result_ctx ctx = {p->email, p->n, p->counted ? p->remaining : -1,
@@ -176,7 +185,7 @@ static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct 
   p->counted = counted_ip(a, ip, ip_len, &p->addr);
   if (p->counted && uc_bans_state(s->bans, a->account->id, set, p->addr.key, p->now,
                                   &p->remaining) == UC_BAN_BANNED)
-    return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
+    return banned(s, c, r);
   if (atomic_load_explicit(&s->store_down, memory_order_relaxed))
     p->remaining = -1; /* nothing is counted while the store is down: say so */
   uc_lists *l = uc_lists_holder_follow(s->lists, &r->w->lists);

@@ -31,6 +31,7 @@ def test_settings_get_and_validated_patch(server):
                  "never_ban": [], "alias_chains": True, "alias_window_days": 30,
                  "rate_limit_per_second": 0, "rate_limit_burst": 0,
                  "young_domain_days": 30,
+                 "count_typos": False, "activity_emails": False,
                  "colors": {"masked legitimate": "black", "no website": "black",
                             "multi-alias services": "grey", "suspicious signs": "grey",
                             "young domain": "white"}}
@@ -146,11 +147,30 @@ def test_usage_by_day_category_and_key(server):
     u = admin(server, "GET", "/usage?days=30").json()  # counted now, not after a flush
     today = time.strftime("%Y-%m-%d", time.gmtime())
     assert u["days"] == 30
-    assert u["by_day"] == [{"date": today, "white": 2, "grey": 1, "black": 2, "total": 5}]
+    assert u["by_day"] == [{"date": today, "white": 2, "grey": 1, "black": 2, "banned": 0,
+                            "total": 5}]
     by_key = {k["name"]: k for k in u["by_key"]}
     assert by_key["default"]["total"] == 4 and by_key["second"]["white"] == 1
-    assert u["total"] == {"white": 2, "grey": 1, "black": 2, "total": 5}
+    assert u["total"] == {"white": 2, "grey": 1, "black": 2, "banned": 0, "total": 5}
     assert admin(server, "GET", "/usage?days=0").status_code == 422
+
+
+def test_usage_counts_403_banned_answers(server):
+    ip = "203.0.113.200"
+    for _ in range(5):
+        assert server.check("x@mailinator.com", ip=ip).status_code == 200
+    for _ in range(3):  # what a banned visitor keeps trying is seen, not lost
+        assert server.check("jane@gmail.com", ip=ip).status_code == 403
+    sandbox = admin(server, "POST", "/keys", json={"name": "sb", "type": "sandbox"}).json()["key"]
+    server.check("test@disposable.com", key=sandbox, ip=ip)  # sandbox keys count nothing
+    u = admin(server, "GET", "/usage?days=1").json()
+    assert u["total"] == {"white": 0, "grey": 0, "black": 5, "banned": 3, "total": 8}
+    assert u["by_day"][0]["banned"] == 3
+    assert [k["banned"] for k in u["by_key"]] == [3]
+    table = server.cli("usage", "--days", "1").stdout
+    assert "BANNED" in table
+    assert [line.split()[1:] for line in table.splitlines() if line.startswith("total")] == \
+        [["0", "0", "5", "3", "8"]]
 
 
 def test_every_write_is_audited(server):

@@ -141,7 +141,7 @@ def test_usage_command_matches_the_admin_api(server):
     p = server.cli("usage", "--days", "7", "--json")
     assert p.returncode == 0
     assert json.loads(p.stdout) == api
-    assert api["total"] == {"white": 1, "grey": 1, "black": 2, "total": 4}
+    assert api["total"] == {"white": 1, "grey": 1, "black": 2, "banned": 0, "total": 4}
     table = server.cli("usage").stdout
     assert "WHITE" in table and "default" in table
     assert [line.split()[-1] for line in table.splitlines() if line.startswith("total")] == ["4"]

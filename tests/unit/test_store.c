@@ -548,6 +548,31 @@ static void test_usage_each_filters(void **state) {
   assert_int_equal(none.n, 0);
 }
 
+/* 403 "banned" answers are an outcome of their own; nothing else is. */
+static void test_usage_banned_outcome(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha");
+  struct uc_key_rec k = key(f, a, "k", UC_KEY_ACTIVE);
+  struct uc_usage_delta d[] = {{k.id, DAY, UC_USAGE_BANNED, 7, 50}, {k.id, DAY, UC_BLACK, 5, 40}};
+  assert_int_equal(uc_store_usage_add(f->st, d, COUNT(d)), UC_OK);
+  assert_int_equal(uc_store_usage_add(f->st, d, 1), UC_OK);
+  struct uc_usage_delta bad[] = {{k.id, DAY, UC_WHITE, 1, 60},
+                                 {k.id, DAY, UC_USAGE_OUTCOMES, 1, 60}};
+  assert_int_equal(uc_store_usage_add(f->st, bad, COUNT(bad)), UC_EINVAL); /* nothing written */
+  struct usage u = {0};
+  assert_int_equal(uc_store_usage_each(f->st, a, 0, on_usage, &u), UC_OK);
+  assert_int_equal(u.n, 1);
+  expect_row(&u.r[0], k.id, DAY, 0, 0, 5);
+  assert_int_equal(u.r[0].count[UC_USAGE_BANNED], 14);
+  assert_int_equal(last_used(f, &k), 50); /* a banned answer used the key too */
+  assert_string_equal(uc_usage_outcome_name(UC_USAGE_BANNED), "banned");
+  assert_null(uc_usage_outcome_name(UC_USAGE_OUTCOMES));
+  unsigned o = 99;
+  assert_int_equal(uc_usage_outcome_parse("banned", &o), UC_OK);
+  assert_int_equal(o, UC_USAGE_BANNED);
+  assert_int_equal(uc_usage_outcome_parse("blocked", &o), UC_EINVAL);
+}
+
 /* ---- settings ---- */
 
 static void test_settings(void **state) {
@@ -2132,7 +2157,7 @@ static void test_concurrent_first_opens(void **state) {
 }
 
 /* A version 4 file (the feed without bans, keys without a rate limit; only
- * the tables version 5 touches, and bans) is upgraded in place: rows, ids
+ * the tables versions 5 and 8 touch, and bans) is upgraded in place: rows, ids
  * and the feed's sequence kept. */
 static void test_open_upgrades_v4(void **state) {
   (void)state;
@@ -2156,6 +2181,9 @@ static void test_open_upgrades_v4(void **state) {
           "CREATE TABLE bans (account_id INTEGER NOT NULL, ip TEXT NOT NULL,"
           " attempts INTEGER NOT NULL, banned_at INTEGER, updated_at INTEGER NOT NULL,"
           " PRIMARY KEY (account_id, ip)) WITHOUT ROWID;"
+          "CREATE TABLE usage (key_id INTEGER NOT NULL, day TEXT NOT NULL,"
+          " category TEXT NOT NULL CHECK (category IN ('white','grey','black')),"
+          " count INTEGER NOT NULL, PRIMARY KEY (key_id, day, category)) WITHOUT ROWID;"
           "INSERT INTO accounts VALUES (1, 'one', 10);"
           "INSERT INTO keys VALUES (3, 1, 'k', 'active', 'ucl_live_abcde', x'00', 10,"
           " NULL, NULL);"
@@ -2395,6 +2423,42 @@ static void test_upgrade_from_schema_5(void **state) {
   uc_store_close(st);
 }
 
+/* A version 8 file (usage without "banned") is upgraded in place, its counts kept. */
+static void test_open_upgrades_usage_to_v9(void **state) {
+  (void)state;
+  char path[128], err[256] = "";
+  uc_store *st = NULL;
+  sqlite3 *db = NULL;
+  snprintf(path, sizeof path, "%s/v8-usage.db", dir);
+  assert_int_equal(uc_store_open(path, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  struct uc_account_rec acc;
+  struct uc_key_rec k;
+  char text[UC_KEY_MAX + 1];
+  assert_int_equal(uc_store_account_create(st, "old", &acc), UC_OK);
+  assert_int_equal(uc_store_key_create(st, acc.id, "k", UC_KEY_ACTIVE, &k, text), UC_OK);
+  uc_store_close(st);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK); /* back to the version 8 table */
+  assert_int_equal(sqlite3_exec(db,
+                                "DROP TABLE usage; CREATE TABLE usage (key_id INTEGER NOT NULL "
+                                "REFERENCES keys(id), day TEXT NOT NULL, category TEXT NOT NULL "
+                                "CHECK (category IN ('white','grey','black')), count INTEGER NOT "
+                                "NULL, PRIMARY KEY (key_id, day, category)) WITHOUT ROWID;"
+                                "INSERT INTO usage VALUES (1, '2024-03-18', 'black', 3);"
+                                "PRAGMA user_version = 8",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(uc_store_open(path, 0, &st, err, sizeof err), UC_OK);
+  struct uc_usage_delta d = {k.id, DAY, UC_USAGE_BANNED, 2, 1};
+  assert_int_equal(uc_store_usage_add(st, &d, 1), UC_OK);
+  struct usage u = {0};
+  assert_int_equal(uc_store_usage_each(st, acc.id, 0, on_usage, &u), UC_OK);
+  assert_int_equal(u.n, 1);
+  expect_row(&u.r[0], k.id, DAY, 0, 0, 3);
+  assert_int_equal(u.r[0].count[UC_USAGE_BANNED], 2);
+  uc_store_close(st);
+}
+
 struct other_thread {
   uc_store *st;
   char msg[256];
@@ -2507,6 +2571,7 @@ int main(void) {
       T(test_key_touch),
       T(test_usage_add_sums),
       T(test_usage_each_filters),
+      T(test_usage_banned_outcome),
       T(test_settings),
       T(test_list_add_remove),
       T(test_list_each_order),
@@ -2555,6 +2620,7 @@ int main(void) {
       cmocka_unit_test(test_open_refuses_newer_schema),
       cmocka_unit_test(test_concurrent_first_opens),
       cmocka_unit_test(test_upgrade_from_schema_5),
+      cmocka_unit_test(test_open_upgrades_usage_to_v9),
       cmocka_unit_test(test_sqlite_error_message),
       cmocka_unit_test(test_open_upgrades_v4),
   };
