@@ -344,6 +344,23 @@ static enum MHD_Result sources(struct srv *s, struct MHD_Connection *c, struct r
 
 /* ---- routing: /v1/admin/<resource>[/<item>] ---- */
 
+/* Advances the admin key's last_used_at (the dashboard's "Last used"); at most
+ * one store write a minute per key, and a failure only delays it. */
+static void touch(struct srv *s, int64_t key_id) {
+  int64_t now = (int64_t)time(NULL);
+  unsigned slot = (unsigned)(key_id % SRV_TOUCH_SLOTS);
+  pthread_mutex_lock(&s->touch_lock);
+  int due = s->touched[slot].key_id != key_id || now - s->touched[slot].at >= SRV_TOUCH_EVERY;
+  if (due)
+    s->touched[slot].key_id = key_id, s->touched[slot].at = now;
+  pthread_mutex_unlock(&s->touch_lock);
+  if (due && uc_store_key_touch(s->store, key_id, now) != UC_OK) {
+    pthread_mutex_lock(&s->touch_lock);
+    s->touched[slot].at = 0; /* try again on the next call */
+    pthread_mutex_unlock(&s->touch_lock);
+  }
+}
+
 enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r) {
   struct srv_auth a = {0};
   struct caller who;
@@ -353,6 +370,7 @@ enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r
     return ret;
   who.account = a.account->id, who.settings = a.account->settings;
   who.who = (struct uc_actor){a.key.id, "api"};
+  touch(s, a.key.id);
   const char *path = r->url + strlen("/v1/admin/");
   if (uc_admin_path_parse(path, strlen(path), &p) != UC_OK)
     return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");

@@ -362,6 +362,7 @@ int srv_run(const struct uc_config *cfg) {
   pthread_mutex_init(&s->sync.lock, NULL);
   pthread_cond_init(&s->sync.wake, NULL);
   atomic_init(&s->sync.cancel, 0);
+  pthread_mutex_init(&s->touch_lock, NULL);
   if (parse_listen(cfg->listen, &ss, err, sizeof err)) {
     fprintf(stderr, "usercleaning: %s\n", err);
     goto out;
@@ -420,6 +421,7 @@ out:
   pthread_mutex_destroy(&s->workers_lock);
   pthread_mutex_destroy(&s->sync.lock);
   pthread_cond_destroy(&s->sync.wake);
+  pthread_mutex_destroy(&s->touch_lock);
   free(s);
   return rc;
 }

@@ -233,6 +233,14 @@ struct srv {
   _Atomic(struct srv_worker *) workers;
   atomic_uint nworkers;
   atomic_ulong reloads, reload_failures;
+  /* Admin keys' last use (usage counts check keys only): written to the store
+   * at most once a minute per key, slot key_id % SRV_TOUCH_SLOTS. */
+#define SRV_TOUCH_SLOTS 16
+#define SRV_TOUCH_EVERY 60
+  pthread_mutex_t touch_lock;
+  struct {
+    int64_t key_id, at;
+  } touched[SRV_TOUCH_SLOTS];
 };
 
 /* Notes that a store call failed with rc (1 when it did): UC_EUNAVAILABLE

@@ -155,6 +155,23 @@ def test_usage_by_day_category_and_key(server):
     assert admin(server, "GET", "/usage?days=0").status_code == 422
 
 
+def test_admin_key_last_used_follows_admin_calls(server):
+    keys = admin(server, "GET", "/keys").json()["keys"]  # this very call counts
+    me = [k for k in keys if k["type"] == "admin"][0]
+    assert me["last_used_at"] is not None
+    used = time.strptime(me["last_used_at"], "%Y-%m-%dT%H:%M:%SZ")
+    assert abs(time.mktime(used) - time.mktime(time.gmtime())) < 120
+    check_key = [k for k in keys if k["type"] == "active"][0]
+    assert check_key["last_used_at"] is None  # a check key's comes from its checks
+    server.check("a@gmail.com")
+    admin(server, "GET", "/usage?days=1")  # flushes the usage counts, which advance it
+    keys = admin(server, "GET", "/keys").json()["keys"]
+    assert [k for k in keys if k["type"] == "active"][0]["last_used_at"] is not None
+    time.sleep(1.1)  # a later admin call within the minute writes nothing new
+    again = [k for k in admin(server, "GET", "/keys").json()["keys"] if k["id"] == me["id"]][0]
+    assert again["last_used_at"] == me["last_used_at"]
+
+
 def test_usage_counts_403_banned_answers(server):
     ip = "203.0.113.200"
     for _ in range(5):
