@@ -11,7 +11,7 @@
 static const char *const resources[] = {
     [UC_ADMIN_SETTINGS] = "settings", [UC_ADMIN_BANS] = "bans",   [UC_ADMIN_LISTS] = "lists",
     [UC_ADMIN_KEYS] = "keys",         [UC_ADMIN_USAGE] = "usage", [UC_ADMIN_AUDIT] = "audit",
-    [UC_ADMIN_SOURCES] = "sources"};
+    [UC_ADMIN_SOURCES] = "sources",   [UC_ADMIN_TRY] = "try",     [UC_ADMIN_ACTIVITY] = "activity"};
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   size_t n = strlen(p.item);
   assert(p.has_item ? n > 0 : n == 0);
   assert(p.resource == UC_ADMIN_BANS || !strchr(p.item, '/'));
-  assert(!p.has_item || (p.resource != UC_ADMIN_SETTINGS && p.resource != UC_ADMIN_USAGE &&
-                         p.resource != UC_ADMIN_AUDIT && p.resource != UC_ADMIN_SOURCES));
+  assert(!p.has_item || p.resource == UC_ADMIN_BANS || p.resource == UC_ADMIN_LISTS ||
+         p.resource == UC_ADMIN_KEYS);
   int len = snprintf(joined, sizeof joined, "%s", resources[p.resource]);
   if (p.resource == UC_ADMIN_LISTS)
     len += snprintf(joined + len, sizeof joined - len, "/%s", uc_category_name(p.color));

@@ -446,10 +446,10 @@ int uc_admin_path_parse(const char *path, size_t len, struct uc_admin_path *out)
   static const struct {
     const char *name;
     enum uc_admin_resource r;
-  } names[] = {{"settings", UC_ADMIN_SETTINGS}, {"bans", UC_ADMIN_BANS},
-               {"lists", UC_ADMIN_LISTS},       {"keys", UC_ADMIN_KEYS},
-               {"usage", UC_ADMIN_USAGE},       {"audit", UC_ADMIN_AUDIT},
-               {"sources", UC_ADMIN_SOURCES}};
+  } names[] = {
+      {"settings", UC_ADMIN_SETTINGS}, {"bans", UC_ADMIN_BANS},   {"lists", UC_ADMIN_LISTS},
+      {"keys", UC_ADMIN_KEYS},         {"usage", UC_ADMIN_USAGE}, {"audit", UC_ADMIN_AUDIT},
+      {"sources", UC_ADMIN_SOURCES},   {"try", UC_ADMIN_TRY},     {"activity", UC_ADMIN_ACTIVITY}};
   memset(out, 0, sizeof *out);
   if (memchr(path, 0, len)) /* "lists/grey\0" must not name lists/grey */
     return UC_ENOTFOUND;
@@ -481,9 +481,9 @@ int uc_admin_path_parse(const char *path, size_t len, struct uc_admin_path *out)
   }
   if (!rest)
     return UC_OK;
-  if (!item_ok(rest, rest_len, out->resource == UC_ADMIN_BANS) ||
-      out->resource == UC_ADMIN_SETTINGS || out->resource == UC_ADMIN_USAGE ||
-      out->resource == UC_ADMIN_AUDIT || out->resource == UC_ADMIN_SOURCES)
+  int collection_only = out->resource != UC_ADMIN_BANS && out->resource != UC_ADMIN_LISTS &&
+                        out->resource != UC_ADMIN_KEYS;
+  if (!item_ok(rest, rest_len, out->resource == UC_ADMIN_BANS) || collection_only)
     return UC_ENOTFOUND;
   memcpy(out->item, rest, rest_len);
   out->item[rest_len] = 0;

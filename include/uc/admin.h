@@ -120,6 +120,8 @@ enum uc_admin_resource {
   UC_ADMIN_USAGE,    /* usage */
   UC_ADMIN_AUDIT,    /* audit */
   UC_ADMIN_SOURCES,  /* sources: the server's list sources (uc_sync_status_json) */
+  UC_ADMIN_TRY,      /* try: a check that counts nothing */
+  UC_ADMIN_ACTIVITY, /* activity: the account's recent checks */
 };
 
 #define UC_ADMIN_ITEM_MAX 256

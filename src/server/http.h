@@ -21,7 +21,8 @@ struct srv_pending {
   uc_infra *infra; /* a reference, or NULL */
   void *doc;       /* the jansson document email and ip point into, or NULL */
   struct uc_ip addr;
-  int counted;
+  int counted; /* the IP is accounted: black answers count toward its ban */
+  int dry;     /* POST /v1/admin/try: shows the IP's state, counts and remembers nothing */
   long remaining;
   int64_t now;
   struct uc_dns_wait wait;
@@ -84,6 +85,11 @@ int srv_authenticate(struct srv *s, struct MHD_Connection *c, struct req *r, str
 
 enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct req *r);
+/* POST /v1/admin/try (a authenticated the admin key): the JSON body checked
+ * for a's account as an active key would get it, without counting anything
+ * (usage, bans, alias memory, metrics): the IP's state is shown, not changed. */
+enum MHD_Result srv_check_try(struct srv *s, struct MHD_Connection *c, struct req *r,
+                              struct srv_auth *a);
 /* Finishes a check that waited for DNS (called when libmicrohttpd resumes it). */
 enum MHD_Result srv_check_resume(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r);

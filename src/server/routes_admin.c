@@ -389,6 +389,10 @@ enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r
     return audit(s, c, r, &who);
   case UC_ADMIN_SOURCES:
     return sources(s, c, r);
+  case UC_ADMIN_TRY:
+    return srv_check_try(s, c, r, &a);
+  case UC_ADMIN_ACTIVITY:
+    return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found"); /* below */
   }
   return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
 }

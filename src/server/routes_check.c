@@ -35,11 +35,13 @@ static enum MHD_Result banned(struct srv *s, struct MHD_Connection *c, struct re
   return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
 }
 
-/* The IP whose black answers count (SPEC §4): live keys only, banning on,
- * an ip that parses outside the account's never-ban ranges. */
-static int counted_ip(const struct srv_auth *a, const char *ip, size_t ip_len, struct uc_ip *addr) {
+/* The IP whose black answers count (SPEC §4): live keys (or a dry run, which
+ * shows what a live key would count), banning on, an ip that parses outside
+ * the account's never-ban ranges. */
+static int counted_ip(const struct srv_auth *a, int dry, const char *ip, size_t ip_len,
+                      struct uc_ip *addr) {
   const struct uc_settings *set = &a->account->settings;
-  return a->key.type == UC_KEY_ACTIVE && set->ban_enabled && ip &&
+  return (a->key.type == UC_KEY_ACTIVE || dry) && set->ban_enabled && ip &&
          uc_ip_parse(ip, ip_len, set->ipv6_prefix, addr) == UC_OK &&
          !uc_settings_never_ban(set, addr);
 }
@@ -89,12 +91,13 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
   }
   /* A typo (gmial.com) is a person who mistyped, not someone trying throwaway
    * addresses: it costs no attempt unless the account says so. */
-  if (p->counted && res->category == UC_BLACK && (!res->did_you_mean || set->count_typos) &&
-      count_black(s, p, a->account->id, set))
+  if (p->counted && !p->dry && res->category == UC_BLACK &&
+      (!res->did_you_mean || set->count_typos) && count_black(s, p, a->account->id, set))
     return banned(s, c, r);
   if (a->key.type == UC_KEY_ACTIVE)
     uc_usage_count(s->usage, r->w->index, a->key.id, (unsigned)res->category, p->now);
-  srv_metrics_check(&r->w->n, res);
+  if (!p->dry)
+    srv_metrics_check(&r->w->n, res);
   size_t n = p->n < UC_RESULT_INPUT_MAX ? p->n : UC_RESULT_INPUT_MAX;
   struct uc_result_ctx ctx = {p->email, p->n, p->counted ? p->remaining : -1,
                               r->have_dns ? &r->dns : NULL};
@@ -169,10 +172,11 @@ static int rate_limited(struct srv *s, struct req *r, const struct srv_auth *a) 
  * or 429 (or suspends the request until DNS answers: see srv_check_resume). */
 static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct req *r,
                                 struct srv_auth *a, const char *where, const char *email, size_t n,
-                                const char *ip, size_t ip_len) {
+                                const char *ip, size_t ip_len, int dry) {
   struct srv_pending *p = &r->pend;
   const struct uc_settings *set = &a->account->settings;
   *p = (struct srv_pending){.where = where,
+                            .dry = dry,
                             .email = email,
                             .n = n,
                             .ip = ip,
@@ -180,12 +184,14 @@ static enum MHD_Result classify(struct srv *s, struct MHD_Connection *c, struct 
                             .auth = *a,
                             .remaining = -1,
                             .now = (int64_t)time(NULL)};
-  if (rate_limited(s, r, a))
+  if (!dry && rate_limited(s, r, a)) /* a dry run counts nothing, not even toward a limit */
     return srv_reply_detail(c, r, MHD_HTTP_TOO_MANY_REQUESTS, "Rate limit exceeded.");
-  p->counted = counted_ip(a, ip, ip_len, &p->addr);
-  if (p->counted && uc_bans_state(s->bans, a->account->id, set, p->addr.key, p->now,
-                                  &p->remaining) == UC_BAN_BANNED)
-    return banned(s, c, r);
+  p->counted = counted_ip(a, dry, ip, ip_len, &p->addr);
+  if (p->counted &&
+      uc_bans_state(s->bans, a->account->id, set, p->addr.key, p->now, &p->remaining) ==
+          UC_BAN_BANNED &&
+      !dry)
+    return banned(s, c, r); /* a dry run shows the check, with 0 attempts left */
   if (atomic_load_explicit(&s->store_down, memory_order_relaxed))
     p->remaining = -1; /* nothing is counted while the store is down: say so */
   uc_lists *l = uc_lists_holder_follow(s->lists, &r->w->lists);
@@ -233,7 +239,7 @@ enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct 
     const char *ip = NULL;
     size_t ip_len = 0;
     MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "ip", 2, &ip, &ip_len);
-    ret = classify(s, c, r, &a, "query", email, n, ip, ip_len);
+    ret = classify(s, c, r, &a, "query", email, n, ip, ip_len, 0);
   }
   return ret;
 }
@@ -245,18 +251,17 @@ static enum MHD_Result bad_json(struct MHD_Connection *c, struct req *r, const j
   return srv_reply_detail(c, r, MHD_HTTP_BAD_REQUEST, msg);
 }
 
-enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct req *r) {
-  struct srv_auth a = {0};
+/* The JSON body {"email", "ip"} checked for a; dry: see srv_check_try. */
+static enum MHD_Result check_body(struct srv *s, struct MHD_Connection *c, struct req *r,
+                                  struct srv_auth *a, int dry) {
   enum MHD_Result ret;
   json_error_t err;
   json_t *doc = NULL;
-  if (!srv_authenticate(s, c, r, &a, &ret, 0))
-    return ret;
   struct uc_check_body b; /* the common case, without building a document */
   const char *text = r->body.data;
   size_t len = r->body.len;
   if (len && uc_check_body_read(text, len, &b))
-    return classify(s, c, r, &a, "body", b.email, b.email_len, b.ip, b.ip_len);
+    return classify(s, c, r, a, "body", b.email, b.email_len, b.ip, b.ip_len, dry);
   doc = len ? json_loadb(text, len, JSON_ALLOW_NUL, &err) : json_object();
   json_t *email = json_object_get(doc, "email"), *ip = json_object_get(doc, "ip");
   if (!doc) {
@@ -284,9 +289,9 @@ enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct r
                             NULL,          0,      NULL};
     ret = srv_reply_422(c, r, &v);
   } else {
-    ret = classify(s, c, r, &a, "body", json_string_value(email), json_string_length(email),
+    ret = classify(s, c, r, a, "body", json_string_value(email), json_string_length(email),
                    json_is_string(ip) ? json_string_value(ip) : NULL,
-                   json_is_string(ip) ? json_string_length(ip) : 0);
+                   json_is_string(ip) ? json_string_length(ip) : 0, dry);
     if (r->suspended) { /* email and ip point into doc: it lives until the answer */
       r->pend.doc = doc;
       doc = NULL;
@@ -294,4 +299,19 @@ enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct r
   }
   json_decref(doc);
   return ret;
+}
+
+enum MHD_Result srv_check_json(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  struct srv_auth a = {0};
+  enum MHD_Result ret;
+  if (!srv_authenticate(s, c, r, &a, &ret, 0))
+    return ret;
+  return check_body(s, c, r, &a, 0);
+}
+
+enum MHD_Result srv_check_try(struct srv *s, struct MHD_Connection *c, struct req *r,
+                              struct srv_auth *a) {
+  if (strcmp(r->method, "POST") != 0)
+    return srv_reply_detail(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
+  return check_body(s, c, r, a, 1);
 }

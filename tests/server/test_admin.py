@@ -172,6 +172,38 @@ def test_admin_key_last_used_follows_admin_calls(server):
     assert again["last_used_at"] == me["last_used_at"]
 
 
+def test_try_checks_without_a_check_key_and_counts_nothing(server):
+    ip = "203.0.113.60"
+    for _ in range(8):
+        r = admin(server, "POST", "/try", json={"email": "x@mailinator.com", "ip": ip})
+        assert r.status_code == 200
+        body = r.json()
+        assert (body["category"], body["type"]) == ("black", "disposable")
+        assert body["remaining_attempts_before_ban"] == 5  # shown, never decremented
+    assert admin(server, "GET", "/bans").json() == {"bans": []}
+    assert admin(server, "GET", "/usage?days=1").json()["total"]["total"] == 0
+    r = admin(server, "POST", "/try", json={"email": "jane@gmial.com"})
+    assert r.json()["details"]["did_you_mean"] == "gmail.com"
+    assert r.json()["remaining_attempts_before_ban"] is None
+    # the account's own lists and colours apply, as for its live keys
+    admin(server, "PUT", "/lists/black/spam-domain.com")
+    assert admin(server, "POST", "/try", json={"email": "a@spam-domain.com"}).json()["type"] == "black"
+    # an IP banned by real checks: the try shows 0 left instead of a 403
+    for _ in range(5):
+        server.check("x@mailinator.com", ip=ip)
+    assert server.check("jane@gmail.com", ip=ip).status_code == 403
+    r = admin(server, "POST", "/try", json={"email": "jane@gmail.com", "ip": ip})
+    assert r.status_code == 200 and r.json()["remaining_attempts_before_ban"] == 0
+    # errors are the check's own
+    r = admin(server, "POST", "/try", json={"email": "jo..hn@example.com"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "email"]
+    assert admin(server, "POST", "/try", data="{nope").status_code == 400
+    assert admin(server, "GET", "/try").status_code == 405
+    assert admin(server, "POST", "/try/x", json={}).status_code == 404
+    r = admin(server, "POST", "/try", key=server.key, json={"email": "a@gmail.com"})
+    assert r.status_code == 403 and r.json() == {"detail": "Admin key required."}
+
+
 def test_usage_counts_403_banned_answers(server):
     ip = "203.0.113.200"
     for _ in range(5):

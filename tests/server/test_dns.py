@@ -105,6 +105,21 @@ def test_no_website(server, domain):
     assert b["details"]["signals"]["no_website"] is True
 
 
+def test_admin_try_waits_for_dns_like_a_check_and_counts_nothing(server):
+    """The dashboard's "Try it" (POST /v1/admin/try) goes through the same
+    suspended DNS wait as a check, and leaves no attempt behind."""
+    r = requests.post(server.url + "/v1/admin/try", timeout=10,
+                      headers={"Authorization": f"Bearer {server.admin_key}"},
+                      json={"email": f"a@fresh2.{Z}", "ip": "203.0.113.9"})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert (b["category"], b["type"], b["mx_record"]) == ("black", "masked legitimate",
+                                                          f"in.other.{Z}")
+    assert b["remaining_attempts_before_ban"] == 5
+    r = server.check(f"a@fresh2.{Z}", ip="203.0.113.9")
+    assert r.json()["remaining_attempts_before_ban"] == 4  # the first attempt is the check's
+
+
 def test_no_website_can_be_grey(server):
     r = requests.patch(server.url + "/v1/admin/settings", timeout=10,
                        headers={"Authorization": f"Bearer {server.admin_key}"},

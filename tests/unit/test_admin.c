@@ -699,7 +699,9 @@ static void test_path_parse_accepts(void **state) {
             {"keys/12", UC_ADMIN_KEYS, 0, "12"},
             {"usage", UC_ADMIN_USAGE, 0, NULL},
             {"audit", UC_ADMIN_AUDIT, 0, NULL},
-            {"sources", UC_ADMIN_SOURCES, 0, NULL}};
+            {"sources", UC_ADMIN_SOURCES, 0, NULL},
+            {"try", UC_ADMIN_TRY, 0, NULL},
+            {"activity", UC_ADMIN_ACTIVITY, 0, NULL}};
   for (size_t i = 0; i < COUNT(ok); i++) {
     struct uc_admin_path p;
     if (uc_admin_path_parse(ok[i].path, strlen(ok[i].path), &p) != UC_OK)
@@ -729,6 +731,9 @@ static void test_path_parse_refuses(void **state) {
              RAW("keys/1/2"),
              RAW("settings/x"),
              RAW("usage/"),
+             RAW("try/x"),
+             RAW("activity/1"),
+             RAW("Try"),
              RAW("nothing"),
              RAW("Settings"),
              RAW("keys/"),
