@@ -430,6 +430,84 @@ int uc_admin_audit_json(const struct uc_admin *a, int64_t account, size_t limit,
   return listing(a, rc, "audit", arr, NULL, json, e);
 }
 
+/* ---- activity ---- */
+
+/* A JSON string of text as recorded: any bytes that are not UTF-8 become '?'. */
+static json_t *text_json(const char *text) {
+  json_t *v = json_string(text);
+  if (v)
+    return v;
+  char ascii[UC_ACTIVITY_TEXT_MAX + 1];
+  size_t n = 0;
+  for (; text[n] && n < sizeof ascii - 1; n++)
+    ascii[n] = (unsigned char)text[n] < 0x80 ? text[n] : '?';
+  ascii[n] = 0;
+  return json_string(ascii);
+}
+
+static int add_key_name(void *arg, const struct uc_key_rec *k) {
+  char id[24];
+  snprintf(id, sizeof id, "%lld", (long long)k->id);
+  json_object_set_new(arg, id,
+                      json_pack("{s:I, s:s, s:s}", "id", (json_int_t)k->id, "name", k->name, "type",
+                                uc_key_type_name(k->type)));
+  return 0;
+}
+
+static json_t *activity_check(const struct uc_activity_entry *en, const json_t *keys, int emails) {
+  char at[UC_TIME_ISO_MAX], id[24];
+  uc_time_format(en->at, UC_TIME_ISO, at, sizeof at);
+  snprintf(id, sizeof id, "%lld", (long long)en->key_id);
+  const char *dom = en->is_address ? strrchr(en->text, '@') : NULL;
+  json_t *key = json_object_get(keys, id);
+  key = key ? json_incref(key)
+            : json_pack("{s:I, s:n, s:s}", "id", (json_int_t)en->key_id, "name", "type",
+                        uc_key_type_name(en->key_type));
+  return json_pack("{s:I, s:s, s:o, s:o, s:s, s:s?, s:o, s:s?}", "seq", (json_int_t)en->seq, "at",
+                   at, "domain", text_json(dom ? dom + 1 : en->text), "email",
+                   en->is_address && emails ? text_json(en->text) : json_null(), "category",
+                   uc_usage_outcome_name(en->outcome), "type",
+                   en->outcome == UC_USAGE_BANNED ? NULL : uc_type_name(en->type), "key", key, "ip",
+                   en->ip[0] ? en->ip : NULL);
+}
+
+static json_t *activity_tops(const struct uc_activity_top *t, size_t n, const char *what) {
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(arr, json_pack("{s:o, s:I, s:I}", what, text_json(t[i].name), "count",
+                                         (json_int_t)t[i].count, "over", (json_int_t)t[i].over));
+  return arr;
+}
+
+int uc_admin_activity_json(const struct uc_admin *a, int64_t account, const struct uc_settings *s,
+                           uint64_t since, int64_t now, char **json, struct uc_admin_error *e) {
+  char day[11];
+  init_error(e);
+  *json = NULL;
+  if (!a->activity)
+    return fail(e, UC_EUNAVAILABLE, NULL, "The activity feed is off (activity_accounts = 0).");
+  struct uc_activity_view *v = malloc(sizeof *v);
+  json_t *keys = json_object(), *checks = json_array();
+  int rc = v && keys && checks ? uc_store_key_each(a->st, account, add_key_name, keys) : UC_ENOMEM;
+  if (rc) {
+    free(v);
+    json_decref(keys);
+    json_decref(checks);
+    return rc == UC_ENOMEM ? fail(e, rc, NULL, "Out of memory.") : store_fail(a, e, rc);
+  }
+  uc_activity_read(a->activity, account, since, (unsigned)(now / 86400), v);
+  for (size_t i = 0; i < v->n; i++)
+    json_array_append_new(checks, activity_check(&v->entries[i], keys, s->activity_emails));
+  uc_date_format(v->day, day);
+  json_t *doc = json_pack("{s:s, s:b, s:I, s:o, s:o, s:o}", "day", day, "emails_shown",
+                          s->activity_emails, "last_seq", (json_int_t)v->last_seq, "checks", checks,
+                          "top_domains", activity_tops(v->domains, v->ndomains, "domain"),
+                          "top_ips", activity_tops(v->ips, v->nips, "ip"));
+  json_decref(keys);
+  free(v);
+  return dump(doc, json, e);
+}
+
 /* ---- paths ---- */
 
 /* 1..UC_ADMIN_ITEM_MAX bytes; a '/' only inside a ban key ("2001:db8::/64"),

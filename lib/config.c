@@ -110,6 +110,11 @@ static const struct setting settings[] = {
       "seconds a task stays with a server that stopped renewing its claim (a shared store): "
       "then another server takes it over",
       "30"),
+    U(activity_accounts, 0, 100000,
+      "accounts whose last 200 checks the server keeps in memory for the Activity page (about "
+      "90 KB per account and thread; past it the least recently active account's feed is "
+      "reused); 0: off",
+      "256"),
     L(ban_memory, 1024, 1UL << 26,
       "IPs with attempts counted (not banned) kept in memory; the oldest written-back ones "
       "leave first (bans always stay)",

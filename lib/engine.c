@@ -273,6 +273,12 @@ void uc_check_lists(const uc_lists *l, const struct uc_policy *p, const char *ad
   match_account_lists(r, p);
 }
 
+int uc_check_is_typo(const struct uc_result *r) {
+  return r->valid && r->did_you_mean &&
+         uc_edit_distance(r->email.domain, r->email.domain_len, r->did_you_mean,
+                          strlen(r->did_you_mean), 1) == 1;
+}
+
 int uc_check_wants_facts(const struct uc_result *r) {
   /* A listed domain is decided by its listing: disposable, a relay, a major or
    * free provider, a paid mail service. DNS cannot change those. */

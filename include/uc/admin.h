@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "uc/activity.h"
 #include "uc/bans.h"
 #include "uc/settings.h"
 #include "uc/store.h"
@@ -21,7 +22,8 @@
  * the store's change feed). */
 struct uc_admin {
   uc_store *st;
-  uc_bans *bans; /* may be NULL */
+  uc_bans *bans;         /* may be NULL */
+  uc_activity *activity; /* the server's recent checks; NULL in the CLI */
 };
 
 /* Who acts, for the audit trail. */
@@ -138,6 +140,17 @@ struct uc_admin_path {
  * empty segment ("bans/", "lists//x"), a NUL byte, a trailing slash or an
  * over-long item never names the collection. */
 int uc_admin_path_parse(const char *path, size_t len, struct uc_admin_path *out);
+
+/* ---- activity ---- */
+
+/* {"day","emails_shown","last_seq","checks":[{"seq","at","domain","email","category","type",
+ *  "key":{"id","name","type"},"ip"}],"top_domains":[{"domain","count","over"}],
+ *  "top_ips":[{"ip","count","over"}]} (docs/api.md): the account's checks newer
+ * than since, newest first, and today's tops. "email" is null unless s shows
+ * whole addresses (activity_emails) and the check was recorded with it.
+ * UC_EUNAVAILABLE (e->msg) without a->activity. */
+int uc_admin_activity_json(const struct uc_admin *a, int64_t account, const struct uc_settings *s,
+                           uint64_t since, int64_t now, char **json, struct uc_admin_error *e);
 
 /* ---- audit ---- */
 

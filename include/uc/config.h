@@ -24,6 +24,7 @@ struct uc_config {
   unsigned flush_interval;           /* seconds between usage flushes */
   unsigned drain_timeout;            /* seconds SIGTERM waits for in-flight requests */
   unsigned long ban_memory;          /* counting IPs kept in memory (bans always are) */
+  unsigned activity_accounts;        /* accounts with a recent-checks feed; 0: none */
   int dns;                           /* MX lookups on (serve's default) */
   char dns_servers[600];             /* "HOST[:PORT],..."; "": /etc/resolv.conf */
   unsigned dns_timeout;              /* ms a check waits for DNS at most */

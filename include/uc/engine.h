@@ -157,6 +157,13 @@ void uc_check(const uc_lists *lists, const struct uc_policy *policy, const char 
  * type, category, signals and matched of r (after uc_check_lists). */
 void uc_check_sandbox(const char *addr, size_t n, struct uc_result *r);
 
+/* Whether r looks like a person's slip on a popular domain: a did_you_mean
+ * one edit away (gmial.com for gmail.com). A black answer that is one costs
+ * the IP no attempt unless the account counts typos (SPEC §4). A suggestion
+ * two edits away (yopmail.com: hotmail.com?) is still shown, but a known
+ * disposable service that merely resembles a popular domain is no slip. */
+int uc_check_is_typo(const struct uc_result *r);
+
 /* Damerau (optimal string alignment) distance of a and b, capped at max + 1. */
 unsigned uc_edit_distance(const char *a, size_t an, const char *b, size_t bn, unsigned max);
 

@@ -2,6 +2,7 @@
 #ifndef UC_UC_H
 #define UC_UC_H
 
+#include "uc/activity.h"
 #include "uc/admin.h"
 #include "uc/aliases.h"
 #include "uc/bans.h"

@@ -84,7 +84,7 @@ static void bans_usage(FILE *f) {
 }
 
 static int bans_list(uc_store *st, const struct uc_account_rec *acc, int as_json) {
-  struct uc_admin a = {st, NULL};
+  struct uc_admin a = {.st = st};
   struct uc_admin_error e;
   struct uc_settings set;
   char *json = NULL;
@@ -110,7 +110,7 @@ static int bans_list(uc_store *st, const struct uc_account_rec *acc, int as_json
 }
 
 static int bans_unban(uc_store *st, const struct uc_account_rec *acc, const char *ip) {
-  struct uc_admin a = {st, NULL};
+  struct uc_admin a = {.st = st};
   struct uc_admin_error e;
   struct uc_settings set;
   char key[UC_IP_KEY_MAX];
@@ -145,7 +145,7 @@ int cmd_bans(int argc, char **argv) {
   if (strcmp(a.pos[0], "list") == 0 && a.npos == 1) {
     rc = bans_list(st, &acc, a.json);
   } else if (strcmp(a.pos[0], "unban") == 0 && a.all && a.npos == 1) {
-    struct uc_admin ad = {st, NULL};
+    struct uc_admin ad = {.st = st};
     size_t n = 0;
     rc = uc_admin_unban_all(&ad, acc.id, &cli_actor, &n, &e);
     if (rc)
@@ -175,7 +175,7 @@ static void settings_usage(FILE *f) {
 }
 
 static int settings_set(uc_store *st, const struct uc_account_rec *acc, char **pos, int npos) {
-  struct uc_admin a = {st, NULL};
+  struct uc_admin a = {.st = st};
   struct uc_admin_error e;
   struct uc_settings set;
   char *patch = uc_settings_patch_from_pairs((const char *const *)pos, (size_t)npos);
@@ -225,7 +225,7 @@ static void lists_admin_usage(FILE *f) {
 }
 
 static int lists_show(uc_store *st, int64_t account, uc_category color, int as_json) {
-  struct uc_admin a = {st, NULL};
+  struct uc_admin a = {.st = st};
   struct uc_admin_error e;
   char *json = NULL;
   int rc = uc_admin_list_json(&a, account, color, &json, &e);
@@ -244,7 +244,7 @@ static int lists_show(uc_store *st, int64_t account, uc_category color, int as_j
 /* add or remove each domain; the exit status is the worst of them. */
 static int lists_change(uc_store *st, int64_t account, uc_category color, int add, char **domains,
                         int n) {
-  struct uc_admin a = {st, NULL};
+  struct uc_admin a = {.st = st};
   struct uc_admin_error e;
   int worst = 0;
   for (int i = 0; i < n; i++) {
@@ -365,7 +365,7 @@ int cmd_audit(int argc, char **argv) {
   uc_store *st = open_account(argc, argv, &a, &acc, audit_usage, 0);
   if (!st)
     return 2;
-  struct uc_admin ad = {st, NULL};
+  struct uc_admin ad = {.st = st};
   char *json = NULL;
   int rc = a.npos
                ? (audit_usage(stderr), 2)

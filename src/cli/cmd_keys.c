@@ -72,7 +72,7 @@ static int keys_list(uc_store *st, const struct opts *o) {
   if (o->account && cli_account(st, o->account, &a))
     return 1;
   if (o->json) {
-    struct uc_admin ad = {st, NULL};
+    struct uc_admin ad = {.st = st};
     struct uc_admin_error e;
     char *json = NULL;
     int rc = uc_admin_keys_json(&ad, a.id, 1, &json, &e);
@@ -86,7 +86,7 @@ static int keys_list(uc_store *st, const struct opts *o) {
 static int keys_create(uc_store *st, const struct opts *o) {
   struct uc_account_rec a;
   struct uc_key_rec rec;
-  struct uc_admin ad = {st, NULL};
+  struct uc_admin ad = {.st = st};
   struct uc_admin_error e;
   char key[UC_KEY_MAX + 1];
   uc_key_type t;
@@ -123,7 +123,7 @@ static long rate_arg(const char *v) {
 static int keys_limit(uc_store *st, const struct opts *o) {
   struct uc_account_rec a;
   struct uc_key_rec rec;
-  struct uc_admin ad = {st, NULL};
+  struct uc_admin ad = {.st = st};
   struct uc_admin_error e;
   char *end, new_key[UC_KEY_MAX + 1];
   struct uc_admin_key_rate rate = {rate_arg(o->per_second), rate_arg(o->burst)};
@@ -152,7 +152,7 @@ static int keys_limit(uc_store *st, const struct opts *o) {
 static int keys_change(uc_store *st, const char *what, const struct opts *o) {
   struct uc_account_rec a;
   struct uc_key_rec rec;
-  struct uc_admin ad = {st, NULL};
+  struct uc_admin ad = {.st = st};
   struct uc_admin_error e;
   char *end, new_key[UC_KEY_MAX + 1] = "";
   uc_key_type t = UC_KEY_ACTIVE;

@@ -5,6 +5,7 @@
 #include "http.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -342,6 +343,23 @@ static enum MHD_Result sources(struct srv *s, struct MHD_Connection *c, struct r
   return reply_text(c, r, MHD_HTTP_OK, srv_lists_status(s));
 }
 
+/* ---- activity ---- */
+
+static enum MHD_Result activity(struct srv *s, struct MHD_Connection *c, struct req *r,
+                                struct caller *who) {
+  struct uc_admin_error e;
+  enum MHD_Result ret;
+  char *json = NULL;
+  if (!is(r, "GET") && !is(r, "HEAD"))
+    return not_allowed(c, r);
+  long since = query_int(c, r, "since", 0, 0, LONG_MAX, &ret);
+  if (since < 0)
+    return ret;
+  int rc = uc_admin_activity_json(&s->admin, who->account, &who->settings, (uint64_t)since,
+                                  (int64_t)time(NULL), &json, &e);
+  return rc ? failed(c, r, rc, &e, "query") : reply_text(c, r, MHD_HTTP_OK, json);
+}
+
 /* ---- routing: /v1/admin/<resource>[/<item>] ---- */
 
 /* Advances the admin key's last_used_at (the dashboard's "Last used"); at most
@@ -392,7 +410,7 @@ enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r
   case UC_ADMIN_TRY:
     return srv_check_try(s, c, r, &a);
   case UC_ADMIN_ACTIVITY:
-    return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found"); /* below */
+    return activity(s, c, r, &who);
   }
   return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
 }

@@ -23,6 +23,37 @@ static void note_subject(struct srv *s, struct req *r, const struct uc_result *r
       *p = '?';
 }
 
+/* The answer into the account's activity feed (not a dry run's): the domain,
+ * or the whole address (whole: its local part as received @ the domain) when
+ * the account shows them, and the IP. */
+static void note_activity(struct srv *s, struct req *r, unsigned outcome, uc_type type,
+                          const char *domain, size_t domain_len, const char *whole,
+                          size_t whole_len) {
+  const struct srv_pending *p = &r->pend;
+  const struct uc_settings *set = &p->auth.account->settings;
+  struct uc_ip parsed;
+  const char *ip_key = NULL;
+  if (!s->activity || p->dry)
+    return;
+  if (p->counted)
+    ip_key = p->addr.key;
+  else if (p->ip && uc_ip_parse(p->ip, p->ip_len, set->ipv6_prefix, &parsed) == UC_OK)
+    ip_key = parsed.key;
+  int show = set->activity_emails && whole;
+  struct uc_activity_note n = {p->now,
+                               p->auth.key.id,
+                               p->auth.key.type,
+                               outcome,
+                               type,
+                               show ? whole : domain,
+                               show ? whole_len : domain_len,
+                               show,
+                               p->ip,
+                               p->ip_len,
+                               ip_key};
+  uc_activity_note(s->activity, &r->w->activity, p->auth.account->id, &n);
+}
+
 static const char banned_msg[] =
     "Your IP address is banned. Contact the service administrator to unlock access.";
 
@@ -32,6 +63,10 @@ static enum MHD_Result banned(struct srv *s, struct MHD_Connection *c, struct re
   const struct srv_pending *p = &r->pend;
   if (p->auth.key.type == UC_KEY_ACTIVE)
     uc_usage_count(s->usage, r->w->index, p->auth.key.id, UC_USAGE_BANNED, p->now);
+  const char *at = p->email ? memrchr(p->email, '@', p->n) : NULL; /* not parsed: as sent */
+  if (s->activity)
+    note_activity(s, r, UC_USAGE_BANNED, UC_T_UNKNOWN, at ? at + 1 : "",
+                  at ? p->n - (size_t)(at + 1 - p->email) : 0, p->email, p->n);
   return srv_reply_detail(c, r, MHD_HTTP_FORBIDDEN, banned_msg);
 }
 
@@ -92,12 +127,19 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
   /* A typo (gmial.com) is a person who mistyped, not someone trying throwaway
    * addresses: it costs no attempt unless the account says so. */
   if (p->counted && !p->dry && res->category == UC_BLACK &&
-      (!res->did_you_mean || set->count_typos) && count_black(s, p, a->account->id, set))
+      (set->count_typos || !uc_check_is_typo(res)) && count_black(s, p, a->account->id, set))
     return banned(s, c, r);
   if (a->key.type == UC_KEY_ACTIVE)
     uc_usage_count(s->usage, r->w->index, a->key.id, (unsigned)res->category, p->now);
   if (!p->dry)
     srv_metrics_check(&r->w->n, res);
+  if (s->activity && !p->dry) {
+    char whole[UC_LOCAL_MAX + 1 + UC_DISPLAY_MAX + 1]; /* fits: the feed cuts it */
+    int len = snprintf(whole, sizeof whole, "%.*s@%s", (int)res->email.local_len, res->email.local,
+                       res->email.display);
+    note_activity(s, r, (unsigned)res->category, res->type, res->email.display,
+                  res->email.display_len, whole, (size_t)len);
+  }
   size_t n = p->n < UC_RESULT_INPUT_MAX ? p->n : UC_RESULT_INPUT_MAX;
   struct uc_result_ctx ctx = {p->email, p->n, p->counted ? p->remaining : -1,
                               r->have_dns ? &r->dns : NULL};

@@ -382,7 +382,11 @@ int srv_run(const struct uc_config *cfg) {
     fprintf(stderr, "usercleaning: %s\n", err);
     goto out;
   }
-  s->admin = (struct uc_admin){s->store, s->bans};
+  if (cfg->activity_accounts && !(s->activity = uc_activity_new(cfg->activity_accounts))) {
+    fprintf(stderr, "usercleaning: out of memory\n");
+    goto out;
+  }
+  s->admin = (struct uc_admin){s->store, s->bans, s->activity};
   if (uc_aliases_open(s->store, 0, &s->aliases, err, sizeof err) != UC_OK) {
     fprintf(stderr, "usercleaning: %s\n", err);
     goto out;
@@ -411,6 +415,7 @@ out:
   uc_ratelimit_free(s->rate);
   uc_bans_free(s->bans);
   uc_aliases_free(s->aliases);
+  uc_activity_free(s->activity);
   srv_cache_free(s->cache);
   uc_store_close(s->store);
   if (s->lists)

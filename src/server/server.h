@@ -130,6 +130,7 @@ struct srv_worker {
   struct uc_follower lists;
   struct uc_follower view;
   struct uc_follower infra;
+  struct uc_follower activity;
   struct srv_key_memo memo[SRV_KEY_MEMO];
   struct srv_counters n;
 };
@@ -221,7 +222,8 @@ struct srv {
   _Atomic uint64_t store_failures; /* background polls that failed */
   uc_rdap *rdap;                   /* domain age; NULL: --no-domain-age */
   struct srv_lists_sync sync;
-  struct uc_pub infra; /* of uc_infra: the fingerprints (SIGHUP reloads them) */
+  uc_activity *activity; /* recent checks per account; NULL: off */
+  struct uc_pub infra;   /* of uc_infra: the fingerprints (SIGHUP reloads them) */
   struct srv_batch *batch;
   struct MHD_Daemon *daemon;
   FILE *log;

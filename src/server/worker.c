@@ -47,6 +47,7 @@ void srv_workers_free(struct srv *s) {
     if (s->cache)
       srv_view_follower_drop(s->cache, &w->view);
     uc_follower_drop(&s->infra, &w->infra);
+    uc_activity_follower_drop(s->activity, &w->activity);
     free(w);
     w = next;
   }

@@ -40,7 +40,7 @@ static int setup(void **state) {
       uc_store_account_create(f->st, "other", &o) != UC_OK ||
       uc_store_key_create(f->st, a.id, "root", UC_KEY_ADMIN, &f->admin, text) != UC_OK)
     return -1;
-  f->ad = (struct uc_admin){f->st, NULL};
+  f->ad = (struct uc_admin){.st = f->st};
   f->acc = a.id, f->other = o.id;
   f->cli = (struct uc_actor){0, "cli"};
   f->api = (struct uc_actor){f->admin.id, "api"};
@@ -575,7 +575,7 @@ static void test_unban_with_cache(void **state) {
   enum uc_ban_state st;
   put_ban(f, f->acc, "192.0.2.1", 5, 1000); /* banned in the store before the cache loads */
   assert_int_equal(uc_bans_open(f->st, 0, &bans, err, sizeof err), UC_OK);
-  struct uc_admin ad = {f->st, bans};
+  struct uc_admin ad = {.st = f->st, .bans = bans};
   uc_settings_init(&set);
   int64_t now = (int64_t)time(NULL);
   for (int i = 0; i < 2; i++)
@@ -625,7 +625,7 @@ static void test_unban_all_with_cache(void **state) {
   enum uc_ban_state st;
   put_ban(f, f->acc, "192.0.2.1", 5, 1000);
   assert_int_equal(uc_bans_open(f->st, 0, &bans, err, sizeof err), UC_OK);
-  struct uc_admin ad = {f->st, bans};
+  struct uc_admin ad = {.st = f->st, .bans = bans};
   uc_settings_init(&set);
   int64_t now = (int64_t)time(NULL);
   assert_int_equal(uc_bans_hit(bans, f->acc, &set, "192.0.2.9", now, &left, &st), UC_OK);

@@ -337,6 +337,27 @@ static void test_young_domain(void **state) {
   assert_true(json_is_true(json_object_get(json_object_get(d, "signals"), "young_domain")));
   json_decref(o);
 }
+/* A typo excuses a black answer from the ban count only when it is one edit
+ * from the suggestion: a slip, not a disposable service that looks alike. */
+static void test_is_typo(void **state) {
+  (void)state;
+  static const struct {
+    const char *addr;
+    int typo;
+  } slips[] = {{"john@gmial.com", 1}, {"john@gmai.com", 1},    {"john@hotmial.com", 1},
+               {"john@gmail.con", 1}, {"john@yopmail.com", 0}, {"john@mailinator.com", 0},
+               {"john@gmail.com", 0}, {"not an address", 0}};
+  uc_lists *l = unit_default_lists();
+  struct uc_policy p;
+  struct uc_result r;
+  uc_policy_init(&p);
+  for (size_t i = 0; i < COUNT(slips); i++) {
+    uc_check(l, &p, slips[i].addr, strlen(slips[i].addr), &r);
+    if (uc_check_is_typo(&r) != slips[i].typo)
+      fail_msg("%s: typo %d, did_you_mean %s", slips[i].addr, !slips[i].typo,
+               r.did_you_mean ? r.did_you_mean : "none");
+  }
+}
 
 static void test_edit_distance(void **state) {
   (void)state;
@@ -369,6 +390,7 @@ int main(void) {
       cmocka_unit_test(test_signals_and_fields),
       cmocka_unit_test(test_json_body),
       cmocka_unit_test(test_young_domain),
+      cmocka_unit_test(test_is_typo),
       cmocka_unit_test(test_edit_distance),
   };
   int rc = cmocka_run_group_tests_name("engine", tests, NULL, NULL);
