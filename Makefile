@@ -39,10 +39,10 @@ $(B)/obj/%.o: %.c $(wildcard include/uc/*.h lib/*.h src/cli/*.h src/server/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# The dashboard (web/) compiled into the binary.
-$(B)/gen/web_assets.c: $(wildcard web/*) scripts/embed.py
+# The dashboard (web/) and the OpenAPI document compiled into the binary.
+$(B)/gen/web_assets.c: $(wildcard web/*) docs/openapi.json scripts/embed.py
 	@mkdir -p $(dir $@)
-	$(PYTHON) scripts/embed.py web $@
+	$(PYTHON) scripts/embed.py web $@ docs/openapi.json
 
 $(B)/obj/gen/web_assets.o: $(B)/gen/web_assets.c src/server/assets.h
 	@mkdir -p $(dir $@)

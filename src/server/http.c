@@ -34,6 +34,8 @@ enum MHD_Result srv_reply_owned(struct MHD_Connection *c, struct req *r, unsigne
   return queue(c, r, status, ctype, resp, len);
 }
 
+static const char *allowed(enum srv_route_id route);
+
 static enum MHD_Result queue(struct MHD_Connection *c, struct req *r, unsigned status,
                              const char *ctype, struct MHD_Response *resp, size_t len) {
   if (!resp)
@@ -47,13 +49,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct req *r, unsigned s
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
   }
   if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                            r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS ||
-                                    r->route == ROUTE_DASHBOARD
-                                ? "GET, HEAD"
-                            : r->route == ROUTE_ADMIN ? "GET, POST, PUT, PATCH, DELETE"
-                            : r->route == ROUTE_BATCH ? "GET, POST, DELETE"
-                                                      : "POST");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allowed(r->route));
   enum MHD_Result ret = MHD_queue_response(c, status, resp);
   MHD_destroy_response(resp);
   r->status = status;
@@ -162,7 +158,23 @@ static const struct route {
     {"/dashboard", NULL, ROUTE_DASHBOARD, srv_dashboard}, /* a prefix: /dashboard/... */
     /* a prefix: the collection, /{task_id} and /{task_id}/download */
     {"/v1/external-api-requests/batch-check-emails", NULL, ROUTE_BATCH, srv_batch},
+    {"/openapi.json", "GET", ROUTE_OPENAPI, srv_openapi},
+    {"/docs", "GET", ROUTE_DOCS, srv_docs},
+    {"/", "GET", ROUTE_HOME, srv_home},
+    {"/favicon.ico", "GET", ROUTE_FAVICON, srv_favicon},
 };
+_Static_assert(sizeof routes / sizeof routes[0] == ROUTE_OTHER, "one route per srv_route_id");
+
+/* The Allow header of a 405. */
+static const char *allowed(enum srv_route_id route) {
+  if (route == ROUTE_ADMIN)
+    return "GET, POST, PUT, PATCH, DELETE";
+  if (route == ROUTE_BATCH)
+    return "GET, POST, DELETE";
+  if (route == ROUTE_DASHBOARD || (route < ROUTE_OTHER && strcmp(routes[route].method, "GET") == 0))
+    return "GET, HEAD";
+  return "POST";
+}
 
 static enum srv_route_id route_of(const char *url) {
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)

@@ -104,6 +104,12 @@ enum MHD_Result srv_batch_data(struct srv *s, struct MHD_Connection *c, struct r
 void srv_batch_upload_free(struct req *r);
 /* Whether url names the batch collection (the one path that takes uploads). */
 int srv_batch_is_collection(const char *url);
+/* GET /openapi.json (any origin may read it), GET /docs (it, rendered), GET /
+ * (to the dashboard), GET /favicon.ico: embedded files like the dashboard's. */
+enum MHD_Result srv_openapi(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_docs(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_home(struct srv *s, struct MHD_Connection *c, struct req *r);
+enum MHD_Result srv_favicon(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_healthz(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_metrics(struct srv *s, struct MHD_Connection *c, struct req *r);
 

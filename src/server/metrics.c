@@ -10,7 +10,8 @@
 static const unsigned statuses[SRV_STATUS_SLOTS - 1] = {200, 400, 401, 403, 404, 405,
                                                         413, 422, 429, 431, 500, 503};
 static const char *const route_names[ROUTE_COUNT] = {
-    "check_json", "check_query", "healthz", "metrics", "admin", "dashboard", "batch", "other"};
+    "check_json", "check_query", "healthz", "metrics", "admin",   "dashboard",
+    "batch",      "openapi",     "docs",    "home",    "favicon", "other"};
 static const double bounds[SRV_LATENCY_BUCKETS] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                                    0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
 

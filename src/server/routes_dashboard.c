@@ -1,5 +1,7 @@
 /* GET /dashboard/...: the embedded single-page dashboard, with ETags and a
- * Content-Security-Policy that allows no inline script and no other origin. */
+ * Content-Security-Policy that allows no inline script and no other origin;
+ * and the other embedded files: /openapi.json, /docs, /favicon.ico, and / (a
+ * redirect to the dashboard). */
 #include "assets.h"
 #include "http.h"
 
@@ -10,7 +12,7 @@ static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'sel
                           "form-action 'self'; frame-ancestors 'none'";
 
 static enum MHD_Result send_asset(struct MHD_Connection *c, struct req *r, unsigned status,
-                                  const struct srv_asset *a, const char *location) {
+                                  const struct srv_asset *a, const char *location, int any_origin) {
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(a && status == MHD_HTTP_OK ? a->len : 0,
                                       a ? (void *)a->data : (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -27,6 +29,8 @@ static enum MHD_Result send_asset(struct MHD_Connection *c, struct req *r, unsig
   }
   if (location)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+  if (any_origin) /* a public document: API tools on other origins may read it */
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
   enum MHD_Result ret = MHD_queue_response(c, status, resp);
   MHD_destroy_response(resp);
   r->status = status;
@@ -34,23 +38,53 @@ static enum MHD_Result send_asset(struct MHD_Connection *c, struct req *r, unsig
   return ret;
 }
 
+static const struct srv_asset *asset(const char *name) {
+  for (size_t i = 0; i < srv_assets_count; i++)
+    if (strcmp(srv_assets[i].name, name) == 0)
+      return &srv_assets[i];
+  return NULL;
+}
+
+/* The embedded file called name: 200, 304 for a matching If-None-Match, or 404. */
+static enum MHD_Result reply_asset(struct MHD_Connection *c, struct req *r, const char *name,
+                                   int any_origin) {
+  const struct srv_asset *a = asset(name);
+  if (!a)
+    return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
+  const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+  return send_asset(c, r, inm && strstr(inm, a->etag) ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, a,
+                    NULL, any_origin);
+}
+
 enum MHD_Result srv_dashboard(struct srv *s, struct MHD_Connection *c, struct req *r) {
   (void)s;
   if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
     return srv_reply_detail(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
   if (strcmp(r->url, "/dashboard") == 0)
-    return send_asset(c, r, MHD_HTTP_MOVED_PERMANENTLY, NULL, "/dashboard/");
+    return send_asset(c, r, MHD_HTTP_MOVED_PERMANENTLY, NULL, "/dashboard/", 0);
+  if (strncmp(r->url, "/dashboard/", 11) != 0) /* "/dashboardx" */
+    return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
   const char *name = r->url + strlen("/dashboard/");
-  if (!*name)
-    name = "index.html";
-  for (size_t i = 0; i < srv_assets_count; i++) {
-    const struct srv_asset *a = &srv_assets[i];
-    if (strcmp(a->name, name) != 0)
-      continue;
-    const char *inm =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    return send_asset(c, r, inm && strstr(inm, a->etag) ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, a,
-                      NULL);
-  }
-  return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
+  return reply_asset(c, r, *name ? name : "index.html", 0);
+}
+
+enum MHD_Result srv_openapi(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  (void)s;
+  return reply_asset(c, r, "openapi.json", 1);
+}
+
+enum MHD_Result srv_docs(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  (void)s;
+  return reply_asset(c, r, "docs.html", 0);
+}
+
+enum MHD_Result srv_favicon(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  (void)s;
+  return reply_asset(c, r, "favicon.svg", 0);
+}
+
+/* A person who opens the server's address wants the dashboard. */
+enum MHD_Result srv_home(struct srv *s, struct MHD_Connection *c, struct req *r) {
+  (void)s;
+  return send_asset(c, r, MHD_HTTP_FOUND, NULL, "/dashboard/", 0);
 }
