@@ -12,8 +12,9 @@ BUILD_PKGS="build-essential pkg-config clang clang-format libclang-rt-14-dev
   libcsv-dev libzip-dev libexpat1-dev libxlsxwriter-dev"
 # Tests and benchmarks.
 TEST_PKGS="python3 python3-pytest python3-pytest-timeout python3-requests python3-django
-  python3-pytest-django python3-pip python3-setuptools python3-openpyxl chromium dnsmasq-base
-  redis-server nginx-light"
+  python3-pytest-django python3-pip python3-setuptools python3-openpyxl python3-venv
+  python3-jsonschema python3-flask python3-wtforms python3-fastapi python3-httpx chromium
+  dnsmasq-base redis-server nginx-light"
 BENCH_PKGS="wrk nginx-light hyperfine"
 
 want="$BUILD_PKGS $TEST_PKGS"
