@@ -102,17 +102,54 @@ void cli_config_help(FILE *f) {
   fprintf(f, "  %-22s %s\n", "--config FILE", "INI file of the settings above ([server] section)");
 }
 
+/* The SQLite path a store setting names when it is relative ("data/x.db",
+ * "sqlite:data/x.db"), made absolute from the current directory; "" else. */
+static void relative_store(const char *store, char *out, size_t size) {
+  char cwd[PATH_MAX];
+  const char *path = strncmp(store, "sqlite://", 9) == 0 ? store + 9
+                     : strncmp(store, "sqlite:", 7) == 0 ? store + 7
+                     : strstr(store, "://")              ? "/"
+                                                         : store;
+  out[0] = 0;
+  if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+    return;
+  int n = snprintf(out, size, "%s/%s", cwd, strncmp(path, "./", 2) == 0 ? path + 2 : path);
+  if (n < 0 || (size_t)n >= size)
+    out[0] = 0;
+}
+
+/* `make run`'s store, data/usercleaning.db in the directory above the binary's
+ * (build/), when it is there: what a user who ran it most likely means. */
+static int store_beside_binary(char *out, size_t size) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    return 0;
+  self[n] = 0;
+  char *slash = strrchr(self, '/');
+  if (slash)
+    *slash = 0;
+  char guess[PATH_MAX + 32];
+  int k = snprintf(guess, sizeof guess, "%s/../data/usercleaning.db", self);
+  return k > 0 && (size_t)k < sizeof guess && size >= PATH_MAX && realpath(guess, out) != NULL;
+}
+
 uc_store *cli_open_store(const struct uc_config *cfg, unsigned flags) {
-  char err[512];
+  char err[512], abs[2 * PATH_MAX], beside[PATH_MAX];
   uc_store *st = NULL;
   int rc = uc_store_open(cfg->store, flags, &st, err, sizeof err);
-  if (rc == UC_ENOTFOUND)
+  if (rc == UC_ENOTFOUND) {
+    relative_store(cfg->store, abs, sizeof abs);
+    fprintf(stderr, "usercleaning: %s: nothing there yet.\n", err);
+    if (abs[0])
+      fprintf(stderr, "That is %s: a relative path is taken from the current directory.\n", abs);
+    if (store_beside_binary(beside, sizeof beside) && strcmp(beside, abs) != 0)
+      fprintf(stderr, "There is a store at %s (`make run`'s): add --db %s\n", beside, beside);
     fprintf(stderr,
-            "usercleaning: %s: nothing there yet.\n"
-            "Point at your store with --store URL or --db PATH (or USER_CLEANING_STORE,\n"
-            "USER_CLEANING_DB); `usercleaning serve` creates one on its first start.\n",
-            err);
-  else if (rc) {
+            "Point at your store with --db PATH or --store URL (or USER_CLEANING_DB,\n"
+            "USER_CLEANING_STORE); `usercleaning serve` prints its store's path when it starts,\n"
+            "and creates one on its first start. Nothing was created.\n");
+  } else if (rc) {
     char shown[UC_STORE_URL_MAX];
     uc_store_url_redact(cfg->store, shown, sizeof shown);
     fprintf(stderr, "usercleaning: store %s: %s\n", shown, err);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,36 +57,58 @@ static int count_account(void *arg, const struct uc_account_rec *a) {
   return 1;
 }
 
-/* The key text is printed once; the store keeps its hash. */
+/* How to name the store from any directory: the absolute path of a SQLite
+ * file (a --db flag), else the URL as given, its password never printed (a
+ * --store flag: type the password in). */
+static const char *store_name(struct srv *s, char *out, size_t size) {
+  char abs[PATH_MAX];
+  int file = strcmp(uc_store_backend(s->store), "sqlite") == 0 &&
+             realpath(uc_store_where(s->store), abs) != NULL;
+  if (file)
+    snprintf(out, size, "%s", abs);
+  else
+    uc_store_url_redact(s->cfg.store, out, size);
+  return file ? "--db" : "--store";
+}
 
-/* First start on an empty store: a default account with an admin and an active key. */
+/* First start on an empty store: a default account with an active key (for
+ * integrations: printed first, with the curl line that uses it) and an admin
+ * key (the dashboard's). The key text is printed once; the store keeps its hash. */
 static int bootstrap(struct srv *s, const char *base_url) {
   int accounts = 0;
   struct uc_account_rec acc;
   struct uc_key_rec rec;
-  char admin[UC_KEY_MAX + 1], live[UC_KEY_MAX + 1];
+  char admin[UC_KEY_MAX + 1], live[UC_KEY_MAX + 1], self[PATH_MAX], where[PATH_MAX];
   if (uc_store_account_each(s->store, count_account, &accounts) || accounts)
     return UC_OK;
   int rc = uc_store_account_create(s->store, "default", &acc);
   if (rc == UC_EEXISTS) /* another server sharing the store made it first */
     return UC_OK;
-  if (!rc)
+  if (!rc) /* the admin key is key 1 */
     rc = uc_store_key_create(s->store, acc.id, "default admin", UC_KEY_ADMIN, &rec, admin);
   if (!rc)
     rc = uc_store_key_create(s->store, acc.id, "default", UC_KEY_ACTIVE, &rec, live);
   if (rc)
     return rc;
-  printf("\nFirst start: created account 'default' in %s with two keys.\n"
-         "They are shown this once; only their hashes are stored.\n\n"
-         "  admin key:   %s\n  active key:  %s\n\nTry it:\n\n"
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  snprintf(self + (n > 0 ? n : 0), sizeof self - (size_t)(n > 0 ? n : 0), "%s",
+           n > 0 ? "" : "usercleaning");
+  const char *flag = store_name(s, where, sizeof where);
+  printf("\nFirst start: created the account 'default' with two keys. They are shown this once\n"
+         "(only their hashes are stored): copy them now.\n\n"
+         "  active key: %s\n"
+         "    for your sign-up form (USER_CLEANING_API_KEY) and the check API\n\n"
+         "  admin key:  %s\n"
+         "    for the dashboard and the admin API only; a check with it answers 403\n\n"
+         "Try the active key:\n\n"
          "  curl -s -X POST %s/v1/email/check \\\n"
          "       -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
          "       -d '{\"email\": \"someone@mailinator.com\", \"ip\": \"203.0.113.7\"}'\n\n"
-         "Dashboard: %s/dashboard/ (sign in with the admin key)\n"
-         "More keys: build/usercleaning keys create --account default --name NAME --type active "
-         "--store %s\n\n",
-         uc_store_where(s->store), admin, live, base_url, live, base_url,
-         strchr(s->cfg.store, '@') ? "URL" : s->cfg.store); /* never a password */
+         "Dashboard: %s/dashboard/ (sign in with the admin key); API reference: %s/docs\n"
+         "Store: %s\n"
+         "Lost a key? Make another (from any directory):\n"
+         "  %s keys create --account default --name NAME --type active %s %s\n\n",
+         live, admin, base_url, live, base_url, base_url, where, self, flag, where);
   return UC_OK;
 }
 
@@ -207,6 +230,21 @@ static void reload_lists(struct srv *s) {
   uc_pub_swap(&s->infra, f);
 }
 
+/* libmicrohttpd's own messages. While it starts, the server words a failure
+ * itself ("Failed to bind to port 0" names the wrong port): the message is
+ * only kept; once it serves, messages go to stderr. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  struct srv *s = cls;
+  if (!atomic_load(&s->serving)) {
+    vsnprintf(s->mhd_error, sizeof s->mhd_error, fmt, ap);
+    return;
+  }
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t n = strlen(msg);
+  fprintf(stderr, "usercleaning: libmicrohttpd: %s%s", msg, n && msg[n - 1] == '\n' ? "" : "\n");
+}
+
 static struct MHD_Daemon *start_http(struct srv *s, const struct sockaddr_storage *ss) {
   unsigned threads = s->cfg.threads ? s->cfg.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
@@ -219,7 +257,7 @@ static struct MHD_Daemon *start_http(struct srv *s, const struct sockaddr_storag
       MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       (size_t)s->cfg.header_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
       MHD_OPTION_NOTIFY_COMPLETED, srv_on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-      srv_on_connection, s, MHD_OPTION_END);
+      srv_on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
 }
 
 static int open_log(struct srv *s) {
@@ -261,13 +299,22 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
     fprintf(stderr, "usercleaning: cannot start the batch workers\n");
     return 1;
   }
+  errno = 0;
   s->daemon = start_http(s, ss);
   if (!s->daemon) {
-    fprintf(stderr, "usercleaning: cannot listen on %s: %s\n", s->cfg.listen, strerror(errno));
+    int e = errno;
+    fprintf(stderr, "usercleaning: cannot listen on %s: %s\n", s->cfg.listen,
+            e                 ? strerror(e)
+            : s->mhd_error[0] ? s->mhd_error
+                              : "libmicrohttpd would not start");
+    if (e == EADDRINUSE)
+      fprintf(stderr, "usercleaning: another program (another usercleaning serve?) has that port; "
+                      "choose another with --listen ADDR:PORT\n");
     srv_batch_stop(s->batch);
     s->batch = NULL;
     return 1;
   }
+  atomic_store(&s->serving, 1);
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
   char host[128], base[160];
   snprintf(host, sizeof host, "%.*s", (int)(strrchr(s->cfg.listen, ':') - s->cfg.listen),
@@ -282,9 +329,10 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   }
   srv_cache_reload(s->cache);
   uc_lists *l = uc_lists_holder_get(s->lists);
+  char where[PATH_MAX];
+  store_name(s, where, sizeof where);
   printf("usercleaning %s listening on %s (lists %s, store %s %s); dashboard: %s/dashboard/\n",
-         UC_VERSION, base, uc_lists_version(l), uc_store_backend(s->store),
-         uc_store_where(s->store), base);
+         UC_VERSION, base, uc_lists_version(l), uc_store_backend(s->store), where, base);
   uc_lists_unref(l);
   fflush(stdout);
   struct bg bg = {s, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};

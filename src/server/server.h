@@ -233,6 +233,8 @@ struct srv {
   FILE *log;
   pthread_mutex_t log_lock;
   atomic_int draining;
+  atomic_int serving;  /* libmicrohttpd's messages reach stderr only once it serves */
+  char mhd_error[256]; /* its last message while starting (our own words replace it) */
   atomic_long connections;
   time_t started;
   pthread_mutex_t workers_lock; /* appending to workers */
