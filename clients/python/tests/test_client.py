@@ -1,14 +1,16 @@
 """Client, check_email and get_client_ip against the real server (and against
 servers that misbehave: silent, 500s)."""
 import http.server
+import logging
 import socket
 import threading
 
 import pytest
+import requests
 from django.test import RequestFactory
 
 from user_cleaning import (CheckResult, Client, ConfigurationError, InvalidEmail, check_email,
-                           get_client_ip, normalize_ip)
+                           decide, get_client_ip, key_problem, normalize_ip)
 
 
 def test_typed_result(uc):
@@ -31,12 +33,102 @@ def test_banned_outcome(uc):
     assert r.as_guide_dict() == {"category": "banned", "message": r.message}
 
 
-def test_invalid_email_and_bad_key(uc):
+def test_invalid_email_and_bad_key(uc, caplog):
     with pytest.raises(InvalidEmail) as e:
         Client(uc.key, uc.url).check("jo..hn@example.com")
     assert e.value.reason == "An email address cannot have two periods in a row."
-    with pytest.raises(ConfigurationError):
-        Client("ucl_live_nope", uc.url).check("a@b.com")
+    caplog.set_level(logging.ERROR, logger="user_cleaning")
+    r = Client("ucl_live_nope", uc.url).check("x@mailinator.com")  # a key the server refuses
+    assert r.failed and r.misconfigured and r.category == "white" and not r.banned
+    assert "401" in r.message and "MISCONFIGURED" in caplog.text
+    with pytest.raises(ConfigurationError, match="not a whole key"):
+        Client("ucl_live_nope", uc.url).verify()
+
+
+def test_only_the_ban_answer_means_banned(uc, caplog):
+    """An admin key pasted as USER_CLEANING_API_KEY gets 403 for every check:
+    that is our misconfiguration, logged loudly and failed open, never a ban."""
+    caplog.set_level(logging.ERROR, logger="user_cleaning")
+    r = Client(uc.admin_key, uc.url).check("jane@gmail.com", "203.0.113.1")
+    assert not r.banned and r.failed and r.misconfigured and r.category == "white"
+    assert "This is an admin key" in r.message and "admin key (ucl_admin_)" in r.message
+    assert "MISCONFIGURED" in caplog.text and "fails open" in caplog.text
+    r = Client(uc.admin_key, uc.url, fail_mode="closed").check("jane@gmail.com")
+    assert r.failed and r.category == "black" and not r.banned
+    # a revoked key: 401, the same
+    made = requests.post(uc.url + "/v1/admin/keys", json={"name": "gone", "type": "active"},
+                         headers={"Authorization": f"Bearer {uc.admin_key}"}, timeout=10).json()
+    requests.delete(uc.url + f"/v1/admin/keys/{made['id']}", timeout=10,
+                    headers={"Authorization": f"Bearer {uc.admin_key}"})
+    r = Client(made["key"], uc.url).check("x@mailinator.com", "203.0.113.1")
+    assert r.failed and r.misconfigured and r.category == "white" and "401" in r.message
+    assert Client(made["key"], uc.url).problems()[0].id == "refused_key"
+
+
+def test_a_403_that_is_not_the_ban_answer_is_not_a_ban():
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = b'{"detail": "Forbidden by the proxy."}'
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        r = Client("hosted-format-key", f"http://127.0.0.1:{srv.server_port}").check("a@b.com")
+        assert not r.banned and r.failed and r.misconfigured and r.category == "white"
+        assert "Forbidden by the proxy." in r.message
+    finally:
+        srv.shutdown()
+
+
+@pytest.mark.parametrize("key,problem", [
+    ("", "missing_key"), (None, "missing_key"),
+    (" ucl_live_x", "malformed_key"), ("ucl_live_x\n", "malformed_key"),
+    ("Bearer ucl_live_x", "malformed_key"), ('"ucl_live_x"', "malformed_key"),
+    ("ucl_admin_" + "a" * 38, "admin_key"),
+    ("ucl_live_abc", "malformed_key"),            # cut short
+    ("ucl_live_" + "a" * 38, "malformed_key"),    # the checksum does not match
+    ("sk_hosted_0123456789", None),               # another format: the service decides
+])
+def test_key_problem(key, problem):
+    p = key_problem(key)
+    assert (p.id if p else None) == problem
+    if p:
+        assert p.level == "error" and p.message
+
+
+def test_problems_asks_the_service_and_counts_nothing(uc):
+    assert Client(uc.key, uc.url).problems() == []
+    assert [p.id for p in Client(uc.admin_key, uc.url).problems()] == ["admin_key"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = Client(uc.key, f"http://127.0.0.1:{port}", timeout=1).problems()
+    assert [(x.id, x.level) for x in p] == [("unreachable", "warning")]
+    p = Client(uc.key, uc.url + "/v1").problems()  # a base URL one level too deep
+    assert [x.id for x in p] == ["not_the_api"]
+    usage = requests.get(uc.url + "/v1/admin/usage?days=1", timeout=10,
+                         headers={"Authorization": f"Bearer {uc.admin_key}"}).json()
+    assert usage["total"]["total"] == 0  # the probes counted nothing
+
+
+def test_a_typo_is_offered_as_a_suggestion_and_costs_no_attempt(uc):
+    c = Client(uc.key, uc.url)
+    for _ in range(6):
+        r = c.check("Jane.Doe@gmial.com", "203.0.113.70")
+        d = decide(r)
+        assert not d.ok and d.code == "typo" and d.message == "Did you mean Jane.Doe@gmail.com?"
+        assert d.suggestion == "Jane.Doe@gmail.com"
+    assert c.check("jane@gmail.com", "203.0.113.70").remaining_attempts_before_ban == 5
+    d = decide(c.check("x@mailinator.com"))
+    assert d.code == "blocked" and "cannot be used" in d.message and d.suggestion is None
 
 
 def test_fail_open_on_refused_connection_and_closed_mode():

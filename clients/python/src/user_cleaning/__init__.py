@@ -7,6 +7,11 @@
 Copy-paste users of the integration guide keep their two helpers:
 
     from user_cleaning import check_email, get_client_ip
+
+Framework helpers: user_cleaning.django (a form mixin, a validator, system
+checks), user_cleaning.flask (a function and a WTForms validator),
+user_cleaning.fastapi (a dependency). All decide the same way
+(user_cleaning.policy).
 """
 from .client import (  # noqa: F401
     DEFAULT_BASE_URL,
@@ -17,10 +22,14 @@ from .client import (  # noqa: F401
     Client,
     ConfigurationError,
     InvalidEmail,
+    Problem,
     check_email,
+    key_problem,
 )
+from .policy import Decision, decide  # noqa: F401
 from .ip import get_client_ip, normalize_ip  # noqa: F401
 
 __version__ = "0.1.0"
-__all__ = ["Client", "CheckResult", "BatchTask", "BatchError", "InvalidEmail", "ConfigurationError", "check_email",
-           "get_client_ip", "normalize_ip", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT"]
+__all__ = ["Client", "CheckResult", "BatchTask", "BatchError", "InvalidEmail", "ConfigurationError",
+           "Problem", "Decision", "check_email", "decide", "key_problem", "get_client_ip",
+           "normalize_ip", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT"]

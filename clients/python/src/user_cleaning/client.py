@@ -1,8 +1,17 @@
 """The API client: one pooled session, a short timeout, typed results, and the
 integration guide's fail-open behaviour (a network problem never blocks a
-sign-up) unless configured to fail closed."""
+sign-up) unless configured to fail closed.
+
+Only the service's exact ban answer (403 "Your IP address is banned. ...")
+means the visitor's IP is banned. Any other 401 or 403 is our own
+misconfiguration (a wrong, revoked or admin key): it is logged as an error
+on every check and the check fails open, so a bad key never turns every
+sign-up away with a ban message. problems() says what is wrong before the
+first sign-up does (Django runs it in `manage.py check`)."""
+import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +25,7 @@ DEFAULT_BASE_URL = "https://api.user.cleaning"
 DEFAULT_TIMEOUT = 2.0
 BATCH_TIMEOUT = 300.0  # uploads and downloads of whole lists take longer than a check
 BATCH_PATH = "/v1/external-api-requests/batch-check-emails"
+BAN_MESSAGE = "Your IP address is banned. Contact the service administrator to unlock access."
 log = logging.getLogger("user_cleaning")
 
 
@@ -29,7 +39,57 @@ class InvalidEmail(ValueError):
 
 
 class ConfigurationError(RuntimeError):
-    """The API key was refused (HTTP 401) or is missing."""
+    """The integration cannot work as configured (Client.verify): the key is
+    missing, malformed, an admin key or refused, or the URL is not the API."""
+
+
+@dataclass
+class Problem:
+    """Something wrong with the configuration. level: "error" (no check can
+    work) or "warning"; id: "missing_key", "malformed_key", "admin_key",
+    "refused_key", "unreachable", "not_the_api", "service_error"."""
+    id: str
+    level: str
+    message: str
+    hint: str = ""
+
+
+_KEY = re.compile(r"ucl_(live|test|admin)_([0-9A-Za-z]{32})([0-9A-Za-z]{6})")
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _checksum(body: str) -> str:
+    h = hashlib.blake2b(body.encode(), digest_size=16, key=b"usercleaning key checksum v1").digest()
+    v, out = int.from_bytes(h[:8], "big"), ""
+    for _ in range(6):
+        out += _B62[v % 62]
+        v //= 62
+    return out
+
+
+def key_problem(key: Optional[str]) -> Optional[Problem]:
+    """What is wrong with a key as written, without asking the service: not
+    set, pasted with spaces, quotes or "Bearer ", an admin key, or a ucl_ key
+    that is cut short or mistyped (its checksum). Keys of other formats (the
+    hosted service's) are left to the service."""
+    fix = "Set USER_CLEANING_API_KEY to an active key (ucl_live_...) exactly as it was printed."
+    if not key:
+        return Problem("missing_key", "error", "USER_CLEANING_API_KEY is not set: every check "
+                       "fails open (accepts).", fix)
+    if key != key.strip() or any(c.isspace() for c in key.strip()) or key[:1] in "\"'" \
+            or key.lower().startswith("bearer"):
+        return Problem("malformed_key", "error", "USER_CLEANING_API_KEY has spaces, quotes or "
+                       "'Bearer ' around the key: the service will refuse it.", fix)
+    if key.startswith("ucl_admin_"):
+        return Problem("admin_key", "error", "USER_CLEANING_API_KEY is an admin key (ucl_admin_): "
+                       "it is for the dashboard and the admin API, and every check with it is "
+                       "refused (403).", "Use the active key (ucl_live_...) that `usercleaning "
+                       "serve` printed first, or create one in the dashboard.")
+    m = _KEY.fullmatch(key)
+    if key.startswith("ucl_") and (not m or _checksum(key[:-6]) != m.group(3)):
+        return Problem("malformed_key", "error", "USER_CLEANING_API_KEY is not a whole key: it is "
+                       "cut short or mistyped (its checksum does not match).", fix)
+    return None
 
 
 class BatchError(RuntimeError):
@@ -84,8 +144,9 @@ class CheckResult:
     """What the service said about an address.
 
     category is "white", "grey" or "black"; "banned" when the client IP is
-    banned (HTTP 403, message holds the service's words). failed is True when
-    the service could not be asked and the fail mode decided the category."""
+    banned (the service's ban answer; message holds its words). failed is
+    True when the service could not be asked, or refused our key
+    (misconfigured), and the fail mode decided the category."""
     email: str
     category: str
     type: str = "unknown"
@@ -98,6 +159,7 @@ class CheckResult:
     details: Dict[str, Any] = field(default_factory=dict)
     message: Optional[str] = None
     failed: bool = False
+    misconfigured: bool = False  # failed because the service refused our key
 
     @property
     def banned(self) -> bool:
@@ -149,16 +211,23 @@ class Client:
         self.fail_mode = fail_mode
         self.session = session or requests.Session()
 
-    def _failed(self, email: str, why: str) -> CheckResult:
-        log.warning("user.cleaning check failed (%s); failing %s", why, self.fail_mode)
+    def _failed(self, email: str, why: str, misconfigured: bool = False) -> CheckResult:
+        if misconfigured:  # every check fails until someone fixes it: say so loudly
+            log.error("user.cleaning is MISCONFIGURED (%s); every check fails %s until it is "
+                      "fixed: run `manage.py check` or Client.problems()", why, self.fail_mode)
+        else:
+            log.warning("user.cleaning check failed (%s); failing %s", why, self.fail_mode)
         return CheckResult(email=email, category="white" if self.fail_mode == "open" else "black",
-                           type="unavailable", failed=True, message=why)
+                           type="unavailable", failed=True, message=why,
+                           misconfigured=misconfigured)
 
     def check(self, email: str, ip: Optional[str] = None) -> CheckResult:
-        """Checks one address for the end user at ip. Raises InvalidEmail on 422
-        and ConfigurationError on 401; everything else gives a result."""
+        """Checks one address for the end user at ip. Raises InvalidEmail on
+        422; everything else gives a result: banned only for the service's ban
+        answer; failed (by the fail mode) when the service cannot be asked or
+        refuses our key (misconfigured, logged as an error)."""
         if not self.api_key:
-            raise ConfigurationError("USER_CLEANING_API_KEY is not set")
+            return self._failed(email, "USER_CLEANING_API_KEY is not set", misconfigured=True)
         try:
             r = self.session.post(f"{self.base_url}/v1/email/check",
                                   json={"email": email, "ip": ip or "unknown"},
@@ -172,16 +241,58 @@ class Client:
             except (ValueError, TypeError) as e:
                 return self._failed(email, f"unreadable answer: {e}")
         detail = _detail(r)
-        if r.status_code == 403:
+        if r.status_code == 403 and detail == BAN_MESSAGE:
             return CheckResult(email=email, category="banned", type="banned", message=detail)
         if r.status_code == 422:
             reason = detail
             if isinstance(detail, list) and detail:
                 reason = (detail[0].get("ctx") or {}).get("reason") or detail[0].get("msg")
             raise InvalidEmail(str(reason), detail)
-        if r.status_code == 401:
-            raise ConfigurationError(f"the API key was refused: {detail}")
+        if r.status_code in (401, 403):
+            problem = key_problem(self.api_key)
+            why = f"the service refused the API key (HTTP {r.status_code}: {detail})"
+            return self._failed(email, why + (f": {problem.message}" if problem else ""),
+                                misconfigured=True)
         return self._failed(email, f"HTTP {r.status_code}: {detail}")
+
+    def problems(self, probe: bool = True) -> List[Problem]:
+        """What would stop checks from working: the key as written, then (probe)
+        one request that counts nothing (an empty address: a working check key
+        gets 422) to see whether the URL answers and takes the key."""
+        p = key_problem(self.api_key)
+        if p and p.id in ("missing_key", "admin_key", "malformed_key") or not probe:
+            return [p] if p else []
+        url = f"{self.base_url}/v1/email/check"
+        try:
+            r = self.session.post(url, json={"email": ""}, timeout=self.timeout,
+                                  headers={"Authorization": f"Bearer {self.api_key}"})
+        except requests.RequestException as e:
+            return [Problem("unreachable", "warning", f"USER_CLEANING_API_URL {self.base_url} cannot "
+                            f"be reached ({type(e).__name__}): until it can, every check fails "
+                            f"{self.fail_mode}.", "Start the service (`make run`) or fix "
+                            "USER_CLEANING_API_URL.")]
+        detail = _detail(r)
+        if r.status_code == 422:
+            return []
+        if r.status_code == 403 and isinstance(detail, str) and "admin key" in detail:
+            return [Problem("admin_key", "error", f"The service says the key is an admin key: {detail}",
+                            "Use an active key (ucl_live_...).")]
+        if r.status_code in (401, 403):
+            return [Problem("refused_key", "error", f"The service at {self.base_url} refuses "
+                            f"USER_CLEANING_API_KEY (HTTP {r.status_code}: {detail}): every check "
+                            f"fails {self.fail_mode}.", "The key was revoked, retyped, or belongs "
+                            "to another server: create one in the dashboard.")]
+        if r.status_code in (404, 405):
+            return [Problem("not_the_api", "error", f"{url} answers HTTP {r.status_code}: "
+                            "USER_CLEANING_API_URL is not a user.cleaning API.",
+                            "Set it to the server's base URL, e.g. http://127.0.0.1:8080.")]
+        return [Problem("service_error", "warning", f"{url} answers HTTP {r.status_code}: {detail}")]
+
+    def verify(self) -> None:
+        """Raises ConfigurationError with every error problems() finds."""
+        errors = [p for p in self.problems() if p.level == "error"]
+        if errors:
+            raise ConfigurationError("; ".join(p.message for p in errors))
 
 
     # ---- batch verification (asynchronous) ----
@@ -277,10 +388,11 @@ def default_client() -> Client:
 
 def check_email(email: str, client_ip: str) -> Dict[str, Any]:
     """The integration guide's helper: the API's answer as a dict;
-    {"category": "banned", "message": ...} on 403; {"category": "white"} when
-    the service cannot be asked (fail open)."""
+    {"category": "banned", "message": ...} for the ban answer;
+    {"category": "white"} when the service cannot be asked or refuses the key
+    (fail open; logged)."""
     try:
         return default_client().check(email, client_ip).as_guide_dict()
-    except (InvalidEmail, ConfigurationError) as e:
+    except InvalidEmail as e:
         log.error("user.cleaning: %s", e)
         return {"category": "white"}

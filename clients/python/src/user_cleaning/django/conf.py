@@ -7,12 +7,14 @@ USER_CLEANING_FAIL_MODE     "open" (default: accept when the service is unreacha
 USER_CLEANING_GREY_POLICY   "allow" (default: accept, with form.email_check set) or "reject"
 USER_CLEANING_MESSAGES      overrides of MESSAGES below
 USER_CLEANING_TRUSTED_PROXIES  reverse proxies in front of Django (see get_client_ip)
+USER_CLEANING_CHECK_SERVICE    False: `manage.py check` does not ask the service (default True)
 """
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 MESSAGES = {
     "black": _("This email address cannot be used to sign up. Please use your own address."),
+    "typo": _("Did you mean %(suggestion)s?"),
     "grey": _("Please use a personal email address rather than a forwarding alias."),
     "unavailable": _("We could not verify this email address right now. Please try again."),
 }

@@ -5,33 +5,25 @@ import logging
 from django import forms
 from django.core.exceptions import ValidationError
 
-from ..client import ConfigurationError, InvalidEmail, default_client
+from ..client import InvalidEmail, default_client
 from ..ip import get_client_ip
+from ..policy import decide
 from . import conf
 
 log = logging.getLogger("user_cleaning")
 
 
 def check_or_raise(email, ip):
-    """Checks email; raises ValidationError for what the settings reject and
-    returns the CheckResult otherwise."""
+    """Checks email; raises ValidationError for what the settings reject (code
+    "blocked", "typo" with "Did you mean jane@gmail.com?", "banned", "grey",
+    "unavailable", "invalid") and returns the CheckResult otherwise."""
     try:
         result = default_client().check(email, ip)
     except InvalidEmail as e:
         raise ValidationError(e.reason, code="invalid")
-    except ConfigurationError as e:  # our misconfiguration must not block people
-        log.error("user.cleaning is misconfigured: %s; accepting %s", e, email)
-        return None
-    if result.failed:
-        if result.category == "black":
-            raise ValidationError(conf.message("unavailable"), code="unavailable")
-        return result
-    if result.banned:
-        raise ValidationError(result.message or conf.message("black"), code="banned")
-    if result.is_black:
-        raise ValidationError(conf.message("black"), code="blocked")
-    if result.is_grey and conf.grey_policy() == "reject":
-        raise ValidationError(conf.message("grey"), code="grey")
+    d = decide(result, conf.grey_policy(), conf.message)
+    if not d.ok:
+        raise ValidationError(d.message, code=d.code)
     return result
 
 
