@@ -36,7 +36,9 @@ function explain(status, body) {
   if (body && Array.isArray(body.detail) && body.detail.length) {
     const d = body.detail[0];
     const where = (d.loc || []).filter((x) => x !== 'body' && x !== 'path').join('.');
-    return (where ? where + ': ' : '') + d.msg;
+    // "domain: A domain cannot ..." says it twice: the field is named only when the words do not
+    const named = where && d.msg.toLowerCase().includes(where.toLowerCase());
+    return (where && !named ? where + ': ' : '') + d.msg;
   }
   return 'The server answered ' + status + '.';
 }
@@ -68,16 +70,29 @@ async function api(method, path, body, key) {
 }
 const admin = (method, path, body) => api(method, '/v1/admin' + path, body);
 
+// Labels each body cell with its column's heading: a narrow screen shows every
+// row of a "cards" table as a card of "Heading: value" lines.
+function labelCells(table) {
+  const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+  for (const tr of table.querySelectorAll('tbody tr')) {
+    [...tr.cells].forEach((cell, i) => { if (heads[i] && !cell.dataset.label) cell.dataset.label = heads[i]; });
+  }
+}
+
 // ---- navigation ----
 
-const pages = ['signin', 'keys', 'colors', 'lists', 'usage', 'batch', 'try'];
+const pages = ['signin', 'keys', 'colors', 'lists', 'usage', 'batch', 'activity', 'try'];
 const loaders = {};
+const leavers = {}; // what a page stops when another is shown
 
 function show(page) {
   const signedIn = !!sessionStorage.getItem(KEY);
   if (!signedIn) page = 'signin';
   else if (page === 'signin' || !pages.includes(page)) page = 'keys';
-  for (const p of pages) $('#page-' + p).hidden = p !== page;
+  for (const p of pages) {
+    if (p !== page && leavers[p]) leavers[p]();
+    $('#page-' + p).hidden = p !== page;
+  }
   $('#nav').hidden = !signedIn;
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.page === page) a.setAttribute('aria-current', 'page');
@@ -138,13 +153,11 @@ async function loadKeys() {
     actions.append(el('button', { type: 'button', class: 'small danger', onclick: () => revokeKey(k) }, 'Revoke'));
     const name = el('td', {}, k.name);
     if (mine.startsWith(k.prefix)) name.append(' ', el('span', { class: 'hint' }, '(signed in with it)'));
-    // data-label names each cell where a narrow screen shows a row as a card
-    tbody.append(el('tr', {}, name, el('td', { 'data-label': 'Type' }, k.type),
-      el('td', { 'data-label': 'Key starts' }, el('code', {}, k.prefix + '…')),
-      el('td', { 'data-label': 'Created' }, fmtTime(k.created_at)),
-      el('td', { 'data-label': 'Last used' }, fmtTime(k.last_used_at)),
-      el('td', { 'data-label': 'Rate limit' }, rateText(k)), actions));
+    tbody.append(el('tr', {}, name, el('td', {}, k.type), el('td', {}, el('code', {}, k.prefix + '…')),
+      el('td', {}, fmtTime(k.created_at)), el('td', {}, fmtTime(k.last_used_at)), el('td', {}, rateText(k)),
+      actions));
   }
+  labelCells($('#keys-table'));
 }
 
 const rateText = (k) => (k.rate_limit_per_second
@@ -168,7 +181,6 @@ function showNewKey(key, note) {
   $('#key-new-note').textContent = note;
   $('#key-new-value').textContent = key;
   $('#key-new').hidden = false;
-  $('#try-key').value = key; // handy for "Try it"
   $('#key-copy').focus();
 }
 
@@ -223,14 +235,20 @@ async function loadBans() {
 
 function renderBans() {
   const q = $('#ban-search').value.trim();
+  const want = $('#ban-filter').value;
   const tbody = $('#bans-table tbody');
   tbody.replaceChildren();
-  const shown = bans.filter((b) => b.ip.includes(q)).sort((a, b) => (b.banned - a.banned) || a.ip.localeCompare(b.ip));
+  const shown = bans.filter((b) => b.ip.includes(q) && (want === 'all' || (want === 'banned') === b.banned))
+    .sort((a, b) => (b.banned - a.banned) || a.ip.localeCompare(b.ip));
   for (const b of shown) {
-    tbody.append(el('tr', {}, el('td', {}, el('code', {}, b.ip)), el('td', {}, b.attempts), el('td', {}, b.banned ? 'yes' : 'no'),
-      el('td', {}, fmtTime(b.banned_at)),
-      el('td', {}, el('button', { type: 'button', class: 'small', onclick: () => unban(b.ip) }, b.banned ? 'Unban' : 'Reset'))));
+    tbody.append(el('tr', {}, el('td', {}, el('code', {}, b.ip)), el('td', {}, b.banned ? 'banned' : 'counting'),
+      el('td', {}, b.attempts), el('td', {}, b.banned ? '—' : b.remaining), el('td', {}, fmtTime(b.banned_at)),
+      el('td', {}, el('button', { type: 'button', class: 'small', onclick: () => unban(b.ip) }, b.banned ? 'Unban' : 'Reset count'))));
   }
+  labelCells($('#bans-table'));
+  const banned = bans.filter((b) => b.banned).length;
+  $('#bans-count').textContent = banned + ' banned, ' + (bans.length - banned) + ' counting' +
+    (shown.length !== bans.length ? '; ' + shown.length + ' shown' : '') + '.';
   $('#bans-empty').hidden = bans.length > 0;
 }
 
@@ -239,6 +257,7 @@ async function unban(ip) {
 }
 
 $('#ban-search').addEventListener('input', renderBans);
+$('#ban-filter').addEventListener('change', renderBans);
 $('#ban-refresh').addEventListener('click', () => loadBans().catch((e) => report(e)));
 $('#ban-all').addEventListener('click', async () => {
   if (!confirm('Unban every IP of this account?')) return;
@@ -314,6 +333,8 @@ loaders.colors = async () => {
   $('#never-ban').value = s.never_ban.join('\n');
   $('#rate-per-second').value = s.rate_limit_per_second;
   $('#rate-burst').value = s.rate_limit_burst;
+  $('#count-typos').checked = s.count_typos;
+  $('#activity-emails').checked = s.activity_emails;
   for (const select of document.querySelectorAll('#color-rows select')) select.value = s.colors[select.dataset.type];
   $('#young-days').value = s.young_domain_days;
 };
@@ -331,6 +352,8 @@ $('#colors-form').addEventListener('submit', async (ev) => {
     rate_limit_per_second: Number($('#rate-per-second').value),
     rate_limit_burst: Number($('#rate-burst').value),
     young_domain_days: Number($('#young-days').value),
+    count_typos: $('#count-typos').checked,
+    activity_emails: $('#activity-emails').checked,
     colors,
   };
   try {
@@ -415,17 +438,16 @@ function chart(days) {
   for (let i = n - 1; i >= 0; i--) {
     const d = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - i));
     const key = d.toISOString().slice(0, 10);
-    series.push(byDate.get(key) || { date: key, white: 0, grey: 0, black: 0, total: 0 });
+    series.push(byDate.get(key) || { date: key, white: 0, grey: 0, black: 0, banned: 0, total: 0 });
   }
   const max = Math.max(1, ...series.map((d) => d.total));
   const bw = (W - pad) / n;
-  const colors = { white: '#9bd3b0', grey: '#9aa3ae', black: '#3a3f47' };
   const title = document.createElementNS(NS, 'title');
   title.textContent = 'Checks per day, ' + series[0].date + ' to ' + series[n - 1].date + '; most in a day: ' + max;
   svg.append(title);
   series.forEach((d, i) => {
     let y = H - pad;
-    for (const cat of ['white', 'grey', 'black']) {
+    for (const cat of ['white', 'grey', 'black', 'banned']) {
       const h = (d[cat] / max) * (H - 2 * pad);
       if (h <= 0) continue;
       const r = document.createElementNS(NS, 'rect');
@@ -433,7 +455,7 @@ function chart(days) {
       r.setAttribute('y', y - h);
       r.setAttribute('width', Math.max(1, bw - 2));
       r.setAttribute('height', h);
-      r.setAttribute('fill', colors[cat]);
+      r.setAttribute('class', cat); // filled by style.css, as its legend swatch is
       const t = document.createElementNS(NS, 'title');
       t.textContent = d.date + ': ' + d[cat] + ' ' + cat;
       r.append(t);
@@ -460,8 +482,11 @@ loaders.usage = async () => {
   $('#usage-chart').replaceChildren(chart(u.by_day));
   const tbody = $('#usage-keys tbody');
   tbody.replaceChildren();
-  for (const k of u.by_key) tbody.append(el('tr', {}, el('td', {}, k.name || ('#' + k.id)), el('td', {}, k.white), el('td', {}, k.grey), el('td', {}, k.black), el('td', {}, k.total)));
-  tbody.append(el('tr', {}, el('th', {}, 'All keys'), el('th', {}, u.total.white), el('th', {}, u.total.grey), el('th', {}, u.total.black), el('th', {}, u.total.total)));
+  const cells = (tag, c) => ['white', 'grey', 'black', 'banned', 'total'].map((x) => el(tag, {}, c[x]));
+  for (const k of u.by_key) tbody.append(el('tr', {}, el('td', {}, k.name || ('#' + k.id)), ...cells('td', k)));
+  tbody.append(el('tr', {}, el('th', {}, 'All keys'), ...cells('th', u.total)));
+  const heads = [...$('#usage-keys').querySelectorAll('thead th')].map((th) => th.textContent);
+  for (const tr of tbody.rows) [...tr.cells].forEach((c, i) => { c.dataset.label = heads[i]; });
 };
 
 // ---- Batch ----
@@ -522,6 +547,7 @@ loaders.batch = async () => {
   const { tasks } = await (await batchCall('GET', '')).json();
   const tbody = $('#batch-table tbody');
   tbody.replaceChildren(...tasks.map(batchRow));
+  labelCells($('#batch-table'));
   $('#batch-empty').hidden = tasks.length > 0;
   // live progress: poll while something runs and this page is shown
   if (tasks.some((t) => t.status === 'processing') && !$('#page-batch').hidden) {
@@ -566,6 +592,66 @@ $('#batch-form').addEventListener('submit', async (ev) => {
 });
 $('#batch-refresh').addEventListener('click', () => loaders.batch().catch((e) => report(e)));
 
+// ---- Activity: the account's last checks, polled while the page is shown ----
+
+const activity = { last: 0, timer: null, paused: false, rows: 0 };
+const ACTIVITY_EVERY = 2000; // ms between polls
+
+function checkRow(c, fresh) {
+  const type = c.category === 'banned' ? '403: IP banned' : c.type;
+  return el('tr', fresh ? { class: 'fresh' } : {}, el('td', {}, fmtTime(c.at).replace(' UTC', '')),
+    el('td', {}, c.email || c.domain), el('td', {}, el('span', { class: 'badge ' + c.category }, c.category)),
+    el('td', {}, type), el('td', {}, (c.key.name || '#' + c.key.id) + (c.key.type === 'active' ? '' : ' (' + c.key.type + ')')),
+    el('td', {}, c.ip || '—'));
+}
+
+function renderTops(list, items, what) {
+  list.replaceChildren(...items.map((t) => el('li', {}, t[what] + ': ' + t.count + (t.over ? ' (at most ' + t.over + ' too many)' : ''))));
+  if (!items.length) list.replaceChildren(el('li', { class: 'hint' }, 'nothing blocked yet'));
+}
+
+// force: also while paused (the Resume button's own poll).
+async function pollActivity(force) {
+  const first = activity.last === 0 && activity.rows === 0;
+  const a = await admin('GET', '/activity?since=' + activity.last);
+  if (activity.paused && !force) return; // paused while this poll was on its way
+  const tbody = $('#activity-table tbody');
+  for (const tr of tbody.querySelectorAll('tr.fresh')) tr.classList.remove('fresh');
+  const rows = a.checks.map((c) => checkRow(c, !first));
+  tbody.prepend(...rows);
+  activity.rows += rows.length;
+  while (tbody.rows.length > 200) tbody.lastElementChild.remove();
+  activity.last = Math.max(activity.last, a.last_seq);
+  labelCells($('#activity-table'));
+  renderTops($('#top-domains'), a.top_domains, 'domain');
+  renderTops($('#top-ips'), a.top_ips, 'ip');
+  $('#activity-shown').textContent = a.emails_shown ? 'whole addresses' : 'domains only';
+  $('#activity-table thead th:nth-child(2)').textContent = a.emails_shown ? 'Address' : 'Domain';
+  $('#activity-empty').hidden = tbody.rows.length > 0;
+  $('#activity-state').textContent = activity.paused ? 'Paused' : 'Live: updated ' + new Date().toLocaleTimeString();
+}
+
+function scheduleActivity() {
+  clearTimeout(activity.timer);
+  if (activity.paused || $('#page-activity').hidden) return;
+  activity.timer = setTimeout(() => pollActivity().catch((e) => report(e)).finally(scheduleActivity), ACTIVITY_EVERY);
+}
+
+loaders.activity = async () => {
+  activity.last = 0, activity.rows = 0;
+  $('#activity-table tbody').replaceChildren();
+  await pollActivity(true);
+  scheduleActivity();
+};
+leavers.activity = () => clearTimeout(activity.timer);
+
+$('#activity-pause').addEventListener('click', () => {
+  activity.paused = !activity.paused;
+  $('#activity-pause').textContent = activity.paused ? 'Resume' : 'Pause';
+  $('#activity-state').textContent = activity.paused ? 'Paused' : 'Live';
+  if (!activity.paused) pollActivity(true).catch((e) => report(e)).finally(scheduleActivity);
+});
+
 // ---- Try it ----
 
 $('#try-form').addEventListener('submit', async (ev) => {
@@ -574,7 +660,7 @@ $('#try-form').addEventListener('submit', async (ev) => {
   if ($('#try-ip').value.trim()) body.ip = $('#try-ip').value.trim();
   const out = $('#try-result');
   try {
-    const r = await api('POST', '/v1/email/check', body, $('#try-key').value.trim());
+    const r = await admin('POST', '/try', body);
     const verdict = $('#try-verdict');
     verdict.textContent = r.category.toUpperCase() + ' — ' + r.type;
     verdict.className = 'verdict ' + r.category;
@@ -586,14 +672,17 @@ $('#try-form').addEventListener('submit', async (ev) => {
     const on = Object.entries(r.details.signals).filter(([, v]) => v).map(([k]) => k);
     ul.append(el('li', {}, 'Signals: ' + (on.length ? on.join(', ') : 'none') + '.'));
     if (r.details.normalized) ul.append(el('li', {}, 'Mailbox: ' + r.details.normalized));
-    if (r.details.did_you_mean) ul.append(el('li', {}, 'Did you mean …@' + r.details.did_you_mean + '?'));
+    if (r.details.did_you_mean) {
+      const local = r.email.includes('@') ? r.email.slice(0, r.email.lastIndexOf('@')).trim() : '';
+      ul.append(el('li', {}, 'Did you mean ' + local + '@' + r.details.did_you_mean + '?'));
+    }
     if (r.remaining_attempts_before_ban !== null) ul.append(el('li', {}, 'Attempts left for this IP: ' + r.remaining_attempts_before_ban + '.'));
     $('#try-json').textContent = JSON.stringify(r, null, 2);
     out.hidden = false;
     flash('');
   } catch (e) {
     out.hidden = true;
-    flash(e.status === 401 ? 'That check key was refused: ' + e.message : e.message, true);
+    report(e);
   }
 });
 

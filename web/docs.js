@@ -12,6 +12,9 @@ function el(tag, attrs, ...children) {
 }
 
 let doc;
+
+// Descriptions mark code with backticks: text and <code> nodes, never HTML.
+const rich = (text) => String(text || '').split('`').map((part, i) => (i % 2 ? el('code', {}, part) : part));
 const refName = (ref) => ref.split('/').pop();
 const schemaOf = (s) => (s && s.$ref ? doc.components.schemas[refName(s.$ref)] : s);
 
@@ -38,7 +41,7 @@ function fieldsTable(schema) {
   for (const [name, prop] of Object.entries(s.properties)) {
     tbody.append(el('tr', {}, el('td', { 'data-label': 'Field' }, el('code', {}, name), required.has(name) ? '' : ' (optional)'),
       el('td', { 'data-label': 'Type' }, ...typeParts(prop)),
-      el('td', { 'data-label': 'Meaning' }, (schemaOf(prop) || {}).description || prop.description || '')));
+      el('td', { 'data-label': 'Meaning' }, ...rich(prop.description || (schemaOf(prop) || {}).description))));
   }
   return el('div', { class: 'scroll' }, el('table', { class: 'cards' },
     el('thead', {}, el('tr', {}, el('th', {}, 'Field'), el('th', {}, 'Type'), el('th', {}, 'Meaning'))), tbody));
@@ -52,11 +55,11 @@ function operation(path, method, op) {
   const id = 'op-' + (op.operationId || method + path);
   const sec = el('section', { class: 'op', id });
   sec.append(el('h3', {}, el('span', { class: 'method ' + method }, method.toUpperCase()), ' ', el('code', {}, path)));
-  sec.append(el('p', {}, op.summary + (op.description ? '. ' + op.description : '')));
+  sec.append(el('p', {}, ...rich(op.summary + (op.description ? '. ' + op.description : ''))));
   if (op.security && op.security.length) sec.append(el('p', { class: 'hint' }, 'Key: Authorization: Bearer … or X-API-Key.'));
   if (op.parameters && op.parameters.length) {
     const ul = el('ul');
-    for (const p of op.parameters) ul.append(el('li', {}, el('code', {}, p.name), ' (' + p.in + (p.required ? ', required' : '') + '): ', ...typeParts(p.schema), p.description ? ' — ' + p.description : ''));
+    for (const p of op.parameters) ul.append(el('li', {}, el('code', {}, p.name), ' (' + p.in + (p.required ? ', required' : '') + '): ', ...typeParts(p.schema), p.description ? ' — ' : '', ...rich(p.description)));
     sec.append(el('h4', {}, 'Parameters'), ul);
   }
   if (op.requestBody) {
@@ -68,7 +71,7 @@ function operation(path, method, op) {
   const dl = el('dl', { class: 'responses' });
   for (const [status, r] of Object.entries(op.responses)) {
     const content = r.content ? Object.entries(r.content)[0] : null;
-    dl.append(el('dt', {}, status), el('dd', {}, r.description, content ? ' ' : '', ...(content ? [content[0] + ': ', ...typeParts(content[1].schema)] : [])));
+    dl.append(el('dt', {}, status), el('dd', {}, ...rich(r.description), content ? ' ' : '', ...(content ? [content[0] + ': ', ...typeParts(content[1].schema)] : [])));
     const ex = content ? example(content[1]) : null;
     if (ex) dl.append(el('dd', {}, ex));
   }
@@ -79,18 +82,18 @@ function operation(path, method, op) {
 function render() {
   document.title = doc.info.title + ' API ' + doc.info.version;
   $('#docs-summary').textContent = doc.info.summary + ' (OpenAPI ' + doc.openapi + ', version ' + doc.info.version + ')';
-  $('#docs-description').textContent = doc.info.description;
+  $('#docs-description').replaceChildren(...rich(doc.info.description));
   const byTag = new Map(doc.tags.map((t) => [t.name, []]));
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(item)) byTag.get(op.tags[0]).push(operation(path, method, op));
   }
   for (const tag of doc.tags) {
     const ops = byTag.get(tag.name);
-    $('#docs-ops').append(el('h2', { id: 'tag-' + tag.name }, tag.name), el('p', { class: 'hint' }, tag.description), ...ops.map(([sec]) => sec));
+    $('#docs-ops').append(el('h2', { id: 'tag-' + tag.name }, tag.name), el('p', { class: 'hint' }, ...rich(tag.description)), ...ops.map(([sec]) => sec));
     $('#docs-toc').append(el('h2', {}, tag.name), el('ul', {}, ...ops.map(([, link]) => el('li', {}, link))));
   }
   for (const [name, s] of Object.entries(doc.components.schemas)) {
-    $('#docs-schema-list').append(el('section', { id: 'schema-' + name }, el('h3', {}, name), s.description ? el('p', {}, s.description) : '', fieldsTable(s)));
+    $('#docs-schema-list').append(el('section', { id: 'schema-' + name }, el('h3', {}, name), s.description ? el('p', {}, ...rich(s.description)) : '', fieldsTable(s)));
   }
 }
 

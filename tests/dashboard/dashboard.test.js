@@ -77,6 +77,7 @@ async function go(section) {
 }
 
 before(async () => {
+  fs.rmSync(SHOTS, { recursive: true, force: true }); // this run's screenshots only
   fs.mkdirSync(SHOTS, { recursive: true });
   ({ proc: server, url: base, admin: adminKey, live: liveKey } = await startServer());
   browser = await chromium.launch({
@@ -97,8 +98,14 @@ after(async () => {
   if (server) server.kill('SIGTERM');
 });
 
-test('sign in: a wrong key is refused in words, the admin key opens the dashboard', async () => {
-  await page.goto(base + '/dashboard/');
+test('sign in: no menu before it; a wrong key is refused in words, the admin key opens the dashboard', async () => {
+  await page.goto(base + '/');  // the server's address leads to the dashboard
+  assert.equal(new URL(page.url()).pathname, '/dashboard/');
+  await page.waitForSelector('#page-signin:not([hidden])');
+  assert.equal(await page.isVisible('#nav'), false); // no menu, no "Sign out" yet
+  assert.equal(await page.isVisible('#signout'), false);
+  const nav = await page.$eval('#nav', (e) => getComputedStyle(e).display);
+  assert.equal(nav, 'none');
   await shot('01-signin');
   await page.fill('#signin-key', 'ucl_admin_wrong');
   await page.click('#signin-form button');
@@ -111,6 +118,17 @@ test('sign in: a wrong key is refused in words, the admin key opens the dashboar
   await page.click('#signin-form button');
   await page.waitForSelector('#page-keys:not([hidden])');
   assert.equal(await page.evaluate(() => sessionStorage.getItem('uc_admin_key')), adminKey);
+  assert.equal(await page.isVisible('#signout'), true);
+  // the admin key's "Last used" follows admin calls
+  const mine = page.locator('#keys-table tr', { hasText: '(signed in with it)' });
+  await mine.waitFor();
+  assert.match(await mine.locator('td[data-label="Last used"]').textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+  // the favicon is there
+  assert.equal(await page.$eval('link[rel=icon]', (l) => l.href), base + '/dashboard/favicon.svg');
+  const icon = await fetch(base + '/dashboard/favicon.svg');
+  assert.equal(icon.status, 200);
+  assert.equal(icon.headers.get('content-type'), 'image/svg+xml');
+  assert.equal((await fetch(base + '/favicon.ico')).status, 200);
 });
 
 test('create a key in the UI and use it over HTTP', async () => {
@@ -128,16 +146,29 @@ test('create a key in the UI and use it over HTTP', async () => {
   await shot('02-api-settings');
 });
 
-test('a ban made through the check API shows up; unbanning in the UI lets the IP back', async () => {
-  const ip = '203.0.113.66';
+test('a ban made through the check API shows up; the section says what it lists and filters it; unbanning lets the IP back', async () => {
+  const ip = '203.0.113.66', counting = '203.0.113.67';
   for (let i = 0; i < 5; i++) await check('x@mailinator.com', ip);
   assert.equal((await check('jane@gmail.com', ip)).status, 403);
+  await check('x@mailinator.com', counting); // one attempt: counting, not banned
   await go('keys');
+  assert.equal(await page.textContent('#bans-title'), 'IP bans and attempts');
   await page.click('#ban-refresh');
   const row = page.locator('#bans-table tr', { hasText: ip });
   await row.waitFor();
-  assert.match(await row.textContent(), /yes/);
-  await page.fill('#ban-search', '203.0.113.');
+  assert.match(await row.locator('td[data-label="Status"]').textContent(), /^banned$/);
+  const other = page.locator('#bans-table tr', { hasText: counting });
+  assert.match(await other.locator('td[data-label="Status"]').textContent(), /^counting$/);
+  assert.equal(await other.locator('td[data-label="Left before a ban"]').textContent(), '4');
+  assert.match(await page.textContent('#bans-count'), /1 banned, 1 counting/);
+  await page.selectOption('#ban-filter', 'banned');
+  assert.equal(await other.count(), 0);
+  assert.equal(await row.count(), 1);
+  await page.selectOption('#ban-filter', 'counting');
+  assert.equal(await row.count(), 0);
+  assert.equal(await other.count(), 1);
+  await page.selectOption('#ban-filter', 'all');
+  await page.fill('#ban-search', '203.0.113.66');
   await shot('03-banned-ips');
   await row.locator('button', { hasText: 'Unban' }).click();
   await page.waitForFunction((x) => !document.querySelector('#bans-table').textContent.includes(x), ip);
@@ -378,16 +409,25 @@ test('server refusals on keys are shown in words in the message area', async () 
   assert.equal(await page.isHidden('#key-new'), true);
 });
 
-test('a domain added to the black list is classified black; bad lines are reported per line', async () => {
+test('a domain added to the black list is classified black; bad lines are reported per line, as domains', async () => {
   await go('lists');
   await page.selectOption('#list-color', 'black');
-  await page.fill('#list-bulk', 'spammy-corp.example.com\nbad..domain\nco.uk');
+  // what the placeholder suggests is accepted as it is
+  const placeholder = await page.getAttribute('#list-bulk', 'placeholder');
+  assert.doesNotMatch(placeholder, /\.example\b|\.test\b|\.invalid\b/);
+  await page.fill('#list-bulk', placeholder);
   await page.click('#list-add button[type=submit]');
-  await page.waitForSelector('#list-results li.bad >> nth=1');
+  await page.waitForFunction((n) => document.querySelectorAll('#list-results li').length === n, placeholder.split('\n').length);
+  assert.equal(await page.locator('#list-results li.bad').count(), 0, await page.textContent('#list-results'));
+  await page.fill('#list-bulk', 'spammy-corp.example.com\nbad..domain\nco.uk\nspam.example');
+  await page.click('#list-add button[type=submit]');
+  await page.waitForSelector('#list-results li.bad >> nth=2');
   const results = await page.textContent('#list-results');
   assert.match(results, /Line 1: spammy-corp\.example\.com added/);
-  assert.match(results, /Line 2 \(bad\.\.domain\)/);
+  assert.match(results, /Line 2 \(bad\.\.domain\): A domain cannot have two periods in a row\./);
   assert.match(results, /Line 3 \(co\.uk\): .*public suffix/);
+  assert.match(results, /Line 4 \(spam\.example\): The domain is a special-use or reserved name/);
+  assert.doesNotMatch(results, /@-sign/);
   await page.waitForSelector('#list-domains li:has-text("spammy-corp.example.com")');
   await shot('05-custom-lists');
   const r = await check('a@mail.spammy-corp.example.com', 'unknown');
@@ -438,34 +478,149 @@ test('hostile names render as text, never as HTML', async () => {
   assert.match(await page.textContent('#list-results'), /<img src=x/);
 });
 
-test('usage chart and try it', async () => {
+test('usage shows banned answers; the legend has the colors of the bars', async () => {
+  await adminApi('PATCH', '/settings', { colors: { 'multi-alias services': 'grey' } }); // a grey answer today
+  assert.equal((await check('me@duck.com', 'unknown')).body.category, 'grey');
   await go('usage');
   await page.waitForSelector('#usage-chart svg rect');
-  assert.ok(await page.locator('#usage-chart rect').count() >= 1);
+  assert.match(await page.textContent('#usage-keys thead'), /Banned/);
+  const u = (await adminApi('GET', '/usage?days=30')).body;
+  assert.ok(u.total.banned >= 1); // the 403s of the ban test
+  assert.equal(await page.textContent('#usage-keys tbody tr:last-child th[data-label="Banned"]'), String(u.total.banned));
+  for (const cat of ['white', 'grey', 'black', 'banned']) {
+    const bar = await page.$eval(`#usage-chart rect.${cat}`, (r) => getComputedStyle(r).fill);
+    const swatch = await page.$eval(`#usage-legend .sw.${cat}`, (e) => getComputedStyle(e).backgroundColor);
+    assert.equal(bar, swatch, cat);
+  }
   assert.match(await page.textContent('#usage-keys'), /All keys/);
   await shot('06-usage');
-  await go('try');
-  await page.fill('#try-key', liveKey);
-  await page.fill('#try-email', 'john@gmial.com');
-  await page.click('#try-form button[type=submit]');
-  await page.waitForSelector('#try-result:not([hidden])');
-  assert.match(await page.textContent('#try-verdict'), /BLACK — disposable/);
-  assert.match(await page.textContent('#try-explain'), /Did you mean …@gmail\.com\?/);
-  await shot('07-try-it');
 });
 
-test('360 px wide, keyboard, assets and headers', async () => {
-  await page.setViewportSize({ width: 360, height: 800 });
+test('try it needs no check key and counts nothing', async () => {
+  const before = (await adminApi('GET', '/usage?days=1')).body.total.total;
+  await go('try');
+  assert.equal(await page.locator('#try-key').count(), 0);
+  await page.fill('#try-email', 'john@gmial.com');
+  await page.fill('#try-ip', '198.51.100.222');
+  for (let i = 0; i < 6; i++) { // more than the threshold: still no ban
+    await page.click('#try-form button[type=submit]');
+    await page.waitForSelector('#try-result:not([hidden])');
+  }
+  assert.match(await page.textContent('#try-verdict'), /BLACK — disposable/);
+  assert.match(await page.textContent('#try-explain'), /Did you mean john@gmail\.com\?/);
+  const threshold = (await adminApi('GET', '/settings')).body.ban_threshold;
+  assert.match(await page.textContent('#try-explain'), new RegExp('Attempts left for this IP: ' + threshold + '\\.'));
+  await shot('07-try-it');
+  assert.equal((await adminApi('GET', '/usage?days=1')).body.total.total, before);
+  const bans = (await adminApi('GET', '/bans')).body.bans;
+  assert.equal(bans.filter((b) => b.ip === '198.51.100.222').length, 0);
+  await page.fill('#try-email', 'not an address');
+  await page.click('#try-form button[type=submit]');
+  await page.waitForSelector('#flash.error:not([hidden])');
+  assert.match(await page.textContent('#flash'), /value is not a valid email address: An email address must have an @-sign/);
+});
+
+test('activity shows the last checks live: domains only unless the account shows addresses', async () => {
+  await go('activity');
+  await page.waitForSelector('#activity-table tbody tr');
+  const sandbox = (await adminApi('POST', '/keys', { name: 'activity sandbox', type: 'sandbox' })).body.key;
+  await check('someone.live@fresh-activity.com', '192.0.2.77'); // arrives while the page is open
+  const row = page.locator('#activity-table tbody tr', { hasText: 'fresh-activity.com' });
+  await row.waitFor({ timeout: 15000 });
+  assert.equal(await row.locator('td[data-label="Domain"]').textContent(), 'fresh-activity.com');
+  assert.equal(await row.locator('td[data-label="Category"]').textContent(), 'white');
+  assert.equal(await row.locator('td[data-label="IP"]').textContent(), '192.0.2.77');
+  assert.doesNotMatch(await page.textContent('#activity-table'), /someone\.live@/);
+  await check('test@disposable.com', 'unknown', sandbox);
+  await page.locator('#activity-table tbody tr', { hasText: 'activity sandbox (sandbox)' }).waitFor({ timeout: 15000 });
+  assert.match(await page.textContent('#top-domains'), /mailinator\.com: \d+/);
+  assert.match(await page.textContent('#top-ips'), /203\.0\.113\.66: \d+/);
+  await shot('09-activity');
+  // whole addresses once the account says so (Color Configuration)
   await go('colors');
-  await page.uncheck('#ban-lift-never');
-  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
-  assert.equal(await overflow(), false);
-  await shot('08-narrow-360');
+  await page.check('#activity-emails');
+  await page.click('#colors-form button[type=submit]');
+  await page.waitForFunction(() => /Saved/.test(document.querySelector('#flash').textContent));
+  await go('activity');
+  await check('second.live@fresh-activity.com', '192.0.2.78');
+  await page.locator('#activity-table tbody tr', { hasText: 'second.live@fresh-activity.com' }).waitFor({ timeout: 15000 });
+  assert.match(await page.textContent('#activity-shown'), /whole addresses/);
+  await adminApi('PATCH', '/settings', { activity_emails: false });
+  // pausing stops the refresh; resuming catches up
+  const rows = () => page.locator('#activity-table tbody tr').count();
+  await page.click('#activity-pause');
+  assert.equal(await page.textContent('#activity-state'), 'Paused');
+  const before = await rows();
+  await check('third.live@fresh-activity.com', '192.0.2.79');
+  await new Promise((r) => setTimeout(r, 5000)); // more than two refresh periods
+  assert.equal(await rows(), before);
+  await page.click('#activity-pause');
+  await page.waitForFunction((n) => document.querySelectorAll('#activity-table tbody tr').length === n + 1, before);
+});
+
+// Every page at 1280 and at 360 px: screenshots of each, and at 360 nothing
+// wider than the screen and no cell squeezed to a letter per line.
+const PAGES = ['keys', 'colors', 'lists', 'usage', 'batch', 'activity', 'try'];
+
+async function squeezed() {
+  return page.evaluate(() => {
+    const bad = [];
+    for (const cell of document.querySelectorAll('main td, main th')) {
+      const r = cell.getBoundingClientRect();
+      const text = cell.textContent.trim();
+      if (!r.width || !text || cell.offsetParent === null) continue;
+      const lineHeight = parseFloat(getComputedStyle(cell).lineHeight) || 20;
+      if (text.length > 3 && r.height > 4 * lineHeight && r.width < 60) bad.push(text.slice(0, 20) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height));
+    }
+    return bad;
+  });
+}
+
+const overflowing = () => page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+
+test('every page at 1280 and 360 px: screenshots; at 360 nothing overflows or squeezes', async () => {
+  for (const width of [1280, 360]) {
+    await page.setViewportSize({ width, height: 800 });
+    for (const p of PAGES) {
+      await go(p);
+      await page.waitForTimeout(300); // its loader's rows
+      await shot(`page-${p}-${width}`);
+      if (width === 360) {
+        assert.equal(await overflowing(), false, p + ' is wider than 360 px');
+        assert.deepEqual(await squeezed(), [], p);
+        for (const b of await page.locator('main button:visible').all()) {
+          const box = await b.boundingBox();
+          assert.ok(box.height < 48 && box.x + box.width <= 360, p + ': ' + JSON.stringify(box));
+        }
+      }
+    }
+    const docs = await browser.newPage({ viewport: { width, height: 800 } });
+    await docs.goto(base + '/docs');
+    await docs.waitForSelector('#docs-ops .op');
+    await docs.screenshot({ path: path.join(SHOTS, `page-docs-${width}.png`), fullPage: false });
+    if (width === 360) assert.equal(await docs.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1), false);
+    await docs.close();
+  }
+  // the sign-in page too
+  await page.evaluate(() => sessionStorage.removeItem('uc_admin_key'));
+  await page.goto(base + '/dashboard/#signin');
+  await page.waitForSelector('#page-signin:not([hidden])');
+  await shot('page-signin-360');
+  assert.equal(await overflowing(), false);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await shot('page-signin-1280');
+  await page.fill('#signin-key', adminKey);
+  await page.click('#signin-form button');
+  await page.waitForSelector('#page-keys:not([hidden])');
+});
+
+test('keyboard, labels, spelling, assets and headers', async () => {
+  await page.setViewportSize({ width: 360, height: 800 });
   await go('keys');
   await page.fill('#key-name', 'narrow');
   await page.click('#key-create button[type=submit]');
   await page.waitForSelector('#key-new:not([hidden])');
-  assert.equal(await overflow(), false);
+  assert.equal(await overflowing(), false);
   // each key's buttons stay readable (a row, not one letter per line) and on screen
   const box = await page.locator('#keys-table tr', { hasText: 'narrow' }).locator('button', { hasText: 'Make active' }).boundingBox();
   assert.ok(box.height < 40 && box.x + box.width <= 360, JSON.stringify(box));
@@ -475,13 +630,16 @@ test('360 px wide, keyboard, assets and headers', async () => {
   const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
     .filter((e) => !e.labels || !e.labels.length).map((e) => e.id));
   assert.deepEqual(unlabelled, []);
+  // the hosted spelling, everywhere
+  const html = await (await fetch(base + '/dashboard/')).text();
+  const js = await (await fetch(base + '/dashboard/app.js')).text();
+  assert.doesNotMatch(html + js, /[Cc]olour/);
   const r = await fetch(base + '/dashboard/app.js');
   assert.equal(r.headers.get('content-type'), 'text/javascript; charset=utf-8');
   assert.match(r.headers.get('content-security-policy'), /script-src 'self'/);
   const etag = r.headers.get('etag');
   assert.equal((await fetch(base + '/dashboard/app.js', { headers: { 'If-None-Match': etag } })).status, 304);
   assert.equal((await fetch(base + '/dashboard/nope.js')).status, 404);
-  const html = await (await fetch(base + '/dashboard/')).text();
   assert.doesNotMatch(html, /<script>|onclick=|style=/); // no inline script or style
 });
 
