@@ -16,8 +16,12 @@ With --domain-age, ours also runs with RDAP domain age on (a bootstrap file and
 an RDAP server on loopback answering every domain; all cached after the
 warm-up) and the ratio to domain age off is printed.
 
+--activity-off adds a run of ours with the activity feed off (--activity-accounts
+0, on port 18093) and prints the ratio feed on / feed off: what recording every
+check for the Activity page costs.
+
 Usage: bench/http/run.py [--seconds S] [--rounds R] [--connections C]
-                         [--dns | --domain-age | --store redis]"""
+                         [--dns | --domain-age | --activity-off | --store redis]"""
 import argparse
 import datetime
 import json
@@ -101,7 +105,7 @@ def start_rdap(tmp):
     return fix, boot
 
 
-def start_ours(tmp, port=18090, dns=None, store=None, rdap_bootstrap=None):
+def start_ours(tmp, port=18090, dns=None, store=None, rdap_bootstrap=None, extra=()):
     out = open(os.path.join(tmp, f"ours-{port}.log"), "w+")
     dns_flags = ["--dns-server", dns] if dns else ["--no-dns"]
     age_flags = ["--rdap-bootstrap", rdap_bootstrap, "--rdap-server-interval", "0"] \
@@ -110,7 +114,7 @@ def start_ours(tmp, port=18090, dns=None, store=None, rdap_bootstrap=None):
     p = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--store", store,
                           "--access-log", "off",
                           "--lists", os.path.join(ROOT, "build", "lists.snap"), *age_flags,
-                          *dns_flags],
+                          *dns_flags, *extra],
                          stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_up(f"http://127.0.0.1:{port}/healthz")
@@ -279,9 +283,13 @@ def main():
     ap.add_argument("--domain-age", action="store_true",
                     help="also run ours with RDAP domain age on (a loopback RDAP server; every "
                          "domain cached after the warm-up) and print its ratio to domain age off")
+    ap.add_argument("--activity-off", action="store_true",
+                    help="also run ours with the activity feed off (--activity-accounts 0) and "
+                         "print the ratio feed on / feed off")
     args = ap.parse_args()
-    if sum(map(bool, (args.dns, args.domain_age, args.store))) > 1:
-        raise SystemExit("bench/http: one of --dns, --domain-age, --store (one spare port, 18093)")
+    if sum(map(bool, (args.dns, args.domain_age, args.activity_off, args.store))) > 1:
+        raise SystemExit("bench/http: one of --dns, --domain-age, --activity-off, --store (one "
+                         "spare port, 18093)")
     for tool in ("wrk",) if args.store else ("wrk", "nginx", "node"):
         if not shutil.which(tool):
             raise SystemExit(f"bench/http needs {tool}: run scripts/deps.sh --bench")
@@ -318,6 +326,11 @@ def main():
             ours_age, keys["usercleaning, age on"] = start_ours(tmp, 18093, rdap_bootstrap=boot)
             procs.append(ours_age)
             targets["usercleaning, age on"] = "http://127.0.0.1:18093"
+        if args.activity_off:
+            ours_off, keys["usercleaning, no feed"] = start_ours(tmp, 18093,
+                                                                 extra=["--activity-accounts", "0"])
+            procs.append(ours_off)
+            targets["usercleaning, no feed"] = "http://127.0.0.1:18093"
         results = {name: [] for name in targets}
         for name, url in targets.items():  # first contact: tables grow, pages fault in, JIT warms
             if args.warmup:
@@ -357,6 +370,9 @@ def main():
                 method="POST")).read())["domain_age"]
             print(f"ratio domain age on (cached) / off    {best['usercleaning, age on'] / best['usercleaning']:.2f}"
                   f"  (acme-corp.com's domain_age: {ages})")
+        if args.activity_off:
+            on, off = results["usercleaning"], results["usercleaning, no feed"]
+            print(f"ratio feed on / feed off              {best['usercleaning'] / best['usercleaning, no feed']:.2f}  (goal >= 0.97)")
             rounds = sorted(a[0] / b[0] for a, b in zip(on, off))
             print("  per round: " + " ".join(f"{x:.2f}" for x in rounds) +
                   f"; median {rounds[len(rounds) // 2]:.2f}")
