@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
                                  ip_len,
                                  has_key ? parsed.key : NULL};
     at = n.at;
-    uc_activity_note(a, &f, 1 + (ctl & 3), &n); /* four accounts, two feeds */
+    uc_activity_note(a, &f, (unsigned)text_len % 3, 1 + (ctl & 3), &n); /* 4 accounts, 2 feeds */
   }
   for (int64_t acc = 1; acc <= 4; acc++) {
     uc_activity_read(a, acc, 0, (unsigned)(at / 86400), &view);

@@ -22,18 +22,28 @@ struct top {
   } items[UC_ACTIVITY_TOP];
 };
 
-/* One account's feed. Its lock guards everything but `account`'s first
- * assignment, which happens before the feed is published. */
-struct feed {
-  pthread_mutex_t lock;
-  int64_t account; /* whose feed it is now (a feed is handed over past max_accounts) */
-  int64_t last_write;
-  uint64_t seq;  /* of the newest entry */
+/* What one thread wrote into a feed: its own ring and tops, so that threads
+ * checking for the same account never wait on each other or write the same
+ * memory (only the feed's seq counter is shared). Made on the thread's first
+ * write. */
+struct part {
   size_t head;   /* where the next entry goes */
   size_t filled; /* entries in the ring */
   unsigned day;  /* of the tops */
   struct top domains, ips;
   struct uc_activity_entry ring[UC_ACTIVITY_RING];
+};
+
+/* One account's feed, in UC_ACTIVITY_PARTS parts by thread (slot % parts).
+ * locks[i] guards parts[i]; a writer takes a seq under its part's lock, so a
+ * reader holding every lock sees every seq handed out. */
+#define UC_ACTIVITY_PARTS 8
+struct feed {
+  pthread_mutex_t locks[UC_ACTIVITY_PARTS];
+  _Atomic int64_t account; /* whose feed it is now (handed over past max_accounts) */
+  _Atomic int64_t last_write;
+  _Atomic uint64_t seq; /* of the newest entry */
+  struct part *parts[UC_ACTIVITY_PARTS];
 };
 
 /* The published directory: account id -> feed, immutable once published. */
@@ -90,14 +100,20 @@ uc_activity *uc_activity_new(size_t max_accounts) {
   return a;
 }
 
+static void feed_free(struct feed *f) {
+  for (int i = 0; i < UC_ACTIVITY_PARTS; i++) {
+    pthread_mutex_destroy(&f->locks[i]);
+    free(f->parts[i]);
+  }
+  free(f);
+}
+
 void uc_activity_free(uc_activity *a) {
   if (!a)
     return;
   uc_pub_release(&a->dir);
-  for (size_t i = 0; i < a->nfeeds; i++) {
-    pthread_mutex_destroy(&a->feeds[i]->lock);
-    free(a->feeds[i]);
-  }
+  for (size_t i = 0; i < a->nfeeds; i++)
+    feed_free(a->feeds[i]);
   free(a->feeds);
   pthread_mutex_destroy(&a->lock);
   free(a);
@@ -135,20 +151,45 @@ static struct dir *dir_with(uc_activity *a, int64_t account, struct feed *feed, 
   return next;
 }
 
-/* The feed longest unwritten, handed over to account at now (its entries go). */
+static void lock_all(struct feed *f) {
+  for (int i = 0; i < UC_ACTIVITY_PARTS; i++)
+    pthread_mutex_lock(&f->locks[i]);
+}
+
+static void unlock_all(struct feed *f) {
+  for (int i = UC_ACTIVITY_PARTS; i-- > 0;)
+    pthread_mutex_unlock(&f->locks[i]);
+}
+
+/* The feed longest unwritten, handed over to account at now (its entries go;
+ * the parts' memory stays for the new owner). */
 static struct feed *hand_over(uc_activity *a, int64_t account, int64_t now, int64_t *previous) {
   struct feed *oldest = a->feeds[0];
   for (size_t i = 1; i < a->nfeeds; i++)
-    if (a->feeds[i]->last_write < oldest->last_write)
+    if (atomic_load(&a->feeds[i]->last_write) < atomic_load(&oldest->last_write))
       oldest = a->feeds[i];
-  pthread_mutex_lock(&oldest->lock);
-  *previous = oldest->account;
-  size_t keep = offsetof(struct feed, account); /* the lock stays */
-  memset((char *)oldest + keep, 0, sizeof *oldest - keep);
-  oldest->account = account;
-  oldest->last_write = now; /* not the next one handed over */
-  pthread_mutex_unlock(&oldest->lock);
+  lock_all(oldest);
+  *previous = atomic_load(&oldest->account);
+  for (int i = 0; i < UC_ACTIVITY_PARTS; i++)
+    if (oldest->parts[i])
+      memset(oldest->parts[i], 0, sizeof *oldest->parts[i]);
+  atomic_store(&oldest->seq, 0);
+  atomic_store(&oldest->account, account);
+  atomic_store(&oldest->last_write, now); /* not the next one handed over */
+  unlock_all(oldest);
   return oldest;
+}
+
+static struct feed *feed_new(int64_t account, int64_t now) {
+  struct feed *f = calloc(1, sizeof *f);
+  if (!f)
+    return NULL;
+  for (int i = 0; i < UC_ACTIVITY_PARTS; i++)
+    pthread_mutex_init(&f->locks[i], NULL);
+  atomic_init(&f->account, account);
+  atomic_init(&f->last_write, now);
+  atomic_init(&f->seq, 0);
+  return f;
 }
 
 /* The account's feed, made (or handed over) and published when it has none.
@@ -164,11 +205,8 @@ static struct feed *feed_make(uc_activity *a, int64_t account, int64_t now) {
     struct feed **grown = realloc(a->feeds, (a->nfeeds + 1) * sizeof *grown);
     if (grown)
       a->feeds = grown;
-    if (grown && (f = calloc(1, sizeof *f)) != NULL) {
-      pthread_mutex_init(&f->lock, NULL);
-      f->account = account;
+    if (grown && (f = feed_new(account, now)) != NULL)
       a->feeds[a->nfeeds++] = f;
-    }
   } else if (!f) {
     f = hand_over(a, account, now, &previous);
   }
@@ -193,48 +231,52 @@ static void copy_text(char *out, size_t size, const char *s, size_t n) {
   out[k] = 0;
 }
 
-static void top_add(struct top *t, const char *name, size_t n) {
-  char key[UC_ACTIVITY_TEXT_MAX + 1];
-  copy_text(key, sizeof key, name, n);
-  uint32_t h = uc_hash(key, strlen(key), 0);
+/* Counts name (n->count hits; over: how much of it may be someone else's). */
+static void top_add(struct top *t, const char *name, uint64_t count, uint64_t over) {
+  uint32_t h = uc_hash(name, strlen(name), 0);
   size_t least = 0;
   for (size_t i = 0; i < t->n; i++) {
-    if (t->items[i].hash == h && strcmp(t->items[i].name, key) == 0) {
-      t->items[i].count++;
+    if (t->items[i].hash == h && strcmp(t->items[i].name, name) == 0) {
+      t->items[i].count += count, t->items[i].over += over;
       return;
     }
     if (t->items[i].count < t->items[least].count)
       least = i;
   }
   struct top_item *it = t->n < UC_ACTIVITY_TOP ? &t->items[t->n++] : &t->items[least];
-  it->over = it->name[0] ? it->count : 0; /* a newcomer may have been among the dropped */
-  it->count = it->over + 1;
+  uint64_t inherited = it->name[0] ? it->count : 0; /* a newcomer may have been among the dropped */
+  it->count = inherited + count, it->over = inherited + over;
   it->hash = h;
-  memcpy(it->name, key, strlen(key) + 1);
+  memcpy(it->name, name, strlen(name) + 1);
 }
 
-static void write_entry(struct feed *f, const struct uc_activity_note *n) {
-  struct uc_activity_entry *e = &f->ring[f->head];
-  e->seq = ++f->seq;
+static void top_add_text(struct top *t, const char *name, size_t n) {
+  char key[UC_ACTIVITY_TEXT_MAX + 1];
+  copy_text(key, sizeof key, name, n);
+  top_add(t, key, 1, 0);
+}
+
+static void write_entry(struct part *p, uint64_t seq, const struct uc_activity_note *n) {
+  struct uc_activity_entry *e = &p->ring[p->head];
+  e->seq = seq;
   e->at = n->at, e->key_id = n->key_id, e->key_type = n->key_type;
   e->outcome = n->outcome, e->type = n->type, e->is_address = n->is_address;
   copy_text(e->text, sizeof e->text, n->text, n->text_len);
   copy_text(e->ip, sizeof e->ip, n->ip, n->ip ? n->ip_len : 0);
-  f->head = (f->head + 1) % UC_ACTIVITY_RING;
-  if (f->filled < UC_ACTIVITY_RING)
-    f->filled++;
-  f->last_write = n->at;
+  p->head = (p->head + 1) % UC_ACTIVITY_RING;
+  if (p->filled < UC_ACTIVITY_RING)
+    p->filled++;
 }
 
 /* Today's tops: live keys' black answers (domain and IP) and bans (IP). */
-static void count_blocked(struct feed *f, const struct uc_activity_note *n) {
+static void count_blocked(struct part *p, const struct uc_activity_note *n) {
   unsigned day = (unsigned)(n->at / 86400);
   if (n->key_type != UC_KEY_ACTIVE || (n->outcome != UC_BLACK && n->outcome != UC_USAGE_BANNED))
     return;
-  if (day != f->day) {
-    memset(&f->domains, 0, sizeof f->domains);
-    memset(&f->ips, 0, sizeof f->ips);
-    f->day = day;
+  if (day != p->day) {
+    memset(&p->domains, 0, sizeof p->domains);
+    memset(&p->ips, 0, sizeof p->ips);
+    p->day = day;
   }
   if (n->outcome == UC_BLACK && n->text) {
     const char *d = n->text;
@@ -242,13 +284,33 @@ static void count_blocked(struct feed *f, const struct uc_activity_note *n) {
     const char *at = n->is_address ? memrchr(d, '@', len) : NULL;
     if (at)
       len -= (size_t)(at + 1 - d), d = at + 1;
-    top_add(&f->domains, d, len);
+    top_add_text(&p->domains, d, len);
   }
   if (n->ip_key)
-    top_add(&f->ips, n->ip_key, strlen(n->ip_key));
+    top_add_text(&p->ips, n->ip_key, strlen(n->ip_key));
 }
 
-void uc_activity_note(uc_activity *a, struct uc_follower *fl, int64_t account,
+/* Writes n into part i of f when f is still account's; 0 when it was handed over. */
+static int write_part(struct feed *f, unsigned i, int64_t account,
+                      const struct uc_activity_note *n) {
+  int mine = 0;
+  pthread_mutex_lock(&f->locks[i]);
+  if (atomic_load_explicit(&f->account, memory_order_relaxed) == account) {
+    if (!f->parts[i])
+      f->parts[i] = calloc(1, sizeof *f->parts[i]); /* NULL: this note is dropped */
+    if (f->parts[i]) {
+      write_entry(f->parts[i], atomic_fetch_add(&f->seq, 1) + 1, n);
+      count_blocked(f->parts[i], n);
+    }
+    if (atomic_load_explicit(&f->last_write, memory_order_relaxed) < n->at)
+      atomic_store_explicit(&f->last_write, n->at, memory_order_relaxed);
+    mine = 1;
+  }
+  pthread_mutex_unlock(&f->locks[i]);
+  return mine;
+}
+
+void uc_activity_note(uc_activity *a, struct uc_follower *fl, unsigned slot, int64_t account,
                       const struct uc_activity_note *n) {
   if (!a)
     return;
@@ -258,17 +320,13 @@ void uc_activity_note(uc_activity *a, struct uc_follower *fl, int64_t account,
   for (int tries = 0; tries < 2; tries++) {
     if (!f && !(f = feed_make(a, account, n->at)))
       return;
-    pthread_mutex_lock(&f->lock);
-    if (f->account == account) { /* not handed over since this thread's directory */
-      write_entry(f, n);
-      count_blocked(f, n);
-      pthread_mutex_unlock(&f->lock);
+    if (write_part(f, slot % UC_ACTIVITY_PARTS, account, n))
       return;
-    }
-    pthread_mutex_unlock(&f->lock);
-    f = NULL;
+    f = NULL; /* handed over since this thread's directory: ask again */
   }
 }
+
+static int by_count(const void *x, const void *y);
 
 static int by_count(const void *x, const void *y) {
   const struct uc_activity_top *a = x, *b = y;
@@ -277,16 +335,95 @@ static int by_count(const void *x, const void *y) {
   return strcmp(a->name, b->name);
 }
 
-static size_t top_copy(const struct top *t, struct uc_activity_top *out) {
-  struct uc_activity_top all[UC_ACTIVITY_TOP];
-  for (size_t i = 0; i < t->n; i++) {
-    memcpy(all[i].name, t->items[i].name, sizeof all[i].name);
-    all[i].count = t->items[i].count, all[i].over = t->items[i].over;
+static int by_seq_desc(const void *x, const void *y) {
+  uint64_t a = ((const struct uc_activity_entry *)x)->seq;
+  uint64_t b = ((const struct uc_activity_entry *)y)->seq;
+  return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/* Merging the parts' tops keeps Space-Saving's promise: a name absent from a
+ * full part may still have up to that part's least count there, so that much
+ * is added to its count and to its over. */
+struct merged {
+  size_t n;
+  struct uc_activity_top *items; /* UC_ACTIVITY_PARTS * UC_ACTIVITY_TOP */
+};
+
+static int by_name(const void *x, const void *y) {
+  return strcmp(((const struct uc_activity_top *)x)->name,
+                ((const struct uc_activity_top *)y)->name);
+}
+
+static uint64_t least(const struct top *t) {
+  uint64_t m = UINT64_MAX;
+  for (size_t i = 0; i < t->n; i++)
+    m = t->items[i].count < m ? t->items[i].count : m;
+  return m;
+}
+
+static int has(const struct top *t, const char *name) {
+  for (size_t i = 0; i < t->n; i++)
+    if (strcmp(t->items[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
+/* tops[0..n): the parts' tables of today. The most counted first into out. */
+static size_t tops_merged(const struct top *const *tops, size_t n, struct merged *m,
+                          struct uc_activity_top *out) {
+  m->n = 0;
+  for (size_t p = 0; p < n; p++)
+    for (size_t i = 0; i < tops[p]->n; i++) {
+      struct uc_activity_top *t = &m->items[m->n++];
+      memcpy(t->name, tops[p]->items[i].name, sizeof t->name);
+      t->count = tops[p]->items[i].count, t->over = tops[p]->items[i].over;
+    }
+  qsort(m->items, m->n, sizeof *m->items, by_name);
+  size_t k = 0;
+  for (size_t i = 0; i < m->n; i++) { /* one row per name: counts and overs add up */
+    if (k && strcmp(m->items[k - 1].name, m->items[i].name) == 0) {
+      m->items[k - 1].count += m->items[i].count, m->items[k - 1].over += m->items[i].over;
+      continue;
+    }
+    m->items[k++] = m->items[i];
   }
-  qsort(all, t->n, sizeof all[0], by_count);
-  size_t n = t->n < UC_ACTIVITY_TOP_SHOWN ? t->n : UC_ACTIVITY_TOP_SHOWN;
-  memcpy(out, all, n * sizeof all[0]);
-  return n;
+  m->n = k;
+  for (size_t p = 0; p < n; p++) {
+    uint64_t low = tops[p]->n == UC_ACTIVITY_TOP ? least(tops[p]) : 0;
+    for (size_t i = 0; low && i < m->n; i++)
+      if (!has(tops[p], m->items[i].name))
+        m->items[i].count += low, m->items[i].over += low;
+  }
+  qsort(m->items, m->n, sizeof *m->items, by_count);
+  size_t shown = m->n < UC_ACTIVITY_TOP_SHOWN ? m->n : UC_ACTIVITY_TOP_SHOWN;
+  memcpy(out, m->items, shown * sizeof *out);
+  return shown;
+}
+
+/* Every part's entries newer than since, newest first, at most a ring's
+ * worth (scratch: room for every part's ring), and today's tops merged. */
+static void read_parts(struct feed *f, uint64_t since, unsigned today,
+                       struct uc_activity_entry *scratch, struct merged *m,
+                       struct uc_activity_view *out) {
+  const struct top *domains[UC_ACTIVITY_PARTS], *ips[UC_ACTIVITY_PARTS];
+  size_t n = 0, nt = 0;
+  for (int i = 0; i < UC_ACTIVITY_PARTS; i++) {
+    const struct part *p = f->parts[i];
+    for (size_t k = 0; p && k < p->filled; k++) { /* newest first */
+      const struct uc_activity_entry *e =
+          &p->ring[(p->head + UC_ACTIVITY_RING - 1 - k) % UC_ACTIVITY_RING];
+      if (e->seq <= since)
+        break;
+      scratch[n++] = *e;
+    }
+    if (p && p->day == today)
+      domains[nt] = &p->domains, ips[nt++] = &p->ips;
+  }
+  qsort(scratch, n, sizeof *scratch, by_seq_desc);
+  out->n = n < UC_ACTIVITY_RING ? n : UC_ACTIVITY_RING;
+  memcpy(out->entries, scratch, out->n * sizeof *scratch);
+  out->ndomains = tops_merged(domains, nt, m, out->domains);
+  out->nips = tops_merged(ips, nt, m, out->ips);
 }
 
 void uc_activity_read(uc_activity *a, int64_t account, uint64_t since, unsigned today,
@@ -296,22 +433,18 @@ void uc_activity_read(uc_activity *a, int64_t account, uint64_t since, unsigned 
   struct dir_slot *s = d ? uc_table_find(&d->t, account_hash(account), slot_eq, &account) : NULL;
   struct feed *f = s ? s->feed : NULL;
   dir_unref(d);
-  if (!f)
-    return;
-  pthread_mutex_lock(&f->lock);
-  if (f->account == account) {
-    out->last_seq = f->seq;
-    for (size_t i = 0; i < f->filled; i++) { /* newest first */
-      const struct uc_activity_entry *e =
-          &f->ring[(f->head + UC_ACTIVITY_RING - 1 - i) % UC_ACTIVITY_RING];
-      if (e->seq <= since)
-        break;
-      out->entries[out->n++] = *e;
+  struct uc_activity_entry *scratch =
+      f ? malloc(UC_ACTIVITY_PARTS * UC_ACTIVITY_RING * sizeof *scratch) : NULL;
+  struct merged m = {0, scratch ? malloc(UC_ACTIVITY_PARTS * UC_ACTIVITY_TOP * sizeof *m.items)
+                                : NULL};
+  if (m.items) {
+    lock_all(f); /* every seq handed out is written: last_seq hides nothing */
+    if (atomic_load(&f->account) == account) {
+      out->last_seq = atomic_load(&f->seq);
+      read_parts(f, since, today, scratch, &m, out);
     }
-    if (f->day == today) {
-      out->ndomains = top_copy(&f->domains, out->domains);
-      out->nips = top_copy(&f->ips, out->ips);
-    }
+    unlock_all(f);
   }
-  pthread_mutex_unlock(&f->lock);
+  free(m.items);
+  free(scratch);
 }

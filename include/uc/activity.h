@@ -2,20 +2,24 @@
  * last UC_ACTIVITY_RING answers (time, domain or whole address, outcome,
  * type, key, IP) and today's most blocked domains and IPs.
  *
- * Memory is bounded: a ring of UC_ACTIVITY_RING entries and two top tables
- * of UC_ACTIVITY_TOP entries per account, for at most max_accounts accounts
- * (a new account past that takes over the feed of the one written to longest
+ * Memory is bounded: per account, for each of up to 8 threads that answered
+ * its checks, a ring of UC_ACTIVITY_RING entries and two top tables of
+ * UC_ACTIVITY_TOP entries (about 90 KB), for at most max_accounts accounts (a
+ * new account past that takes over the feed of the one written to longest
  * ago). It lives in the server's memory only: a restart starts afresh, and on
  * a store shared by several servers each shows the checks it answered.
  *
  * Today's tops count, per UTC day, the domains of black answers and the IPs
  * of black and 403 "banned" answers of live keys, with the Space-Saving
- * algorithm: exact while a day has at most UC_ACTIVITY_TOP distinct names,
- * past that a count may be too high by at most the `over` it shows.
+ * algorithm per part, merged: exact while a day has at most UC_ACTIVITY_TOP
+ * distinct names, past that a count may be too high by at most the `over` it
+ * shows, and is never too low.
  *
- * Threads: one lock per account, taken only by that account's checks; the
- * account's feed is found through a published directory each thread follows
- * (include/uc/follow.h), so checks of different accounts share no lock.
+ * Threads: a check writes into its thread's part of the account's feed,
+ * under that part's own lock, and takes the entry's number from the feed's
+ * counter (the one shared write); the feed is found through a published
+ * directory each thread follows (include/uc/follow.h). A read takes every
+ * part's lock at once and merges them.
  * Layout and bounds: docs/internals/activity.md. */
 #ifndef UC_ACTIVITY_H
 #define UC_ACTIVITY_H
@@ -60,9 +64,9 @@ struct uc_activity_note {
   const char *ip_key; /* canonical (uc_ip_parse), or NULL when ip is not an address */
 };
 
-/* Records n for account (f: the calling thread's follower). Drops it
- * silently on ENOMEM. */
-void uc_activity_note(uc_activity *a, struct uc_follower *f, int64_t account,
+/* Records n for account (f: the calling thread's follower; slot: its index,
+ * so that threads write into parts of their own). Drops it silently on ENOMEM. */
+void uc_activity_note(uc_activity *a, struct uc_follower *f, unsigned slot, int64_t account,
                       const struct uc_activity_note *n);
 
 struct uc_activity_entry {

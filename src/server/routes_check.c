@@ -51,7 +51,7 @@ static void note_activity(struct srv *s, struct req *r, unsigned outcome, uc_typ
                                p->ip,
                                p->ip_len,
                                ip_key};
-  uc_activity_note(s->activity, &r->w->activity, p->auth.account->id, &n);
+  uc_activity_note(s->activity, &r->w->activity, r->w->index, p->auth.account->id, &n);
 }
 
 static const char banned_msg[] =
@@ -135,8 +135,10 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, struct re
     srv_metrics_check(&r->w->n, res);
   if (s->activity && !p->dry) {
     char whole[UC_LOCAL_MAX + 1 + UC_DISPLAY_MAX + 1]; /* fits: the feed cuts it */
-    int len = snprintf(whole, sizeof whole, "%.*s@%s", (int)res->email.local_len, res->email.local,
-                       res->email.display);
+    int len = set->activity_emails
+                  ? snprintf(whole, sizeof whole, "%.*s@%s", (int)res->email.local_len,
+                             res->email.local, res->email.display)
+                  : 0;
     note_activity(s, r, (unsigned)res->category, res->type, res->email.display,
                   res->email.display_len, whole, (size_t)len);
   }

@@ -30,7 +30,7 @@ static void test_ring_keeps_the_last_200_newest_first(void **state) {
   for (int i = 1; i <= 250; i++) {
     snprintf(dom, sizeof dom, "d%d.com", i);
     struct uc_activity_note n = note(DAY0 + i, i % 3 ? UC_WHITE : UC_BLACK, dom, "203.0.113.1");
-    uc_activity_note(a, &f, 1, &n);
+    uc_activity_note(a, &f, 0, 1, &n);
   }
   uc_activity_read(a, 1, 0, (unsigned)(DAY0 / 86400), v);
   assert_int_equal(v->last_seq, 250);
@@ -67,14 +67,14 @@ static void test_text_is_kept_safe_and_bounded(void **state) {
   for (size_t i = 0; i < 2; i++) {
     struct uc_activity_note n = note(DAY0, UC_WHITE, "", "1.2.3.4\r\nX: y");
     n.text = texts[i], n.text_len = lens[i];
-    uc_activity_note(a, &f, 1, &n);
+    uc_activity_note(a, &f, 0, 1, &n);
   }
   uc_activity_read(a, 1, 0, (unsigned)(DAY0 / 86400), v);
   assert_string_equal(v->entries[1].text, "x?y?z?.com");
   assert_string_equal(v->entries[1].ip, "1.2.3.4??X: y");
   assert_int_equal(strlen(v->entries[0].text), UC_ACTIVITY_TEXT_MAX - 1); /* é not split */
   struct uc_activity_note none = note(DAY0, UC_WHITE, "a.com", NULL);
-  uc_activity_note(a, &f, 1, &none);
+  uc_activity_note(a, &f, 0, 1, &none);
   uc_activity_read(a, 1, 2, (unsigned)(DAY0 / 86400), v);
   assert_string_equal(v->entries[0].ip, "");
   uc_activity_follower_drop(a, &f);
@@ -90,20 +90,20 @@ static void test_tops_count_what_was_blocked_today(void **state) {
   struct uc_activity_note n;
   for (int i = 0; i < 3; i++) {
     n = note(DAY0 + 10, UC_BLACK, "spam.com", "203.0.113.9");
-    uc_activity_note(a, &f, 1, &n);
+    uc_activity_note(a, &f, 0, 1, &n);
   }
   n = note(DAY0 + 11, UC_BLACK, "x@other.com", "203.0.113.8");
   n.is_address = 1; /* the domain of a whole address counts */
-  uc_activity_note(a, &f, 1, &n);
+  uc_activity_note(a, &f, 0, 1, &n);
   n = note(DAY0 + 12, UC_USAGE_BANNED, "gmail.com", "203.0.113.9"); /* the IP, not the domain */
-  uc_activity_note(a, &f, 1, &n);
+  uc_activity_note(a, &f, 0, 1, &n);
   n = note(DAY0 + 13, UC_WHITE, "gmail.com", "203.0.113.7"); /* not blocked */
-  uc_activity_note(a, &f, 1, &n);
+  uc_activity_note(a, &f, 0, 1, &n);
   n = note(DAY0 + 14, UC_BLACK, "sandbox.com", "203.0.113.6");
   n.key_type = UC_KEY_SANDBOX; /* not a live answer */
-  uc_activity_note(a, &f, 1, &n);
+  uc_activity_note(a, &f, 0, 1, &n);
   n = note(DAY0 + 15, UC_BLACK, "noip.com", NULL);
-  uc_activity_note(a, &f, 1, &n);
+  uc_activity_note(a, &f, 0, 1, &n);
   uc_activity_read(a, 1, 0, (unsigned)(DAY0 / 86400), v);
   assert_int_equal(v->ndomains, 3);
   assert_string_equal(v->domains[0].name, "spam.com");
@@ -118,7 +118,7 @@ static void test_tops_count_what_was_blocked_today(void **state) {
                    v); /* tomorrow: yesterday's are not shown */
   assert_int_equal(v->ndomains, 0);
   n = note(DAY0 + 86400 + 5, UC_BLACK, "new.com", NULL); /* the first of a new day resets them */
-  uc_activity_note(a, &f, 1, &n);
+  uc_activity_note(a, &f, 0, 1, &n);
   uc_activity_read(a, 1, 0, (unsigned)(DAY0 / 86400) + 1, v);
   assert_int_equal(v->ndomains, 1);
   assert_string_equal(v->domains[0].name, "new.com");
@@ -146,7 +146,7 @@ static void test_tops_stay_bounded_and_honest(void **state) {
     truth[k]++;
     snprintf(dom, sizeof dom, "n%d.com", k);
     struct uc_activity_note n = note(DAY0 + 1, UC_BLACK, dom, NULL);
-    uc_activity_note(a, &f, 1, &n);
+    uc_activity_note(a, &f, (unsigned)(x >> 20) % 5, 1, &n); /* written by five threads' parts */
   }
   uc_activity_read(a, 1, 0, (unsigned)(DAY0 / 86400), v);
   assert_int_equal(v->ndomains, UC_ACTIVITY_TOP_SHOWN);
@@ -169,13 +169,13 @@ static void test_account_limit_hands_over_the_oldest_feed(void **state) {
   struct uc_follower f = {0}, g = {0};
   struct uc_activity_view *v = view();
   struct uc_activity_note n = note(DAY0 + 1, UC_WHITE, "one.com", NULL);
-  uc_activity_note(a, &f, 1, &n);
+  uc_activity_note(a, &f, 0, 1, &n);
   n.at = DAY0 + 2, n.text = "two.com", n.text_len = strlen(n.text);
-  uc_activity_note(a, &g, 2, &n);
+  uc_activity_note(a, &g, 1, 2, &n);
   n.at = DAY0 + 3, n.text = "one.com", n.text_len = strlen(n.text);
-  uc_activity_note(a, &g, 1, &n); /* 1 is now the more recent */
+  uc_activity_note(a, &g, 1, 1, &n); /* 1 is now the more recent */
   n.at = DAY0 + 4, n.text = "three.com", n.text_len = strlen(n.text);
-  uc_activity_note(a, &f, 3, &n); /* takes 2's */
+  uc_activity_note(a, &f, 0, 3, &n); /* takes 2's */
   uc_activity_read(a, 2, 0, 0, v);
   assert_int_equal(v->n, 0);
   uc_activity_read(a, 1, 0, 0, v);
@@ -186,7 +186,7 @@ static void test_account_limit_hands_over_the_oldest_feed(void **state) {
   assert_int_equal(v->entries[0].seq, 1); /* a fresh feed */
   n.at = DAY0 + 5, n.text = "two.com",
   n.text_len = strlen(n.text); /* g still follows a directory where 2 had a feed */
-  uc_activity_note(a, &g, 2, &n);
+  uc_activity_note(a, &g, 1, 2, &n);
   uc_activity_read(a, 2, 0, 0, v);
   assert_int_equal(v->n, 1);
   uc_activity_read(a, 1, 0, 0, v); /* 1 was written longest ago now */
@@ -202,6 +202,7 @@ static void test_account_limit_hands_over_the_oldest_feed(void **state) {
 struct writer {
   uc_activity *a;
   int64_t account;
+  unsigned slot;
 };
 
 static void *write_many(void *arg) {
@@ -209,7 +210,7 @@ static void *write_many(void *arg) {
   struct uc_follower f = {0};
   for (int i = 0; i < 5000; i++) {
     struct uc_activity_note n = note(DAY0 + i, UC_BLACK, "spam.com", "198.51.100.1");
-    uc_activity_note(w->a, &f, w->account + (i % 2), &n);
+    uc_activity_note(w->a, &f, w->slot, w->account + (i % 2), &n);
   }
   uc_activity_follower_drop(w->a, &f);
   return NULL;
@@ -223,7 +224,8 @@ static void test_threads(void **state) {
   pthread_t t[4];
   struct writer w[4];
   for (int i = 0; i < 4; i++) {
-    w[i] = (struct writer){a, 10 + (i % 2) * 2}; /* accounts 10, 11, 12, 13 */
+    w[i] = (struct writer){a, 10 + (i % 2) * 2,
+                           (unsigned)i % 3}; /* accounts 10..13; two share a part */
     assert_int_equal(pthread_create(&t[i], NULL, write_many, &w[i]), 0);
   }
   for (int i = 0; i < 4; i++)
@@ -234,6 +236,9 @@ static void test_threads(void **state) {
     assert_int_equal(v->n, UC_ACTIVITY_RING);
     for (size_t i = 1; i < v->n; i++)
       assert_int_equal(v->entries[i].seq, v->entries[i - 1].seq - 1);
+    assert_string_equal(v->domains[0].name, "spam.com"); /* the parts' tops add up */
+    assert_int_equal(v->domains[0].count, 5000);
+    assert_int_equal(v->domains[0].over, 0);
   }
   uc_activity_free(a);
   free(v);
