@@ -539,8 +539,7 @@ test('activity shows the last checks live: domains only unless the account shows
   // whole addresses once the account says so (Color Configuration)
   await go('colors');
   await page.check('#activity-emails');
-  await page.click('#colors-form button[type=submit]');
-  await page.waitForFunction(() => /Saved/.test(document.querySelector('#flash').textContent));
+  await saveColors();
   await go('activity');
   await check('second.live@fresh-activity.com', '192.0.2.78');
   await page.locator('#activity-table tbody tr', { hasText: 'second.live@fresh-activity.com' }).waitFor({ timeout: 15000 });
