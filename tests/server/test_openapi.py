@@ -152,6 +152,15 @@ def test_real_answers_match_the_document(make_server, dns):
     api.call("POST", qe, key=key, params={"email": "a@gmail.com"}, data="x" * 70000, expect=413)
     api.call("POST", qe, key=key, params={"email": "a@b.com"}, headers={"X-Big": "x" * 40000}, expect=431)
 
+    # a key's rate limit: the second check within the second answers 429 with Retry-After
+    api.call("PATCH", "/v1/admin/settings", json={"rate_limit_per_second": 1, "rate_limit_burst": 1},
+             expect=200)
+    for path, kw in ((j, {"json": {"email": "a@gmail.com"}}), (qe, {"params": {"email": "a@gmail.com"}})):
+        codes = [api.call("POST", path, key=key, **kw).status_code for _ in range(3)]
+        assert 429 in codes, codes
+    api.call("PATCH", "/v1/admin/settings", json={"rate_limit_per_second": 0, "rate_limit_burst": 0},
+             expect=200)
+
     # ---- the admin API ----
     api.call("GET", "/v1/admin/settings", expect=200)
     api.call("PATCH", "/v1/admin/settings", json={"ban_threshold": 6, "colors": {"no website": "grey"}}, expect=200)
@@ -223,6 +232,7 @@ def test_real_answers_match_the_document(make_server, dns):
     api.call("PATCH", k, "/v1/admin/keys/1", key=None, json={}, expect=401)
     api.call("DELETE", k, "/v1/admin/keys/1", key=key, expect=403)
     api.call("DELETE", k, "/v1/admin/keys/1", key=None, expect=401)
+    api.call("GET", "/v1/admin/sources", expect=200)
     api.call("GET", "/v1/admin/usage", params={"days": 7}, expect=200)
     api.call("GET", "/v1/admin/usage", params={"days": 0}, expect=422)
     api.call("POST", "/v1/admin/usage", expect=405)
