@@ -385,6 +385,7 @@ async function loadSources() {
       el('td', { class: 'num' }, src.entries.toLocaleString('en')), el('td', {}, update),
       el('td', { class: src.last_error ? 'bad' : '' }, error)));
   }
+  labelCells($('#sources-table'));
 }
 
 function renderList() {

@@ -106,7 +106,7 @@ def test_store_by_url_and_environment(tmp_path):
     try:
         assert s.check("a@gmail.com").status_code == 200
         assert path.exists()
-        assert "usercleaning" in s.stdout() and f"store {path}" in s.stdout()  # the file
+        assert "usercleaning" in s.stdout() and f"store sqlite {path}" in s.stdout()  # the file
         p = cli("keys", "list", "--store", f"sqlite://{path}")
         assert p.returncode == 0 and "default admin" in p.stdout
         p = cli("keys", "list", env={"USER_CLEANING_STORE": f"sqlite://{path}"})

@@ -33,7 +33,7 @@ def test_first_start_prints_the_integration_key_first_and_labels_each(tmp_path):
                          out)
         curl = re.search(r"curl .*?\n.*?Bearer (ucl_\w+)", out).group(1)
         assert curl.startswith("ucl_live_")  # the printed curl uses the integration key
-        assert f"Store: {s.db}" in out and f"store {s.db}" in out  # absolute paths
+        assert f"Store: {s.db}" in out and f"store sqlite {s.db}" in out  # absolute paths
         assert "/docs" in out
         # the printed "Lost a key?" command works as printed, from any directory
         line = re.search(r"Lost a key\?.*\n\s+(\S+ keys create .*)", out).group(1)
