@@ -63,8 +63,8 @@ function operation(path, method, op) {
     sec.append(el('h4', {}, 'Parameters'), ul);
   }
   if (op.requestBody) {
-    const c = op.requestBody.content['application/json'];
-    sec.append(el('h4', {}, 'Body'), fieldsTable(c.schema));
+    const [type, c] = Object.entries(op.requestBody.content)[0];
+    sec.append(el('h4', {}, 'Body (' + type + ')'), fieldsTable(c.schema));
     const ex = example(c);
     if (ex) sec.append(ex);
   }

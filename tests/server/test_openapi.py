@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import sys
+import time
 
 import jsonschema
 import pytest
@@ -17,6 +18,7 @@ from conftest import ROOT
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 from dnsfix import ZONE, DnsFixture  # noqa: E402
+from redisfix import RedisFixture  # noqa: E402
 
 DOC_PATH = os.path.join(ROOT, "docs", "openapi.json")
 DOC = json.load(open(DOC_PATH))
@@ -119,8 +121,8 @@ def test_every_route_of_the_server_is_documented():
         assert any(p == f"/v1/admin/{res}" or p.startswith(f"/v1/admin/{res}/") for p in paths), res
 
 
-def test_real_answers_match_the_document(make_server, dns):
-    s = make_server("--dns-server", dns.server, "--dns-timeout", "300")
+def test_real_answers_match_the_document(make_server, dns, tmp_path):
+    s = make_server("--dns-server", dns.server, "--dns-timeout", "300", "--batch-upload-limit", "4096")
     api = Api(s)
     key, adm = s.key, s.admin_key
     j = "/v1/email/check"
@@ -258,9 +260,35 @@ def test_real_answers_match_the_document(make_server, dns):
     api.call("POST", t, key=key, json={"email": "a@b.com"}, expect=403)
     api.call("POST", t, key=None, json={"email": "a@b.com"}, expect=401)
 
+    # ---- batch: upload, list, follow, download, delete, and each refusal ----
+    bc = "/v1/external-api-requests/batch-check-emails"
+    bt, bd = bc + "/{task_id}", bc + "/{task_id}/download"
+    up = lambda name, body, **form: api.call(  # noqa: E731
+        "POST", bc, key=key, files={"file": (name, body)}, data={"project_name": "t", **form})
+    task = up("list.csv", b"email,name\na@mailinator.com,A\nb@gmail.com,B\n", expect=200).json()
+    tid = task["task_id"]
+    deadline = time.time() + 60
+    while api.call("GET", bt, f"{bc}/{tid}", key=key).json()["status"] == "processing":
+        assert time.time() < deadline
+        time.sleep(0.1)
+    api.call("GET", bc, key=key, expect=200)
+    r = api.call("GET", bd, f"{bc}/{tid}/download", key=key, expect=200)
+    assert r.text.startswith("email,name,category,domain_type")
+    api.call("GET", bd, f"{bc}/{'0' * 8}-0000-0000-0000-{'0' * 12}/download", key=key, expect=404)
+    api.call("GET", bt, f"{bc}/nope", key=key, expect=404)
+    api.call("DELETE", bt, f"{bc}/{tid}", key=key, expect=200)
+    api.call("DELETE", bt, f"{bc}/{tid}", key=key, expect=404)
+    up("list.pdf", b"email\na@b.com\n", expect=400)
+    up("big.csv", b"email\n" + b"a@gmail.com\n" * 500, expect=413)
+    api.call("POST", bc, key=key, files={"file": ("l.csv", b"email\n")}, expect=422)
+    api.call("PUT", bc, key=key, expect=405)
+    api.call("POST", bt, f"{bc}/{tid}", key=key, expect=405)
+    api.call("POST", bd, f"{bc}/{tid}/download", key=key, expect=405)
+
     # ---- every operation that takes a key refuses none (401), a wrong one (401) and the
     # other kind (403) as documented; every path refuses a method it does not have (405)
-    sample = {"{ip}": "203.0.113.1", "{color}": "black", "{domain}": "x.com", "{id}": "1"}
+    sample = {"{ip}": "203.0.113.1", "{color}": "black", "{domain}": "x.com", "{id}": "1",
+              "{task_id}": tid}
     for template, item in DOC["paths"].items():
         path = template
         for name, value in sample.items():
@@ -268,9 +296,11 @@ def test_real_answers_match_the_document(make_server, dns):
         for m, op in item.items():
             if op.get("security") == []:
                 continue
-            other = adm if template in (j, qe) else key
             api.call(m.upper(), template, path, key=None, json={}, expect=401)
             api.call(m.upper(), template, path, key="ucl_live_x", json={}, expect=401)
+            if template.startswith(bc):
+                continue  # batch takes check keys and the admin key alike: no 403
+            other = adm if template in (j, qe) else key
             api.call(m.upper(), template, path, key=other, json={"email": "a@b.com"}, expect=403)
         missing = [m for m in ("OPTIONS", "PUT", "PATCH", "DELETE", "POST") if m.lower() not in item]
         if "405" in next(iter(item.values()))["responses"]:
@@ -285,6 +315,19 @@ def test_real_answers_match_the_document(make_server, dns):
     off = Api(make_server("--activity-accounts", "0"))
     off.seen = api.seen
     off.call("GET", "/v1/admin/activity", expect=503)
+    # a store that keeps no batch tasks (Redis)
+    redis = RedisFixture(tmp_path)
+    try:
+        on_redis = Api(make_server(store=redis.url))
+        on_redis.seen = api.seen
+        on_redis.call("POST", bc, key=on_redis.s.key, files={"file": ("a.csv", b"email\na@b.com\n")},
+                      data={"project_name": "t"}, expect=503)
+        on_redis.call("GET", bc, key=on_redis.s.key, expect=503)
+        for path in (bt, bd):
+            on_redis.call("GET", path, path.replace("{task_id}", tid), key=on_redis.s.key, expect=503)
+        on_redis.call("DELETE", bt, bt.replace("{task_id}", tid), key=on_redis.s.key, expect=503)
+    finally:
+        redis.stop()
 
     # every documented operation and status was produced
     ops = {(p, m) for p, m, _ in api.seen}
