@@ -179,6 +179,8 @@ test('a ban made through the check API shows up; the section says what it lists 
 
 test('threshold and colours changed in the UI are followed by the check API', async () => {
   await go('colors');
+  // the page's loader fills the form: typing before it does would mix "5" and "2"
+  await page.waitForFunction(() => document.querySelector('#ban-threshold').value === '5');
   await page.fill('#ban-threshold', '2');
   await page.selectOption('select[data-type="multi-alias services"]', 'black');
   await page.selectOption('select[data-type="suspicious signs"]', 'white');

@@ -271,7 +271,12 @@ def test_migrate_sqlite_to_redis_and_back(tmp_path, redis):
     d.mkdir()
     two = Server(d, store=redis.url, keys=(one.admin_key, one.key))  # the same keys work
     try:
-        assert {p: admin(two, "GET", p).json() for p in before} == before
+        after = {p: admin(two, "GET", p).json() for p in before}
+        for view in (before, after):  # admin calls move the admin key's last use: no data
+            for k in view["/keys"]["keys"]:
+                if k["type"] == "admin":
+                    k.pop("last_used_at")
+        assert after == before
         assert two.check("a@gmail.com", ip=ip).status_code == 403  # the ban came along
         assert two.check("bob@blocked-shop.com").json()["category"] == "black"
     finally:
