@@ -30,6 +30,7 @@ struct part {
   size_t head;   /* where the next entry goes */
   size_t filled; /* entries in the ring */
   unsigned day;  /* of the tops */
+  uint64_t sent; /* the newest seq a flush wrote to the shared store */
   struct top domains, ips;
   struct uc_activity_entry ring[UC_ACTIVITY_RING];
 };
@@ -57,7 +58,8 @@ struct dir_slot {
 };
 
 struct uc_activity {
-  pthread_mutex_t lock; /* making feeds and directories */
+  pthread_mutex_t lock;       /* making feeds and directories */
+  pthread_mutex_t flush_lock; /* one flush at a time; taken before lock and part locks */
   size_t max, nfeeds;
   struct feed **feeds; /* every feed made, for handing the oldest over */
   struct uc_pub dir;
@@ -94,6 +96,7 @@ uc_activity *uc_activity_new(size_t max_accounts) {
   }
   a->max = max_accounts ? max_accounts : UC_ACTIVITY_ACCOUNTS_DEFAULT;
   pthread_mutex_init(&a->lock, NULL);
+  pthread_mutex_init(&a->flush_lock, NULL);
   atomic_init(&d->refs, 1);
   uc_table_init(&d->t, sizeof(struct dir_slot), UC_TABLE_TAGS_APART);
   uc_pub_init(&a->dir, d, dir_ref, dir_unref);
@@ -116,6 +119,7 @@ void uc_activity_free(uc_activity *a) {
     feed_free(a->feeds[i]);
   free(a->feeds);
   pthread_mutex_destroy(&a->lock);
+  pthread_mutex_destroy(&a->flush_lock);
   free(a);
 }
 
@@ -250,44 +254,51 @@ static void top_add(struct top *t, const char *name, uint64_t count, uint64_t ov
   memcpy(it->name, name, strlen(name) + 1);
 }
 
-static void top_add_text(struct top *t, const char *name, size_t n) {
-  char key[UC_ACTIVITY_TEXT_MAX + 1];
-  copy_text(key, sizeof key, name, n);
-  top_add(t, key, 1, 0);
-}
-
-static void write_entry(struct part *p, uint64_t seq, const struct uc_activity_note *n) {
+/* The new entry, at the ring's head. */
+static struct uc_activity_entry *write_entry(struct part *p, uint64_t seq,
+                                             const struct uc_activity_note *n) {
   struct uc_activity_entry *e = &p->ring[p->head];
   e->seq = seq;
   e->at = n->at, e->key_id = n->key_id, e->key_type = n->key_type;
   e->outcome = n->outcome, e->type = n->type, e->is_address = n->is_address;
   copy_text(e->text, sizeof e->text, n->text, n->text_len);
   copy_text(e->ip, sizeof e->ip, n->ip, n->ip ? n->ip_len : 0);
+  copy_text(e->ip_key, sizeof e->ip_key, n->ip_key, n->ip_key ? strlen(n->ip_key) : 0);
   p->head = (p->head + 1) % UC_ACTIVITY_RING;
   if (p->filled < UC_ACTIVITY_RING)
     p->filled++;
+  return e;
 }
 
-/* Today's tops: live keys' black answers (domain and IP) and bans (IP). */
-static void count_blocked(struct part *p, const struct uc_activity_note *n) {
-  unsigned day = (unsigned)(n->at / 86400);
-  if (n->key_type != UC_KEY_ACTIVE || (n->outcome != UC_BLACK && n->outcome != UC_USAGE_BANNED))
+/* What e adds to its day's tops: the domain of a live key's black answer,
+ * the IP of its black and banned answers (NULL: nothing). */
+static const char *top_domain(const struct uc_activity_entry *e) {
+  if (e->key_type != UC_KEY_ACTIVE || e->outcome != UC_BLACK)
+    return NULL;
+  const char *at = e->is_address ? strrchr(e->text, '@') : NULL;
+  return at ? at + 1 : e->text;
+}
+
+static const char *top_ip(const struct uc_activity_entry *e) {
+  int blocked = e->outcome == UC_BLACK || e->outcome == UC_USAGE_BANNED;
+  return e->key_type == UC_KEY_ACTIVE && blocked && e->ip_key[0] ? e->ip_key : NULL;
+}
+
+/* Today's tops: what the part's newest entry e adds. */
+static void count_blocked(struct part *p, const struct uc_activity_entry *e) {
+  unsigned day = (unsigned)(e->at / 86400);
+  const char *dom = top_domain(e), *ip = top_ip(e);
+  if (!dom && !ip)
     return;
   if (day != p->day) {
     memset(&p->domains, 0, sizeof p->domains);
     memset(&p->ips, 0, sizeof p->ips);
     p->day = day;
   }
-  if (n->outcome == UC_BLACK && n->text) {
-    const char *d = n->text;
-    size_t len = n->text_len;
-    const char *at = n->is_address ? memrchr(d, '@', len) : NULL;
-    if (at)
-      len -= (size_t)(at + 1 - d), d = at + 1;
-    top_add_text(&p->domains, d, len);
-  }
-  if (n->ip_key)
-    top_add_text(&p->ips, n->ip_key, strlen(n->ip_key));
+  if (dom)
+    top_add(&p->domains, dom, 1, 0);
+  if (ip)
+    top_add(&p->ips, ip, 1, 0);
 }
 
 /* Writes n into part i of f when f is still account's; 0 when it was handed over. */
@@ -299,8 +310,7 @@ static int write_part(struct feed *f, unsigned i, int64_t account,
     if (!f->parts[i])
       f->parts[i] = calloc(1, sizeof *f->parts[i]); /* NULL: this note is dropped */
     if (f->parts[i]) {
-      write_entry(f->parts[i], atomic_fetch_add(&f->seq, 1) + 1, n);
-      count_blocked(f->parts[i], n);
+      count_blocked(f->parts[i], write_entry(f->parts[i], atomic_fetch_add(&f->seq, 1) + 1, n));
     }
     if (atomic_load_explicit(&f->last_write, memory_order_relaxed) < n->at)
       atomic_store_explicit(&f->last_write, n->at, memory_order_relaxed);
@@ -447,4 +457,78 @@ void uc_activity_read(uc_activity *a, int64_t account, uint64_t since, unsigned 
   }
   free(m.items);
   free(scratch);
+}
+
+/* ---- the shared store ---- */
+
+/* Part p's entries newer than p->sent, newest first, into out; *newest: the
+ * newest one's seq. */
+static size_t unsent(const struct part *p, struct uc_activity_rec *out, uint64_t *newest) {
+  size_t n = 0;
+  for (size_t k = 0; k < p->filled; k++) {
+    const struct uc_activity_entry *e =
+        &p->ring[(p->head + UC_ACTIVITY_RING - 1 - k) % UC_ACTIVITY_RING];
+    if (e->seq <= p->sent)
+      break;
+    struct uc_activity_rec *r = &out[n++];
+    const char *dom = top_domain(e), *ip = top_ip(e);
+    r->e = *e;
+    snprintf(r->top_domain, sizeof r->top_domain, "%s", dom ? dom : "");
+    snprintf(r->top_ip, sizeof r->top_ip, "%s", ip ? ip : "");
+    if (n == 1)
+      *newest = e->seq;
+  }
+  return n;
+}
+
+static int by_rec_seq(const void *x, const void *y) {
+  uint64_t a = ((const struct uc_activity_rec *)x)->e.seq;
+  uint64_t b = ((const struct uc_activity_rec *)y)->e.seq;
+  return a < b ? -1 : a > b;
+}
+
+/* One feed's news to st, oldest first (recs: room for every part's ring). */
+static int flush_feed(struct feed *f, uc_store *st, struct uc_activity_rec *recs) {
+  int64_t account = atomic_load(&f->account);
+  uint64_t newest[UC_ACTIVITY_PARTS] = {0};
+  size_t n = 0;
+  for (int i = 0; i < UC_ACTIVITY_PARTS; i++) {
+    pthread_mutex_lock(&f->locks[i]);
+    if (f->parts[i] && atomic_load(&f->account) == account)
+      n += unsent(f->parts[i], recs + n, &newest[i]);
+    pthread_mutex_unlock(&f->locks[i]);
+  }
+  if (n == 0)
+    return UC_OK;
+  qsort(recs, n, sizeof *recs, by_rec_seq);
+  int rc = uc_store_activity_add(st, account, recs, n);
+  for (int i = 0; rc == UC_OK && i < UC_ACTIVITY_PARTS; i++) {
+    pthread_mutex_lock(&f->locks[i]);
+    if (f->parts[i] && atomic_load(&f->account) == account && newest[i] > f->parts[i]->sent)
+      f->parts[i]->sent = newest[i];
+    pthread_mutex_unlock(&f->locks[i]);
+  }
+  return rc;
+}
+
+int uc_activity_flush(uc_activity *a, uc_store *st) {
+  if (!a || !uc_store_shared(st))
+    return UC_OK;
+  pthread_mutex_lock(&a->flush_lock);
+  pthread_mutex_lock(&a->lock); /* feeds are never freed before a; the array may grow */
+  size_t nfeeds = a->nfeeds;
+  struct feed **feeds = nfeeds ? malloc(nfeeds * sizeof *feeds) : NULL;
+  if (feeds)
+    memcpy(feeds, a->feeds, nfeeds * sizeof *feeds);
+  pthread_mutex_unlock(&a->lock);
+  struct uc_activity_rec *recs =
+      feeds ? malloc(UC_ACTIVITY_PARTS * UC_ACTIVITY_RING * sizeof *recs) : NULL;
+  int rc = nfeeds && !recs ? UC_ENOMEM : UC_OK, first = rc;
+  for (size_t i = 0; recs && i < nfeeds; i++)
+    if ((rc = flush_feed(feeds[i], st, recs)) != UC_OK && first == UC_OK)
+      first = rc; /* the other accounts still go */
+  free(recs);
+  free(feeds);
+  pthread_mutex_unlock(&a->flush_lock);
+  return first;
 }

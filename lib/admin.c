@@ -495,7 +495,18 @@ int uc_admin_activity_json(const struct uc_admin *a, int64_t account, const stru
     json_decref(checks);
     return rc == UC_ENOMEM ? fail(e, rc, NULL, "Out of memory.") : store_fail(a, e, rc);
   }
-  uc_activity_read(a->activity, account, since, (unsigned)(now / 86400), v);
+  if (uc_store_shared(a->st)) { /* every server's checks: this one's newest first to the store */
+    uc_activity_flush(a->activity, a->st);
+    rc = uc_store_activity_read(a->st, account, since, (unsigned)(now / 86400), v);
+  } else {
+    uc_activity_read(a->activity, account, since, (unsigned)(now / 86400), v);
+  }
+  if (rc) {
+    free(v);
+    json_decref(keys);
+    json_decref(checks);
+    return store_fail(a, e, rc);
+  }
   for (size_t i = 0; i < v->n; i++)
     json_array_append_new(checks, activity_check(&v->entries[i], keys, s->activity_emails));
   uc_date_format(v->day, day);

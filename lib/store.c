@@ -274,6 +274,16 @@ int uc_store_alias_trim(uc_store *st, int64_t before, size_t *deleted) {
   (st->ops->op ? CALL(op, __VA_ARGS__)                                                             \
                : uc__store_errorf(UC_EUNAVAILABLE, "the %s store has no " what, st->ops->scheme))
 
+int uc_store_activity_add(uc_store *st, int64_t account_id, const struct uc_activity_rec *r,
+                          size_t n) {
+  return n ? OPTIONAL(activity_add, "shared activity feed", account_id, r, n) : UC_OK;
+}
+int uc_store_activity_read(uc_store *st, int64_t account_id, uint64_t since, unsigned today,
+                           struct uc_activity_view *out) {
+  out->last_seq = 0, out->n = 0, out->day = today, out->ndomains = out->nips = 0;
+  return OPTIONAL(activity_read, "shared activity feed", account_id, since, today, out);
+}
+
 int uc_store_rdap_get(uc_store *st, const char *domain, struct uc_rdap_rec *out) {
   return OPTIONAL(rdap_get, "RDAP cache", domain, out);
 }

@@ -52,6 +52,9 @@ struct uc_store_ops {
   int (*rdap_put)(void *s, const struct uc_rdap_rec *r);
   int (*rdap_each)(void *s, int64_t at, size_t limit, uc_rdap_cb cb, void *arg);
   int (*rdap_trim)(void *s, int64_t before, size_t *deleted);
+  int (*activity_add)(void *s, int64_t account_id, const struct uc_activity_rec *r, size_t n);
+  int (*activity_read)(void *s, int64_t account_id, uint64_t since, unsigned today,
+                       struct uc_activity_view *out);
   int (*batch_insert)(void *s, const struct uc_batch_rec *t);
   int (*batch_update)(void *s, const struct uc_batch_rec *t);
   int (*batch_get)(void *s, int64_t account_id, const char *id, struct uc_batch_rec *out);

@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -1813,6 +1814,125 @@ static int rd_audit_each(void *state, int64_t account_id, size_t limit, uc_audit
               audit_row, &v);
 }
 
+/* ---- recent checks ---- */
+
+/* A JSON string of recorded text (any bytes): when it is not UTF-8, its
+ * non-ASCII bytes become '?'. */
+static json_t *text_json(const char *t) {
+  json_t *v = json_string(t);
+  if (v)
+    return v;
+  char ascii[UC_ACTIVITY_TEXT_MAX + 1];
+  size_t n = 0;
+  for (; t[n] && n < sizeof ascii - 1; n++)
+    ascii[n] = (unsigned char)t[n] < 0x80 ? t[n] : '?';
+  ascii[n] = 0;
+  return json_string(ascii);
+}
+
+/* An entry as the feed list keeps it: a JSON object (the script adds "seq"). */
+static char *entry_json(const struct uc_activity_entry *e) {
+  json_t *o = json_pack("{s:I, s:I, s:i, s:i, s:i, s:b, s:o, s:o}", "at", (json_int_t)e->at, "key",
+                        (json_int_t)e->key_id, "key_type", (int)e->key_type, "outcome",
+                        (int)e->outcome, "type", (int)e->type, "address", e->is_address, "text",
+                        text_json(e->text), "ip", text_json(e->ip));
+  char *j = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  return j;
+}
+
+static int rd_activity_add(void *state, int64_t account_id, const struct uc_activity_rec *r,
+                           size_t n) {
+  struct rd *s = state;
+  struct args a;
+  args_init(&a, s);
+  arg_i(&a, account_id);
+  arg_i(&a, UC_ACTIVITY_RING);
+  arg_i(&a, UC_ACTIVITY_TOP_SHARED);
+  for (size_t i = 0; i < n; i++) {
+    char *j = entry_json(&r[i].e);
+    if (!j) {
+      args_release(&a);
+      return uc__store_errorf(UC_ENOMEM, "out of memory");
+    }
+    arg_s(&a, j);
+    free(j);
+    arg_i(&a, r[i].e.at / 86400);
+    arg_s(&a, r[i].top_domain);
+    arg_s(&a, r[i].top_ip);
+  }
+  return eval_status(s, RS_ACTIVITY_ADD, &a, NULL);
+}
+
+/* A feed list element back into e; 0 when it is not one (skipped). */
+static int entry_parse(const redisReply *r, struct uc_activity_entry *e) {
+  json_t *o = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+  json_int_t seq = 0, at = 0, key = 0;
+  int key_type = 0, outcome = 0, type = 0, address = 0;
+  const char *txt = "", *ip = "";
+  int ok = o && json_unpack(o, "{s:I, s:I, s:I, s:i, s:i, s:i, s:b, s:s, s:s}", "seq", &seq, "at",
+                            &at, "key", &key, "key_type", &key_type, "outcome", &outcome, "type",
+                            &type, "address", &address, "text", &txt, "ip", &ip) == 0;
+  if (ok) {
+    *e = (struct uc_activity_entry){.seq = (uint64_t)seq,
+                                    .at = at,
+                                    .key_id = key,
+                                    .key_type = (uc_key_type)key_type,
+                                    .outcome = (unsigned)outcome,
+                                    .type = (uc_type)type,
+                                    .is_address = address};
+    snprintf(e->text, sizeof e->text, "%s", txt);
+    snprintf(e->ip, sizeof e->ip, "%s", ip);
+  }
+  json_decref(o);
+  return ok && seq > 0;
+}
+
+static int by_top_count(const void *x, const void *y) {
+  const struct uc_activity_top *a = x, *b = y;
+  if (a->count != b->count)
+    return a->count > b->count ? -1 : 1;
+  return strcmp(a->name, b->name);
+}
+
+/* {name, count, over, ...} into t (at most UC_ACTIVITY_TOP_SHOWN), most first. */
+static size_t tops_read(const redisReply *r, struct uc_activity_top *t) {
+  size_t n = 0;
+  for (size_t i = 0; i + 2 < count(r) && n < UC_ACTIVITY_TOP_SHOWN; i += 3, n++) {
+    copy_text(t[n].name, sizeof t[n].name, at(r, i));
+    t[n].count = (uint64_t)num(at(r, i + 1));
+    t[n].over = (uint64_t)num(at(r, i + 2));
+  }
+  qsort(t, n, sizeof *t, by_top_count);
+  return n;
+}
+
+static int rd_activity_read(void *state, int64_t account_id, uint64_t since, unsigned today,
+                            struct uc_activity_view *out) {
+  struct rd *s = state;
+  struct args a;
+  int rc = UC_OK;
+  args_init(&a, s);
+  arg_i(&a, account_id);
+  arg_i(&a, today);
+  arg_i(&a, UC_ACTIVITY_TOP_SHOWN);
+  redisReply *r = eval(s, RS_ACTIVITY_READ, &a, &rc);
+  args_release(&a);
+  if (!r)
+    return rc;
+  out->last_seq = (uint64_t)num(at(r, 0));
+  const redisReply *list = at(r, 1);
+  for (size_t i = 0; i < count(list) && out->n < UC_ACTIVITY_RING; i++) {
+    struct uc_activity_entry *e = &out->entries[out->n];
+    if (entry_parse(at(list, i), e) && e->seq > since)
+      out->n++;
+  }
+  out->ndomains = tops_read(at(r, 2), out->domains);
+  out->nips = tops_read(at(r, 3), out->ips);
+  freeReplyObject(r);
+  return UC_OK;
+}
+
 /* ---- rate limits ---- */
 
 static int rd_rate_take(void *state, int64_t key_id, uint32_t per_second, uint32_t burst,
@@ -1894,6 +2014,8 @@ const struct uc_store_ops uc__store_redis_ops = {
     .batch_stale = rd_batch_stale,
     .batch_usage_add = rd_batch_usage_add,
     .batch_usage_each = rd_batch_usage_each,
+    .activity_add = rd_activity_add,
+    .activity_read = rd_activity_read,
 };
 
 /* rediss://: refused with the reason (the other ops are never reached). */

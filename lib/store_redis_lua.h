@@ -474,6 +474,51 @@
                   "redis.call('ZREM', P .. 'batches:' .. acc, ARGV[2])\n"                          \
                   "redis.call('ZREM', P .. 'batch_open', ARGV[2])\n"                               \
                   "return 0\n")                                                                    \
+  /* ARGV: account, ring, top size, then per entry: its JSON (an object without                    \
+   * "seq"), day, top domain, top ip ("": none). Numbers each entry, keeps the                     \
+   * newest `ring`, and counts the day's tops (Space-Saving; `_over` hashes). */                   \
+  X(ACTIVITY_ADD,                                                                                  \
+    "local acc, cap = ARGV[2], tonumber(ARGV[4])\n"                                                \
+    "local list = P .. 'activity:' .. acc\n"                                                       \
+    "local function top(day, what, name)\n"                                                        \
+    "  if name == '' then return end\n"                                                            \
+    "  local z = P .. 'activity_top:' .. acc .. ':' .. day .. ':' .. what\n"                       \
+    "  if redis.call('ZSCORE', z, name) then redis.call('ZINCRBY', z, 1, name)\n"                  \
+    "  elseif redis.call('ZCARD', z) < cap then redis.call('ZADD', z, 1, name)\n"                  \
+    "  else\n"                                                                                     \
+    "    local m = redis.call('ZPOPMIN', z)\n"                                                     \
+    "    redis.call('HDEL', z .. '_over', m[1])\n"                                                 \
+    "    redis.call('ZADD', z, tonumber(m[2]) + 1, name)\n"                                        \
+    "    redis.call('HSET', z .. '_over', name, m[2])\n"                                           \
+    "  end\n"                                                                                      \
+    "  redis.call('EXPIRE', z, 172800)\n"                                                          \
+    "  redis.call('EXPIRE', z .. '_over', 172800)\n"                                               \
+    "end\n"                                                                                        \
+    "for i = 5, #ARGV, 4 do\n"                                                                     \
+    "  local seq = redis.call('INCR', P .. 'activity_seq:' .. acc)\n"                              \
+    "  redis.call('LPUSH', list, '{\"seq\":' .. seq .. ',' .. string.sub(ARGV[i], 2))\n"           \
+    "  top(ARGV[i + 1], 'domains', ARGV[i + 2])\n"                                                 \
+    "  top(ARGV[i + 1], 'ips', ARGV[i + 3])\n"                                                     \
+    "end\n"                                                                                        \
+    "redis.call('LTRIM', list, 0, tonumber(ARGV[3]) - 1)\n"                                        \
+    "return 0\n")                                                                                  \
+  /* ARGV: account, day, shown: {last seq, {entries, newest first}, {domain,                       \
+   * count, over, ...}, {ip, count, over, ...}}, the most counted first. */                        \
+  X(ACTIVITY_READ,                                                                                 \
+    "local acc = ARGV[2]\n"                                                                        \
+    "local out = {tonumber(redis.call('GET', P .. 'activity_seq:' .. acc) or '0'),\n"              \
+    "  redis.call('LRANGE', P .. 'activity:' .. acc, 0, -1)}\n"                                    \
+    "for _, what in ipairs({'domains', 'ips'}) do\n"                                               \
+    "  local z = P .. 'activity_top:' .. acc .. ':' .. ARGV[3] .. ':' .. what\n"                   \
+    "  local m = redis.call('ZREVRANGE', z, 0, tonumber(ARGV[4]) - 1, 'WITHSCORES')\n"             \
+    "  local t = {}\n"                                                                             \
+    "  for i = 1, #m, 2 do\n"                                                                      \
+    "    t[#t + 1] = m[i]; t[#t + 1] = m[i + 1]\n"                                                 \
+    "    t[#t + 1] = redis.call('HGET', z .. '_over', m[i]) or '0'\n"                              \
+    "  end\n"                                                                                      \
+    "  out[#out + 1] = t\n"                                                                        \
+    "end\n"                                                                                        \
+    "return out\n")                                                                                \
   /* ARGV: key id, per second, burst: GCRA on Redis's clock (every server                          \
    * agrees). {1, 0} allowed, {0, microseconds until one would be}. */                             \
   X(RATE,                                                                                          \

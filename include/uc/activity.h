@@ -6,8 +6,10 @@
  * its checks, a ring of UC_ACTIVITY_RING entries and two top tables of
  * UC_ACTIVITY_TOP entries (about 90 KB), for at most max_accounts accounts (a
  * new account past that takes over the feed of the one written to longest
- * ago). It lives in the server's memory only: a restart starts afresh, and on
- * a store shared by several servers each shows the checks it answered.
+ * ago). On a store that is not shared it lives in the server's memory only (a
+ * restart starts afresh); on a shared one (Redis) uc_activity_flush also
+ * writes it to the store in batches, where every server's checks meet
+ * (uc_store_activity_*), and the dashboard reads them there.
  *
  * Today's tops count, per UTC day, the domains of black answers and the IPs
  * of black and 403 "banned" answers of live keys, with the Space-Saving
@@ -35,8 +37,9 @@
 #define UC_ACTIVITY_RING 200
 #define UC_ACTIVITY_TOP 64 /* names each top table tracks per day */
 #define UC_ACTIVITY_TOP_SHOWN 10
-#define UC_ACTIVITY_TEXT_MAX 254 /* bytes of a domain or address kept (longer: cut) */
-#define UC_ACTIVITY_IP_MAX 64    /* bytes of the ip as sent kept */
+#define UC_ACTIVITY_TOP_SHARED 512 /* names a shared store's top tracks per day */
+#define UC_ACTIVITY_TEXT_MAX 254   /* bytes of a domain or address kept (longer: cut) */
+#define UC_ACTIVITY_IP_MAX 64      /* bytes of the ip as sent kept */
 #define UC_ACTIVITY_ACCOUNTS_DEFAULT 256
 
 typedef struct uc_activity uc_activity;
@@ -79,6 +82,7 @@ struct uc_activity_entry {
   int is_address;
   char text[UC_ACTIVITY_TEXT_MAX + 1];
   char ip[UC_ACTIVITY_IP_MAX + 1];
+  char ip_key[UC_ACTIVITY_IP_MAX + 1]; /* canonical, for the tops ("": none) */
 };
 
 struct uc_activity_top {
@@ -101,5 +105,14 @@ struct uc_activity_view {
  * An account with no feed reads as empty. Never fails. */
 void uc_activity_read(uc_activity *a, int64_t account, uint64_t since, unsigned today,
                       struct uc_activity_view *out);
+
+struct uc_store;
+/* On a shared store (uc_store_shared): writes every entry noted since the
+ * last successful flush to the account's feed in st (one uc_store_activity_add
+ * per account with news). Entries the ring overwrote before a flush got them
+ * out are lost (the feed is bounded). On a store that is not shared, or a
+ * NULL a: UC_OK, nothing written. Otherwise UC_OK or the store's error (what
+ * failed is tried again next time). Flushes are one at a time. */
+int uc_activity_flush(uc_activity *a, struct uc_store *st);
 
 #endif

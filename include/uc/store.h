@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "uc/activity.h"
 #include "uc/batch.h"
 #include "uc/engine.h"
 #include "uc/ip.h"
@@ -276,6 +277,33 @@ int uc_store_changes(uc_store *st, uint64_t *cursor, uc_change_cb cb, void *arg)
  * server counts in memory then: include/uc/ratelimit.h). */
 int uc_store_rate_take(uc_store *st, int64_t key_id, uint32_t per_second, uint32_t burst,
                        int64_t now_ms, int *allowed, int64_t *retry_ms);
+
+/* ---- recent checks (shared stores; optional) ----
+ * On a store shared by several servers, each server writes the answers it
+ * noted (include/uc/activity.h) in batches, and the dashboard reads every
+ * server's. Backends without these ops answer UC_EUNAVAILABLE: a server then
+ * shows the checks it answered (SQLite: there is only one). */
+
+/* One answer for an account's shared feed: the entry (its seq is ignored:
+ * the store numbers each account's entries 1, 2, ...) and what it adds to
+ * its day's tops (the day of e.at; "": nothing). */
+struct uc_activity_rec {
+  struct uc_activity_entry e;
+  char top_domain[UC_ACTIVITY_TEXT_MAX + 1];
+  char top_ip[UC_ACTIVITY_IP_MAX + 1];
+};
+
+/* Appends r[0..n) (oldest first) to the account's feed, keeping its newest
+ * UC_ACTIVITY_RING entries, and counts the tops (per UTC day, Space-Saving
+ * over UC_ACTIVITY_TOP_SHARED names; kept two days). Atomic. */
+int uc_store_activity_add(uc_store *st, int64_t account_id, const struct uc_activity_rec *r,
+                          size_t n);
+/* The account's entries with seq > since (newest first, at most
+ * UC_ACTIVITY_RING), out->last_seq, and the tops of day `today` (most first,
+ * at most UC_ACTIVITY_TOP_SHOWN each). An account without a feed reads as
+ * empty (UC_OK). */
+int uc_store_activity_read(uc_store *st, int64_t account_id, uint64_t since, unsigned today,
+                           struct uc_activity_view *out);
 
 /* ---- secrets and alias memory ---- */
 

@@ -199,6 +199,8 @@ static void *background(void *arg) {
         fprintf(stderr, "usercleaning: ban counters flush failed; will retry\n");
       if (uc_aliases_flush(s->aliases, (int64_t)time(NULL)))
         fprintf(stderr, "usercleaning: alias memory flush failed; will retry\n");
+      if (uc_activity_flush(s->activity, s->store))
+        fprintf(stderr, "usercleaning: activity feed flush failed; will retry\n");
     }
     if (ticks % 10 == 0) /* a snapshot replaced on disk is served within a second */
       srv_lists_watch(s);
@@ -360,6 +362,8 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
                : 0;
   if (rc) /* nothing counted is lost on a clean stop, unless the store refuses it */
     fprintf(stderr, "usercleaning: final flush of usage or ban counters failed\n");
+  if (uc_activity_flush(s->activity, s->store)) /* the feed is best kept, not counted */
+    fprintf(stderr, "usercleaning: final flush of the activity feed failed\n");
   return rc;
 }
 

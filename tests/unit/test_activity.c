@@ -3,6 +3,8 @@
  * threads writing at once. */
 #include "unit.h"
 
+#include "store_int.h"
+
 #include <pthread.h>
 
 #define DAY0 (20000 * 86400LL) /* a UTC midnight */
@@ -244,6 +246,106 @@ static void test_threads(void **state) {
   free(v);
 }
 
+static int refuse_add(void *s, int64_t account_id, const struct uc_activity_rec *r, size_t n) {
+  (void)s, (void)account_id, (void)r, (void)n;
+  return UC_EUNAVAILABLE;
+}
+
+/* Two servers' feeds flushed into one shared store (the Redis of
+ * UC_TEST_REDIS_URL; skipped without it): every server's checks, numbered by
+ * the store, tops added up, nothing written twice, a failed flush kept. */
+static void test_flush_to_a_shared_store(void **state) {
+  (void)state;
+  char url[UC_STORE_URL_MAX], err[256];
+  if (!getenv("UC_TEST_REDIS_URL"))
+    skip();
+  snprintf(url, sizeof url, "%s?prefix=activity%ld", getenv("UC_TEST_REDIS_URL"), (long)getpid());
+  uc_store *st = NULL;
+  assert_int_equal(uc_store_open(url, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  uc_activity *a = uc_activity_new(4), *b = uc_activity_new(4);
+  struct uc_follower fa = {0}, fb = {0};
+  struct uc_activity_view *v = view();
+  const unsigned day = (unsigned)(DAY0 / 86400);
+  struct uc_activity_note n = note(DAY0 + 1, UC_BLACK, "mailinator.com", "192.0.2.1");
+  uc_activity_note(a, &fa, 0, 1, &n);
+  n = note(DAY0 + 2, UC_WHITE, "gmail.com", "192.0.2.2");
+  uc_activity_note(a, &fa, 1, 1, &n);
+  n = note(DAY0 + 3, UC_BLACK, "mailinator.com", "192.0.2.3");
+  uc_activity_note(b, &fb, 3, 1, &n);
+  n = note(DAY0 + 4, UC_BLACK, "other.example", "192.0.2.3");
+  uc_activity_note(a, &fa, 0, 2, &n); /* another account */
+  assert_int_equal(uc_activity_flush(a, st), UC_OK);
+  assert_int_equal(uc_activity_flush(b, st), UC_OK);
+  assert_int_equal(uc_store_activity_read(st, 1, 0, day, v), UC_OK);
+  assert_int_equal(v->last_seq, 3);
+  assert_int_equal(v->n, 3);
+  assert_string_equal(v->entries[0].text, "mailinator.com"); /* b's, flushed last */
+  assert_string_equal(v->entries[0].ip, "192.0.2.3");
+  assert_string_equal(v->entries[1].text, "gmail.com");
+  assert_int_equal(v->ndomains, 1);
+  assert_string_equal(v->domains[0].name, "mailinator.com");
+  assert_int_equal(v->domains[0].count, 2);          /* from both servers */
+  assert_int_equal(v->nips, 2);                      /* only blocked answers' IPs */
+  assert_int_equal(uc_activity_flush(a, st), UC_OK); /* nothing new: nothing written twice */
+  assert_int_equal(uc_store_activity_read(st, 1, 0, day, v), UC_OK);
+  assert_int_equal(v->last_seq, 3);
+  assert_int_equal(uc_store_activity_read(st, 2, 0, day, v), UC_OK);
+  assert_int_equal(v->last_seq, 1);
+  assert_string_equal(v->entries[0].text, "other.example");
+  const struct uc_store_ops *real = uc__store_ops(st); /* a failed flush is tried again */
+  struct uc_store_ops down = *real;
+  down.activity_add = refuse_add;
+  uc__store_set_ops(st, &down);
+  n = note(DAY0 + 5, UC_BLACK, "mailinator.com", "192.0.2.9");
+  uc_activity_note(a, &fa, 0, 1, &n);
+  assert_int_equal(uc_activity_flush(a, st), UC_EUNAVAILABLE);
+  uc__store_set_ops(st, real);
+  assert_int_equal(uc_activity_flush(a, st), UC_OK);
+  assert_int_equal(uc_store_activity_read(st, 1, 3, day, v), UC_OK);
+  assert_int_equal(v->n, 1);
+  assert_string_equal(v->entries[0].ip, "192.0.2.9");
+  for (int i = 0; i < 250; i++) { /* more than a ring between flushes: the newest 200 go */
+    n = note(DAY0 + 10 + i, UC_WHITE, "gmail.com", NULL);
+    uc_activity_note(a, &fa, 0, 1, &n);
+  }
+  assert_int_equal(uc_activity_flush(a, st), UC_OK);
+  assert_int_equal(uc_store_activity_read(st, 1, 4, day, v), UC_OK);
+  assert_int_equal(v->last_seq, 4 + UC_ACTIVITY_RING);
+  assert_int_equal(v->n, UC_ACTIVITY_RING);
+  assert_int_equal(v->entries[0].at, DAY0 + 10 + 249);
+  assert_int_equal(v->entries[UC_ACTIVITY_RING - 1].at, DAY0 + 10 + 50);
+  uc_activity_follower_drop(a, &fa);
+  uc_activity_follower_drop(b, &fb);
+  uc_activity_free(a);
+  uc_activity_free(b);
+  uc_store_close(st);
+  free(v);
+}
+
+/* On a store that is not shared the feed stays in memory: a flush writes nothing. */
+static void test_flush_without_a_shared_store(void **state) {
+  (void)state;
+  char dir[] = "/tmp/uc-activity-XXXXXX", url[64], err[256];
+  assert_non_null(mkdtemp(dir));
+  snprintf(url, sizeof url, "sqlite://%s/s.db", dir);
+  uc_store *st = NULL;
+  assert_int_equal(uc_store_open(url, UC_STORE_CREATE, &st, err, sizeof err), UC_OK);
+  uc_activity *a = uc_activity_new(1);
+  struct uc_follower f = {0};
+  struct uc_activity_note n = note(DAY0, UC_BLACK, "mailinator.com", "192.0.2.1");
+  uc_activity_note(a, &f, 0, 1, &n);
+  assert_int_equal(uc_activity_flush(a, st), UC_OK);
+  assert_int_equal(uc_activity_flush(NULL, st), UC_OK);
+  struct uc_activity_rec r = {0};
+  assert_int_equal(uc_store_activity_add(st, 1, &r, 1), UC_EUNAVAILABLE);
+  uc_activity_follower_drop(a, &f);
+  uc_activity_free(a);
+  uc_store_close(st);
+  snprintf(url, sizeof url, "%s/s.db", dir);
+  remove(url);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ring_keeps_the_last_200_newest_first),
@@ -252,6 +354,8 @@ int main(void) {
       cmocka_unit_test(test_tops_stay_bounded_and_honest),
       cmocka_unit_test(test_account_limit_hands_over_the_oldest_feed),
       cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_flush_to_a_shared_store),
+      cmocka_unit_test(test_flush_without_a_shared_store),
   };
   return cmocka_run_group_tests_name("activity", tests, NULL, NULL);
 }

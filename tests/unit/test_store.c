@@ -1435,6 +1435,119 @@ static void test_copy(void **state) {
       copy_through(f, acc, &backends[i]);
 }
 
+/* ---- recent checks (shared stores) ---- */
+
+/* Optional ops: a backend without them (SQLite: one server, its memory
+ * suffices) answers UC_EUNAVAILABLE, and its run skips these tests, saying so. */
+static void need_activity_ops(struct fx *f) {
+  struct uc_activity_rec r;
+  memset(&r, 0, sizeof r);
+  if (uc_store_activity_add(f->st, 1, &r, 1) == UC_EUNAVAILABLE) {
+    fprintf(stderr, "%s: no shared activity feed in this backend: skipped\n", be->name);
+    skip();
+  }
+}
+
+static struct uc_activity_rec act(int64_t at, unsigned outcome, const char *text, const char *ip,
+                                  const char *top_domain) {
+  struct uc_activity_rec r;
+  memset(&r, 0, sizeof r);
+  r.e.seq = 999; /* ignored: the store numbers entries */
+  r.e.at = at, r.e.key_id = 7, r.e.key_type = UC_KEY_ACTIVE, r.e.outcome = outcome;
+  r.e.type = UC_T_DISPOSABLE, r.e.is_address = strchr(text, '@') != NULL;
+  snprintf(r.e.text, sizeof r.e.text, "%s", text);
+  snprintf(r.e.ip, sizeof r.e.ip, "%s", ip);
+  snprintf(r.top_domain, sizeof r.top_domain, "%s", top_domain);
+  snprintf(r.top_ip, sizeof r.top_ip, "%s", top_domain[0] ? ip : "");
+  return r;
+}
+
+static void test_activity_add_read(void **state) {
+  struct fx *f = *state;
+  const int64_t day = 20000 * 86400LL;
+  struct uc_activity_view *v = calloc(1, sizeof *v);
+  assert_non_null(v);
+  need_activity_ops(f);
+  assert_int_equal(uc_store_activity_read(f->st, 3, 0, 20000, v), UC_OK);
+  assert_int_equal(v->last_seq, 0);
+  assert_int_equal(v->n, 0);
+  struct uc_activity_rec r[3] = {
+      act(day + 1, UC_BLACK, "mailinator.com", "192.0.2.1", "mailinator.com"),
+      act(day + 2, UC_WHITE, "jane@gmail.com", "2001:db8::1", ""),
+      act(day + 3, UC_BLACK, "bad\xff.example", "192.0.2.1", "bad\xff.example"),
+  };
+  r[1].e.type = UC_T_LEGITIMATE;
+  assert_int_equal(uc_store_activity_add(f->st, 3, r, 3), UC_OK);
+  assert_int_equal(uc_store_activity_add(f->st, 4, r, 1), UC_OK); /* another account */
+  assert_int_equal(uc_store_activity_add(f->st, 3, r, 0), UC_OK);
+  assert_int_equal(uc_store_activity_read(f->st, 3, 0, 20000, v), UC_OK);
+  assert_int_equal(v->last_seq, 3);
+  assert_int_equal(v->n, 3);
+  assert_int_equal(v->entries[0].seq, 3);                  /* newest first */
+  assert_string_equal(v->entries[0].text, "bad?.example"); /* not UTF-8: '?' */
+  assert_int_equal(v->entries[1].seq, 2);
+  assert_string_equal(v->entries[1].text, "jane@gmail.com");
+  assert_true(v->entries[1].is_address);
+  assert_string_equal(v->entries[1].ip, "2001:db8::1");
+  assert_int_equal(v->entries[1].outcome, UC_WHITE);
+  assert_int_equal(v->entries[1].type, UC_T_LEGITIMATE);
+  assert_int_equal(v->entries[1].at, day + 2);
+  assert_int_equal(v->entries[1].key_id, 7);
+  assert_int_equal(v->entries[1].key_type, UC_KEY_ACTIVE);
+  assert_int_equal(v->ndomains, 2);
+  assert_int_equal(v->nips, 1);
+  assert_string_equal(v->ips[0].name, "192.0.2.1");
+  assert_int_equal(v->ips[0].count, 2);
+  assert_int_equal(v->ips[0].over, 0);
+  assert_int_equal(uc_store_activity_read(f->st, 3, 2, 20000, v), UC_OK); /* since */
+  assert_int_equal(v->n, 1);
+  assert_int_equal(v->entries[0].seq, 3);
+  assert_int_equal(uc_store_activity_read(f->st, 3, 0, 20001, v), UC_OK); /* tops are per day */
+  assert_int_equal(v->n, 3);
+  assert_int_equal(v->ndomains + v->nips, 0);
+  assert_int_equal(uc_store_activity_read(f->st, 4, 0, 20000, v), UC_OK);
+  assert_int_equal(v->last_seq, 1);
+  assert_string_equal(v->entries[0].text, "mailinator.com");
+  uc_store *other = second(f); /* another server sees the same feed */
+  assert_int_equal(uc_store_activity_read(other, 3, 0, 20000, v), UC_OK);
+  assert_int_equal(v->last_seq, 3);
+  uc_store_close(other);
+  free(v);
+}
+
+static void test_activity_bounded(void **state) {
+  struct fx *f = *state;
+  const int64_t day = 20000 * 86400LL;
+  enum { N = UC_ACTIVITY_TOP_SHARED };
+  struct uc_activity_rec *r = calloc(2 * N, sizeof *r);
+  struct uc_activity_view *v = calloc(1, sizeof *v);
+  assert_non_null(r);
+  assert_non_null(v);
+  need_activity_ops(f);
+  for (int i = 0; i < 2 * N; i++) { /* N names, each blocked twice */
+    char name[32];
+    snprintf(name, sizeof name, "d%d.example", i % N);
+    r[i] = act(day + i, UC_BLACK, name, "", name);
+  }
+  assert_int_equal(uc_store_activity_add(f->st, 9, r, 2 * N), UC_OK);
+  r[0] = act(day, UC_BLACK, "new.example", "", "new.example"); /* past the bound */
+  assert_int_equal(uc_store_activity_add(f->st, 9, r, 1), UC_OK);
+  assert_int_equal(uc_store_activity_read(f->st, 9, 0, 20000, v), UC_OK);
+  assert_int_equal(v->last_seq, 2 * N + 1);
+  assert_int_equal(v->n, UC_ACTIVITY_RING); /* the newest only */
+  assert_int_equal(v->entries[0].seq, 2 * N + 1);
+  assert_int_equal(v->entries[UC_ACTIVITY_RING - 1].seq, 2 * N + 2 - UC_ACTIVITY_RING);
+  assert_int_equal(v->ndomains, UC_ACTIVITY_TOP_SHOWN);
+  /* Space-Saving: the newcomer took a least counted name's place and count */
+  assert_string_equal(v->domains[0].name, "new.example");
+  assert_int_equal(v->domains[0].count, 3);
+  assert_int_equal(v->domains[0].over, 2);
+  assert_int_equal(v->domains[1].count, 2);
+  assert_int_equal(v->domains[1].over, 0);
+  free(r);
+  free(v);
+}
+
 /* ---- batch tasks ---- */
 
 static void test_batch_insert_get_update(void **state) {
@@ -2606,6 +2719,8 @@ int main(void) {
       T(test_audit),
       T(test_each_stops),
       T(test_rdap_put_get),
+      T(test_activity_add_read),
+      T(test_activity_bounded),
       T(test_rdap_each_and_trim),
       T(test_version_follows_other_handles),
       T(test_error_message),
