@@ -112,7 +112,7 @@ static const struct setting settings[] = {
       "30"),
     U(activity_accounts, 0, 100000,
       "accounts whose last 200 checks the server keeps in memory for the Activity page (about "
-      "90 KB per account and thread; past it the least recently active account's feed is "
+      "120 KB per account and thread; past it the least recently active account's feed is "
       "reused); 0: off",
       "256"),
     L(ban_memory, 1024, 1UL << 26,

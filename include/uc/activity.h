@@ -4,7 +4,7 @@
  *
  * Memory is bounded: per account, for each of up to 8 threads that answered
  * its checks, a ring of UC_ACTIVITY_RING entries and two top tables of
- * UC_ACTIVITY_TOP entries (about 90 KB), for at most max_accounts accounts (a
+ * UC_ACTIVITY_TOP entries (about 120 KB), for at most max_accounts accounts (a
  * new account past that takes over the feed of the one written to longest
  * ago). On a store that is not shared it lives in the server's memory only (a
  * restart starts afresh); on a shared one (Redis) uc_activity_flush also
@@ -91,7 +91,7 @@ struct uc_activity_top {
   uint64_t over; /* how much count may exceed the truth (0: exact) */
 };
 
-/* What uc_activity_read copies out: caller-owned (about 80 KB: allocate it). */
+/* What uc_activity_read copies out: caller-owned (about 90 KB: allocate it). */
 struct uc_activity_view {
   uint64_t last_seq; /* the newest entry's seq (0: none yet); pass it as since next time */
   size_t n;          /* entries newer than since, newest first */

@@ -306,3 +306,54 @@ def test_redis_losing_its_data_keeps_the_view(cluster, redis):
     assert "holds no store any more" in a.stderr()
     for _ in range(20):  # well past a poll: the key still works
         assert a.check("a@gmail.com").status_code == 200
+
+
+def activity(server, since=None):
+    r = admin(server, "GET", "/activity" + (f"?since={since}" if since is not None else ""))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_activity_of_every_instance_through_redis(cluster, tmp_path, redis):
+    """The Activity page of one instance shows the checks every instance
+    answered (each writes its own in batches, with usage), numbered by Redis;
+    today's tops add up across instances; a restart keeps the feed."""
+    a, b = cluster(2, "--flush-interval", "1")
+    a.check("jane@gmail.com", ip="203.0.113.1")
+    b.check("x@mailinator.com", ip="203.0.113.2")
+    a.check("y@mailinator.com", ip="203.0.113.3")
+    assert admin(b, "POST", "/try", json={"email": "dry@yopmail.com"}).status_code == 200
+    # a's own checks are there at once (a read flushes them); b's within its flush interval
+    assert wait_for(lambda: activity(a)["last_seq"] == 3), activity(a)
+    feed = activity(a)
+    assert sorted(c["domain"] for c in feed["checks"]) == ["gmail.com", "mailinator.com",
+                                                           "mailinator.com"]
+    assert [c["seq"] for c in feed["checks"]] == [3, 2, 1]  # newest first, one numbering
+    assert all(c["key"]["name"] == "default" for c in feed["checks"])
+    assert {c["ip"] for c in feed["checks"]} == {"203.0.113.1", "203.0.113.2", "203.0.113.3"}
+    assert feed["top_domains"] == [{"domain": "mailinator.com", "count": 2, "over": 0}]
+    assert sorted(t["ip"] for t in feed["top_ips"]) == ["203.0.113.2", "203.0.113.3"]
+    assert activity(b)["checks"] == feed["checks"]  # the same feed from either instance
+    # the cursor, live: only what is newer, from whichever instance answered it
+    b.check("me@duck.com")
+    assert wait_for(lambda: activity(a, since=3)["checks"])
+    newer = activity(a, since=3)
+    assert [c["domain"] for c in newer["checks"]] == ["duck.com"] and newer["last_seq"] == 4
+    # whole addresses only when the account says so (the setting reaches b through Redis)
+    assert admin(a, "PATCH", "/settings", json={"activity_emails": True}).status_code == 200
+    assert wait_for(lambda: admin(b, "GET", "/settings").json()["activity_emails"] is True)
+    b.check("Shown@Gmail.com")
+    assert wait_for(lambda: activity(a)["last_seq"] == 5)
+    assert activity(a)["checks"][0]["email"] == "Shown@gmail.com"
+    # a clean stop writes what is left; a new instance reads the same feed
+    b.check("last@mailinator.com", ip="203.0.113.2")
+    b.stop()
+    d = tmp_path / "s-new"
+    d.mkdir()
+    c = Server(d, store=redis.url, keys=(a.admin_key, a.key))
+    try:
+        feed = activity(c)
+        assert feed["last_seq"] == 6 and feed["checks"][0]["domain"] == "mailinator.com"
+        assert feed["top_domains"][0] == {"domain": "mailinator.com", "count": 3, "over": 0}
+    finally:
+        c.stop()
