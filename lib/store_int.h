@@ -111,6 +111,15 @@ struct uc__redis_url {
 int uc__redis_url_parse(const char *target, int tls, struct uc__redis_url *out, char *err,
                         size_t err_size);
 
+/* The shared activity feed's entries in Redis (lib/store_redis.c; exposed
+ * for its fuzz harness). json: e as a JSON object without "seq" (the script
+ * puts `{"seq":N,` in front of the rest), malloc'd, NULL on ENOMEM; text and
+ * ip that are not UTF-8 have their non-ASCII bytes as '?'. parse: a stored
+ * element (n bytes, any) back into e: 1, or 0 when it is not a whole, valid
+ * entry (e is then undefined). */
+char *uc__redis_activity_entry_json(const struct uc_activity_entry *e);
+int uc__redis_activity_entry_parse(const char *s, size_t n, struct uc_activity_entry *e);
+
 /* Fault injection for tests (SQLite's way): the ops a handle calls, and a
  * replacement that wraps them (e.g. a write that waits on a gate). */
 const struct uc_store_ops *uc__store_ops(const uc_store *st);

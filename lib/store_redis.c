@@ -1830,8 +1830,7 @@ static json_t *text_json(const char *t) {
   return json_string(ascii);
 }
 
-/* An entry as the feed list keeps it: a JSON object (the script adds "seq"). */
-static char *entry_json(const struct uc_activity_entry *e) {
+char *uc__redis_activity_entry_json(const struct uc_activity_entry *e) {
   json_t *o = json_pack("{s:I, s:I, s:i, s:i, s:i, s:b, s:o, s:o}", "at", (json_int_t)e->at, "key",
                         (json_int_t)e->key_id, "key_type", (int)e->key_type, "outcome",
                         (int)e->outcome, "type", (int)e->type, "address", e->is_address, "text",
@@ -1850,7 +1849,7 @@ static int rd_activity_add(void *state, int64_t account_id, const struct uc_acti
   arg_i(&a, UC_ACTIVITY_RING);
   arg_i(&a, UC_ACTIVITY_TOP_SHARED);
   for (size_t i = 0; i < n; i++) {
-    char *j = entry_json(&r[i].e);
+    char *j = uc__redis_activity_entry_json(&r[i].e);
     if (!j) {
       args_release(&a);
       return uc__store_errorf(UC_ENOMEM, "out of memory");
@@ -1864,9 +1863,8 @@ static int rd_activity_add(void *state, int64_t account_id, const struct uc_acti
   return eval_status(s, RS_ACTIVITY_ADD, &a, NULL);
 }
 
-/* A feed list element back into e; 0 when it is not one (skipped). */
-static int entry_parse(const redisReply *r, struct uc_activity_entry *e) {
-  json_t *o = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+int uc__redis_activity_entry_parse(const char *s, size_t n, struct uc_activity_entry *e) {
+  json_t *o = json_loadb(s, n, 0, NULL);
   json_int_t seq = 0, at = 0, key = 0;
   int key_type = 0, outcome = 0, type = 0, address = 0;
   const char *txt = "", *ip = "";
@@ -1885,7 +1883,8 @@ static int entry_parse(const redisReply *r, struct uc_activity_entry *e) {
     snprintf(e->ip, sizeof e->ip, "%s", ip);
   }
   json_decref(o);
-  return ok && seq > 0;
+  return ok && seq > 0 && at >= 0 && key >= 0 && key_type >= 0 && key_type <= UC_KEY_ADMIN &&
+         outcome >= 0 && outcome < UC_USAGE_OUTCOMES && type >= 0 && type < UC_TYPE_COUNT;
 }
 
 static int by_top_count(const void *x, const void *y) {
@@ -1924,7 +1923,9 @@ static int rd_activity_read(void *state, int64_t account_id, uint64_t since, uns
   const redisReply *list = at(r, 1);
   for (size_t i = 0; i < count(list) && out->n < UC_ACTIVITY_RING; i++) {
     struct uc_activity_entry *e = &out->entries[out->n];
-    if (entry_parse(at(list, i), e) && e->seq > since)
+    const redisReply *el = at(list, i);
+    if (el && el->type == REDIS_REPLY_STRING &&
+        uc__redis_activity_entry_parse(el->str, el->len, e) && e->seq > since)
       out->n++;
   }
   out->ndomains = tops_read(at(r, 2), out->domains);
