@@ -276,7 +276,8 @@ static const char *top_domain(const struct uc_activity_entry *e) {
   if (e->key_type != UC_KEY_ACTIVE || e->outcome != UC_BLACK)
     return NULL;
   const char *at = e->is_address ? strrchr(e->text, '@') : NULL;
-  return at ? at + 1 : e->text;
+  const char *dom = at ? at + 1 : e->text;
+  return *dom ? dom : NULL;
 }
 
 static const char *top_ip(const struct uc_activity_entry *e) {
