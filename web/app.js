@@ -98,7 +98,12 @@ function show(page) {
     if (a.dataset.page === page) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  if (loaders[page]) loaders[page]().catch((e) => report(e));
+  // data-loaded: the page's loader is done (tests wait for it before typing into a form)
+  const shown = $('#page-' + page);
+  delete shown.dataset.loaded;
+  const loaded = () => { shown.dataset.loaded = ''; };
+  if (loaders[page]) loaders[page]().catch((e) => report(e)).finally(loaded);
+  else loaded();
 }
 
 function route() {

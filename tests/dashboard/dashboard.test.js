@@ -73,7 +73,8 @@ async function shot(name) {
 
 async function go(section) {
   await page.click(`#nav a[data-page="${section}"]`);
-  await page.waitForSelector(`#page-${section}:not([hidden])`);
+  // shown, and its loader done: a form filled by a late load would undo what a test types
+  await page.waitForSelector(`#page-${section}[data-loaded]:not([hidden])`);
 }
 
 before(async () => {

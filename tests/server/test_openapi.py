@@ -275,6 +275,16 @@ def test_real_answers_match_the_document(make_server, dns, tmp_path):
     r = api.call("GET", bd, f"{bc}/{tid}/download", key=key, expect=200)
     assert r.text.startswith("email,name,category,domain_type")
     api.call("GET", bd, f"{bc}/{'0' * 8}-0000-0000-0000-{'0' * 12}/download", key=key, expect=404)
+    task_dir = os.path.join(api.s.batch_dir, "1", tid)  # its result gone from this batch_dir: 500
+    moved = {}
+    for name in os.listdir(task_dir):
+        if name.startswith("result"):
+            moved[name] = open(os.path.join(task_dir, name), "rb").read()
+            os.remove(os.path.join(task_dir, name))
+    assert moved
+    api.call("GET", bd, f"{bc}/{tid}/download", key=key, expect=500)
+    for name, body in moved.items():
+        open(os.path.join(task_dir, name), "wb").write(body)
     api.call("GET", bt, f"{bc}/nope", key=key, expect=404)
     api.call("DELETE", bt, f"{bc}/{tid}", key=key, expect=200)
     api.call("DELETE", bt, f"{bc}/{tid}", key=key, expect=404)
@@ -315,11 +325,12 @@ def test_real_answers_match_the_document(make_server, dns, tmp_path):
     off = Api(make_server("--activity-accounts", "0"))
     off.seen = api.seen
     off.call("GET", "/v1/admin/activity", expect=503)
-    # a store that keeps no batch tasks (Redis)
+    # the store down (a Redis stopped under a running server): the batch routes say 503
     redis = RedisFixture(tmp_path)
     try:
         on_redis = Api(make_server(store=redis.url))
         on_redis.seen = api.seen
+        redis.stop()
         on_redis.call("POST", bc, key=on_redis.s.key, files={"file": ("a.csv", b"email\na@b.com\n")},
                       data={"project_name": "t"}, expect=503)
         on_redis.call("GET", bc, key=on_redis.s.key, expect=503)
