@@ -34,6 +34,7 @@
 #define T_SOA 6
 #define T_MX 15
 #define T_AAAA 28
+#define PROBE_MS 60000 /* how often the resolver is asked whether the root exists */
 
 enum state { NEW, QUEUED, RUNNING, DONE };
 
@@ -48,7 +49,7 @@ struct entry {
   int addr_failed; /* an A or AAAA of the domain itself went unanswered */
   uint32_t ttl;    /* the smallest TTL seen, seconds */
   size_t names_len;
-  struct entry *next_start;
+  struct entry *next_start; /* in the start queue, then among the held (probe) */
 };
 
 struct slot {
@@ -78,7 +79,16 @@ struct uc_dns {
   atomic_size_t in_flight; /* lookups queued or running */
   size_t max_in_flight;
   _Atomic uint64_t lookups, hits, started, nwaits, timeouts, queries, failures, shed;
+  /* Whether the resolver's "does not exist" is believed (see probe). */
+  atomic_int verdict; /* enum verdict */
+  atomic_uint_fast64_t disbelieved;
+  /* the resolver thread's alone: */
+  uint64_t probe_next_ms;
+  int probe_pending;
+  struct entry *held; /* NXDOMAIN answers waiting for the first verdict */
 };
+
+enum verdict { UNTESTED, HONEST, DENYING };
 
 /* One c-ares query's context. */
 enum kind { Q_MX, Q_A, Q_AAAA, Q_MX_A, Q_MX_AAAA };
@@ -402,7 +412,7 @@ static void take_addresses(struct entry *e, const unsigned char *abuf, int alen,
   }
 }
 
-static void finish(uc_dns *d, struct entry *e);
+static void settle(uc_dns *d, struct entry *e);
 
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen) {
   struct query *q = arg;
@@ -433,7 +443,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
   }
   free(q);
   if (--e->outstanding == 0)
-    finish(d, e);
+    settle(d, e);
 }
 
 static void ask(uc_dns *d, struct entry *e, const char *name, int type, enum kind kind,
@@ -521,9 +531,58 @@ static void start_queued(uc_dns *d) {
     e->outstanding++; /* held while asking, so that an at-once answer cannot finish it early */
     ask(d, e, e->domain, T_MX, Q_MX, 0);
     if (--e->outstanding == 0)
-      finish(d, e);
+      settle(d, e);
     e = next;
   }
+}
+
+/* Some resolvers (sandboxes, locked-down networks, captive portals) answer
+ * "does not exist" for every name. Believed, that would make every unlisted
+ * domain "no website": every real person blocked. So the resolver is asked,
+ * at start and every PROBE_MS, for the root zone's NS, which always exists:
+ * NXDOMAIN for it means denying; an answer means honest; anything else
+ * (timeout, REFUSED, SERVFAIL) says nothing and the last verdict stands. */
+static void on_probe(void *arg, int status, int timeouts, unsigned char *abuf, int alen) {
+  uc_dns *d = arg;
+  (void)timeouts, (void)abuf, (void)alen;
+  d->probe_pending = 0;
+  if (status == ARES_ENOTFOUND)
+    atomic_store(&d->verdict, DENYING);
+  else if (status == ARES_SUCCESS || status == ARES_ENODATA ||
+           atomic_load(&d->verdict) == UNTESTED) /* nothing said at first: believed, as ever */
+    atomic_store(&d->verdict, HONEST);
+  struct entry *e = d->held;
+  d->held = NULL;
+  while (e) {
+    struct entry *next = e->next_start;
+    settle(d, e);
+    e = next;
+  }
+}
+
+/* An answer is complete: a "does not exist" waits for the first verdict and
+ * is taken as nothing known from a denying resolver; then it is published. */
+static void settle(uc_dns *d, struct entry *e) {
+  if (!e->failed && e->building.status == UC_DNS_NXDOMAIN) {
+    int v = atomic_load(&d->verdict);
+    if (v == UNTESTED) {
+      e->next_start = d->held, d->held = e;
+      return;
+    }
+    if (v == DENYING) {
+      e->failed = 1;
+      atomic_fetch_add(&d->disbelieved, 1);
+    }
+  }
+  finish(d, e);
+}
+
+static void probe(uc_dns *d, uint64_t now) {
+  if (d->probe_pending || now < d->probe_next_ms || !d->ch)
+    return;
+  d->probe_pending = 1;
+  d->probe_next_ms = now + PROBE_MS;
+  ares_query(d->ch, ".", C_IN, T_NS, on_probe, d);
 }
 
 /* Fires the waits whose deadline has passed (nothing known); returns the
@@ -558,6 +617,7 @@ static void *loop(void *arg) {
   struct epoll_event evs[32];
   while (!atomic_load(&d->stop)) {
     atomic_store(&d->next_wake_ms, 0); /* any wait linked meanwhile wakes us */
+    probe(d, uc_dns_now_ms());         /* before the lookups: its answer comes first */
     start_queued(d);
     struct timeval tv, *tvp, max = {1, 0};
     tvp = ares_timeout(d->ch, &max, &tv);
@@ -684,6 +744,8 @@ void uc_dns_stats(uc_dns *d, struct uc_dns_stats *out) {
   out->timeouts = atomic_load(&d->timeouts), out->queries = atomic_load(&d->queries);
   out->failures = atomic_load(&d->failures), out->shed = atomic_load(&d->shed);
   out->in_flight = atomic_load(&d->in_flight);
+  out->denying = atomic_load(&d->verdict) == DENYING,
+  out->disbelieved = atomic_load(&d->disbelieved);
   for (int i = 0; i < SHARDS; i++) {
     pthread_mutex_lock(&d->shards[i].lock);
     out->cached += d->shards[i].t.count;

@@ -110,6 +110,11 @@ struct uc_dns_stats {
   uint64_t queries;  /* DNS queries sent (MX, A, AAAA) */
   uint64_t failures; /* lookups that failed (timeout, SERVFAIL, refused) */
   uint64_t shed;     /* lookups not started: too many in flight, or stopping */
+  /* The resolver said the root zone does not exist (asked at start and every
+   * minute): it denies every name, so its NXDOMAIN answers count as nothing
+   * known (disbelieved counts them) instead of "no website". */
+  int denying;
+  uint64_t disbelieved;
   size_t cached, in_flight;
 };
 void uc_dns_stats(uc_dns *d, struct uc_dns_stats *out);

@@ -243,6 +243,16 @@ static void render_dns(struct srv *s, struct uc_buf *b, int *failed) {
       "usercleaning_dns_cache_domains %zu\n"
       "usercleaning_dns_in_flight %zu\n",
       (unsigned long long)st.queries, (unsigned long long)st.failures, st.cached, st.in_flight);
+  out(b, failed,
+      "# HELP usercleaning_dns_resolver_denying 1 while the resolver says the root zone does "
+      "not exist (its NXDOMAIN answers are then not believed).\n"
+      "# TYPE usercleaning_dns_resolver_denying gauge\n"
+      "usercleaning_dns_resolver_denying %d\n"
+      "# HELP usercleaning_dns_nxdomain_disbelieved_total NXDOMAIN answers of a denying resolver, "
+      "taken as nothing known.\n"
+      "# TYPE usercleaning_dns_nxdomain_disbelieved_total counter\n"
+      "usercleaning_dns_nxdomain_disbelieved_total %llu\n",
+      st.denying, (unsigned long long)st.disbelieved);
 }
 
 /* A label value as the text format wants it: \\, \" and \n escaped, at most 200 bytes. */

@@ -170,6 +170,25 @@ static void note_rdap(struct srv *s, char *last, size_t size) {
   snprintf(last, size, "%s", st.bootstrap_error);
 }
 
+/* Says loudly when the resolver starts or stops denying every name. */
+static void note_dns(struct srv *s, int *last) {
+  struct uc_dns_stats st;
+  if (!s->dns)
+    return;
+  uc_dns_stats(s->dns, &st);
+  if (st.denying == *last)
+    return;
+  if (st.denying)
+    fprintf(stderr, "usercleaning: warning: the DNS resolver says even the root zone does not "
+                    "exist: it denies every name (no network, or a filtering resolver?). Its "
+                    "\"does not exist\" answers are ignored: mx_record is \"unknown\" and no "
+                    "domain is \"no website\" until it answers truly; set --dns-server to a "
+                    "working resolver, or --no-dns\n");
+  else if (*last >= 0)
+    fprintf(stderr, "usercleaning: the DNS resolver answers truly again\n");
+  *last = st.denying;
+}
+
 /* Every tick (100 ms): pick up what other processes changed in the store
  * (keys, settings, lists, unbans: seen within 200 ms); every second: flush
  * the access log; every flush_interval, or early when the ban cache is over
@@ -178,6 +197,7 @@ static void *background(void *arg) {
   struct bg *bg = arg;
   unsigned ticks = 0;
   char last_rdap_error[256] = "";
+  int last_denying = -1;
   pthread_mutex_lock(&bg->lock);
   while (!bg->stop) {
     struct timespec until;
@@ -206,6 +226,8 @@ static void *background(void *arg) {
       srv_lists_watch(s);
     if (ticks % 10 == 0)
       note_rdap(s, last_rdap_error, sizeof last_rdap_error);
+    if (ticks % 10 == 0)
+      note_dns(s, &last_denying);
     if (s->log && ticks % 10 == 0) {
       pthread_mutex_lock(&s->log_lock);
       fflush(s->log);

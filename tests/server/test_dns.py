@@ -16,7 +16,7 @@ import requests
 from conftest import BIN, SNAP, Server
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
-from dnsfix import ZONE, DnsFixture  # noqa: E402
+from dnsfix import ZONE, DnsFixture, RcodeServer  # noqa: E402
 
 Z = ZONE
 RECORDS = [
@@ -209,6 +209,38 @@ def test_answers_expire_with_their_ttl(make_server, tmp_path, fingerprints):
         assert body(s, f"a@moving.{Z}")["mx_record"] == f"new.moving.{Z}"
     finally:
         d.stop()
+
+
+@pytest.mark.parametrize("root_rcode", [3, 0])
+def test_a_resolver_that_denies_the_root_is_not_believed(make_server, root_rcode):
+    """Some resolvers (sandboxes, filtering networks) say "does not exist"
+    for every name. Believed, every unlisted domain would be black "no
+    website": every real person refused. The resolver is asked for the root
+    zone at start (and every minute): a resolver that denies even the root
+    gets its NXDOMAIN answers taken as nothing known, and a warning; one that
+    answers the root is believed, even about the first check after start."""
+    r = RcodeServer(root_rcode=root_rcode, rcode=3)
+    try:
+        s = make_server("--dns-server", r.server, "--dns-timeout", "3000")
+        b = body(s, f"ceo@company.{Z}")
+        denying = root_rcode == 3
+        if denying:
+            assert (b["category"], b["type"], b["mx_record"]) == ("white", "legitimate", "unknown")
+        else:
+            assert (b["category"], b["type"], b["mx_record"]) == ("black", "no website", "")
+        assert metric(s, "usercleaning_dns_resolver_denying") == (1 if denying else 0)
+        assert metric(s, "usercleaning_dns_nxdomain_disbelieved_total") == (1 if denying else 0)
+        deadline = time.time() + 10
+        while denying and "denies every name" not in s.stderr() and time.time() < deadline:
+            time.sleep(0.1)
+        assert ("denies every name" in s.stderr()) == denying
+        p = subprocess.run([BIN, "check", "--lists", SNAP, "--dns", "--dns-server", r.server,
+                            "--dns-timeout", "3000", "--format", "tsv", f"ceo@company.{Z}"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.stdout.split("\t")[:2] == (["white", "legitimate"] if denying
+                                             else ["black", "no website"]), p.stderr
+    finally:
+        r.stop()
 
 
 def test_no_dns_means_unknown(make_server):

@@ -61,6 +61,45 @@ class _Servfail(threading.Thread):
         self.sock.close()
 
 
+class RcodeServer(threading.Thread):
+    """A resolver that answers every query with no records and one RCODE:
+    root_rcode for the root zone ("."), rcode for every other name. (3, 3) is
+    a resolver that denies everything (sandboxes, filtering resolvers); (0, 3)
+    an honest one to which nothing but the root exists."""
+
+    def __init__(self, root_rcode, rcode):
+        super().__init__(daemon=True)
+        self.root_rcode, self.rcode = root_rcode, rcode
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.start()
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                continue
+            if len(data) < 13:
+                continue
+            rcode = self.root_rcode if data[12] == 0 else self.rcode  # empty first label: "."
+            ident, flags = struct.unpack("!HH", data[:4])
+            reply = struct.pack("!HH", ident, 0x8000 | (flags & 0x0100) | 0x0080 | rcode) + \
+                data[4:6] + b"\x00\x00\x00\x00\x00\x00" + data[12:]
+            self.sock.sendto(reply, peer)
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
 class DnsFixture:
     """dnsmasq on a free loopback port. records: dnsmasq config lines for the
     zone (mx-host=, host-record=, cname=, txt-record=, dns-rr=...)."""
