@@ -61,6 +61,9 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libuc.a
 # The default snapshot: the pinned npm lists (extracted to text) + our curated lists.
 NPM_LISTS := build/lists/.extracted
 $(NPM_LISTS): lists/package-lock.json lists/extract.js
+	@test -d lists/node_modules && command -v node >/dev/null || { echo "make: the pinned" \
+	  "npm lists (or node) are not installed: run 'make deps' first (make run and make test" \
+	  "do it)" >&2; exit 1; }
 	@mkdir -p build/lists
 	node lists/extract.js build/lists
 	@touch $@
