@@ -163,7 +163,10 @@ static void note_rdap(struct srv *s, char *last, size_t size) {
   if (strcmp(st.bootstrap_error, last) == 0)
     return;
   if (st.bootstrap_error[0])
-    fprintf(stderr, "usercleaning: domain age: RDAP bootstrap: %s (tried again every 5 minutes)\n",
+    fprintf(stderr,
+            "usercleaning: domain age: RDAP bootstrap: %s (tried again every 5 minutes; "
+            "domain_age is \"unknown\" meanwhile; --no-domain-age turns it off, "
+            "--rdap-bootstrap FILE reads a local copy)\n",
             st.bootstrap_error);
   else
     fprintf(stderr, "usercleaning: domain age: RDAP bootstrap loaded (%zu TLDs)\n", st.services);
