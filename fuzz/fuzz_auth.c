@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     assert(uc_auth_header_parse(auth, NULL, &k2, &n2) == rc && k2 == key && n2 == n);
   }
   uc_key_type t;
-  int kr = uc_key_parse(key, n, &t);
+  int kr = uc_key_parse(key, n, NULL, &t, NULL);
   assert(kr == UC_OK || kr == UC_EAUTH);
   if (kr == UC_OK) /* "ucl_live_", "ucl_test_" or "ucl_admin_", the body, the checksum */
     assert((unsigned)t <= UC_KEY_ADMIN && memcmp(key, "ucl_", 4) == 0 &&

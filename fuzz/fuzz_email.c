@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   uc_policy_init(&p);
   uc_check(lists, &p, (const char *)data, size, &r);
   assert((unsigned)r.category <= UC_BLACK && (unsigned)r.type < UC_TYPE_COUNT);
-  struct uc_result_ctx ctx = {(const char *)data, size, -1, NULL};
+  struct uc_result_ctx ctx = {(const char *)data, size, -1, NULL, NULL};
   static char body[UC_RESULT_BODY_MAX];
   size_t n = uc_result_write(&r, lists, &ctx, body, sizeof body);
   assert(n > 0 || size > UC_RESULT_INPUT_MAX);

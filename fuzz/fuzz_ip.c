@@ -1,5 +1,7 @@
-/* libFuzzer driver: IP addresses, CIDR ranges and listable domains from
- * arbitrary text (what the check API's "ip", the admin API and the CLI take). */
+/* libFuzzer driver: IP addresses (every form integrations send: host:port,
+ * [v6]:port, zone ids, X-Forwarded-For lists, line ends), CIDR ranges and
+ * listable domains from arbitrary text (what the check API's "ip", the admin
+ * API and the CLI take). */
 #include "uc/ip.h"
 #include "uc/uc.h"
 
@@ -14,6 +16,16 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   struct uc_cidr c;
   unsigned prefix = size ? 1 + data[0] % 128 : 64;
   if (uc_ip_parse((const char *)data, size, prefix, &ip) == UC_OK) {
+    /* each form it reports is there in the text */
+    assert(!(ip.form & UC_IP_LIST) || memchr(data, ',', size));
+    assert(!(ip.form & UC_IP_PORT) || memchr(data, ':', size));
+    assert(!(ip.form & UC_IP_BRACKETS) || (memchr(data, '[', size) && memchr(data, ']', size)));
+    assert(!(ip.form & UC_IP_ZONE) || memchr(data, '%', size));
+    assert(ip.family == 4 || ip.family == 6);
+    static const uint8_t one[16] = {[15] = 1};
+    assert(uc_ip_loopback(&ip) ==
+           (ip.family == 4 ? ip.addr[0] == 127 : memcmp(ip.addr, one, 16) == 0));
+    assert(!(uc_ip_placeholder(&ip) && uc_ip_loopback(&ip))); /* never both */
     /* the key is canonical: parsing the address part again gives the same key */
     snprintf(key, sizeof key, "%s", ip.key);
     char *slash = strchr(key, '/');

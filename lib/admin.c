@@ -6,6 +6,7 @@
 #include "uc/ratelimit.h"
 
 #include <jansson.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,10 +259,16 @@ static int last_admin(const struct uc_admin *a, const struct uc_key_rec *k, cons
 }
 
 /* New text for k, of k->type: its hash and prefix change, id and name stay. */
-static void rekey(struct uc_key_rec *k, char key[UC_KEY_MAX + 1]) {
-  size_t n = uc_key_generate(k->type, key);
+static int rekey(const struct uc_admin *a, struct uc_key_rec *k, char key[UC_KEY_MAX + 1]) {
+  uint8_t secret[UC_KEY_SECRET_LEN];
+  int rc = uc_store_secret(a->st, UC_KEY_SECRET_NAME, secret);
+  size_t n = rc ? 0 : uc_key_generate(k->type, secret, key);
+  sodium_memzero(secret, sizeof secret);
+  if (!n)
+    return rc ? rc : UC_EIO;
   snprintf(k->prefix, sizeof k->prefix, "%.*s", UC_KEY_PREFIX_SHOWN, key);
   uc_key_hash(key, n, k->hash);
+  return UC_OK;
 }
 
 static int rate_invalid(const struct uc_admin_key_rate *r, struct uc_admin_error *e) {
@@ -314,7 +321,11 @@ int uc_admin_key_update(const struct uc_admin *a, int64_t account, const struct 
   }
   if (retype) {
     rec->type = (uc_key_type)type;
-    rekey(rec, new_key); /* a ucl_test_ key that checks live would mislead */
+    if ((rc = rekey(a, rec, new_key)) !=
+        UC_OK) { /* a ucl_test_ key that checks live would mislead */
+      json_decref(changes);
+      return store_fail(a, e, rc);
+    }
     json_object_set_new(changes, "type", json_string(uc_key_type_name(rec->type)));
     json_object_set_new(changes, "new_text", json_true());
   }
@@ -357,29 +368,48 @@ int uc_admin_key_revoke(const struct uc_admin *a, int64_t account, const struct 
 struct ban_list {
   json_t *arr;
   const struct uc_settings *set;
+  char last[UC_IP_KEY_MAX];
 };
 
 static int add_ban(void *arg, const struct uc_ban_rec *b) {
   struct ban_list *bl = arg;
   char when[UC_TIME_ISO_MAX];
+  struct uc_cidr c;
   uc_time_format(b->banned_at, UC_TIME_ISO, when, sizeof when);
   unsigned t = bl->set->ban_threshold;
   long left = b->banned_at || b->attempts >= t ? 0 : (long)(t - b->attempts);
-  json_array_append_new(bl->arr,
-                        json_pack("{s:s, s:i, s:i, s:b, s:s?}", "ip", b->ip, "attempts",
-                                  (int)b->attempts, "remaining", (int)left, "banned",
-                                  b->banned_at != 0, "banned_at", b->banned_at ? when : NULL));
+  /* A /48 banned because enough prefixes inside it were (bans.md). */
+  int aggregate = strchr(b->ip, ':') && uc_cidr_parse(b->ip, &c, NULL) == UC_OK && c.prefix == 48 &&
+                  bl->set->ipv6_prefix > 48;
+  json_array_append_new(bl->arr, json_pack("{s:s, s:i, s:i, s:b, s:s?, s:b}", "ip", b->ip,
+                                           "attempts", (int)b->attempts, "remaining", (int)left,
+                                           "banned", b->banned_at != 0, "banned_at",
+                                           b->banned_at ? when : NULL, "aggregate", aggregate));
+  snprintf(bl->last, sizeof bl->last, "%s", b->ip);
   return 0;
 }
 
 int uc_admin_bans_json(const struct uc_admin *a, int64_t account, const struct uc_settings *s,
-                       char **json, struct uc_admin_error *e) {
-  struct ban_list bl = {json_array(), s};
+                       const struct uc_ban_query *q, char **json, struct uc_admin_error *e) {
+  struct ban_list bl = {json_array(), s, ""};
+  struct uc_ban_query page = *q;
   int64_t now = (int64_t)time(NULL);
+  int more = 0;
   init_error(e);
-  int rc = a->bans ? uc_bans_each(a->bans, account, s, now, add_ban, &bl)
-                   : uc_store_ban_each(a->st, account, add_ban, &bl);
-  return listing(a, rc, "bans", bl.arr, NULL, json, e);
+  *json = NULL;
+  if (!page.limit || page.limit > UC_ADMIN_BANS_PAGE_MAX) {
+    json_decref(bl.arr);
+    return fail(e, UC_EINVAL, "limit", "Must be an integer from 1 to %d.", UC_ADMIN_BANS_PAGE_MAX);
+  }
+  page.lift_seconds = s->ban_lift_seconds, page.now = now; /* lifted bans are not listed */
+  int rc = a->bans ? uc_bans_page(a->bans, account, s, now, &page, add_ban, &bl, &more)
+                   : uc_store_ban_page(a->st, account, &page, add_ban, &bl, &more);
+  if (rc) {
+    json_decref(bl.arr);
+    return store_fail(a, e, rc);
+  }
+  return dump(json_pack("{s:o, s:s?}", "bans", bl.arr, "next_cursor", more ? bl.last : NULL), json,
+              e);
 }
 
 int uc_admin_unban(const struct uc_admin *a, int64_t account, const struct uc_actor *who,

@@ -55,7 +55,16 @@ static const struct setting settings[] = {
     U(max_connections, 1, 100000, "open connections at once; more wait in the listen backlog",
       "1024"),
     U(idle_timeout, 1, 3600, "seconds a connection may stay silent before it is closed", "30"),
-    U(per_ip_connections, 0, 100000, "open connections per client address; 0: no limit", "0"),
+    U(request_timeout, 0, 3600,
+      "seconds a client has to send a whole request (head and body), counted from the "
+      "connection's start or its previous answer; 0: no deadline",
+      "10"),
+    U(per_ip_connections, 0, 100000,
+      "open connections per client address, IPv6 per /64 (trusted_proxies exempt); 0: no limit",
+      "128"),
+    A("trusted_proxies", trusted_proxies,
+      "IP or CIDR range of a reverse proxy (or application server) exempt from "
+      "per_ip_connections (repeatable); none by default, loopback included"),
     L(body_limit, 64, 16UL << 20, "largest request body in bytes (413 above)", "65536"),
     L(header_limit, 1024, 1UL << 20, "largest request line + headers in bytes (431 above)",
       "16384"),
@@ -119,6 +128,10 @@ static const struct setting settings[] = {
       "IPs with attempts counted (not banned) kept in memory; the oldest written-back ones "
       "leave first (bans always stay)",
       "262144"),
+    U(ban_write_timeout, 100, 60000,
+      "milliseconds an answer that announces a ban (remaining 0, or 403) waits for the ban to be "
+      "stored; then it answers without announcing it (details.ip_warning) and the ban is retried",
+      "2000"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 

@@ -74,6 +74,74 @@ int uc_utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
+/* The code point of the well-formed sequence s[0..len). */
+static unsigned code_point(const unsigned char *s, size_t len) {
+  unsigned cp = len == 1 ? s[0] : len == 2 ? s[0] & 0x1Fu : len == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
+  for (size_t i = 1; i < len; i++)
+    cp = (cp << 6) | (s[i] & 0x3Fu);
+  return cp;
+}
+
+/* Characters that show nothing, or turn the text around, so that what a
+ * person reads is not the address (U+202E makes "moc.liamg@x" read as
+ * "x@gmail.com"): never part of an address we accept. ZWNJ and ZWJ are left
+ * to IDNA in a domain (its CONTEXTJ rule allows them only where a script
+ * needs them); before the @-sign nothing decides that, so they are refused. */
+static const char *invisible(unsigned cp, int in_domain) {
+  static const struct {
+    unsigned lo, hi;
+    const char *name;
+  } ranges[] = {
+      {0x00AD, 0x00AD, "U+00AD SOFT HYPHEN"},
+      {0x034F, 0x034F, "U+034F COMBINING GRAPHEME JOINER"},
+      {0x061C, 0x061C, "U+061C ARABIC LETTER MARK"},
+      {0x115F, 0x1160, "a Hangul filler"},
+      {0x17B4, 0x17B5, "a Khmer inherent vowel"},
+      {0x180B, 0x180F, "a Mongolian variation selector"},
+      {0x200B, 0x200B, "U+200B ZERO WIDTH SPACE"},
+      {0x200C, 0x200D, "a zero-width joiner"},
+      {0x200E, 0x200F, "a left-to-right or right-to-left mark"},
+      {0x202A, 0x202E, "a bidirectional embedding or override (U+202A..U+202E)"},
+      {0x2060, 0x2064, "U+2060..U+2064 (word joiner, invisible operators)"},
+      {0x2066, 0x2069, "a bidirectional isolate (U+2066..U+2069)"},
+      {0x206A, 0x206F, "a deprecated format character (U+206A..U+206F)"},
+      {0x3164, 0x3164, "U+3164 HANGUL FILLER"},
+      {0xFE00, 0xFE0F, "a variation selector"},
+      {0xFEFF, 0xFEFF, "U+FEFF ZERO WIDTH NO-BREAK SPACE"},
+      {0xFFA0, 0xFFA0, "U+FFA0 HALFWIDTH HANGUL FILLER"},
+      {0x1D173, 0x1D17A, "a musical format character"},
+      {0xE0000, 0xE007F, "a tag character"},
+      {0xE0100, 0xE01EF, "a variation selector"},
+  };
+  if (cp < 0xAD || (in_domain && (cp == 0x200C || cp == 0x200D)))
+    return NULL;
+  for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+    if (cp >= ranges[i].lo && cp <= ranges[i].hi)
+      return ranges[i].name;
+  return NULL;
+}
+
+/* The first invisible character of s[0..n) (well-formed UTF-8 is checked
+ * elsewhere: a bad sequence is skipped here), as a UC_ESYNTAX with reason. */
+static int refuse_invisible(const unsigned char *s, size_t n, int in_domain, char *reason,
+                            size_t rsize) {
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < 0x80)
+      continue;
+    size_t k = utf8_seq(s + i, n - i);
+    if (!k)
+      continue;
+    const char *what = invisible(code_point(s + i, k), in_domain);
+    if (what)
+      return fail(reason, rsize,
+                  "The email address contains an invisible or direction-changing character %s "
+                  "the @-sign: %s.",
+                  in_domain ? "after" : "before", what);
+    i += k - 1;
+  }
+  return UC_OK;
+}
+
 /* Appends the printable form of byte c to the list of bad characters once. */
 static void note_bad(char *bad, size_t size, unsigned char c) {
   char item[16];
@@ -400,7 +468,11 @@ int uc_email_parse(const char *str, size_t len, unsigned opts, struct uc_email *
   if (!at)
     return fail(reason, rsize, "An email address must have an @-sign.");
   size_t llen = (size_t)(at - s);
-  int rc = check_local(s, llen, opts, out, reason, rsize);
+  int rc = refuse_invisible(s, llen, 0, reason, rsize);
+  if (!rc)
+    rc = refuse_invisible(at + 1, len - llen - 1, 1, reason, rsize);
+  if (!rc)
+    rc = check_local(s, llen, opts, out, reason, rsize);
   if (!rc)
     rc = check_domain(at + 1, len - llen - 1, IN_ADDRESS, out, reason, rsize);
   if (!rc && out->local_len + 1 + out->domain_len > UC_ADDRESS_MAX) {

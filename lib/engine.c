@@ -1,8 +1,10 @@
 /* uc_check: the matching order of SPEC §3 over the snapshot and the account policy. */
 #include "uc/engine.h"
 #include "domset_int.h"
+#include "spoof.h"
 #include "uc/error.h"
 
+#include <idn2.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,9 +22,9 @@ static const char *const type_names[UC_TYPE_COUNT] = {"white",
                                                       "invalid",
                                                       "unknown"};
 static const char *const signal_names[UC_SIGNAL_COUNT] = {
-    "disposable", "multi_alias", "suspicious", "free_provider",  "role_account",
-    "no_website", "custom_list", "premium",    "major_provider", "typo",
-    "smtputf8",   "idn",         "masked",     "alias_chain",    "young_domain"};
+    "disposable",  "multi_alias", "suspicious",     "free_provider", "role_account", "no_website",
+    "custom_list", "premium",     "major_provider", "typo",          "smtputf8",     "idn",
+    "masked",      "alias_chain", "young_domain",   "confusable"};
 
 const char *uc_category_name(uc_category c) {
   return (unsigned)c < 3 ? category_names[c] : "white";
@@ -241,6 +243,35 @@ static void collect_signals(struct uc_result *r, const uc_lists *l, const struct
     r->premium = 0;
 }
 
+/* An internationalised domain that mixes scripts in a label, or looks like a
+ * popular mail domain it is not (UTS #39, lib/confusable.c). */
+static void check_confusable(struct uc_result *r, const uc_lists *l) {
+  const struct uc_typo_target *t;
+  const char *like = NULL;
+  char *uni = NULL;
+  if (!(r->email.flags & UC_EMAIL_IDN))
+    return; /* ASCII: a look-alike there is a typo (did_you_mean) */
+  const char *text = r->email.display;
+  size_t n = r->email.display_len;
+  if (n == r->email.domain_len && memcmp(text, r->email.domain, n) == 0) {
+    /* given as A-labels (xn--...): what a mail client shows is the Unicode form */
+    if (idn2_to_unicode_8z8z(r->email.domain, &uni, 0) != IDN2_OK)
+      return;
+    text = uni, n = strlen(uni);
+  }
+  size_t count = uc_lists_typo_targets(l, &t);
+  int kind = uc__confusable(text, n, t, count, &like);
+  idn2_free(uni);
+  if (!kind)
+    return;
+  r->signals |= UC_SIG_CONFUSABLE;
+  r->confusable = kind == UC_CONFUSABLE_SKELETON
+                      ? (struct uc_match){like, "rule", 0, 0,
+                                          "looks like this domain (Unicode confusables, UTS #39)"}
+                      : (struct uc_match){"mixed_scripts", "rule", 0, 0,
+                                          "a label mixes scripts (UTS #39 restriction levels)"};
+}
+
 void uc_check_lists(const uc_lists *l, const struct uc_policy *p, const char *addr, size_t len,
                     struct uc_result *r) {
   static const struct uc_match none = {0};
@@ -255,7 +286,7 @@ void uc_check_lists(const uc_lists *l, const struct uc_policy *p, const char *ad
   r->account_list = -1;
   r->alias_spellings = 0;
   r->age_known = 0, r->domain_age = r->domain_created = 0;
-  r->account = r->disposable = r->relay = r->rule = none;
+  r->account = r->disposable = r->relay = r->rule = r->confusable = none;
   r->valid =
       uc_email_parse(addr, len, p->parse_opts, &r->email, r->reason, sizeof r->reason) == UC_OK;
   if (!r->valid)
@@ -270,6 +301,7 @@ void uc_check_lists(const uc_lists *l, const struct uc_policy *p, const char *ad
     if (r->did_you_mean)
       r->signals |= UC_SIG_TYPO;
   }
+  check_confusable(r, l);
   match_account_lists(r, p);
 }
 
@@ -326,6 +358,8 @@ void uc_check_decide(const struct uc_policy *p, const struct uc_facts *f, struct
     decide(r, p, UC_T_MULTI_ALIAS, &r->relay);
   else if (f->known && f->relay.entry)
     r->signals |= UC_SIG_MULTI_ALIAS, decide(r, p, UC_T_MULTI_ALIAS, &f->relay);
+  else if (r->signals & UC_SIG_CONFUSABLE) /* before the other signs: the stronger evidence */
+    r->signals |= UC_SIG_SUSPICIOUS, decide(r, p, UC_T_SUSPICIOUS, &r->confusable);
   else if (r->signals & UC_SIG_SUSPICIOUS)
     decide(r, p, UC_T_SUSPICIOUS, &r->rule);
   else if (r->signals & UC_SIG_ALIAS_CHAIN) /* a new spelling of a mailbox seen lately */

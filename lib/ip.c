@@ -44,16 +44,79 @@ static void format_v4(const uint8_t a[4], char *out) {
   }
 }
 
-int uc_ip_parse(const char *s, size_t n, unsigned v6_prefix, struct uc_ip *out) {
-  char buf[64];
-  while (n && (*s == ' ' || *s == '\t'))
-    s++, n--;
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-    n--;
-  if (n == 0 || n >= sizeof buf || memchr(s, 0, n) || v6_prefix < 1 || v6_prefix > 128)
-    return UC_EINVAL;
+static int blank(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* s[0..*n) without surrounding blanks. */
+static const char *trim(const char *s, size_t *n) {
+  while (*n && blank(*s))
+    s++, (*n)--;
+  while (*n && blank(s[*n - 1]))
+    (*n)--;
+  return s;
+}
+
+/* ":1..65535" at p[0..n): a port. */
+static int port_ok(const char *p, size_t n) {
+  unsigned long v = 0;
+  if (n < 2 || n > 6 || p[0] != ':')
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if (p[i] < '0' || p[i] > '9')
+      return 0;
+    v = v * 10 + (unsigned long)(p[i] - '0');
+  }
+  return v >= 1 && v <= 65535;
+}
+
+/* The address part of one entry s[0..n) into buf (NUL-terminated), *form
+ * saying what was around it. 0 when the entry has no address shape. */
+static int address_of(const char *s, size_t n, char buf[64], unsigned *form) {
+  const char *colon = memchr(s, ':', n);
+  if (n && s[0] == '[') { /* [v6] or [v6]:port */
+    const char *close = memchr(s, ']', n);
+    if (!close)
+      return 0;
+    size_t rest = n - (size_t)(close + 1 - s);
+    if (rest && !port_ok(close + 1, rest))
+      return 0;
+    *form |= UC_IP_BRACKETS | (rest ? UC_IP_PORT : 0);
+    s++, n = (size_t)(close - s);
+  } else if (colon && !memchr(colon + 1, ':', n - (size_t)(colon + 1 - s))) { /* v4:port */
+    if (!port_ok(colon, n - (size_t)(colon - s)))
+      return 0;
+    *form |= UC_IP_PORT;
+    n = (size_t)(colon - s);
+  }
+  const char *zone = memchr(s, '%', n);
+  if (zone) { /* fe80::1%eth0: the zone names an interface of the sender, not an address */
+    if (zone + 1 == s + n || !memchr(s, ':', (size_t)(zone - s)))
+      return 0;
+    *form |= UC_IP_ZONE;
+    n = (size_t)(zone - s);
+  }
+  if (n == 0 || n >= 64)
+    return 0;
   memcpy(buf, s, n);
   buf[n] = 0;
+  return 1;
+}
+
+int uc_ip_parse(const char *s, size_t n, unsigned v6_prefix, struct uc_ip *out) {
+  char buf[64];
+  out->form = 0;
+  if (!s || memchr(s, 0, n) || v6_prefix < 1 || v6_prefix > 128)
+    return UC_EINVAL;
+  s = trim(s, &n);
+  const char *comma = memchr(s, ',', n);
+  if (comma) { /* an X-Forwarded-For list: the client is its first entry */
+    n = (size_t)(comma - s);
+    s = trim(s, &n);
+    out->form |= UC_IP_LIST;
+  }
+  if (n == 0 || !address_of(s, n, buf, &out->form))
+    return UC_EINVAL;
   if (parse_addr(buf, &out->family, out->addr) != UC_OK)
     return UC_EINVAL;
   if (out->family == 4) {
@@ -67,6 +130,19 @@ int uc_ip_parse(const char *s, size_t n, unsigned v6_prefix, struct uc_ip *out) 
   inet_ntop(AF_INET6, masked, text, sizeof text);
   snprintf(out->key, sizeof out->key, "%s/%u", text, v6_prefix);
   return UC_OK;
+}
+
+int uc_ip_loopback(const struct uc_ip *ip) {
+  static const uint8_t one[16] = {[15] = 1};
+  return ip->family == 4 ? ip->addr[0] == 127 : memcmp(ip->addr, one, 16) == 0;
+}
+
+int uc_ip_placeholder(const struct uc_ip *ip) {
+  static const uint8_t zero[16];
+  static const uint8_t bcast[4] = {255, 255, 255, 255};
+  if (ip->family == 4)
+    return ip->addr[0] == 0 || memcmp(ip->addr, bcast, 4) == 0;
+  return memcmp(ip->addr, zero, 16) == 0;
 }
 
 int uc_cidr_parse(const char *s, struct uc_cidr *out, char *text) {

@@ -22,11 +22,20 @@ int uc_key_type_parse(const char *s, uc_key_type *out) {
   return UC_EINVAL;
 }
 
-/* Six base62 digits of a domain-separated BLAKE2b of prefix + random part. */
-static void checksum(const char *k, size_t n, char out[UC_KEY_CHECK_LEN]) {
+/* Six base62 digits of BLAKE2b of prefix + random part: keyed by the
+ * installation's secret (v2), or by a fixed public string (v1, legacy). */
+static void checksum(const char *k, size_t n, const uint8_t *secret, char out[UC_KEY_CHECK_LEN]) {
   static const unsigned char ctx[] = "usercleaning key checksum v1";
   unsigned char h[16];
-  crypto_generichash(h, sizeof h, (const unsigned char *)k, n, ctx, sizeof ctx - 1);
+  if (secret) {
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, secret, UC_KEY_SECRET_LEN, sizeof h);
+    crypto_generichash_update(&st, (const unsigned char *)"usercleaning key checksum v2:", 29);
+    crypto_generichash_update(&st, (const unsigned char *)k, n);
+    crypto_generichash_final(&st, h, sizeof h);
+  } else {
+    crypto_generichash(h, sizeof h, (const unsigned char *)k, n, ctx, sizeof ctx - 1);
+  }
   uint64_t v = 0;
   for (int i = 0; i < 8; i++)
     v = v << 8 | h[i];
@@ -34,20 +43,20 @@ static void checksum(const char *k, size_t n, char out[UC_KEY_CHECK_LEN]) {
     out[i] = b62[v % 62];
 }
 
-size_t uc_key_generate(uc_key_type t, char out[UC_KEY_MAX + 1]) {
+size_t uc_key_generate(uc_key_type t, const uint8_t *secret, char out[UC_KEY_MAX + 1]) {
   if (sodium_init() < 0)
     return 0;
   size_t p = strlen(prefixes[t]);
   memcpy(out, prefixes[t], p);
   for (int i = 0; i < UC_KEY_RANDOM_LEN; i++) /* uniform: rejection sampling inside */
     out[p + i] = b62[randombytes_uniform(62)];
-  checksum(out, p + UC_KEY_RANDOM_LEN, out + p + UC_KEY_RANDOM_LEN);
+  checksum(out, p + UC_KEY_RANDOM_LEN, secret, out + p + UC_KEY_RANDOM_LEN);
   size_t n = p + UC_KEY_RANDOM_LEN + UC_KEY_CHECK_LEN;
   out[n] = 0;
   return n;
 }
 
-int uc_key_parse(const char *k, size_t n, uc_key_type *t) {
+int uc_key_parse(const char *k, size_t n, const uint8_t *secret, uc_key_type *t, int *check) {
   for (int i = 0; i < 3; i++) {
     size_t p = strlen(prefixes[i]);
     if (n != p + UC_KEY_RANDOM_LEN + UC_KEY_CHECK_LEN || memcmp(k, prefixes[i], p) != 0)
@@ -55,12 +64,17 @@ int uc_key_parse(const char *k, size_t n, uc_key_type *t) {
     unsigned bad = 0;
     for (size_t j = p; j < n; j++)
       bad |= strchr(b62, k[j]) == NULL || k[j] == 0;
-    char sum[UC_KEY_CHECK_LEN];
-    checksum(k, p + UC_KEY_RANDOM_LEN, sum);
-    bad |= (unsigned)sodium_memcmp(sum, k + p + UC_KEY_RANDOM_LEN, UC_KEY_CHECK_LEN) != 0;
-    if (bad)
+    char legacy[UC_KEY_CHECK_LEN], keyed[UC_KEY_CHECK_LEN];
+    static const uint8_t none[UC_KEY_SECRET_LEN];
+    checksum(k, p + UC_KEY_RANDOM_LEN, NULL, legacy);
+    checksum(k, p + UC_KEY_RANDOM_LEN, secret ? secret : none, keyed); /* both, always */
+    int is_legacy = sodium_memcmp(legacy, k + p + UC_KEY_RANDOM_LEN, UC_KEY_CHECK_LEN) == 0;
+    int is_keyed = secret && sodium_memcmp(keyed, k + p + UC_KEY_RANDOM_LEN, UC_KEY_CHECK_LEN) == 0;
+    if (bad || (!is_legacy && !is_keyed))
       return UC_EAUTH;
     *t = (uc_key_type)i;
+    if (check)
+      *check = is_keyed ? UC_KEY_KEYED : UC_KEY_LEGACY;
     return UC_OK;
   }
   return UC_EAUTH;

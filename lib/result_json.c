@@ -149,6 +149,8 @@ static void write_details(struct uc_jsonw *w, const struct uc_result *r, const u
   uc_jsonw_cstring(w, uc_lists_version(l));
   UC_JSONW_KEY(w, "reason");
   uc_jsonw_cstring(w, r->valid ? NULL : r->reason);
+  UC_JSONW_KEY(w, "ip_warning");
+  uc_jsonw_cstring(w, ctx->ip_warning);
   uc_jsonw_end_object(w);
 }
 

@@ -21,6 +21,7 @@ void uc_settings_init(struct uc_settings *s) {
   s->ban_enabled = 1;
   s->ban_threshold = 5;
   s->ipv6_prefix = 64;
+  s->ipv6_aggregate = 8;
   s->alias_chains = 1;
   s->alias_window_days = 30;
   s->young_domain_days = UC_YOUNG_DAYS_DEFAULT;
@@ -35,9 +36,10 @@ static json_t *to_doc(const struct uc_settings *s) {
                         json_string(uc_category_name(s->colors[configurable[i]])));
   for (size_t i = 0; never && i < s->never_ban_count; i++)
     json_array_append_new(never, json_string(s->never_ban_text[i]));
-  return json_pack("{s:b, s:i, s:i, s:i, s:o*, s:b, s:i, s:i, s:i, s:i, s:b, s:b, s:o*}",
+  return json_pack("{s:b, s:i, s:i, s:i, s:i, s:b, s:o*, s:b, s:i, s:i, s:i, s:i, s:b, s:b, s:o*}",
                    "ban_enabled", s->ban_enabled, "ban_threshold", (int)s->ban_threshold,
                    "ban_lift_seconds", (int)s->ban_lift_seconds, "ipv6_prefix", (int)s->ipv6_prefix,
+                   "ipv6_aggregate", (int)s->ipv6_aggregate, "ban_loopback", s->ban_loopback,
                    "never_ban", never, "alias_chains", s->alias_chains, "alias_window_days",
                    (int)s->alias_window_days, "rate_limit_per_second",
                    (int)s->rate_limit_per_second, "rate_limit_burst", (int)s->rate_limit_burst,
@@ -122,7 +124,8 @@ static int *bool_member(struct uc_settings *s, const char *name) {
   } bools[] = {{"ban_enabled", offsetof(struct uc_settings, ban_enabled)},
                {"alias_chains", offsetof(struct uc_settings, alias_chains)},
                {"count_typos", offsetof(struct uc_settings, count_typos)},
-               {"activity_emails", offsetof(struct uc_settings, activity_emails)}};
+               {"activity_emails", offsetof(struct uc_settings, activity_emails)},
+               {"ban_loopback", offsetof(struct uc_settings, ban_loopback)}};
   for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
     if (strcmp(name, bools[i].name) == 0)
       return (int *)((char *)s + bools[i].off);
@@ -169,6 +172,12 @@ static int patch_doc(struct uc_settings *s, const json_t *patch, char *field, si
       unsigned *slot = strcmp(name, "rate_limit_burst") == 0 ? &next.rate_limit_burst
                                                              : &next.rate_limit_per_second;
       *slot = (unsigned)json_integer_value(v);
+    } else if (strcmp(name, "ipv6_aggregate") == 0) {
+      if (!int_in(v, 0, 256))
+        return bad(field, fs, name, msg, ms,
+                   "must be an integer from 0 (off) to 256: banned prefixes in one /48 that ban "
+                   "the /48");
+      next.ipv6_aggregate = (unsigned)json_integer_value(v);
     } else if (strcmp(name, "never_ban") == 0) {
       rc = patch_never_ban(&next, v, field, fs, msg, ms);
     } else if (strcmp(name, "colors") == 0) {

@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,56 @@ int uc_store_list_replace(uc_store *st, int64_t account_id, uc_category c,
 int uc_store_ban_each(uc_store *st, int64_t account_id, uc_ban_cb cb, void *arg) {
   return CALL(ban_each, account_id, cb, arg);
 }
+struct page {
+  uc_ban_cb cb;
+  void *arg;
+  size_t left; /* rows still to give; the one after them only says "more" */
+  int more, stopped;
+};
+
+static int page_row(void *arg, const struct uc_ban_rec *b) {
+  struct page *p = arg;
+  if (!p->left) {
+    p->more = 1;
+    return 1;
+  }
+  p->left--;
+  return p->stopped = p->cb(p->arg, b);
+}
+
+/* A backend without its own ban_page: the query applied to ban_each's rows,
+ * which come ordered by ip (Redis: the account's hash, read whole). */
+struct filtered {
+  const struct uc_ban_query *q;
+  struct page *p;
+};
+
+static int filter_row(void *arg, const struct uc_ban_rec *b) {
+  const struct filtered *f = arg;
+  const struct uc_ban_query *q = f->q;
+  if ((q->after && strcmp(b->ip, q->after) <= 0) ||
+      (q->contains && *q->contains && !strstr(b->ip, q->contains)) ||
+      uc__ban_expired(b, q->lift_seconds, q->now))
+    return 0;
+  return page_row(f->p, b);
+}
+
+int uc_store_ban_page(uc_store *st, int64_t account_id, const struct uc_ban_query *q, uc_ban_cb cb,
+                      void *arg, int *more) {
+  struct page p = {cb, arg, q->limit, 0, 0};
+  struct uc_ban_query one_more = *q;
+  struct filtered f = {q, &p};
+  if (more)
+    *more = 0;
+  if (!q->limit || q->limit > SIZE_MAX - 1)
+    return UC_EINVAL;
+  one_more.limit = q->limit + 1;
+  int rc = st->ops->ban_page ? CALL(ban_page, account_id, &one_more, page_row, &p)
+                             : CALL(ban_each, account_id, filter_row, &f);
+  if (more && rc == UC_OK)
+    *more = p.more && !p.stopped;
+  return rc;
+}
 int uc_store_ban_get(uc_store *st, int64_t account_id, const char *ip, struct uc_ban_rec *out) {
   return CALL(ban_get, account_id, ip, out);
 }
@@ -394,9 +445,14 @@ int uc_name_valid(const char *name) {
 
 int uc_store_key_create(uc_store *st, int64_t account_id, const char *name, uc_key_type t,
                         struct uc_key_rec *rec, char key[UC_KEY_MAX + 1]) {
+  uint8_t secret[UC_KEY_SECRET_LEN];
   if (!uc_name_valid(name) || (unsigned)t > UC_KEY_ADMIN)
     return UC_EINVAL;
-  size_t n = uc_key_generate(t, key);
+  int rc = uc_store_secret(st, UC_KEY_SECRET_NAME, secret);
+  size_t n = rc ? 0 : uc_key_generate(t, secret, key);
+  sodium_memzero(secret, sizeof secret);
+  if (rc)
+    return rc;
   if (!n)
     return UC_EIO;
   memset(rec, 0, sizeof *rec);

@@ -35,6 +35,10 @@ struct uc_store_ops {
   int (*list_replace)(void *s, int64_t account_id, uc_category c, const char *const *domains,
                       size_t n);
   int (*ban_each)(void *s, int64_t account_id, uc_ban_cb cb, void *arg);
+  /* limit + 1 rows at most: the wrapper reads the last as "more". May be
+   * NULL: the wrapper then filters ban_each's rows (ordered by ip). */
+  int (*ban_page)(void *s, int64_t account_id, const struct uc_ban_query *q, uc_ban_cb cb,
+                  void *arg);
   int (*ban_get)(void *s, int64_t account_id, const char *ip, struct uc_ban_rec *out);
   int (*ban_put)(void *s, const struct uc_ban_rec *b, size_t n);
   int (*ban_hit)(void *s, int64_t account_id, const char *ip, unsigned threshold,

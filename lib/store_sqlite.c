@@ -172,22 +172,39 @@ static const char schema_v9[] =
     "DROP TABLE usage;"
     "ALTER TABLE usage_v9 RENAME TO usage;";
 
+/* Two connections, each used by one thread at a time: db for writes (every
+ * transaction, and PRAGMA data_version, which moves only for commits of other
+ * connections), rdb for reads (every statement that starts with SELECT). In
+ * WAL mode a read never waits for a writer, so a write that waits for the
+ * file's lock (another process holding it, up to the busy timeout) never
+ * holds up the reads the request path makes (an unknown key, an IP that left
+ * the ban cache). */
 struct sq {
-  sqlite3 *db;
-  pthread_mutex_t lock; /* one connection, one statement at a time */
-  int64_t origin;       /* written with our changes, to tell them from others' */
+  sqlite3 *db, *rdb;
+  pthread_mutex_t lock, rlock;
+  int64_t origin; /* written with our changes, to tell them from others' */
   char path[1024];
 };
 
-/* The error of the last statement, as a uc_err; the message is kept for uc_store_error. */
-static int fail_db(struct sq *s, int rc) {
-  int code = sqlite3_extended_errcode(s->db);
-  (void)rc;
+/* The error of the last statement on db, as a uc_err; the message is kept for uc_store_error. */
+static int fail_on(struct sq *s, sqlite3 *db) {
+  int code = sqlite3_extended_errcode(db);
   if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY)
     return UC_EEXISTS;
   int busy = (code & 0xFF) == SQLITE_BUSY || (code & 0xFF) == SQLITE_LOCKED;
   return uc__store_errorf(busy ? UC_EBUSY : UC_ESTORE, "sqlite %s: %s", s->path,
-                          sqlite3_errmsg(s->db));
+                          sqlite3_errmsg(db));
+}
+
+/* The same, on the write connection (transactions). */
+static int fail_db(struct sq *s, int rc) {
+  (void)rc;
+  return fail_on(s, s->db);
+}
+
+/* A statement's failure, on the connection it ran on. */
+static int fail_st(struct sq *s, sqlite3_stmt *st) {
+  return fail_on(s, sqlite3_db_handle(st));
 }
 
 static int mkdir_parent(const char *path) {
@@ -300,14 +317,26 @@ static int sq_open(const char *path, unsigned flags, uint64_t origin, void **sta
     sqlite3_free(msg);
     goto out;
   }
-  rc = migrate(s, err, es);
+  if ((rc = migrate(s, err, es)) != UC_OK)
+    goto out;
+  rc = UC_ESTORE;
+  if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+          SQLITE_OK ||
+      sqlite3_exec(s->rdb, "PRAGMA query_only=1;", NULL, NULL, NULL) != SQLITE_OK) {
+    uc_errorf(err, es, rc, "%s: %s", path, s->rdb ? sqlite3_errmsg(s->rdb) : "cannot open");
+    goto out;
+  }
+  sqlite3_busy_timeout(s->rdb, 1000); /* readers wait only for WAL recovery or a checkpoint */
+  rc = UC_OK;
 out:
   if (rc) {
+    sqlite3_close(s->rdb);
     sqlite3_close(s->db);
     free(s);
     return rc;
   }
   pthread_mutex_init(&s->lock, NULL);
+  pthread_mutex_init(&s->rlock, NULL);
   *state = s;
   return UC_OK;
 }
@@ -316,33 +345,40 @@ static void sq_close(void *state) {
   struct sq *s = state;
   if (!s)
     return;
+  sqlite3_close(s->rdb);
   sqlite3_close(s->db);
   pthread_mutex_destroy(&s->lock);
+  pthread_mutex_destroy(&s->rlock);
   free(s);
 }
 
-/* Prepares sql under the lock; the caller steps, then calls done(). */
+/* Prepares sql with its connection locked (a SELECT on the read connection,
+ * anything else on the write connection); the caller steps, then calls done(). */
 static sqlite3_stmt *prepare(struct sq *s, const char *sql) {
   sqlite3_stmt *st = NULL;
-  pthread_mutex_lock(&s->lock);
-  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-    fail_db(s, SQLITE_ERROR);
-    pthread_mutex_unlock(&s->lock);
+  int rd = strncmp(sql, "SELECT", 6) == 0;
+  sqlite3 *db = rd ? s->rdb : s->db;
+  pthread_mutex_t *lock = rd ? &s->rlock : &s->lock;
+  pthread_mutex_lock(lock);
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    fail_on(s, db);
+    pthread_mutex_unlock(lock);
     return NULL;
   }
   return st;
 }
 
 static void done(struct sq *s, sqlite3_stmt *st) {
+  int rd = sqlite3_db_handle(st) == s->rdb;
   sqlite3_finalize(st);
-  pthread_mutex_unlock(&s->lock);
+  pthread_mutex_unlock(rd ? &s->rlock : &s->lock);
 }
 
 /* Steps a prepared write once and releases it: UC_OK; UC_ENOTFOUND when
  * must_change and no row changed; else the store's error. */
 static int step_write(struct sq *s, sqlite3_stmt *st, int must_change) {
   int rc = sqlite3_step(st);
-  int ret = rc != SQLITE_DONE                        ? fail_db(s, rc)
+  int ret = rc != SQLITE_DONE                        ? fail_st(s, st)
             : must_change && !sqlite3_changes(s->db) ? UC_ENOTFOUND
                                                      : UC_OK;
   done(s, st);
@@ -357,7 +393,7 @@ static int each_row(struct sq *s, sqlite3_stmt *st, row_fn row, void *ctx) {
   while ((rc = sqlite3_step(st)) == SQLITE_ROW)
     if (row(st, ctx))
       break;
-  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? UC_OK : fail_st(s, st);
   done(s, st);
   return ret;
 }
@@ -368,7 +404,7 @@ static int one_row(struct sq *s, sqlite3_stmt *st, read_fn read, void *out) {
   int rc = sqlite3_step(st);
   int ret = rc == SQLITE_ROW    ? (read(st, out), UC_OK)
             : rc == SQLITE_DONE ? UC_ENOTFOUND
-                                : fail_db(s, rc);
+                                : fail_st(s, st);
   done(s, st);
   return ret;
 }
@@ -670,7 +706,7 @@ static int usage_each(struct sq *s, const char *sql, int64_t account_id, unsigne
   }
   if (have && !stop)
     cb(arg, &row);
-  int ret = stop || rc == SQLITE_DONE ? UC_OK : fail_db(s, rc);
+  int ret = stop || rc == SQLITE_DONE ? UC_OK : fail_st(s, st);
   done(s, st);
   return ret;
 }
@@ -727,7 +763,7 @@ static int sq_settings_get(void *state, int64_t account_id, char **json) {
     *json = strdup((const char *)sqlite3_column_text(st, 0));
     ret = *json ? UC_OK : UC_ENOMEM;
   } else if (rc != SQLITE_DONE) {
-    ret = fail_db(s, rc);
+    ret = fail_st(s, st);
   }
   done(s, st);
   return ret;
@@ -849,6 +885,30 @@ static int sq_ban_each(void *state, int64_t account_id, uc_ban_cb cb, void *arg)
   if (!st)
     return UC_ESTORE;
   sqlite3_bind_int64(st, 1, account_id);
+  return each_row(s, st, ban_row, &v);
+}
+
+/* The page's rows: after the cursor, holding the text, not lifted by time.
+ * instr() matches the text literally (no LIKE wildcards to escape). */
+static int sq_ban_page(void *state, int64_t account_id, const struct uc_ban_query *q, uc_ban_cb cb,
+                       void *arg) {
+  struct sq *s = state;
+  struct visit_bans v = {cb, arg};
+  sqlite3_stmt *st =
+      prepare(s, "SELECT " BAN_COLS " FROM bans WHERE account_id = ?1 "
+                 "AND (?2 IS NULL OR ip > ?2) AND (?3 IS NULL OR instr(ip, ?3) > 0) "
+                 "AND NOT (banned_at IS NOT NULL AND ?4 > 0 AND ?5 - banned_at >= ?4) "
+                 "ORDER BY ip LIMIT ?6");
+  if (!st)
+    return UC_ESTORE;
+  sqlite3_bind_int64(st, 1, account_id);
+  if (q->after)
+    sqlite3_bind_text(st, 2, q->after, -1, SQLITE_STATIC);
+  if (q->contains && *q->contains)
+    sqlite3_bind_text(st, 3, q->contains, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, q->lift_seconds);
+  sqlite3_bind_int64(st, 5, q->now);
+  sqlite3_bind_int64(st, 6, (sqlite3_int64)(q->limit > INT64_MAX ? INT64_MAX : q->limit));
   return each_row(s, st, ban_row, &v);
 }
 
@@ -1722,6 +1782,7 @@ const struct uc_store_ops uc__store_sqlite_ops = {
     .list_remove = sq_list_remove,
     .list_replace = sq_list_replace,
     .ban_each = sq_ban_each,
+    .ban_page = sq_ban_page,
     .ban_get = sq_ban_get,
     .ban_put = sq_ban_put,
     .ban_hit = sq_ban_hit,

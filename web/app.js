@@ -232,41 +232,63 @@ $('#key-copy').addEventListener('click', async () => {
   try { await navigator.clipboard.writeText($('#key-new-value').textContent); flash('Copied.'); } catch (e) { flash('Copy failed: select the key and copy it by hand.', true); }
 });
 
+// Banned IPs, a page at a time (GET /v1/admin/bans?limit=&cursor=&q=): an
+// account under attack can have hundreds of thousands.
+const BAN_PAGE = 100;
 let bans = [];
-async function loadBans() {
-  bans = (await admin('GET', '/bans')).bans;
+let banCursor = null;
+let banLoads = 0; // loads started: only the latest one's answer is shown
+async function loadBans(more) {
+  const q = $('#ban-search').value.trim();
+  let path = '/bans?limit=' + BAN_PAGE + (q ? '&q=' + encodeURIComponent(q) : '');
+  if (more && banCursor) path += '&cursor=' + encodeURIComponent(banCursor);
+  const mine = ++banLoads;
+  const page = await admin('GET', path);
+  // Answers can arrive out of order (a search typed, then Refresh, then Show more):
+  // one that a later load superseded would show an older list, or another query's.
+  if (mine !== banLoads) return;
+  bans = more ? bans.concat(page.bans) : page.bans;
+  banCursor = page.next_cursor;
   renderBans();
 }
 
 function renderBans() {
-  const q = $('#ban-search').value.trim();
-  const want = $('#ban-filter').value;
+  const want = $('#ban-filter').value; // the search (q) is the server's; the status filter the page's
   const tbody = $('#bans-table tbody');
   tbody.replaceChildren();
-  const shown = bans.filter((b) => b.ip.includes(q) && (want === 'all' || (want === 'banned') === b.banned))
-    .sort((a, b) => (b.banned - a.banned) || a.ip.localeCompare(b.ip));
+  const shown = bans.filter((b) => want === 'all' || (want === 'banned') === b.banned);
   for (const b of shown) {
-    tbody.append(el('tr', {}, el('td', {}, el('code', {}, b.ip)), el('td', {}, b.banned ? 'banned' : 'counting'),
+    const ip = el('td', {}, el('code', {}, b.ip));
+    if (b.aggregate) ip.append(' ', el('span', { class: 'hint' }, '(a /48: enough prefixes inside it were banned)'));
+    tbody.append(el('tr', {}, ip, el('td', {}, b.banned ? 'banned' : 'counting'),
       el('td', {}, b.attempts), el('td', {}, b.banned ? '—' : b.remaining), el('td', {}, fmtTime(b.banned_at)),
       el('td', {}, el('button', { type: 'button', class: 'small', onclick: () => unban(b.ip) }, b.banned ? 'Unban' : 'Reset count'))));
   }
   labelCells($('#bans-table'));
   const banned = bans.filter((b) => b.banned).length;
   $('#bans-count').textContent = banned + ' banned, ' + (bans.length - banned) + ' counting' +
+    (banCursor ? ' loaded (Show more for the rest)' : '') +
     (shown.length !== bans.length ? '; ' + shown.length + ' shown' : '') + '.';
   $('#bans-empty').hidden = bans.length > 0;
+  $('#ban-more').hidden = !banCursor;
 }
 
 async function unban(ip) {
+  // The IP as listed, IPv6 prefixes included ("2001:db8::/64"): encoded, its "/" is part of the item.
   try { await admin('DELETE', '/bans/' + encodeURIComponent(ip)); flash('Unbanned ' + ip + '.'); await loadBans(); } catch (e) { report(e); }
 }
 
-$('#ban-search').addEventListener('input', renderBans);
+let banSearchTimer = null;
+$('#ban-search').addEventListener('input', () => {
+  clearTimeout(banSearchTimer);
+  banSearchTimer = setTimeout(() => loadBans().catch((e) => report(e)), 250);
+});
 $('#ban-filter').addEventListener('change', renderBans);
 $('#ban-refresh').addEventListener('click', () => loadBans().catch((e) => report(e)));
+$('#ban-more').addEventListener('click', () => loadBans(true).catch((e) => report(e)));
 $('#ban-all').addEventListener('click', async () => {
   if (!confirm('Unban every IP of this account?')) return;
-  try { const r = await admin('DELETE', '/bans'); flash('Unbanned ' + r.unbanned + ' IP(s).'); await loadBans(); } catch (e) { report(e); }
+  try { const r = await admin('DELETE', '/bans?all=true'); flash('Unbanned ' + r.unbanned + ' IP(s).'); await loadBans(); } catch (e) { report(e); }
 });
 
 loaders.keys = async () => { $('#key-new').hidden = true; await Promise.all([loadKeys(), loadBans()]); };
@@ -335,6 +357,8 @@ loaders.colors = async () => {
   $('#ban-threshold').value = s.ban_threshold;
   showLift(s.ban_lift_seconds);
   $('#ipv6-prefix').value = s.ipv6_prefix;
+  $('#ipv6-aggregate').value = s.ipv6_aggregate;
+  $('#ban-loopback').checked = s.ban_loopback;
   $('#never-ban').value = s.never_ban.join('\n');
   $('#rate-per-second').value = s.rate_limit_per_second;
   $('#rate-burst').value = s.rate_limit_burst;
@@ -353,6 +377,8 @@ $('#colors-form').addEventListener('submit', async (ev) => {
     ban_threshold: Number($('#ban-threshold').value),
     ban_lift_seconds: liftSeconds(),
     ipv6_prefix: Number($('#ipv6-prefix').value),
+    ipv6_aggregate: Number($('#ipv6-aggregate').value),
+    ban_loopback: $('#ban-loopback').checked,
     never_ban: $('#never-ban').value.split('\n').map((x) => x.trim()).filter(Boolean),
     rate_limit_per_second: Number($('#rate-per-second').value),
     rate_limit_burst: Number($('#rate-burst').value),

@@ -98,10 +98,14 @@ int uc_admin_key_revoke(const struct uc_admin *a, int64_t account, const struct 
 
 /* ---- bans ---- */
 
-/* {"bans":[{"ip","attempts","remaining","banned","banned_at"}]} with the
- * account's settings s (remaining, lifts). */
+/* One page of {"bans":[{"ip","attempts","remaining","banned","banned_at",
+ * "aggregate"}],"next_cursor":...} with the account's settings s (remaining,
+ * lifts): q->limit rows at most (UC_ADMIN_BANS_PAGE_MAX), after q->after,
+ * holding q->contains; next_cursor (the last ip, or null) continues. */
+#define UC_ADMIN_BANS_PAGE_DEFAULT 100
+#define UC_ADMIN_BANS_PAGE_MAX 1000
 int uc_admin_bans_json(const struct uc_admin *a, int64_t account, const struct uc_settings *s,
-                       char **json, struct uc_admin_error *e);
+                       const struct uc_ban_query *q, char **json, struct uc_admin_error *e);
 /* Lifts the ban of ip (an address, or a key as listed, e.g. "2001:db8::/64")
  * and resets its counter; key receives the canonical key. UC_ENOTFOUND when
  * nothing was counted (with a ban cache) or stored (without: then the unban

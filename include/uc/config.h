@@ -16,6 +16,8 @@ struct uc_config {
   unsigned max_connections;          /* open connections at once */
   unsigned idle_timeout;             /* seconds a connection may stay silent */
   unsigned per_ip_connections;       /* per client address; 0 = no limit */
+  char trusted_proxies[1100];        /* "IP|CIDR,...": peers exempt from per_ip_connections */
+  unsigned request_timeout;          /* seconds to receive a request's head and body */
   unsigned long body_limit;          /* bytes of request body */
   unsigned long header_limit;        /* bytes of request line + headers */
   char access_log[1024];             /* "-" stdout, "off", or a file path */
@@ -25,6 +27,7 @@ struct uc_config {
   unsigned drain_timeout;            /* seconds SIGTERM waits for in-flight requests */
   unsigned long ban_memory;          /* counting IPs kept in memory (bans always are) */
   unsigned activity_accounts;        /* accounts with a recent-checks feed; 0: none */
+  unsigned ban_write_timeout;        /* ms an answer waits for its ban to be stored */
   int dns;                           /* MX lookups on (serve's default) */
   char dns_servers[600];             /* "HOST[:PORT],..."; "": /etc/resolv.conf */
   unsigned dns_timeout;              /* ms a check waits for DNS at most */

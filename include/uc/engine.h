@@ -51,8 +51,9 @@ enum uc_signal {
   UC_SIG_MASKED = 1u << 12,
   UC_SIG_ALIAS_CHAIN = 1u << 13,
   UC_SIG_YOUNG_DOMAIN = 1u << 14, /* registered fewer than policy young_days days ago (RDAP) */
+  UC_SIG_CONFUSABLE = 1u << 15,   /* an IDN domain that mixes scripts or looks like a popular one */
 };
-#define UC_SIGNAL_COUNT 15
+#define UC_SIGNAL_COUNT 16
 /* JSON name of signal bit i (0 <= i < UC_SIGNAL_COUNT). */
 const char *uc_signal_name(unsigned i);
 
@@ -129,7 +130,7 @@ struct uc_result {
   unsigned alias_spellings; /* from the facts: 0 not tracked, 1 first, 2+ a chain */
   int age_known;            /* from the facts: domain_age and domain_created are set */
   unsigned domain_age, domain_created;
-  struct uc_match account, disposable, relay, rule;
+  struct uc_match account, disposable, relay, rule, confusable;
 };
 
 /* A check is two steps: the list phase (syntax, normalisation, every list

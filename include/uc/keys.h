@@ -4,7 +4,12 @@
  *   ucl_test_<...>                                    sandbox keys
  *   ucl_admin_<...>                                   admin keys
  *
- * Only uc_key_hash() of a key is ever stored. */
+ * The checksum of a key made now is keyed by the installation's secret (the
+ * store's secret UC_KEY_SECRET_NAME): nobody else can make one that passes,
+ * so a forged key is refused from memory. Keys made before carry an unkeyed
+ * checksum (anyone can compute it) and are still accepted: a server knows
+ * every one of them (they are all in the store), so an unknown one is
+ * refused from memory as well. Only uc_key_hash() of a key is ever stored. */
 #ifndef UC_KEYS_H
 #define UC_KEYS_H
 
@@ -18,16 +23,28 @@ typedef enum uc_key_type { UC_KEY_ACTIVE = 0, UC_KEY_SANDBOX = 1, UC_KEY_ADMIN =
 #define UC_KEY_MAX 48 /* longest key text, without the NUL */
 #define UC_KEY_HASH_LEN 32
 #define UC_KEY_PREFIX_SHOWN 14 /* "ucl_live_" + 5 chars: enough to recognise, useless to attack */
+#define UC_KEY_SECRET_LEN 32
+#define UC_KEY_SECRET_NAME "key-checksum" /* uc_store_secret's name for it */
+
+/* Which checksum a key carries (uc_key_parse). */
+enum uc_key_check {
+  UC_KEY_KEYED = 1,  /* keyed by the installation's secret: made by this installation */
+  UC_KEY_LEGACY = 2, /* the unkeyed checksum of keys made before keyed checksums */
+};
 
 const char *uc_key_type_name(uc_key_type t); /* "active", "sandbox", "admin" */
 int uc_key_type_parse(const char *s, uc_key_type *out);
 
-/* Writes a new random key of type t into out (NUL-terminated); returns its length. */
-size_t uc_key_generate(uc_key_type t, char out[UC_KEY_MAX + 1]);
+/* Writes a new random key of type t into out (NUL-terminated), its checksum
+ * keyed by secret (UC_KEY_SECRET_LEN bytes; NULL: the legacy unkeyed
+ * checksum, for tests of old keys); returns its length (0 on failure). */
+size_t uc_key_generate(uc_key_type t, const uint8_t *secret, char out[UC_KEY_MAX + 1]);
 
-/* Checks the format and checksum of k[0..n) without any lookup. UC_OK and *t
- * set, or UC_EAUTH. Runs in time independent of where a mismatch is. */
-int uc_key_parse(const char *k, size_t n, uc_key_type *t);
+/* Checks the format and checksum of k[0..n) without any lookup: UC_OK with
+ * *t and *check (may be NULL) set, or UC_EAUTH. secret (may be NULL: legacy
+ * checksums only) is the installation's. Runs in time independent of where
+ * a mismatch is and of which checksum matched. */
+int uc_key_parse(const char *k, size_t n, const uint8_t *secret, uc_key_type *t, int *check);
 
 /* BLAKE2b-256 of the key text: what the store keeps and looks up. */
 void uc_key_hash(const char *k, size_t n, uint8_t out[UC_KEY_HASH_LEN]);

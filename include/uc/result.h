@@ -13,6 +13,7 @@ struct uc_result_ctx {
   size_t raw_len;
   long remaining;                 /* remaining_attempts_before_ban; < 0: null */
   const struct uc_dns_facts *dns; /* NULL: not looked up (mx_record "unknown") */
+  const char *ip_warning;         /* why the given ip was not usable or not counted; NULL */
 };
 
 /* A buffer of this size always holds the body of an address of up to

@@ -11,11 +11,13 @@
 #define UC_THRESHOLD_MAX 100
 
 struct uc_settings {
-  int ban_enabled;            /* default on */
-  unsigned ban_threshold;     /* black answers before the ban, 1..100, default 5 */
-  unsigned ban_lift_seconds;  /* a ban lifts itself after this long; 0: never (default) */
-  unsigned ipv6_prefix;       /* IPv6 addresses share a ban per prefix, 1..128, default 64 */
-  int alias_chains;           /* look for alias chains (default on) */
+  int ban_enabled;           /* default on */
+  unsigned ban_threshold;    /* black answers before the ban, 1..100, default 5 */
+  unsigned ban_lift_seconds; /* a ban lifts itself after this long; 0: never (default) */
+  unsigned ipv6_prefix;      /* IPv6 addresses share a ban per prefix, 1..128, default 64 */
+  unsigned ipv6_aggregate; /* this many banned prefixes in one /48 ban the /48; 0 off, default 8 */
+  int ban_loopback;        /* count and ban 127.0.0.0/8 and ::1 (default off) */
+  int alias_chains;        /* look for alias chains (default on) */
   unsigned alias_window_days; /* ... among the spellings of the last N days, 1..366, default 30 */
   /* Requests a second each key of the account may make (0: no limit, the
    * default) and how many at once (0: as many as per second); a key's own
@@ -33,6 +35,7 @@ struct uc_settings {
 void uc_settings_init(struct uc_settings *s);
 
 /* {"ban_enabled":true,"ban_threshold":5,"ban_lift_seconds":0,"ipv6_prefix":64,
+ *  "ipv6_aggregate":8,"ban_loopback":false,
  *  "never_ban":["10.0.0.0/8"],"alias_chains":true,"alias_window_days":30,
  *  "rate_limit_per_second":0,"rate_limit_burst":0,"young_domain_days":30,
  *  "count_typos":false,"activity_emails":false,

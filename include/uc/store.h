@@ -236,8 +236,22 @@ int uc_store_list_replace(uc_store *st, int64_t account_id, uc_category c,
 
 /* ---- bans (docs/internals/bans.md) ---- */
 
-/* account_id 0: every account. */
+/* account_id 0: every account, ordered by account then ip. */
 int uc_store_ban_each(uc_store *st, int64_t account_id, uc_ban_cb cb, void *arg);
+
+/* One page of an account's IPs, ordered by ip (the text of the key). */
+struct uc_ban_query {
+  const char
+      *after; /* only IPs after this one (the last of the previous page); NULL: from the start */
+  const char *contains;  /* only IPs whose key holds this text; NULL or "": all */
+  size_t limit;          /* at most this many rows (1..) */
+  unsigned lift_seconds; /* with now: bans older than this (not 0) are lifted, left out */
+  int64_t now;
+};
+/* Calls cb for each row of the page; *more (may be NULL) is set when rows
+ * follow the last one given. UC_EINVAL for a limit of 0. */
+int uc_store_ban_page(uc_store *st, int64_t account_id, const struct uc_ban_query *q, uc_ban_cb cb,
+                      void *arg, int *more);
 /* UC_ENOTFOUND when the IP has no row. */
 int uc_store_ban_get(uc_store *st, int64_t account_id, const char *ip, struct uc_ban_rec *out);
 /* Upserts all n records in one transaction, durable on return. Never clears

@@ -17,6 +17,7 @@ static const struct uc_actor cli_actor = {0, "cli"};
 
 struct admin_args {
   const char *account;
+  const char *q; /* bans list --q TEXT */
   int all, json;
   long number; /* --days / --limit; -1: not given */
   char *pos[16];
@@ -31,6 +32,8 @@ static int parse_admin(char **args, int n, struct admin_args *a) {
     char *end;
     if (strcmp(args[i], "--account") == 0 && i + 1 < n)
       a->account = args[++i];
+    else if (strcmp(args[i], "--q") == 0 && i + 1 < n)
+      a->q = args[++i];
     else if (strcmp(args[i], "--all") == 0)
       a->all = 1;
     else if (strcmp(args[i], "--json") == 0)
@@ -76,36 +79,70 @@ static void load_settings(uc_store *st, int64_t account, struct uc_settings *set
 /* ---- bans ---- */
 
 static void bans_usage(FILE *f) {
-  fprintf(f, "usage: usercleaning bans list [--account NAME] [--json]\n"
+  fprintf(f, "usage: usercleaning bans list [--q TEXT] [--limit N] [--account NAME] [--json]\n"
              "       usercleaning bans unban IP [--account NAME]\n"
              "       usercleaning bans unban --all [--account NAME]\n"
-             "IP is an address or a key as listed (2001:db8::/64). Unbanning resets the IP's\n"
-             "counter, also in a running server. All take --store URL or --db PATH.\n");
+             "list shows every IP with attempts counted or a ban (--q: those whose key holds\n"
+             "TEXT; --limit: the first N). IP is an address or a key as listed\n"
+             "(2001:db8::/64). Unbanning resets the IP's counter, also in a running server.\n"
+             "All take --store URL or --db PATH.\n");
 }
 
-static int bans_list(uc_store *st, const struct uc_account_rec *acc, int as_json) {
+/* Every page (or the first `limit` rows) into one array, taken over by *out. */
+static int bans_all(uc_store *st, const struct uc_account_rec *acc, const char *q, long limit,
+                    json_t **out) {
   struct uc_admin a = {.st = st};
   struct uc_admin_error e;
   struct uc_settings set;
-  char *json = NULL;
+  char cursor[UC_IP_KEY_MAX] = "";
+  json_t *all = json_array();
   load_settings(st, acc->id, &set);
-  int rc = uc_admin_bans_json(&a, acc->id, &set, &json, &e);
-  if (rc)
-    return cli_admin_error(rc, &e);
-  if (as_json)
-    return cli_print_json(json);
-  json_t *doc = json_loads(json, 0, NULL), *b;
+  for (;;) {
+    long left = limit < 0 ? UC_ADMIN_BANS_PAGE_MAX : limit - (long)json_array_size(all);
+    struct uc_ban_query page = {
+        cursor[0] ? cursor : NULL, q,
+        (size_t)(left < UC_ADMIN_BANS_PAGE_MAX ? left : UC_ADMIN_BANS_PAGE_MAX), 0, 0};
+    char *json = NULL;
+    if (left <= 0)
+      break;
+    int rc = uc_admin_bans_json(&a, acc->id, &set, &page, &json, &e);
+    if (rc) {
+      json_decref(all);
+      return cli_admin_error(rc, &e);
+    }
+    json_t *doc = json_loads(json, 0, NULL);
+    free(json);
+    json_array_extend(all, json_object_get(doc, "bans"));
+    const char *next = json_string_value(json_object_get(doc, "next_cursor"));
+    snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+    json_decref(doc);
+    if (!next)
+      break;
+  }
+  *out = all;
+  return 0;
+}
+
+static int bans_list(uc_store *st, const struct uc_account_rec *acc, const struct admin_args *a) {
+  json_t *bans = NULL, *b;
   size_t i;
-  free(json);
+  int rc = bans_all(st, acc, a->q, a->number, &bans);
+  if (rc)
+    return rc;
+  if (a->json) {
+    json_t *doc = json_pack("{s:o}", "bans", bans);
+    return cli_print_json(json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)), json_decref(doc), 0;
+  }
   printf("%-42s %8s %9s  %-6s %s\n", "IP", "ATTEMPTS", "REMAINING", "BANNED", "BANNED AT (UTC)");
-  json_array_foreach(json_object_get(doc, "bans"), i, b) {
+  json_array_foreach(bans, i, b) {
     const char *at = json_string_value(json_object_get(b, "banned_at"));
-    printf("%-42s %8lld %9lld  %-6s %s\n", json_string_value(json_object_get(b, "ip")),
+    printf("%-42s %8lld %9lld  %-6s %s%s\n", json_string_value(json_object_get(b, "ip")),
            (long long)json_integer_value(json_object_get(b, "attempts")),
            (long long)json_integer_value(json_object_get(b, "remaining")),
-           json_is_true(json_object_get(b, "banned")) ? "yes" : "no", at ? at : "-");
+           json_is_true(json_object_get(b, "banned")) ? "yes" : "no", at ? at : "-",
+           json_is_true(json_object_get(b, "aggregate")) ? "  (a /48 of banned prefixes)" : "");
   }
-  json_decref(doc);
+  json_decref(bans);
   return 0;
 }
 
@@ -143,7 +180,7 @@ int cmd_bans(int argc, char **argv) {
     return 2;
   int rc = 2;
   if (strcmp(a.pos[0], "list") == 0 && a.npos == 1) {
-    rc = bans_list(st, &acc, a.json);
+    rc = bans_list(st, &acc, &a);
   } else if (strcmp(a.pos[0], "unban") == 0 && a.all && a.npos == 1) {
     struct uc_admin ad = {.st = st};
     size_t n = 0;
@@ -169,7 +206,8 @@ static void settings_usage(FILE *f) {
           "usage: usercleaning settings get [--account NAME]\n"
           "       usercleaning settings set NAME VALUE [NAME VALUE...] [--account NAME]\n\n"
           "NAME: ban_enabled (true|false), ban_threshold (1-100), ban_lift_seconds (0 = never),\n"
-          "ipv6_prefix (1-128), never_ban (JSON array of IPs/CIDRs), colors (JSON object),\n"
+          "ipv6_prefix (1-128), ipv6_aggregate (0-256), ban_loopback (true|false),\n"
+          "never_ban (JSON array of IPs/CIDRs), colors (JSON object),\n"
           "or colors.TYPE with TYPE one of 'masked legitimate', 'no website',\n"
           "'multi-alias services', 'suspicious signs' and VALUE white|grey|black.\n");
 }

@@ -52,7 +52,7 @@ static void look_up(struct checker *c) {
 /* One JSON line per address, a single write each. */
 static int print_json(struct checker *c, const char *s, size_t n) {
   static char buf[UC_RESULT_BODY_MAX + 1];
-  struct uc_result_ctx ctx = {s, n, -1, c->have_dns ? &c->facts : NULL};
+  struct uc_result_ctx ctx = {s, n, -1, c->have_dns ? &c->facts : NULL, NULL};
   size_t len = uc_result_write(&c->r, c->lists, &ctx, buf, sizeof buf - 1);
   if (len == 0) { /* cannot happen for lines under UC_RESULT_INPUT_MAX */
     fprintf(stderr, "usercleaning: result too large\n");

@@ -33,13 +33,16 @@ struct srv_cache {
   _Atomic uint64_t version;    /* the store's version the view was read at; polled unlocked */
   pthread_mutex_t reload_lock; /* one rebuild at a time */
   pthread_mutex_t neg_lock;
-  uint8_t (*negative)[UC_KEY_HASH_LEN];          /* direct-mapped by hash; zero: empty */
-  _Atomic uint64_t store_lookups, negative_hits; /* for /metrics */
+  uint8_t (*negative)[UC_KEY_HASH_LEN]; /* direct-mapped by hash; zero: empty */
+  uint8_t secret[UC_KEY_SECRET_LEN];    /* keys' checksums */
+  _Atomic uint64_t store_lookups, negative_hits, legacy_refused; /* for /metrics */
 };
 
-void srv_cache_stats(struct srv_cache *c, uint64_t *store_lookups, uint64_t *negative_hits) {
+void srv_cache_stats(struct srv_cache *c, uint64_t *store_lookups, uint64_t *negative_hits,
+                     uint64_t *legacy_refused) {
   *store_lookups = atomic_load(&c->store_lookups);
   *negative_hits = atomic_load(&c->negative_hits);
+  *legacy_refused = atomic_load(&c->legacy_refused);
 }
 
 static uint32_t tag_of(const uint8_t *hash) {
@@ -176,7 +179,7 @@ struct srv_cache *srv_cache_new(uc_store *st) {
   uc_pub_init(&c->pub, NULL, view_ref, view_unref);
   pthread_mutex_init(&c->reload_lock, NULL);
   pthread_mutex_init(&c->neg_lock, NULL);
-  if (srv_cache_reload(c) != UC_OK) {
+  if (uc_store_secret(st, UC_KEY_SECRET_NAME, c->secret) != UC_OK || srv_cache_reload(c) != UC_OK) {
     srv_cache_free(c);
     return NULL;
   }
@@ -189,6 +192,7 @@ void srv_cache_free(struct srv_cache *c) {
   uc_pub_release(&c->pub);
   pthread_mutex_destroy(&c->reload_lock);
   pthread_mutex_destroy(&c->neg_lock);
+  sodium_memzero(c->secret, sizeof c->secret);
   free(c->negative);
   free(c);
 }
@@ -259,26 +263,27 @@ static int negative(struct srv_cache *c, const uint8_t *hash, int remember) {
   return hit;
 }
 
-/* The key's type and hash, from the thread's memo when it saw this key lately.
- * Keys are compared zero-padded to 64 bytes in constant time, like the hashes. */
-static int parse_key(struct srv_key_memo *memo, const char *key, size_t n, uc_key_type *type,
-                     uint8_t hash[UC_KEY_HASH_LEN]) {
+/* The key's type, checksum kind and hash, from the thread's memo when it saw
+ * this key lately. Keys are compared zero-padded to 64 bytes in constant time,
+ * like the hashes. */
+static int parse_key(struct srv_cache *c, struct srv_key_memo *memo, const char *key, size_t n,
+                     uc_key_type *type, int *check, uint8_t hash[UC_KEY_HASH_LEN]) {
   struct srv_key_memo *m = &memo[((unsigned char)key[n - 1] + n) % SRV_KEY_MEMO];
   unsigned char padded[sizeof m->key] = {0};
   if (n <= sizeof m->key) {
     memcpy(padded, key, n);
     if (m->n == n && crypto_verify_64(m->key, padded) == 0) {
-      *type = m->type;
+      *type = m->type, *check = m->check;
       memcpy(hash, m->hash, UC_KEY_HASH_LEN);
       return UC_OK;
     }
   }
-  if (uc_key_parse(key, n, type) != UC_OK)
+  if (uc_key_parse(key, n, c->secret, type, check) != UC_OK)
     return UC_EINVAL;
   uc_key_hash(key, n, hash);
   if (n <= sizeof m->key) { /* a valid key always fits */
     memcpy(m->key, padded, sizeof m->key);
-    m->n = n, m->type = *type;
+    m->n = n, m->type = *type, m->check = *check;
     memcpy(m->hash, hash, UC_KEY_HASH_LEN);
   }
   return UC_OK;
@@ -289,18 +294,24 @@ enum srv_auth_result srv_auth_key(struct srv_cache *c, struct srv_worker *w, con
   uc_key_type type;
   uint8_t hash[UC_KEY_HASH_LEN];
   struct uc_key_rec rec;
-  int known;
+  int known, check;
   if (n == 0)
     return SRV_AUTH_NONE;
-  if (parse_key(w->memo, key, n, &type, hash) != UC_OK) /* no store access for malformed keys */
+  if (parse_key(c, w->memo, key, n, &type, &check, hash) != UC_OK) /* no store access */
     return SRV_AUTH_INVALID;
   for (int attempt = 0; attempt < 2; attempt++) {
     if (lookup(uc_pub_follow(&c->pub, &w->view), hash, out, &known))
       return SRV_AUTH_OK;
     /* Unknown here: maybe created by another process since the last poll,
-     * unless the store already said it has no such key. */
+     * unless the store already said it has no such key. A legacy checksum is
+     * anyone's to compute, and no key is made with one any more: every real
+     * one is in the view already (a reload follows any change within 100 ms). */
     if (known || attempt)
       break;
+    if (check == UC_KEY_LEGACY) {
+      atomic_fetch_add(&c->legacy_refused, 1);
+      break;
+    }
     if (negative(c, hash, 0)) {
       atomic_fetch_add(&c->negative_hits, 1);
       break;

@@ -4,54 +4,77 @@
 
 #include "server.h"
 
-/* One request: everything it needs from its head to its reply lives here,
- * not in the thread that happens to run it, so that a request can be
- * suspended and resumed on another thread. Allocated per request; only the
- * part before small_body is zeroed. */
-/* A check suspended while DNS answers: what it needs to finish, held (the
- * view, the lists, the fingerprints and the JSON document its strings point
- * into) until it is answered, whichever thread resumes it. */
+/* Where a suspended check resumes. */
+enum srv_stage {
+  SRV_STAGE_BAN_LOOK, /* its IP's ban is not stored yet: the 403 waits for it */
+  SRV_STAGE_DNS,      /* DNS is asked */
+  SRV_STAGE_BAN_HIT,  /* this answer banned its IP (or hit an unstored ban): it waits for it */
+};
+
+/* A check in progress: what it needs to finish on whichever call resumes
+ * it. While the request holds (req.held) the view, the lists, the
+ * fingerprints and the JSON document its strings point into are references
+ * of its own, dropped when it completes. */
 struct srv_pending {
   struct MHD_Connection *conn;
   const char *where, *email, *ip;
   size_t n, ip_len;
   struct srv_auth auth;
-  void *view;      /* srv_view_hold */
-  uc_lists *lists; /* a reference */
-  uc_infra *infra; /* a reference, or NULL */
+  uc_lists *lists; /* the thread's, or a reference when held */
+  uc_infra *infra; /* the same, or NULL */
   void *doc;       /* the jansson document email and ip point into, or NULL */
   struct uc_ip addr;
-  int counted; /* the IP is accounted: black answers count toward its ban */
-  int dry;     /* POST /v1/admin/try: shows the IP's state, counts and remembers nothing */
-  long remaining;
+  enum srv_ip_warning ipw;
+  int counted;   /* the IP's black answers count */
+  int dry;       /* POST /v1/admin/try: shows the IP's state, counts and remembers nothing */
+  int unstored;  /* its ban could not be stored in time: not announced, not counted */
+  int uncounted; /* the shared store is down: nothing counted, remaining null */
+  enum srv_stage stage;
+  struct uc_ban_look look;
   int64_t now;
   struct uc_dns_wait wait;
+  struct uc_ban_wait ban_wait;
 };
+
+/* One request: everything it needs from its head to its reply lives here,
+ * not in the thread that happens to run it, so that a request can be
+ * suspended and resumed on another thread. Allocated per request; only the
+ * part before path is zeroed. */
+#define SRV_PATH_MAX 1024 /* bytes of the raw path kept for routing and the log */
 
 struct req {
   struct srv *srv;
-  struct srv_worker *w; /* the thread's that started it: its views and counters */
-  uint64_t t0;          /* monotonic microseconds at the request head */
+  struct srv_worker *w;  /* the thread's that started it: its views and counters */
+  struct srv_conn *conn; /* its connection's registry entry (may be NULL) */
+  uint64_t t0;           /* monotonic microseconds at the request line */
   char method[16];
-  const char *url;    /* valid while a handler runs */
+  int begun;          /* the handler ran once: the head is in */
+  size_t path_len;    /* of path (the raw path, as sent, without the query) */
+  int path_too_long;  /* path holds only the first SRV_PATH_MAX bytes */
+  size_t uri_len;     /* of the raw URI with its query */
   struct uc_buf body; /* capped at body_limit; starts in small_body */
   size_t overflow;    /* body bytes dropped past body_limit */
   enum srv_route_id route;
   unsigned status; /* 0 until a reply is queued */
   size_t sent;     /* body bytes of the reply */
   char key_prefix[UC_KEY_PREFIX_SHOWN + 1];
-  char subject[300];         /* the domain (or address, if configured) for the access log */
-  int suspended;             /* waiting for DNS: pend holds the check */
-  unsigned retry_after;      /* seconds, for a Retry-After header (a 429); 0: none */
-  struct srv_upload *upload; /* a batch upload streaming to disk (routes_batch.c) */
+  char subject[300];    /* the domain (or address, if configured) for the access log */
+  int suspended;        /* a check waiting (pend.stage says for what) */
+  unsigned retry_after; /* seconds, for a Retry-After header (a 429); 0: none */
+  int held;             /* pend holds references: released when the request completes */
+  void *view;           /* srv_view_hold, while held */
+  int deferred;         /* handed to the blocking-work thread (srv_defer): its reply is stashed */
+  struct MHD_Response *stash; /* the reply made there, queued when libmicrohttpd resumes it */
+  struct srv_upload *upload;  /* a batch upload streaming to disk (routes_batch.c) */
   /* ---- scratch: not zeroed, written before it is read ---- */
+  char path[SRV_PATH_MAX + 1]; /* NUL-terminated at path_len */
   struct srv_pending pend;
   struct uc_dns_facts dns; /* what DNS said (valid when have_dns) */
   int have_dns;
   char small_body[256]; /* a check's body fits: no allocation for it */
   struct uc_result res; /* the check's result */
 };
-#define SRV_REQ_ZEROED offsetof(struct req, small_body)
+#define SRV_REQ_ZEROED offsetof(struct req, path)
 
 typedef enum MHD_Result (*srv_handler)(struct srv *s, struct MHD_Connection *c, struct req *r);
 
@@ -75,6 +98,11 @@ struct srv_invalid {
 };
 enum MHD_Result srv_reply_422(struct MHD_Connection *c, struct req *r, const struct srv_invalid *v);
 
+/* The query parameter name's value, the last one when it is repeated (FastAPI's
+ * rule, the same on every route); NULL when absent (or the last has no "=").
+ * Valid while the request is. */
+const char *srv_query(struct MHD_Connection *c, const char *name);
+
 /* Authenticates from Authorization: Bearer or X-API-Key, wanting an admin key
  * (admin 1), a check key (0) or either (SRV_ANY_KEY: the batch routes, which
  * the dashboard calls with its admin key). 1: *a is filled. 0: a 401/403 was
@@ -90,8 +118,10 @@ enum MHD_Result srv_check_query(struct srv *s, struct MHD_Connection *c, struct 
  * (usage, bans, alias memory, metrics): the IP's state is shown, not changed. */
 enum MHD_Result srv_check_try(struct srv *s, struct MHD_Connection *c, struct req *r,
                               struct srv_auth *a);
-/* Finishes a check that waited for DNS (called when libmicrohttpd resumes it). */
+/* Goes on with a suspended check (called when libmicrohttpd resumes it). */
 enum MHD_Result srv_check_resume(struct srv *s, struct MHD_Connection *c, struct req *r);
+/* Drops what a check held across suspensions (at its completion). */
+void srv_check_release(struct req *r);
 enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r);
 enum MHD_Result srv_dashboard(struct srv *s, struct MHD_Connection *c, struct req *r);
 /* The batch routes (routes_batch.c): srv_batch_begin takes an upload's first

@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const unsigned statuses[SRV_STATUS_SLOTS - 1] = {200, 400, 401, 403, 404, 405,
-                                                        413, 422, 429, 431, 500, 503};
+/* Slot i < SRV_STATUS_SLOTS - 2 is statuses[i]; then "aborted" (no answer:
+ * the client left, the connection was ended), then "other". */
+static const unsigned statuses[SRV_STATUS_SLOTS - 2] = {
+    200, 201, 301, 304, 400, 401, 403, 404, 405, 409, 413, 414, 422, 429, 431, 500, 501, 503, 505};
+#define SLOT_ABORTED (SRV_STATUS_SLOTS - 2)
 static const char *const route_names[ROUTE_COUNT] = {
     "check_json", "check_query", "healthz", "metrics", "admin",   "dashboard",
     "batch",      "openapi",     "docs",    "home",    "favicon", "other"};
@@ -16,7 +19,9 @@ static const double bounds[SRV_LATENCY_BUCKETS] = {0.00005, 0.0001, 0.00025, 0.0
                                                    0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
 
 static int status_slot(unsigned status) {
-  for (int i = 0; i < SRV_STATUS_SLOTS - 1; i++)
+  if (!status)
+    return SLOT_ABORTED;
+  for (int i = 0; i < SLOT_ABORTED; i++)
     if (statuses[i] == status)
       return i;
   return SRV_STATUS_SLOTS - 1; /* other */
@@ -62,10 +67,10 @@ static void render_requests(struct srv *s, struct uc_buf *b, int *failed) {
       if (!n)
         continue;
       char status[8];
-      if (i < SRV_STATUS_SLOTS - 1)
+      if (i < SLOT_ABORTED)
         snprintf(status, sizeof status, "%u", statuses[i]);
       else
-        snprintf(status, sizeof status, "other");
+        snprintf(status, sizeof status, "%s", i == SLOT_ABORTED ? "aborted" : "other");
       out(b, failed, "usercleaning_http_requests_total{route=\"%s\",status=\"%s\"} %lu\n",
           route_names[r], status, n);
     }
@@ -100,13 +105,37 @@ static void render_checks(struct srv *s, struct uc_buf *b, int *failed) {
     }
 }
 
+static void render_ip_warnings(struct srv *s, struct uc_buf *b, int *failed) {
+  static const char *const names[SRV_IPW_COUNT] = {
+      NULL, "empty", "unknown", "invalid", "list", "loopback", "placeholder", "ban_unstored"};
+  out(b, failed,
+      "# HELP usercleaning_ip_warnings_total Checks whose ip was not used as given, by reason.\n"
+      "# TYPE usercleaning_ip_warnings_total counter\n");
+  for (int i = 1; i < SRV_IPW_COUNT; i++)
+    out(b, failed, "usercleaning_ip_warnings_total{reason=\"%s\"} %llu\n", names[i],
+        (unsigned long long)SUM(s, ip_warnings[i]));
+}
+
 static void render_state(struct srv *s, struct uc_buf *b, int *failed) {
   uc_lists *l = uc_lists_holder_get(s->lists);
+  struct srv_conns_stats cs;
+  srv_conns_stats(s->conns, &cs);
   out(b, failed,
       "# HELP usercleaning_open_connections Connections open now.\n"
       "# TYPE usercleaning_open_connections gauge\n"
-      "usercleaning_open_connections %ld\n",
-      atomic_load(&s->connections));
+      "usercleaning_open_connections %zu\n"
+      "# HELP usercleaning_connection_addresses Client addresses with connections open now.\n"
+      "# TYPE usercleaning_connection_addresses gauge\n"
+      "usercleaning_connection_addresses %zu\n"
+      "# HELP usercleaning_connections_refused_total Connections refused at accept.\n"
+      "# TYPE usercleaning_connections_refused_total counter\n"
+      "usercleaning_connections_refused_total{reason=\"per_ip\"} %llu\n"
+      "# HELP usercleaning_connections_closed_total Connections the server ended, by reason.\n"
+      "# TYPE usercleaning_connections_closed_total counter\n"
+      "usercleaning_connections_closed_total{reason=\"request_timeout\"} %llu\n"
+      "usercleaning_connections_closed_total{reason=\"slots_full\"} %llu\n",
+      cs.open, cs.addresses, (unsigned long long)cs.refused_per_ip,
+      (unsigned long long)cs.timed_out, (unsigned long long)cs.evicted);
   out(b, failed,
       "# HELP usercleaning_lists_info The list snapshot in use.\n"
       "# TYPE usercleaning_lists_info gauge\n"
@@ -164,9 +193,20 @@ static void render_bans(struct srv *s, struct uc_buf *b, int *failed) {
       "usercleaning_ban_store_reads_total %llu\n"
       "# HELP usercleaning_ban_write_errors_total Failed writes of bans or counts (retried).\n"
       "# TYPE usercleaning_ban_write_errors_total counter\n"
-      "usercleaning_ban_write_errors_total %llu\n",
+      "usercleaning_ban_write_errors_total %llu\n"
+      "# HELP usercleaning_bans_unstored Bans in memory not stored yet (never announced before).\n"
+      "# TYPE usercleaning_bans_unstored gauge\n"
+      "usercleaning_bans_unstored %zu\n"
+      "# HELP usercleaning_ban_wait_timeouts_total Answers that gave up waiting for their ban to "
+      "be stored (ban_write_timeout).\n"
+      "# TYPE usercleaning_ban_wait_timeouts_total counter\n"
+      "usercleaning_ban_wait_timeouts_total %llu\n"
+      "# HELP usercleaning_ban_aggregated_total /48 bans made from banned prefixes inside them.\n"
+      "# TYPE usercleaning_ban_aggregated_total counter\n"
+      "usercleaning_ban_aggregated_total %llu\n",
       (unsigned long long)st.evicted, (unsigned long long)st.store_reads,
-      (unsigned long long)st.write_errors);
+      (unsigned long long)st.write_errors, st.unstored, (unsigned long long)st.wait_timeouts,
+      (unsigned long long)st.aggregated);
 }
 
 static void render_store(struct srv *s, struct uc_buf *b, int *failed) {
@@ -204,16 +244,20 @@ static void render_store(struct srv *s, struct uc_buf *b, int *failed) {
 }
 
 static void render_keys(struct srv *s, struct uc_buf *b, int *failed) {
-  uint64_t lookups, negative;
-  srv_cache_stats(s->cache, &lookups, &negative);
+  uint64_t lookups, negative, legacy;
+  srv_cache_stats(s->cache, &lookups, &negative, &legacy);
   out(b, failed,
       "# HELP usercleaning_key_store_lookups_total Keys looked up in the store (not in memory).\n"
       "# TYPE usercleaning_key_store_lookups_total counter\n"
       "usercleaning_key_store_lookups_total %llu\n"
       "# HELP usercleaning_key_negative_hits_total Unknown keys answered from memory.\n"
       "# TYPE usercleaning_key_negative_hits_total counter\n"
-      "usercleaning_key_negative_hits_total %llu\n",
-      (unsigned long long)lookups, (unsigned long long)negative);
+      "usercleaning_key_negative_hits_total %llu\n"
+      "# HELP usercleaning_key_legacy_refused_total Unknown keys with an unkeyed (pre-secret) "
+      "checksum, refused from memory.\n"
+      "# TYPE usercleaning_key_legacy_refused_total counter\n"
+      "usercleaning_key_legacy_refused_total %llu\n",
+      (unsigned long long)lookups, (unsigned long long)negative, (unsigned long long)legacy);
 }
 
 static void render_dns(struct srv *s, struct uc_buf *b, int *failed) {
@@ -397,6 +441,7 @@ char *srv_metrics_render(struct srv *s, size_t *len) {
   uc_buf_init(&b, (size_t)1 << 24);
   render_requests(s, &b, &failed);
   render_checks(s, &b, &failed);
+  render_ip_warnings(s, &b, &failed);
   render_state(s, &b, &failed);
   render_bans(s, &b, &failed);
   render_store(s, &b, &failed);

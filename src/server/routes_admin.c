@@ -94,21 +94,69 @@ static enum MHD_Result settings(struct srv *s, struct MHD_Connection *c, struct 
   return reply_text(c, r, MHD_HTTP_OK, uc_settings_to_json(&who->settings));
 }
 
+/* An integer query parameter in lo..hi, or def when absent; -1 and a 422 queued. */
+static long query_int(struct MHD_Connection *c, struct req *r, const char *name, long def, long lo,
+                      long hi, enum MHD_Result *ret) {
+  const char *v = srv_query(c, name);
+  char *end, msg[80];
+  long n = v ? strtol(v, &end, 10) : def;
+  if (v && (!*v || *end || n < lo || n > hi)) {
+    snprintf(msg, sizeof msg, "Must be an integer from %ld to %ld.", lo, hi);
+    struct srv_invalid inv = {"value_error", "query", name, msg, v, strlen(v), NULL};
+    *ret = srv_reply_422(c, r, &inv);
+    return -1;
+  }
+  return n;
+}
+
 /* ---- bans ---- */
+
+/* An operation on a whole collection (unban every IP, replace a whole list)
+ * must say so: ?all=true. 1 when it does; else a 422 is queued (*ret). */
+static int all_confirmed(struct MHD_Connection *c, struct req *r, const char *what,
+                         enum MHD_Result *ret) {
+  const char *v = srv_query(c, "all");
+  char msg[200];
+  if (v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0))
+    return 1;
+  snprintf(msg, sizeof msg, "%s acts on the whole collection: send all=true to confirm.", what);
+  struct srv_invalid inv = {
+      v ? "value_error" : "missing", "query", "all", msg, v, v ? strlen(v) : 0, NULL};
+  *ret = srv_reply_422(c, r, &inv);
+  return 0;
+}
+
+/* GET /v1/admin/bans?limit=&cursor=&q= : one page. */
+static enum MHD_Result bans_list(struct srv *s, struct MHD_Connection *c, struct req *r,
+                                 struct caller *who) {
+  struct uc_admin_error e;
+  enum MHD_Result ret;
+  char *json = NULL;
+  long limit =
+      query_int(c, r, "limit", UC_ADMIN_BANS_PAGE_DEFAULT, 1, UC_ADMIN_BANS_PAGE_MAX, &ret);
+  if (limit < 0)
+    return ret;
+  const char *cursor = srv_query(c, "cursor");
+  struct uc_ban_query q = {cursor && *cursor ? cursor : NULL, srv_query(c, "q"), (size_t)limit, 0,
+                           0};
+  int rc = uc_admin_bans_json(&s->admin, who->account, &who->settings, &q, &json, &e);
+  return rc ? failed(c, r, rc, &e, "query") : reply_text(c, r, MHD_HTTP_OK, json);
+}
 
 static enum MHD_Result bans(struct srv *s, struct MHD_Connection *c, struct req *r,
                             struct caller *who, const struct uc_admin_path *p) {
   struct uc_admin_error e;
-  char *json = NULL, key[UC_IP_KEY_MAX];
+  char key[UC_IP_KEY_MAX];
   size_t n = 0;
+  enum MHD_Result ret;
   int rc;
-  if ((is(r, "GET") || is(r, "HEAD")) && !p->has_item) {
-    rc = uc_admin_bans_json(&s->admin, who->account, &who->settings, &json, &e);
-    return rc ? failed(c, r, rc, &e, "query") : reply_text(c, r, MHD_HTTP_OK, json);
-  }
+  if ((is(r, "GET") || is(r, "HEAD")) && !p->has_item)
+    return bans_list(s, c, r, who);
   if (!is(r, "DELETE"))
     return not_allowed(c, r);
   if (!p->has_item) {
+    if (!all_confirmed(c, r, "DELETE /v1/admin/bans (unban every IP)", &ret))
+      return ret;
     if ((rc = uc_admin_unban_all(&s->admin, who->account, &who->who, &n, &e)) != UC_OK)
       return failed(c, r, rc, &e, "path");
     return reply_text(c, r, MHD_HTTP_OK, text_of(json_pack("{s:I}", "unbanned", (json_int_t)n)));
@@ -154,8 +202,11 @@ static enum MHD_Result lists(struct srv *s, struct MHD_Connection *c, struct req
   char name[UC_DOMAIN_MAX + 1], *json = NULL;
   int rc;
   if (!p->has_item) {
+    enum MHD_Result ret;
     if (is(r, "PUT"))
-      return list_replace(s, c, r, who, p->color);
+      return all_confirmed(c, r, "PUT /v1/admin/lists/COLOR (replace the whole list)", &ret)
+                 ? list_replace(s, c, r, who, p->color)
+                 : ret;
     if (!is(r, "GET") && !is(r, "HEAD"))
       return not_allowed(c, r);
     rc = uc_admin_list_json(&s->admin, who->account, p->color, &json, &e);
@@ -284,21 +335,6 @@ static enum MHD_Result keys(struct srv *s, struct MHD_Connection *c, struct req 
 
 /* ---- usage and audit ---- */
 
-/* An integer query parameter in lo..hi, or def when absent; -1 and a 422 queued. */
-static long query_int(struct MHD_Connection *c, struct req *r, const char *name, long def, long lo,
-                      long hi, enum MHD_Result *ret) {
-  const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-  char *end, msg[80];
-  long n = v ? strtol(v, &end, 10) : def;
-  if (v && (!*v || *end || n < lo || n > hi)) {
-    snprintf(msg, sizeof msg, "Must be an integer from %ld to %ld.", lo, hi);
-    struct srv_invalid inv = {"value_error", "query", name, msg, v, strlen(v), NULL};
-    *ret = srv_reply_422(c, r, &inv);
-    return -1;
-  }
-  return n;
-}
-
 static enum MHD_Result usage(struct srv *s, struct MHD_Connection *c, struct req *r,
                              struct caller *who) {
   struct uc_usage_report rep;
@@ -379,38 +415,95 @@ static void touch(struct srv *s, int64_t key_id) {
   }
 }
 
+static enum MHD_Result route(struct srv *s, struct MHD_Connection *c, struct req *r,
+                             struct caller *who, const struct uc_admin_path *p) {
+  switch (p->resource) {
+  case UC_ADMIN_SETTINGS:
+    return settings(s, c, r, who);
+  case UC_ADMIN_BANS:
+    return bans(s, c, r, who, p);
+  case UC_ADMIN_LISTS:
+    return lists(s, c, r, who, p);
+  case UC_ADMIN_KEYS:
+    return keys(s, c, r, who, p);
+  case UC_ADMIN_USAGE:
+    return usage(s, c, r, who);
+  case UC_ADMIN_AUDIT:
+    return audit(s, c, r, who);
+  case UC_ADMIN_SOURCES:
+    return sources(s, c, r);
+  case UC_ADMIN_ACTIVITY:
+    return activity(s, c, r, who);
+  case UC_ADMIN_TRY: /* answered on the HTTP thread (srv_admin) */
+    break;
+  }
+  return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
+}
+
+/* The admin key's last use, written on the blocking-work thread. */
+struct touch_job {
+  struct srv *s;
+  int64_t key_id;
+};
+
+static void run_touch(void *arg) {
+  struct touch_job *t = arg;
+  touch(t->s, t->key_id);
+  free(t);
+}
+
+/* An admin request, run on the blocking-work thread: its store reads and
+ * writes may wait for a lock another process holds, and must not stall the
+ * connections of the HTTP thread that received it. */
+struct job {
+  struct srv *s;
+  struct MHD_Connection *c;
+  struct req *r;
+  struct caller who;
+  struct uc_admin_path p;
+};
+
+static void run_job(void *arg) {
+  struct job *j = arg;
+  touch(j->s, j->who.who.key_id);
+  route(j->s, j->c, j->r, &j->who, &j->p); /* the reply is stashed in r (http.c) */
+  MHD_resume_connection(j->c);
+  free(j);
+}
+
 enum MHD_Result srv_admin(struct srv *s, struct MHD_Connection *c, struct req *r) {
   struct srv_auth a = {0};
-  struct caller who;
   struct uc_admin_path p;
   enum MHD_Result ret;
   if (!srv_authenticate(s, c, r, &a, &ret, 1))
     return ret;
-  who.account = a.account->id, who.settings = a.account->settings;
-  who.who = (struct uc_actor){a.key.id, "api"};
-  touch(s, a.key.id);
-  const char *path = r->url + strlen("/v1/admin/");
-  if (uc_admin_path_parse(path, strlen(path), &p) != UC_OK)
-    return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
-  switch (p.resource) {
-  case UC_ADMIN_SETTINGS:
-    return settings(s, c, r, &who);
-  case UC_ADMIN_BANS:
-    return bans(s, c, r, &who, &p);
-  case UC_ADMIN_LISTS:
-    return lists(s, c, r, &who, &p);
-  case UC_ADMIN_KEYS:
-    return keys(s, c, r, &who, &p);
-  case UC_ADMIN_USAGE:
-    return usage(s, c, r, &who);
-  case UC_ADMIN_AUDIT:
-    return audit(s, c, r, &who);
-  case UC_ADMIN_SOURCES:
-    return sources(s, c, r);
-  case UC_ADMIN_TRY:
-    return srv_check_try(s, c, r, &a);
-  case UC_ADMIN_ACTIVITY:
-    return activity(s, c, r, &who);
+  /* The raw path, decoded here with its true length: a %00 stays a NUL the
+   * parser refuses, a %2F a '/' it takes only inside a ban key. */
+  char path[SRV_PATH_MAX + 1];
+  size_t n = 0;
+  if (r->path_len > strlen("/v1/admin/") && !r->path_too_long) {
+    memcpy(path, r->path + strlen("/v1/admin/"), r->path_len - strlen("/v1/admin/") + 1);
+    n = MHD_http_unescape(path);
   }
-  return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
+  if (!n || uc_admin_path_parse(path, n, &p) != UC_OK)
+    return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
+  if (p.resource == UC_ADMIN_TRY) { /* a check that counts nothing: it may wait for DNS */
+    struct touch_job *t = malloc(sizeof *t);
+    if (t) {
+      *t = (struct touch_job){s, a.key.id};
+      if (srv_defer(s, run_touch, t) != 0)
+        free(t);
+    }
+    return srv_check_try(s, c, r, &a);
+  }
+  struct job *j = malloc(sizeof *j);
+  if (!j)
+    return srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Out of memory.");
+  *j = (struct job){s, c, r, {a.account->id, {a.key.id, "api"}, a.account->settings}, p};
+  r->deferred = 1;
+  MHD_suspend_connection(c);
+  if (srv_defer(s, run_job, j) != 0) { /* stopping: answer here after all */
+    run_job(j);
+  }
+  return MHD_YES;
 }

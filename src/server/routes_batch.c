@@ -414,6 +414,50 @@ static enum MHD_Result download(struct srv *s, struct MHD_Connection *c, struct 
   return ret;
 }
 
+/* A deletion (a store write that may wait for another process's lock, and
+ * the files' removal), run on the blocking-work thread like admin requests:
+ * the HTTP thread goes on answering checks meanwhile. */
+struct deletion {
+  struct srv *s;
+  struct MHD_Connection *c;
+  struct req *r;
+  int64_t account;
+  char key[UC_BATCH_ID_LEN + 1];
+};
+
+static void run_delete(void *arg) {
+  struct deletion *d = arg;
+  struct srv *s = d->s;
+  struct MHD_Connection *c = d->c;
+  struct req *r = d->r;
+  int rc = uc_batch_task_delete(s->store, s->cfg.batch_dir, d->account, d->key);
+  if (rc == UC_ENOTFOUND) {
+    srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, not_found);
+  } else if (rc) {
+    store_failed(s, c, r, rc);
+  } else {
+    char body[128];
+    int len = snprintf(body, sizeof body, "{\"task_id\":\"%s\",\"deleted\":true}", d->key);
+    srv_reply(c, r, MHD_HTTP_OK, "application/json", body, (size_t)len);
+  }
+  free(d);
+  MHD_resume_connection(c); /* the stashed reply is queued there (http.c) */
+}
+
+static enum MHD_Result delete_later(struct srv *s, struct MHD_Connection *c, struct req *r,
+                                    int64_t account, const char *key) {
+  struct deletion *d = malloc(sizeof *d);
+  if (!d)
+    return srv_reply_detail(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "Out of memory.");
+  *d = (struct deletion){s, c, r, account, {0}};
+  snprintf(d->key, sizeof d->key, "%s", key);
+  r->deferred = 1;
+  MHD_suspend_connection(c);
+  if (srv_defer(s, run_delete, d) != 0) /* stopping: here after all */
+    run_delete(d);
+  return MHD_YES;
+}
+
 static enum MHD_Result item(struct srv *s, struct MHD_Connection *c, struct req *r, int64_t account,
                             const char *id, size_t n, int is_download) {
   struct uc_batch_rec t;
@@ -425,16 +469,8 @@ static enum MHD_Result item(struct srv *s, struct MHD_Connection *c, struct req 
     return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, not_found);
   memcpy(key, id, n);
   key[n] = 0;
-  if (!get) {
-    int rc = uc_batch_task_delete(s->store, s->cfg.batch_dir, account, key);
-    if (rc == UC_ENOTFOUND)
-      return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, not_found);
-    if (rc)
-      return store_failed(s, c, r, rc);
-    char body[128];
-    int len = snprintf(body, sizeof body, "{\"task_id\":\"%s\",\"deleted\":true}", key);
-    return srv_reply(c, r, MHD_HTTP_OK, "application/json", body, (size_t)len);
-  }
+  if (!get)
+    return delete_later(s, c, r, account, key);
   int rc = uc_store_batch_get(s->store, account, key, &t);
   if (rc)
     return rc == UC_ENOTFOUND ? srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, not_found)
@@ -446,8 +482,8 @@ static enum MHD_Result item(struct srv *s, struct MHD_Connection *c, struct req 
 enum MHD_Result srv_batch(struct srv *s, struct MHD_Connection *c, struct req *r) {
   struct srv_auth a = {0};
   enum MHD_Result ret;
-  const char *rest = r->url + PREFIX_LEN;
-  if (*rest && *rest != '/')
+  const char *rest = r->path + PREFIX_LEN; /* the raw path: %2F is no separator */
+  if (r->path_too_long || (*rest && *rest != '/'))
     return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
   if (r->upload)
     return upload(s, c, r);

@@ -35,6 +35,7 @@ static enum MHD_Result send_asset(struct MHD_Connection *c, struct req *r, unsig
   MHD_destroy_response(resp);
   r->status = status;
   r->sent = a && status == MHD_HTTP_OK ? a->len : 0;
+  srv_conn_busy(r->conn);
   return ret;
 }
 
@@ -45,26 +46,37 @@ static const struct srv_asset *asset(const char *name) {
   return NULL;
 }
 
-/* The embedded file called name: 200, 304 for a matching If-None-Match, or 404. */
+/* If-None-Match (RFC 9110 13.1.2): "*" or a list holding the asset's ETag. */
+static int not_modified(struct MHD_Connection *c, const struct srv_asset *a) {
+  const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+  if (!inm)
+    return 0;
+  while (*inm == ' ' || *inm == '\t')
+    inm++;
+  return strncmp(inm, "*", 1) == 0 ? inm[1 + strspn(inm + 1, " \t")] == 0
+                                   : strstr(inm, a->etag) != NULL;
+}
+
+/* The embedded file called name: 200, 304 when If-None-Match matches, or 404. */
 static enum MHD_Result reply_asset(struct MHD_Connection *c, struct req *r, const char *name,
                                    int any_origin) {
   const struct srv_asset *a = asset(name);
   if (!a)
     return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
-  const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-  return send_asset(c, r, inm && strstr(inm, a->etag) ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, a,
-                    NULL, any_origin);
+  return send_asset(c, r, not_modified(c, a) ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, a, NULL,
+                    any_origin);
 }
 
 enum MHD_Result srv_dashboard(struct srv *s, struct MHD_Connection *c, struct req *r) {
   (void)s;
   if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
     return srv_reply_detail(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
-  if (strcmp(r->url, "/dashboard") == 0)
+  /* The raw path (routing never decodes: "/dashboard%2fapp.js" is no file). */
+  if (strcmp(r->path, "/dashboard") == 0)
     return send_asset(c, r, MHD_HTTP_MOVED_PERMANENTLY, NULL, "/dashboard/", 0);
-  if (strncmp(r->url, "/dashboard/", 11) != 0) /* "/dashboardx" */
+  if (strncmp(r->path, "/dashboard/", 11) != 0) /* "/dashboardx": routing refuses it already */
     return srv_reply_detail(c, r, MHD_HTTP_NOT_FOUND, "Not Found");
-  const char *name = r->url + strlen("/dashboard/");
+  const char *name = r->path + strlen("/dashboard/");
   return reply_asset(c, r, *name ? name : "index.html", 0);
 }
 

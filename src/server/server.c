@@ -19,6 +19,7 @@ void srv_on_completed(void *cls, struct MHD_Connection *c, void **ctx,
                       enum MHD_RequestTerminationCode toe);
 void srv_on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
                        enum MHD_ConnectionNotificationCode code);
+void *srv_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
 
 /* "host:port" or "[v6]:port" into a socket address. */
 static int parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t es) {
@@ -112,11 +113,23 @@ static int bootstrap(struct srv *s, const char *base_url) {
   return UC_OK;
 }
 
-struct bg {
+/* ---- threads besides libmicrohttpd's ----
+ *
+ * tick:   every 100 ms, memory only, never waits for the store: ends
+ *         connections past their deadline or for room, ends ban waits past
+ *         theirs, flushes the access log.
+ * store:  everything that reads or writes the store in the background: new
+ *         bans (at once when one is made), other processes' changes (every
+ *         100 ms), usage, ban counts and alias memory (every flush_interval).
+ *         A store locked for seconds holds up this thread only.
+ * jobs:   srv_defer's queue (admin requests), one at a time. */
+
+struct loop {
   struct srv *s;
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  int stop;
+  int stop, joined;
+  pthread_t thread;
 };
 
 int srv_store_failed(struct srv *s, int rc, const char *what) {
@@ -192,54 +205,183 @@ static void note_dns(struct srv *s, int *last) {
   *last = st.denying;
 }
 
-/* Every tick (100 ms): pick up what other processes changed in the store
- * (keys, settings, lists, unbans: seen within 200 ms); every second: flush
- * the access log; every flush_interval, or early when the ban cache is over
- * its bound: write usage and ban counters. */
-static void *background(void *arg) {
-  struct bg *bg = arg;
+/* Sleeps up to ms or until woken; 0 when the loop must stop. */
+static int loop_wait(struct loop *l, unsigned ms, int *due) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += (long)ms * 1000000L;
+  until.tv_sec += until.tv_nsec / 1000000000L;
+  until.tv_nsec %= 1000000000L;
+  pthread_mutex_lock(&l->lock);
+  while (!l->stop && !(due && *due) && pthread_cond_timedwait(&l->wake, &l->lock, &until) == 0)
+    ;
+  if (due)
+    *due = 0;
+  int go = !l->stop;
+  pthread_mutex_unlock(&l->lock);
+  return go;
+}
+
+/* Stops the loop and waits for its thread; again is harmless. */
+static void loop_stop(struct loop *l) {
+  if (l->joined)
+    return;
+  pthread_mutex_lock(&l->lock);
+  l->stop = 1;
+  pthread_cond_broadcast(&l->wake);
+  pthread_mutex_unlock(&l->lock);
+  pthread_join(l->thread, NULL);
+  l->joined = 1;
+}
+
+/* Says something about a condition at most once a second. */
+static int once_a_second(time_t *last) {
+  time_t now = time(NULL);
+  if (now == *last)
+    return 0;
+  *last = now;
+  return 1;
+}
+
+static void *tick(void *arg) {
+  struct loop *l = arg;
+  struct srv *s = l->s;
   unsigned ticks = 0;
-  char last_rdap_error[256] = "";
-  int last_denying = -1;
-  pthread_mutex_lock(&bg->lock);
-  while (!bg->stop) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 100 * 1000000L;
-    if (until.tv_nsec >= 1000000000L)
-      until.tv_sec++, until.tv_nsec -= 1000000000L;
-    pthread_cond_timedwait(&bg->wake, &bg->lock, &until);
-    if (bg->stop)
-      break;
-    pthread_mutex_unlock(&bg->lock);
-    struct srv *s = bg->s;
-    follow_store(s);
-    ticks++;
-    if (ticks % (10u * s->cfg.flush_interval) == 0 || uc_bans_flush_wanted(s->bans)) {
-      if (uc_usage_flush(s->usage, s->store))
-        fprintf(stderr, "usercleaning: usage flush failed; will retry\n");
-      if (uc_bans_flush(s->bans))
-        fprintf(stderr, "usercleaning: ban counters flush failed; will retry\n");
-      if (uc_aliases_flush(s->aliases, (int64_t)time(NULL)))
-        fprintf(stderr, "usercleaning: alias memory flush failed; will retry\n");
-      if (uc_activity_flush(s->activity, s->store))
-        fprintf(stderr, "usercleaning: activity feed flush failed; will retry\n");
+  time_t said = 0;
+  size_t gave_up = 0;
+  while (loop_wait(l, 100, NULL)) {
+    srv_conns_tick(s->conns);
+    gave_up += uc_bans_expire(s->bans, uc_bans_now_ms());
+    if (gave_up && once_a_second(&said)) {
+      fprintf(stderr,
+              "usercleaning: %zu answer(s) gave up waiting for their ban to be stored "
+              "(ban_write_timeout); the bans stay in memory and are retried\n",
+              gave_up);
+      gave_up = 0;
     }
-    if (ticks % 10 == 0) /* a snapshot replaced on disk is served within a second */
-      srv_lists_watch(s);
-    if (ticks % 10 == 0)
-      note_rdap(s, last_rdap_error, sizeof last_rdap_error);
-    if (ticks % 10 == 0)
-      note_dns(s, &last_denying);
-    if (s->log && ticks % 10 == 0) {
+    if (s->log && ++ticks % 10 == 0) {
       pthread_mutex_lock(&s->log_lock);
       fflush(s->log);
       pthread_mutex_unlock(&s->log_lock);
     }
-    pthread_mutex_lock(&bg->lock);
   }
-  pthread_mutex_unlock(&bg->lock);
   return NULL;
+}
+
+/* uc_bans' cue: a ban waits to be stored. */
+static void ban_made(void *arg) {
+  struct loop *l = arg;
+  pthread_mutex_lock(&l->lock);
+  l->s->store_due = 1;
+  pthread_cond_signal(&l->wake);
+  pthread_mutex_unlock(&l->lock);
+}
+
+/* Writes the bans made since last time; says so when the store refuses. */
+static void store_bans(struct srv *s, time_t *said, int *failing) {
+  struct uc_bans_stats st;
+  uc_bans_stats(s->bans, &st);
+  if (!st.unstored)
+    return;
+  int rc = uc_bans_store(s->bans);
+  if (rc && once_a_second(said)) {
+    char why[256];
+    uc_store_error(s->store, rc, why, sizeof why);
+    fprintf(stderr, "usercleaning: %zu ban(s) not stored yet: %s; kept in memory, retrying\n",
+            st.unstored, why);
+  } else if (!rc && *failing) {
+    fprintf(stderr, "usercleaning: the store took the waiting ban(s) again\n");
+  }
+  *failing = rc != UC_OK;
+}
+
+static void *store(void *arg) {
+  struct loop *l = arg;
+  struct srv *s = l->s;
+  uint64_t next_flush = srv_now_us() + (uint64_t)s->cfg.flush_interval * 1000000u;
+  uint64_t next_second = srv_now_us() + 1000000u;
+  char last_rdap_error[256] = "";
+  time_t said = 0;
+  int failing = 0, last_denying = -1;
+  while (loop_wait(l, 100, &s->store_due)) {
+    store_bans(s, &said, &failing); /* first: answers wait for these */
+    follow_store(s);
+    if (srv_now_us() >= next_second) {
+      next_second = srv_now_us() + 1000000u;
+      srv_lists_watch(s); /* a snapshot replaced on disk is served within a second */
+      note_rdap(s, last_rdap_error, sizeof last_rdap_error);
+      note_dns(s, &last_denying);
+    }
+    if (srv_now_us() < next_flush && !uc_bans_flush_wanted(s->bans))
+      continue;
+    next_flush = srv_now_us() + (uint64_t)s->cfg.flush_interval * 1000000u;
+    if (uc_usage_flush(s->usage, s->store))
+      fprintf(stderr, "usercleaning: usage flush failed; will retry\n");
+    if (uc_bans_flush(s->bans))
+      fprintf(stderr, "usercleaning: ban counters flush failed; will retry\n");
+    if (uc_aliases_flush(s->aliases, (int64_t)time(NULL)))
+      fprintf(stderr, "usercleaning: alias memory flush failed; will retry\n");
+    if (uc_activity_flush(s->activity, s->store))
+      fprintf(stderr, "usercleaning: activity feed flush failed; will retry\n");
+  }
+  return NULL;
+}
+
+struct job {
+  void (*fn)(void *arg);
+  void *arg;
+  struct job *next;
+};
+
+struct srv_jobs {
+  struct loop loop;
+  struct job *head, **tail;
+};
+
+static void *jobs(void *arg) {
+  struct srv_jobs *q = arg;
+  pthread_mutex_lock(&q->loop.lock);
+  for (;;) {
+    while (!q->head && !q->loop.stop)
+      pthread_cond_wait(&q->loop.wake, &q->loop.lock);
+    struct job *j = q->head;
+    if (!j)
+      break;
+    if (!(q->head = j->next))
+      q->tail = &q->head;
+    pthread_mutex_unlock(&q->loop.lock);
+    j->fn(j->arg);
+    free(j);
+    pthread_mutex_lock(&q->loop.lock);
+  }
+  pthread_mutex_unlock(&q->loop.lock);
+  return NULL;
+}
+
+int srv_defer(struct srv *s, void (*fn)(void *arg), void *arg) {
+  struct srv_jobs *q = s->jobs;
+  struct job *j = q ? malloc(sizeof *j) : NULL;
+  if (!j)
+    return -1;
+  *j = (struct job){fn, arg, NULL};
+  pthread_mutex_lock(&q->loop.lock);
+  int ok = !q->loop.stop;
+  if (ok) {
+    *q->tail = j, q->tail = &j->next;
+    pthread_cond_signal(&q->loop.wake);
+  }
+  pthread_mutex_unlock(&q->loop.lock);
+  if (!ok)
+    free(j);
+  return ok ? 0 : -1;
+}
+
+static int loop_start(struct loop *l, struct srv *s, void *(*fn)(void *)) {
+  l->s = s;
+  pthread_mutex_init(&l->lock, NULL);
+  pthread_cond_init(&l->wake, NULL);
+  l->stop = l->joined = 0;
+  return pthread_create(&l->thread, NULL, fn, l);
 }
 
 /* SIGHUP: the lists (even when the file looks the same) and the fingerprints. */
@@ -272,19 +414,41 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   fprintf(stderr, "usercleaning: libmicrohttpd: %s%s", msg, n && msg[n - 1] == '\n' ? "" : "\n");
 }
 
+/* libmicrohttpd's own limit on a request's head is the connection's memory
+ * pool; it answers an overflow with its HTML 414/431. The pool is twice
+ * header_limit, so that every head up to that size reaches us and gets the
+ * JSON 431/414 (http.c); only heads past it get libmicrohttpd's page. */
+static size_t pool_size(const struct uc_config *cfg) {
+  return (size_t)cfg->header_limit * 2 + 4096;
+}
+
 static struct MHD_Daemon *start_http(struct srv *s, const struct sockaddr_storage *ss) {
-  unsigned threads = s->cfg.threads ? s->cfg.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
                    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
                    (ss->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   return MHD_start_daemon(
-      flags, 0, NULL, NULL, srv_on_request, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
-      MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u, MHD_OPTION_CONNECTION_LIMIT,
-      s->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.per_ip_connections,
-      MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      (size_t)s->cfg.header_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+      flags, 0, srv_conns_accept, s->conns, srv_on_request, s, MHD_OPTION_SOCK_ADDR,
+      (const struct sockaddr *)ss, MHD_OPTION_THREAD_POOL_SIZE, s->nthreads,
+      MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+      s->cfg.idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(&s->cfg),
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_URI_LOG_CALLBACK, srv_on_uri, s,
       MHD_OPTION_NOTIFY_COMPLETED, srv_on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
       srv_on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+}
+
+/* trusted_proxies ("10.0.0.1,192.168.0.0/16") into s->trusted. */
+static int parse_trusted(struct srv *s, char *err, size_t es) {
+  char list[sizeof s->cfg.trusted_proxies], *save = NULL;
+  snprintf(list, sizeof list, "%s", s->cfg.trusted_proxies);
+  for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+    if (s->ntrusted == UC_TRUSTED_MAX)
+      return uc_errorf(err, es, UC_EINVAL, "trusted_proxies: at most %d entries", UC_TRUSTED_MAX);
+    if (uc_cidr_parse(t, &s->trusted[s->ntrusted], NULL) != UC_OK)
+      return uc_errorf(err, es, UC_EINVAL,
+                       "trusted_proxies: '%s' is not an IP address or CIDR range", t);
+    s->ntrusted++;
+  }
+  return UC_OK;
 }
 
 static int open_log(struct srv *s) {
@@ -310,17 +474,42 @@ static void drain(struct srv *s) {
     close(fd);
   if (s->dns)
     uc_dns_stop_waiting(s->dns);
+  uc_bans_expire(s->bans, INT64_MAX); /* see below */
   uint64_t deadline = srv_now_us() + (uint64_t)s->cfg.drain_timeout * 1000000u;
+  while (srv_workers_inflight(s) > 0 && srv_now_us() < deadline)
+    usleep(2000);
+  /* Nor with an admin request or a ban's wait suspended: the jobs thread
+   * runs what is queued and ends (later ones run where they arrive), and
+   * answers still waiting for a ban's write go out without announcing it
+   * (new ones no longer wait: draining). */
+  if (s->jobs)
+    loop_stop(&s->jobs->loop);
+  uc_bans_expire(s->bans, INT64_MAX);
+  deadline = srv_now_us() + 2000000u;
   while (srv_workers_inflight(s) > 0 && srv_now_us() < deadline)
     usleep(2000);
 }
 
-static int serve(struct srv *s, const struct sockaddr_storage *ss) {
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM), sigaddset(&sigs, SIGINT), sigaddset(&sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread started from here inherits it */
-  signal(SIGPIPE, SIG_IGN);
+/* After the daemon stopped: what is only in memory goes to the store. */
+static int final_writes(struct srv *s) {
+  struct uc_bans_stats st;
+  uc_bans_stats(s->bans, &st);
+  int rc = (st.unstored && uc_bans_store(s->bans)) || uc_usage_flush(s->usage, s->store) ||
+                   uc_bans_flush(s->bans) || uc_aliases_flush(s->aliases, (int64_t)time(NULL))
+               ? 1
+               : 0;
+  uc_bans_stats(s->bans, &st);
+  if (st.unstored) /* never silently: these bans were made and could not be kept */
+    fprintf(stderr, "usercleaning: %zu ban(s) could not be stored before stopping\n", st.unstored);
+  if (rc) /* nothing counted is lost on a clean stop, unless the store refuses it */
+    fprintf(stderr, "usercleaning: final flush of usage or ban counters failed\n");
+  if (uc_activity_flush(s->activity, s->store)) /* the feed is best kept, not counted */
+    fprintf(stderr, "usercleaning: final flush of the activity feed failed\n");
+  return rc;
+}
+
+/* Serves until SIGTERM/SIGINT, then drains and stops the daemon. */
+static int run_daemon(struct srv *s, const struct sockaddr_storage *ss, sigset_t *sigs) {
   /* Before listening: batch_dir/tmp exists, and the tasks left processing are queued. */
   if (!(s->batch = srv_batch_start(s))) {
     fprintf(stderr, "usercleaning: cannot start the batch workers\n");
@@ -362,12 +551,9 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
          UC_VERSION, base, uc_lists_version(l), uc_store_backend(s->store), where, base);
   uc_lists_unref(l);
   fflush(stdout);
-  struct bg bg = {s, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-  pthread_t bg_thread;
-  pthread_create(&bg_thread, NULL, background, &bg);
   srv_lists_start(s);
   for (int sig = 0; sig != SIGTERM && sig != SIGINT;) {
-    if (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+    if (sigwait(sigs, &sig) == 0 && sig == SIGHUP)
       reload_lists(s);
   }
   fprintf(stderr, "usercleaning: stopping: draining %ld request(s)\n", srv_workers_inflight(s));
@@ -376,20 +562,33 @@ static int serve(struct srv *s, const struct sockaddr_storage *ss) {
   s->batch = NULL;
   MHD_stop_daemon(s->daemon);
   srv_lists_stop(s);
-  pthread_mutex_lock(&bg.lock);
-  bg.stop = 1;
-  pthread_cond_signal(&bg.wake);
-  pthread_mutex_unlock(&bg.lock);
-  pthread_join(bg_thread, NULL);
-  int rc = uc_usage_flush(s->usage, s->store) || uc_bans_flush(s->bans) ||
-                   uc_aliases_flush(s->aliases, (int64_t)time(NULL))
-               ? 1
-               : 0;
-  if (rc) /* nothing counted is lost on a clean stop, unless the store refuses it */
-    fprintf(stderr, "usercleaning: final flush of usage or ban counters failed\n");
-  if (uc_activity_flush(s->activity, s->store)) /* the feed is best kept, not counted */
-    fprintf(stderr, "usercleaning: final flush of the activity feed failed\n");
-  return rc;
+  return 0;
+}
+
+/* The threads around the HTTP daemon: started before it, stopped after it. */
+static int serve(struct srv *s, const struct sockaddr_storage *ss) {
+  struct loop tick_loop, store_loop;
+  struct srv_jobs q = {.head = NULL};
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM), sigaddset(&sigs, SIGINT), sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread started from here inherits it */
+  signal(SIGPIPE, SIG_IGN);
+  q.tail = &q.head;
+  s->jobs = &q;
+  uc_bans_notify(s->bans, ban_made, &store_loop);
+  if (loop_start(&tick_loop, s, tick) || loop_start(&store_loop, s, store) ||
+      loop_start(&q.loop, s, jobs)) {
+    fprintf(stderr, "usercleaning: cannot start the server's threads\n");
+    exit(1);
+  }
+  int rc = run_daemon(s, ss, &sigs);
+  loop_stop(&q.loop); /* after the daemon: no request is left to defer */
+  s->jobs = NULL;
+  loop_stop(&store_loop);
+  loop_stop(&tick_loop);
+  uc_bans_notify(s->bans, NULL, NULL);
+  return rc ? rc : final_writes(s);
 }
 
 static void *infra_ref(void *f) {
@@ -440,10 +639,14 @@ int srv_run(const struct uc_config *cfg) {
   pthread_cond_init(&s->sync.wake, NULL);
   atomic_init(&s->sync.cancel, 0);
   pthread_mutex_init(&s->touch_lock, NULL);
-  if (parse_listen(cfg->listen, &ss, err, sizeof err)) {
+  if (parse_listen(cfg->listen, &ss, err, sizeof err) || parse_trusted(s, err, sizeof err)) {
     fprintf(stderr, "usercleaning: %s\n", err);
     goto out;
   }
+  s->nthreads = cfg->threads ? cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+  s->nthreads = s->nthreads ? s->nthreads : 1;
+  if (!(s->conns = srv_conns_new(cfg, s->trusted, s->ntrusted, s->nthreads)))
+    goto out;
   uc_lists_path(cfg->lists, path, sizeof path);
   srv_lists_loaded(s); /* before the read: a file replaced meanwhile is loaded next */
   if (uc_lists_open(path, &l, err, sizeof err) != UC_OK) {
@@ -494,6 +697,7 @@ out:
   uc_aliases_free(s->aliases);
   uc_activity_free(s->activity);
   srv_cache_free(s->cache);
+  srv_conns_free(s->conns);
   uc_store_close(s->store);
   if (s->lists)
     uc_lists_holder_free(s->lists);

@@ -11,6 +11,8 @@
 
 #include "uc/uc.h"
 
+#define UC_TRUSTED_MAX 64 /* entries of trusted_proxies */
+
 /* ---- cache.c: keys and accounts, read from memory on every request ---- */
 
 struct srv_account {
@@ -38,9 +40,11 @@ int srv_cache_reload(struct srv_cache *c);
 /* Reloads when another process changed the store: 1 when it did, 0 when
  * nothing changed, or the store's error (the view stays as it was). */
 int srv_cache_poll(struct srv_cache *c);
-/* Keys looked up in the store (unknown to the view), and repeats of keys the
- * store had said it does not know (answered from memory). */
-void srv_cache_stats(struct srv_cache *c, uint64_t *store_lookups, uint64_t *negative_hits);
+/* Keys looked up in the store (unknown to the view), repeats of keys the
+ * store had said it does not know, and unknown keys with a legacy checksum
+ * (answered from memory: see include/uc/keys.h). */
+void srv_cache_stats(struct srv_cache *c, uint64_t *store_lookups, uint64_t *negative_hits,
+                     uint64_t *legacy_refused);
 
 /* Each thread follows the current view with its own uc_follower (see
  * include/uc/follow.h): no lock on the request path; it moves to a rebuilt
@@ -61,6 +65,7 @@ void srv_view_release(void *view);
 struct srv_key_memo {
   size_t n; /* 0: empty */
   uc_key_type type;
+  int check; /* enum uc_key_check */
   uint8_t hash[UC_KEY_HASH_LEN];
   unsigned char key[64]; /* zero-padded (UC_KEY_MAX fits), for crypto_verify_64 */
 };
@@ -78,6 +83,36 @@ enum srv_auth_result { SRV_AUTH_OK, SRV_AUTH_NONE, SRV_AUTH_INVALID, SRV_AUTH_UN
  * view does not know, and the store cannot be asked (it is down). */
 enum srv_auth_result srv_auth_key(struct srv_cache *c, struct srv_worker *w, const char *key,
                                   size_t n, struct srv_auth *out);
+
+/* ---- conns.c: open connections (per-address cap, request deadline, eviction) ---- */
+
+struct srv_conns;
+struct srv_conn; /* one open connection: libmicrohttpd's socket context */
+struct srv_conns_stats {
+  size_t open, addresses;
+  uint64_t refused_per_ip, timed_out, evicted;
+};
+/* trusted (kept by the caller) are exempt from the per-address cap; reserve
+ * is how many slots the eviction keeps free (one per HTTP thread). */
+struct srv_conns *srv_conns_new(const struct uc_config *cfg, const struct uc_cidr *trusted,
+                                size_t ntrusted, unsigned reserve);
+void srv_conns_free(struct srv_conns *cs);
+/* libmicrohttpd's accept policy (cls: the srv_conns): refuses an address at its cap. */
+enum MHD_Result srv_conns_accept(void *cls, const struct sockaddr *sa, socklen_t len);
+/* MHD_CONNECTION_NOTIFY_STARTED and _CLOSED. */
+void srv_conns_started(struct srv_conns *cs, struct MHD_Connection *c, void **socket_ctx);
+void srv_conns_closed(struct srv_conns *cs, void **socket_ctx);
+/* The registry entry of c (NULL when it could not be made). */
+struct srv_conn *srv_conn_of(struct MHD_Connection *c);
+/* A request's head arrived / it was fully received (no deadline while it is
+ * processed, suspended or sent) / it was answered (waiting for the next). */
+void srv_conn_receiving(struct srv_conn *c);
+void srv_conn_busy(struct srv_conn *c);
+void srv_conn_waiting(struct srv_conn *c);
+/* Every 100 ms: ends connections past request_timeout, and frees slots when
+ * they run out (waiting connections first, the longest waiting first). */
+void srv_conns_tick(struct srv_conns *cs);
+void srv_conns_stats(struct srv_conns *cs, struct srv_conns_stats *out);
 
 /* ---- metrics.c: Prometheus text ---- */
 
@@ -97,7 +132,20 @@ enum srv_route_id {
   ROUTE_COUNT
 };
 
-#define SRV_STATUS_SLOTS 16
+/* Why a check's ip was not used as given (details.ip_warning, and a metric). */
+enum srv_ip_warning {
+  SRV_IPW_NONE,
+  SRV_IPW_EMPTY,       /* "" */
+  SRV_IPW_UNKNOWN,     /* "unknown" */
+  SRV_IPW_INVALID,     /* not an address */
+  SRV_IPW_LIST,        /* a list: its first entry used */
+  SRV_IPW_LOOPBACK,    /* loopback: never banned (unless ban_loopback) */
+  SRV_IPW_PLACEHOLDER, /* 0.0.0.0/8, 255.255.255.255, ::: never counted */
+  SRV_IPW_UNSTORED,    /* its ban could not be stored within ban_write_timeout */
+  SRV_IPW_COUNT
+};
+
+#define SRV_STATUS_SLOTS 21 /* the 19 statuses of metrics.c, "aborted", "other" */
 #define SRV_LATENCY_BUCKETS 12
 
 /* One thread's counters. Only the owner writes them (a relaxed load and store,
@@ -105,6 +153,7 @@ enum srv_route_id {
 struct srv_counters {
   _Atomic uint64_t requests[ROUTE_COUNT][SRV_STATUS_SLOTS];
   _Atomic uint64_t checks[3][UC_TYPE_COUNT];
+  _Atomic uint64_t ip_warnings[SRV_IPW_COUNT];
   _Atomic uint64_t latency[SRV_LATENCY_BUCKETS + 1];
   _Atomic uint64_t latency_sum_us, latency_count;
   _Atomic uint64_t started, completed; /* requests; the difference is in flight */
@@ -230,12 +279,15 @@ struct srv {
   struct uc_pub infra;   /* of uc_infra: the fingerprints (SIGHUP reloads them) */
   struct srv_batch *batch;
   struct MHD_Daemon *daemon;
+  struct srv_conns *conns;
+  struct uc_cidr trusted[UC_TRUSTED_MAX]; /* trusted_proxies, parsed */
+  size_t ntrusted;
+  unsigned nthreads;
   FILE *log;
   pthread_mutex_t log_lock;
   atomic_int draining;
   atomic_int serving;  /* libmicrohttpd's messages reach stderr only once it serves */
   char mhd_error[256]; /* its last message while starting (our own words replace it) */
-  atomic_long connections;
   time_t started;
   pthread_mutex_t workers_lock; /* appending to workers */
   _Atomic(struct srv_worker *) workers;
@@ -249,6 +301,10 @@ struct srv {
   struct {
     int64_t key_id, at;
   } touched[SRV_TOUCH_SLOTS];
+  struct srv_jobs *jobs; /* srv_defer */
+  pthread_mutex_t store_lock;
+  pthread_cond_t store_wake; /* a ban waits to be stored */
+  int store_due;
 };
 
 /* Notes that a store call failed with rc (1 when it did): UC_EUNAVAILABLE
@@ -256,6 +312,10 @@ struct srv {
 int srv_store_failed(struct srv *s, int rc, const char *what);
 /* Notes that the store answered: a store marked down is back (logged). */
 void srv_store_answered(struct srv *s);
+/* Runs fn(arg) on the server's thread for blocking work (admin requests:
+ * store writes that may wait seconds for a lock), in order, never on a
+ * thread that answers checks. 0, or -1 when it cannot (stopping, ENOMEM). */
+int srv_defer(struct srv *s, void (*fn)(void *arg), void *arg);
 
 /* Starts serving with cfg until SIGTERM/SIGINT; SIGHUP reloads the lists.
  * Returns the process exit code. */

@@ -28,6 +28,7 @@ def test_admin_key_required(server):
 def test_settings_get_and_validated_patch(server):
     s = admin(server, "GET", "/settings").json()
     assert s == {"ban_enabled": True, "ban_threshold": 5, "ban_lift_seconds": 0, "ipv6_prefix": 64,
+                 "ipv6_aggregate": 8, "ban_loopback": False,
                  "never_ban": [], "alias_chains": True, "alias_window_days": 30,
                  "rate_limit_per_second": 0, "rate_limit_burst": 0,
                  "young_domain_days": 30,
@@ -97,10 +98,10 @@ def test_lists_add_remove_replace_and_effect(server):
     assert admin(server, "PUT", "/lists/black/bad..name").status_code == 422
     assert admin(server, "GET", "/lists/purple").status_code == 404
     # bulk replace: all valid or nothing, the bad line named by its index
-    r = admin(server, "PUT", "/lists/black", json={"domains": ["a.com", "b.org", "nope", "c.net"]})
+    r = admin(server, "PUT", "/lists/black?all=true", json={"domains": ["a.com", "b.org", "nope", "c.net"]})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "domains[2]"]
     assert admin(server, "GET", "/lists/black").json()["domains"] == []
-    r = admin(server, "PUT", "/lists/black", json={"domains": ["a.com", "B.org", "a.com"]})
+    r = admin(server, "PUT", "/lists/black?all=true", json={"domains": ["a.com", "B.org", "a.com"]})
     assert r.status_code == 200 and r.json()["domains"] == ["a.com", "b.org"]
     assert server.check("x@b.org").json()["category"] == "black"
 
@@ -226,7 +227,7 @@ def test_every_write_is_audited(server):
     admin(server, "PATCH", "/settings", json={"ban_threshold": 4})
     admin(server, "PUT", "/lists/black/example.com")
     admin(server, "POST", "/keys", json={"name": "k", "type": "sandbox"})
-    admin(server, "DELETE", "/bans")
+    admin(server, "DELETE", "/bans?all=true")
     with sqlite3.connect(server.db) as c:
         rows = list(c.execute("SELECT key_id, action, detail FROM audit ORDER BY id"))
     assert [a for _, a, _ in rows] == ["settings.update", "lists.add", "keys.create", "bans.unban_all"]

@@ -183,8 +183,9 @@ def test_body_in_pieces_across_the_inline_buffer(server):
 
 
 def test_431_headers_too_large(server):
-    r = requests.get(server.url + "/healthz", headers={"X-Big": "a" * 40000})
+    r = requests.get(server.url + "/healthz", headers={"X-Big": "a" * 20000})
     assert r.status_code == 431
+    assert r.json() == {"detail": "Request header fields too large (limit 16384 bytes)."}
     assert requests.get(server.url + "/healthz").status_code == 200
 
 
@@ -241,30 +242,6 @@ def test_idle_connection_is_closed(make_server):
         c.sendall(b"POST /v1/email/check HTTP/1.1\r\nHost: x\r\n")  # and then nothing
         c.settimeout(10)
         assert c.recv(100) == b""  # closed by the server, not by our timeout
-    assert s.check("a@gmail.com").status_code == 200
-
-
-def test_connection_cap(make_server):
-    """Beyond max_connections new connections wait in the backlog: nothing is
-    served or exhausted until held ones go away."""
-    s = make_server("--max-connections", "2", "--threads", "1")
-    host, port = s.url[7:].split(":")
-    held = [socket.create_connection((host, int(port))) for _ in range(2)]
-    extra = socket.create_connection((host, int(port)), timeout=5)
-    try:
-        extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        extra.settimeout(1.5)
-        try:
-            early = extra.recv(100)
-        except socket.timeout:
-            early = None
-        assert early is None  # not served while the cap is reached
-        for c in held:
-            c.close()
-        extra.settimeout(10)
-        assert extra.recv(100).startswith(b"HTTP/1.1 200")
-    finally:
-        extra.close()
     assert s.check("a@gmail.com").status_code == 200
 
 

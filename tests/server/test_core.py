@@ -37,8 +37,9 @@ def metric(server, name):
 
 
 def forged_key():
-    """A well-formed active key with a valid checksum that no store knows:
-    anyone can make one (the checksum is public), so it must be cheap."""
+    """A well-formed active key with a valid legacy checksum that no store
+    knows: anyone can make one (that checksum is public), so it must be cheap.
+    (Keys made now carry a checksum keyed by the installation's secret.)"""
     body = "ucl_live_" + "".join(secrets.choice(B62) for _ in range(32))
     h = hashlib.blake2b(body.encode(), digest_size=16, key=b"usercleaning key checksum v1").digest()
     v = int.from_bytes(h[:8], "big")
@@ -89,15 +90,35 @@ def test_cli_unban_all_reaches_the_server(make_server):
     assert [remaining(server, "a@gmail.com", ip) for ip in ips] == [5] * 4
 
 
-def test_repeated_forged_key_costs_one_store_read(server):
-    key = forged_key()
-    for _ in range(20):
+def test_forged_keys_cost_no_store_read(server):
+    """Distinct forged keys (valid public checksum) used to cost a store read
+    each; now they are refused from memory, and keys made since carry a
+    checksum nobody without the installation's secret can compute."""
+    keys = [forged_key() for _ in range(20)] + [forged_key()] * 20
+    for key in keys:
         r = server.check("a@gmail.com", key=key)
         assert r.status_code == 401 and r.json() == {"detail": "Invalid API key."}
-    assert metric(server, "usercleaning_key_store_lookups_total") == 1
-    assert metric(server, "usercleaning_key_negative_hits_total") == 19
-    # A key made by the CLI after that is usable at once: the cache is not stale.
+    assert metric(server, "usercleaning_key_store_lookups_total") == 0
+    assert metric(server, "usercleaning_key_legacy_refused_total") == 40
+    # A key made by the CLI after that is usable at once (its checksum is keyed: when the
+    # view has not reloaded yet, the store is asked).
     assert server.check("a@gmail.com", key=server.create_key()).status_code == 200
+    assert metric(server, "usercleaning_key_store_lookups_total") <= 1
+
+
+def test_keys_made_before_keyed_checksums_still_work(server):
+    old = forged_key()  # the legacy checksum, as every key had before
+    with sqlite3.connect(server.db) as c:
+        c.execute("INSERT INTO keys(account_id, name, type, prefix, hash, created_at) "
+                  "VALUES (1, 'old', 'active', ?, ?, 1)",
+                  (old[:14], hashlib.blake2b(old.encode(), digest_size=32).digest()))
+    deadline = time.time() + 5  # the server reloads its view when the store changed
+    while time.time() < deadline and server.check("a@gmail.com", key=old).status_code != 200:
+        time.sleep(0.1)
+    r = server.check("x@mailinator.com", key=old)
+    assert r.status_code == 200 and r.json()["category"] == "black"
+    new = server.create_key()
+    assert new != old and server.check("a@gmail.com", key=new).status_code == 200
 
 
 def test_store_by_url_and_environment(tmp_path):

@@ -214,7 +214,7 @@ def test_redis_stopped_mid_load_and_back(cluster, redis):
     assert wait_for(lambda: metric(a, "usercleaning_store_up") == 1)
     assert wait_for(lambda: metric(b, "usercleaning_store_up") == 1)
     assert "the store is back" in a.stderr()
-    bans = {x["ip"]: x for x in admin(b, "GET", "/bans").json()["bans"]}
+    bans = {x["ip"]: x for x in admin(b, "GET", "/bans", params={"q": banned}).json()["bans"]}
     assert bans[banned]["banned"] and bans[banned]["attempts"] == 5  # intact
     r = a.check("x@mailinator.com", ip="203.0.113.201")
     assert r.status_code == 200 and r.json()["remaining_attempts_before_ban"] == 4  # counted again

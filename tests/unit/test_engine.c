@@ -58,6 +58,20 @@ static const struct engine_case cases[] = {
     /* IDN and UTF-8 */
     {"jörg@bücher.de", UC_T_LEGITIMATE, NULL, NULL},
     {"用户@例子.广告", UC_T_LEGITIMATE, NULL, NULL},
+    /* confusable IDN domains: a look-alike of a popular mail domain, or scripts mixed in a label */
+    {"user@gm\u0430il.com", UC_T_SUSPICIOUS, "gmail.com", NULL},     /* Cyrillic a */
+    {"user@xn--gmil-63d.com", UC_T_SUSPICIOUS, "gmail.com", NULL},   /* the same, as A-labels */
+    {"user@\u0261mail.com", UC_T_SUSPICIOUS, "gmail.com", NULL},     /* Latin script g */
+    {"user@h\u043Etmail.com", UC_T_SUSPICIOUS, "hotmail.com", NULL}, /* Cyrillic o */
+    {"user@p\u0430ypal-mail.com", UC_T_SUSPICIOUS, "mixed_scripts", NULL}, /* no popular twin */
+    {"a@\u043F\u043E\u0447\u0442\u0430.\u0440\u0444", UC_T_LEGITIMATE, NULL,
+     NULL}, /* all Cyrillic */
+    {"a@\u4F8B\u5B50.jp", UC_T_LEGITIMATE, NULL, NULL},
+    {"a@\u6771\u4EAC\u3072\u3089\u304C\u306A-abc.jp", UC_T_LEGITIMATE, NULL,
+     NULL}, /* Han+Hira+Latin */
+    {"a@m\u00FCnchen.de", UC_T_LEGITIMATE, NULL, NULL},
+    /* the look-alike is the evidence, before a + tag */
+    {"a+b@gm\u0430il.com", UC_T_SUSPICIOUS, "gmail.com", NULL},
     /* syntax */
     {"no-at-sign", UC_T_INVALID, NULL, NULL},
     {"a..b@gmail.com", UC_T_INVALID, NULL, NULL},
@@ -203,7 +217,7 @@ static void test_json_body(void **state) {
   uc_policy_init(&p);
   const char *addr = "User@X.Mailinator.com";
   uc_check(l, &p, addr, strlen(addr), &r);
-  struct uc_result_ctx ctx = {addr, strlen(addr), 4, NULL};
+  struct uc_result_ctx ctx = {addr, strlen(addr), 4, NULL, NULL};
   char buf[UC_RESULT_BODY_MAX];
   size_t n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
   assert_true(n > 0);
@@ -246,7 +260,7 @@ static void test_json_body(void **state) {
   /* invalid input that is not even UTF-8 still gives a body */
   const char *bad = "\xff\xfe@\xff";
   uc_check(l, &p, bad, 4, &r);
-  ctx = (struct uc_result_ctx){bad, 4, -1, NULL};
+  ctx = (struct uc_result_ctx){bad, 4, -1, NULL, NULL};
   n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
   o = json_loadb(buf, n, JSON_ALLOW_NUL, &jerr);
   assert_non_null(o);
@@ -327,7 +341,7 @@ static void test_young_domain(void **state) {
   /* in the body: domain_age and details.domain_created */
   uc_check_lists(l, &p, "a@example-shop.com", 18, &r);
   uc_check_decide(&p, &f, &r);
-  struct uc_result_ctx ctx = {"a@example-shop.com", 18, -1, NULL};
+  struct uc_result_ctx ctx = {"a@example-shop.com", 18, -1, NULL, NULL};
   char buf[UC_RESULT_BODY_MAX];
   size_t n = uc_result_write(&r, l, &ctx, buf, sizeof buf);
   json_t *o = json_loadb(buf, n, 0, NULL);

@@ -33,15 +33,81 @@ static void test_one_key_per_address(void **state) {
 
 static void test_not_addresses(void **state) {
   (void)state;
-  static const char *const bad[] = {"",           "unknown",   "   ",          "1.2.3",
-                                    "256.1.1.1",  "1.2.3.4.5", "fe80::1%eth0", "2001:db8::g",
-                                    "1.2.3.4/24", "[::1]",     "localhost"};
+  static const char *const bad[] = {"",          "unknown",       "   ",         "1.2.3",
+                                    "256.1.1.1", "1.2.3.4.5",     "2001:db8::g", "1.2.3.4/24",
+                                    "localhost", "[::1",          "[::1]x",      "[::1]:",
+                                    "1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:",    "1.2.3.4:8a",
+                                    "fe80::1%",  "1.2.3.4%eth0",  ",1.2.3.4",    " , ",
+                                    "host:80",   "[]:80",         "\n",          "1.2.3.4:1:2"};
   struct uc_ip ip;
   for (size_t i = 0; i < COUNT(bad); i++)
     if (uc_ip_parse(bad[i], strlen(bad[i]), 64, &ip) != UC_EINVAL)
       fail_msg("'%s' accepted", bad[i]);
   assert_int_equal(uc_ip_parse("1.2.3.4", 7, 0, &ip), UC_EINVAL); /* prefix out of range */
   assert_int_equal(uc_ip_parse("1.2\0.3.4", 8, 64, &ip), UC_EINVAL);
+}
+
+/* The forms integrations send (issue 15): each is the address it holds. */
+static void test_integration_forms(void **state) {
+  (void)state;
+  static const struct {
+    const char *text, *key;
+    unsigned form;
+  } cases[] = {
+      {"198.51.100.1:1234", "198.51.100.1", UC_IP_PORT},
+      {"[2001:db8::1]:443", "2001:db8::/64", UC_IP_BRACKETS | UC_IP_PORT},
+      {"[2001:db8::1]", "2001:db8::/64", UC_IP_BRACKETS},
+      {"fe80::1%eth0", "fe80::/64", UC_IP_ZONE},
+      {"[fe80::1%25eth0]:80", "fe80::/64", UC_IP_BRACKETS | UC_IP_PORT | UC_IP_ZONE},
+      {"10.0.0.1, 198.51.100.1", "10.0.0.1", UC_IP_LIST},
+      {" 203.0.113.9:80 ,10.0.0.1", "203.0.113.9", UC_IP_LIST | UC_IP_PORT},
+      {"198.51.100.1\n", "198.51.100.1", 0},
+      {"\r\n 198.51.100.1\r\n", "198.51.100.1", 0},
+      {"[::ffff:192.0.2.1]:8080", "192.0.2.1", UC_IP_BRACKETS | UC_IP_PORT},
+      {"203.0.113.7", "203.0.113.7", 0},
+  };
+  for (size_t i = 0; i < COUNT(cases); i++) {
+    struct uc_ip ip;
+    if (uc_ip_parse(cases[i].text, strlen(cases[i].text), 64, &ip) != UC_OK)
+      fail_msg("'%s' refused", cases[i].text);
+    assert_string_equal(ip.key, cases[i].key);
+    assert_int_equal(ip.form, cases[i].form);
+  }
+}
+
+static void test_loopback(void **state) {
+  (void)state;
+  static const char *const yes[] = {"127.0.0.1", "127.255.1.2", "::1", "::ffff:127.0.0.1",
+                                    "[::1]:8080"};
+  static const char *const no[] = {"128.0.0.1", "::2", "126.255.255.255", "fe80::1", "10.0.0.1"};
+  struct uc_ip ip;
+  for (size_t i = 0; i < COUNT(yes); i++) {
+    assert_int_equal(uc_ip_parse(yes[i], strlen(yes[i]), 64, &ip), UC_OK);
+    assert_true(uc_ip_loopback(&ip));
+  }
+  for (size_t i = 0; i < COUNT(no); i++) {
+    assert_int_equal(uc_ip_parse(no[i], strlen(no[i]), 64, &ip), UC_OK);
+    assert_false(uc_ip_loopback(&ip));
+  }
+}
+
+static void test_placeholder(void **state) {
+  (void)state;
+  static const char *const yes[] = {
+      "0.0.0.0", "0.1.2.3", "255.255.255.255", "::", "::ffff:0.0.0.0", "[::]:443", "0.0.0.0:80"};
+  static const char *const no[] = {"1.0.0.0",  "255.255.255.254", "::2",      "::1",
+                                   "10.0.0.1", "2001:db8::",      "224.0.0.1"};
+  struct uc_ip ip;
+  for (size_t i = 0; i < COUNT(yes); i++) {
+    assert_int_equal(uc_ip_parse(yes[i], strlen(yes[i]), 64, &ip), UC_OK);
+    if (!uc_ip_placeholder(&ip))
+      fail_msg("'%s' is not a placeholder", yes[i]);
+  }
+  for (size_t i = 0; i < COUNT(no); i++) {
+    assert_int_equal(uc_ip_parse(no[i], strlen(no[i]), 64, &ip), UC_OK);
+    if (uc_ip_placeholder(&ip))
+      fail_msg("'%s' is a placeholder", no[i]);
+  }
 }
 
 static void test_cidr(void **state) {
@@ -91,6 +157,9 @@ int main(void) {
       cmocka_unit_test(test_one_key_per_address),
       cmocka_unit_test(test_v4_key_is_inet_ntop),
       cmocka_unit_test(test_not_addresses),
+      cmocka_unit_test(test_integration_forms),
+      cmocka_unit_test(test_loopback),
+      cmocka_unit_test(test_placeholder),
       cmocka_unit_test(test_cidr),
   };
   return cmocka_run_group_tests_name("ip", tests, NULL, NULL);

@@ -3,6 +3,9 @@
 
 #include "uc/keys.h"
 
+static const uint8_t secret[UC_KEY_SECRET_LEN] = "an installation's 32-byte secret";
+static const uint8_t other[UC_KEY_SECRET_LEN] = "another installation's secret!!!";
+
 static void test_generate_and_parse(void **state) {
   (void)state;
   static const struct {
@@ -12,21 +15,48 @@ static void test_generate_and_parse(void **state) {
       {UC_KEY_ACTIVE, "ucl_live_"}, {UC_KEY_SANDBOX, "ucl_test_"}, {UC_KEY_ADMIN, "ucl_admin_"}};
   for (size_t i = 0; i < COUNT(kinds); i++) {
     char a[UC_KEY_MAX + 1], b[UC_KEY_MAX + 1];
-    size_t n = uc_key_generate(kinds[i].t, a);
-    uc_key_generate(kinds[i].t, b);
+    size_t n = uc_key_generate(kinds[i].t, secret, a);
+    uc_key_generate(kinds[i].t, secret, b);
     assert_int_equal(n, strlen(kinds[i].prefix) + UC_KEY_RANDOM_LEN + UC_KEY_CHECK_LEN);
     assert_memory_equal(a, kinds[i].prefix, strlen(kinds[i].prefix));
     assert_string_not_equal(a, b);
     uc_key_type t;
-    assert_int_equal(uc_key_parse(a, n, &t), UC_OK);
+    int check = 0;
+    assert_int_equal(uc_key_parse(a, n, secret, &t, &check), UC_OK);
     assert_int_equal(t, kinds[i].t);
+    assert_int_equal(check, UC_KEY_KEYED);
   }
+}
+
+/* Keys made before keyed checksums still parse (as legacy); a keyed one is
+ * refused by another installation and by anyone without the secret. */
+static void test_keyed_and_legacy(void **state) {
+  (void)state;
+  char k[UC_KEY_MAX + 1], old[UC_KEY_MAX + 1];
+  uc_key_type t;
+  int check = 0;
+  size_t n = uc_key_generate(UC_KEY_ACTIVE, secret, k);
+  size_t m = uc_key_generate(UC_KEY_ACTIVE, NULL, old);
+  assert_int_equal(uc_key_parse(k, n, secret, &t, &check), UC_OK);
+  assert_int_equal(check, UC_KEY_KEYED);
+  assert_int_equal(uc_key_parse(k, n, other, &t, NULL), UC_EAUTH);
+  assert_int_equal(uc_key_parse(k, n, NULL, &t, NULL), UC_EAUTH);
+  assert_int_equal(uc_key_parse(old, m, secret, &t, &check), UC_OK);
+  assert_int_equal(check, UC_KEY_LEGACY);
+  assert_int_equal(uc_key_parse(old, m, NULL, &t, &check), UC_OK);
+  assert_int_equal(check, UC_KEY_LEGACY);
+  int keyed = 0; /* 1,000 keyed keys: none passes for another secret */
+  for (int i = 0; i < 1000; i++) {
+    n = uc_key_generate(UC_KEY_SANDBOX, secret, k);
+    keyed += uc_key_parse(k, n, other, &t, NULL) == UC_OK;
+  }
+  assert_int_equal(keyed, 0);
 }
 
 static void test_checksum_catches_typos(void **state) {
   (void)state;
   char k[UC_KEY_MAX + 1];
-  size_t n = uc_key_generate(UC_KEY_ACTIVE, k);
+  size_t n = uc_key_generate(UC_KEY_ACTIVE, secret, k);
   uc_key_type t;
   int caught = 0, tried = 0;
   for (size_t i = 9; i < n; i++) { /* every single-character change of the body */
@@ -36,15 +66,15 @@ static void test_checksum_catches_typos(void **state) {
         continue;
       k[i] = *c;
       tried++;
-      caught += uc_key_parse(k, n, &t) == UC_EAUTH;
+      caught += uc_key_parse(k, n, secret, &t, NULL) == UC_EAUTH;
     }
     k[i] = saved;
   }
-  assert_true(caught >= tried - 1); /* 62^6 checksum space: a miss is ~1 in 5.7e10 */
-  assert_int_equal(uc_key_parse(k, n - 1, &t), UC_EAUTH);
-  assert_int_equal(uc_key_parse("ucl_live_", 9, &t), UC_EAUTH);
+  assert_true(caught >= tried - 1); /* 62^6 checksum space, twice: a miss is ~1 in 2.8e10 */
+  assert_int_equal(uc_key_parse(k, n - 1, secret, &t, NULL), UC_EAUTH);
+  assert_int_equal(uc_key_parse("ucl_live_", 9, secret, &t, NULL), UC_EAUTH);
   k[3] = '-';
-  assert_int_equal(uc_key_parse(k, n, &t), UC_EAUTH);
+  assert_int_equal(uc_key_parse(k, n, secret, &t, NULL), UC_EAUTH);
 }
 
 static void test_hash_is_stable_and_distinct(void **state) {
@@ -118,6 +148,7 @@ static void test_auth_header_x_api_key(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_generate_and_parse),
+      cmocka_unit_test(test_keyed_and_legacy),
       cmocka_unit_test(test_checksum_catches_typos),
       cmocka_unit_test(test_hash_is_stable_and_distinct),
       cmocka_unit_test(test_auth_header_bearer),

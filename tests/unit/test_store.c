@@ -745,6 +745,46 @@ static void test_ban_put_get_each(void **state) {
   assert_int_equal(find_ban(&all, b, "192.0.2.1")->updated_at, 110);
 }
 
+/* Pages of one account's rows: ordered by ip, after a cursor, holding a text
+ * (literally), lifted bans left out, and whether more follow. */
+static void test_ban_page(void **state) {
+  struct fx *f = *state;
+  int64_t a = account(f, "alpha"), b = account(f, "beta");
+  struct uc_ban_rec rows[] = {ban(a, "192.0.2.3", 1, 0, 100),       ban(a, "192.0.2.1", 2, 0, 100),
+                              ban(a, "2001:db8::/64", 5, 150, 150), ban(a, "10.0.0.1", 5, 100, 100),
+                              ban(a, "192.0.2.2", 1, 0, 100),       ban(b, "192.0.2.0", 1, 0, 100)};
+  assert_int_equal(uc_store_ban_put(f->st, rows, COUNT(rows)), UC_OK);
+  struct bans got = {0};
+  int more = -1;
+  struct uc_ban_query q = {NULL, NULL, 2, 0, 0};
+  assert_int_equal(uc_store_ban_page(f->st, a, &q, on_ban, &got, &more), UC_OK);
+  assert_int_equal(got.n, 2);
+  assert_string_equal(got.r[0].ip, "10.0.0.1");
+  assert_string_equal(got.r[1].ip, "192.0.2.1");
+  assert_true(more);
+  q.after = got.r[1].ip, q.limit = 10;
+  struct bans next = {0};
+  assert_int_equal(uc_store_ban_page(f->st, a, &q, on_ban, &next, &more), UC_OK);
+  assert_int_equal(next.n, 3);
+  assert_string_equal(next.r[0].ip, "192.0.2.2");
+  assert_string_equal(next.r[2].ip, "2001:db8::/64");
+  assert_false(more);
+  struct uc_ban_query text = {NULL, "0.2.", 10, 0, 0}, none = {NULL, "_", 10, 0, 0};
+  struct bans t = {0}, z = {0};
+  assert_int_equal(uc_store_ban_page(f->st, a, &text, on_ban, &t, NULL), UC_OK);
+  assert_int_equal(t.n, 3);
+  assert_int_equal(uc_store_ban_page(f->st, a, &none, on_ban, &z, NULL), UC_OK);
+  assert_int_equal(z.n, 0);
+  struct uc_ban_query lifted = {NULL, NULL, 10, 60, 200}; /* 10.0.0.1's ban is 100 s old */
+  struct bans l = {0};
+  assert_int_equal(uc_store_ban_page(f->st, a, &lifted, on_ban, &l, NULL), UC_OK);
+  assert_int_equal(l.n, 4);
+  assert_null(find_ban(&l, a, "10.0.0.1"));
+  assert_non_null(find_ban(&l, a, "2001:db8::/64")); /* 50 s old: still banned */
+  struct uc_ban_query zero = {NULL, NULL, 0, 0, 0};
+  assert_int_equal(uc_store_ban_page(f->st, a, &zero, on_ban, &l, NULL), UC_EINVAL);
+}
+
 static void test_ban_put_never_clears_a_ban(void **state) {
   struct fx *f = *state;
   int64_t a = account(f, "alpha");
@@ -1409,7 +1449,7 @@ static void copy_through(struct fx *f, int64_t acc, const struct backend *into) 
   assert_int_equal(n.bans, 2);
   assert_int_equal(n.aliases, 2);
   assert_int_equal(n.audit, 2);
-  assert_int_equal(n.secrets, 1);
+  assert_int_equal(n.secrets, 2); /* the aliases' and the keys' checksum secret */
   assert_int_equal(n.batch_tasks, 2);
   assert_int_equal(n.batch_usage, 2);
   assert_int_equal(uc_store_copy(there, back, NULL, err, sizeof err), UC_OK);
@@ -2686,6 +2726,7 @@ int main(void) {
       T(test_usage_each_filters),
       T(test_usage_banned_outcome),
       T(test_settings),
+      T(test_ban_page),
       T(test_list_add_remove),
       T(test_list_each_order),
       T(test_list_replace),
