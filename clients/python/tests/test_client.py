@@ -94,7 +94,11 @@ def test_a_403_that_is_not_the_ban_answer_is_not_a_ban():
     ("Bearer ucl_live_x", "malformed_key"), ('"ucl_live_x"', "malformed_key"),
     ("ucl_admin_" + "a" * 38, "admin_key"),
     ("ucl_live_abc", "malformed_key"),            # cut short
-    ("ucl_live_" + "a" * 38, "malformed_key"),    # the checksum does not match
+    ("ucl_live_" + "a" * 39, "malformed_key"),    # too long
+    ("ucl_live_" + "a" * 37 + "-", "malformed_key"),  # not a key's character
+    # whole, but its checksum is not the public one: keys are made with a checksum keyed by
+    # the installation's secret, which only the service can check (problems() asks it)
+    ("ucl_live_" + "a" * 38, None),
     ("sk_hosted_0123456789", None),               # another format: the service decides
 ])
 def test_key_problem(key, problem):

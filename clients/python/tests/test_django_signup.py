@@ -133,8 +133,10 @@ def test_system_checks_report_the_configuration(site, settings):
     assert not [i for i in ids() if i in IDS.values()]
     settings.USER_CLEANING_API_KEY = site.admin_key
     assert "user_cleaning.E002" in ids()
-    settings.USER_CLEANING_API_KEY = "ucl_live_" + "a" * 38
+    settings.USER_CLEANING_API_KEY = "ucl_live_" + "a" * 37  # cut short
     assert "user_cleaning.E003" in ids()
+    settings.USER_CLEANING_API_KEY = "ucl_live_" + "a" * 38  # whole: the service refuses it
+    assert "user_cleaning.E004" in ids()
     settings.USER_CLEANING_API_KEY = " " + site.key
     assert "user_cleaning.E003" in ids()
     settings.USER_CLEANING_API_KEY = site.key
