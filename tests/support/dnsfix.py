@@ -32,35 +32,6 @@ def free_udp_port():
     raise RuntimeError("no port free for both UDP and TCP")
 
 
-class _Servfail(threading.Thread):
-    """Answers each query with its own header, QR set and RCODE 2 (SERVFAIL)."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-
-    def run(self):
-        self.sock.settimeout(0.2)
-        while not self.stopped:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
-                continue
-            if len(data) < 12:
-                continue
-            ident, flags = struct.unpack("!HH", data[:4])
-            reply = struct.pack("!HH", ident, 0x8000 | (flags & 0x0100) | 0x0080 | 2) + data[4:6] + \
-                b"\x00\x00\x00\x00\x00\x00" + data[12:]
-            self.sock.sendto(reply, peer)
-
-    def stop(self):
-        self.stopped = True
-        self.sock.close()
-
-
 class RcodeServer(threading.Thread):
     """A resolver that answers every query with no records and one RCODE:
     root_rcode for the root zone ("."), rcode for every other name. (3, 3) is
@@ -109,8 +80,7 @@ class DnsFixture:
         self.port = free_udp_port()
         self.hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # reads nothing, ever
         self.hole.bind(("127.0.0.1", 0))
-        self.servfail = _Servfail()
-        self.servfail.start()
+        self.servfail = RcodeServer(root_rcode=2, rcode=2)  # SERVFAIL to everything
         self.records = list(records)
         self.ttl = ttl
         self.proc = None
