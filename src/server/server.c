@@ -466,12 +466,17 @@ static int open_log(struct srv *s) {
 
 /* SIGTERM: stop accepting, let requests in flight finish (up to drain_timeout).
  * Checks waiting on DNS answer at once from what is known, and no new check
- * waits: libmicrohttpd must not be stopped with a connection suspended. */
-static void drain(struct srv *s) {
+ * waits: libmicrohttpd must not be stopped with a connection suspended.
+ * Returns the listening socket, which is ours to close once the daemon has
+ * stopped: a worker thread that saw the quiesce late still removes it from
+ * its epoll set, and libmicrohttpd (0.9.75) takes any failure of that but
+ * ENOENT as fatal, so closing it here aborted the server now and then
+ * (EBADF). Shut down, it refuses new connections all the same. */
+static MHD_socket drain(struct srv *s) {
   atomic_store(&s->draining, 1);
   MHD_socket fd = MHD_quiesce_daemon(s->daemon);
   if (fd != MHD_INVALID_SOCKET)
-    close(fd);
+    shutdown(fd, SHUT_RDWR);
   if (s->dns)
     uc_dns_stop_waiting(s->dns);
   uc_bans_expire(s->bans, INT64_MAX); /* see below */
@@ -488,6 +493,7 @@ static void drain(struct srv *s) {
   deadline = srv_now_us() + 2000000u;
   while (srv_workers_inflight(s) > 0 && srv_now_us() < deadline)
     usleep(2000);
+  return fd;
 }
 
 /* After the daemon stopped: what is only in memory goes to the store. */
@@ -557,10 +563,12 @@ static int run_daemon(struct srv *s, const struct sockaddr_storage *ss, sigset_t
       reload_lists(s);
   }
   fprintf(stderr, "usercleaning: stopping: draining %ld request(s)\n", srv_workers_inflight(s));
-  drain(s);
+  MHD_socket listen_fd = drain(s);
   srv_batch_stop(s->batch); /* uploads held by the intake are answered first */
   s->batch = NULL;
   MHD_stop_daemon(s->daemon);
+  if (listen_fd != MHD_INVALID_SOCKET)
+    close(listen_fd);
   srv_lists_stop(s);
   return 0;
 }

@@ -198,6 +198,33 @@ def test_sigterm_under_load_exits_cleanly(server):
     assert "stopping: draining" in server.stderr()
 
 
+def test_sigterm_when_a_worker_sees_the_quiesce_late(make_server, tmp_path):
+    """A worker thread that removes the listening socket from its epoll set
+    after the quiesce returned (tests/support/late_worker.c makes that timing
+    certain): the server used to close the socket right away, the worker's
+    removal failed with EBADF and libmicrohttpd aborted the process."""
+    shim = tmp_path / "late_worker.so"
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support",
+                       "late_worker.c")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), src, "-ldl"], check=True)
+    asan = ":".join(o for o in (os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if o)
+    s = make_server(env={"LD_PRELOAD": str(shim), "ASAN_OPTIONS": asan})
+    stop, failures, counter = threading.Event(), [], []
+    threads = [threading.Thread(target=load, args=(s, stop, failures, counter)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    rc = s.stop()
+    stop.set()
+    for t in threads:
+        t.join()
+    err = s.stderr()
+    assert "late_worker: a worker removes the listening socket late" in err  # the timing happened
+    assert "Fatal error" not in err, err[-2000:]
+    assert rc == 0
+    assert len(counter) > 50
+
+
 def test_restart_reuses_store(make_server, tmp_path):
     s = make_server()
     key = s.key
