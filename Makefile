@@ -2,7 +2,7 @@
 
 CC      ?= cc
 PKGS    := libidn2 libpsl jansson yajl libsodium inih sqlite3 libmicrohttpd libcares hiredis libcurl \
-           libzip expat xlsxwriter \
+           libzip expat xlsxwriter libxxhash \
            icu-uc icu-i18n
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

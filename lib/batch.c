@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 const char *const uc_batch_extra_names[UC_BATCH_EXTRA] = {"category", "domain_type", "mx_record",
                                                           "did_you_mean"};
@@ -76,8 +77,13 @@ struct col_stat {
   uint32_t filled, at;
 };
 
-/* An address seen while counting: 96 bits of a keyed hash (the tag and h),
- * never the text, and its row; 16 bytes. */
+/* An address seen while counting: 96 bits of a seeded hash (the tag and h),
+ * never the text, and its row; 16 bytes. XXH3 (xxHash's 128-bit hash) with a
+ * random seed per job: a sixth of SipHash's cost on an address. Two
+ * addresses with the same 96 bits would count as one; by chance that is
+ * about n² / 2^97 (a billion rows: one chance in 10^11), and a list made to
+ * collide (the seed is secret and new for every job) could only drop rows
+ * from its own uploader's result. */
 struct seen {
   uint32_t tag;
   uint32_t last; /* row index */
@@ -104,13 +110,14 @@ struct clean {
   size_t col;   /* the email column */
   int header;   /* row 0 is a header */
   size_t width; /* cells of the widest row: the added columns start after it */
+  int written;  /* the result is CSV/TSV: rows are kept as the writer writes them */
   /* the rows, parsed once (counting) and replayed (checking and writing) */
   struct uc__rows rows;
   /* deduplication: addresses by bucket, then the last row of each, and a bit per row dropped */
   struct uc_buf bucket[BUCKETS]; /* struct seen */
   struct uc_table seen;
   struct uc_buf dropped;
-  uint8_t key[crypto_shorthash_siphashx24_KEYBYTES]; /* random per job */
+  XXH64_hash_t seed; /* random per job */
   struct uc_buf lower;
   /* writing */
   uc_batch_writer *w;
@@ -120,6 +127,15 @@ struct clean {
   unsigned every;
   uint64_t next[2]; /* counting, checking: no progress call before this row */
   struct uc_batch_cell category[3], type[UC_TYPE_COUNT]; /* the names, measured once */
+  /* CSV/TSV: the added cells as the writer puts them, the last of each
+   * category and type without did_you_mean, with its mx_record (len 0: none
+   * yet); without DNS every mx_record is "unknown" */
+  struct {
+    size_t len;
+    char mx[48];
+    char s[160];
+  } tails[3 * UC_TYPE_COUNT];
+  struct uc_buf tail; /* the others' */
 };
 
 static int say(struct clean *c, int rc, const char *fmt, const char *a) {
@@ -213,7 +229,8 @@ static int pick_column(struct clean *c) {
 }
 
 static int find_column(struct clean *c) {
-  int rc = uc_batch_read(c->job->in, c->job->in_format, NULL, sample_row, c, c->err, c->es);
+  int rc =
+      uc_batch_read(c->job->in, c->job->in_format, &c->layout, sample_row, c, c->err, c->es);
   if (rc < 0)
     return c->rc ? c->rc : (c->rc = rc);
   if (c->job->in_format == UC_BATCH_TXT) { /* one address per line */
@@ -263,7 +280,6 @@ static void fold_case(char *d, const char *p, size_t n) {
 static int note_address(struct clean *c, const char *p, size_t n, uint64_t i) {
   char small[320];
   char *low = small;
-  uint8_t digest[16];
   struct seen e;
   if (i >= UC_BATCH_DEDUPE_ROWS)
     return say(c, UC_ETOOBIG, "%s", "more than 4294967295 rows cannot be deduplicated");
@@ -274,9 +290,9 @@ static int note_address(struct clean *c, const char *p, size_t n, uint64_t i) {
     low = c->lower.data;
   }
   fold_case(low, p, n);
-  crypto_shorthash_siphashx24(digest, (const unsigned char *)low, n, c->key);
-  memcpy(&e.tag, digest, sizeof e.tag);
-  memcpy(&e.h, digest + 8, sizeof e.h);
+  XXH128_hash_t d = XXH3_128bits_withSeed(low, n, c->seed);
+  e.tag = (uint32_t)(d.high64 >> 32);
+  e.h = d.low64;
   e.last = (uint32_t)i;
   if (uc_buf_add(&c->bucket[e.tag >> 24], &e, sizeof e))
     return say(c, UC_ENOMEM, "%s", "out of memory");
@@ -311,8 +327,10 @@ static int find_duplicates(struct clean *c) {
 
 static int count_row(void *arg, const struct uc_batch_row *row) {
   struct clean *c = arg;
-  size_t n;
-  int rc = uc__rows_add(&c->rows, row, c->err, c->es);
+  size_t n = 0;
+  const char *addr = address_of(c, row, &n);
+  int rc = c->written ? uc__rows_add_encoded(&c->rows, c->w, row, c->col, addr, n, c->err, c->es)
+                      : uc__rows_add(&c->rows, row, c->err, c->es);
   if (rc)
     return c->rc = rc;
   if (row->n > c->width)
@@ -320,8 +338,7 @@ static int count_row(void *arg, const struct uc_batch_row *row) {
   if (c->header && row->index == 0)
     return 0;
   c->n.rows_total++;
-  const char *addr = c->job->deduplicate ? address_of(c, row, &n) : NULL;
-  if (addr && note_address(c, addr, n, row->index))
+  if (addr && c->job->deduplicate && note_address(c, addr, n, row->index))
     return c->rc;
   return progress(c, UC_BATCH_COUNTING, 0);
 }
@@ -358,39 +375,113 @@ static int put_header(struct clean *c, const struct uc_batch_row *row) {
   return put_row(c, &named, extra);
 }
 
-static int put_verdict(struct clean *c, const struct uc_batch_row *row, const char *addr,
-                       size_t n) {
-  struct uc_batch_verdict v;
-  struct uc_batch_cell extra[UC_BATCH_EXTRA] = {{"", 0, 0}, {"", 0, 0}, {"", 0, 0}, {"", 0, 0}};
+/* The added cells of a row with the address addr[0..n) (NULL: a blank row),
+ * counted; they may point into v. Returns the verdict's slot in c->tails
+ * when only its category and type are filled in, else -1. */
+static int verdict(struct clean *c, const char *addr, size_t n, struct uc_batch_verdict *v,
+                   struct uc_batch_cell extra[UC_BATCH_EXTRA]) {
+  for (int i = 0; i < UC_BATCH_EXTRA; i++)
+    extra[i] = (struct uc_batch_cell){"", 0, 0};
   if (!addr) {
     extra[1] = (struct uc_batch_cell){UC_BATCH_BLANK_TYPE, strlen(UC_BATCH_BLANK_TYPE), 0};
     c->n.blank++;
-  } else {
-    v.mx_record[0] = v.did_you_mean[0] = 0;
-    c->job->check(c->job->check_ctx, addr, n, &v);
-    extra[0] = c->category[(unsigned)v.category < 3 ? v.category : UC_WHITE];
-    extra[1] = c->type[v.type < UC_TYPE_COUNT ? v.type : UC_T_UNKNOWN];
-    extra[2] = (struct uc_batch_cell){v.mx_record, strlen(v.mx_record), 0};
-    extra[3] = (struct uc_batch_cell){v.did_you_mean, strlen(v.did_you_mean), 0};
-    c->n.category[v.category % 3]++;
-    c->n.type[v.type < UC_TYPE_COUNT ? v.type : UC_T_UNKNOWN]++;
+    return -1;
   }
-  return put_row(c, row, extra);
+  v->mx_record[0] = v->did_you_mean[0] = 0;
+  c->job->check(c->job->check_ctx, addr, n, v);
+  unsigned cat = (unsigned)v->category < 3 ? (unsigned)v->category : UC_WHITE;
+  unsigned type = v->type < UC_TYPE_COUNT ? (unsigned)v->type : UC_T_UNKNOWN;
+  extra[0] = c->category[cat];
+  extra[1] = c->type[type];
+  extra[2] = (struct uc_batch_cell){v->mx_record, strlen(v->mx_record), 0};
+  extra[3] = (struct uc_batch_cell){v->did_you_mean, strlen(v->did_you_mean), 0};
+  c->n.category[v->category % 3]++;
+  c->n.type[type]++;
+  return extra[3].n || extra[2].n >= sizeof c->tails[0].mx ? -1 : (int)(cat * UC_TYPE_COUNT + type);
+}
+
+/* The added cells as the writer puts them (slot: verdict's answer). */
+static int written_tail(struct clean *c, const struct uc_batch_cell extra[UC_BATCH_EXTRA],
+                        int slot, const char **p, size_t *n) {
+  if (slot >= 0 && c->tails[slot].len && strcmp(c->tails[slot].mx, extra[2].p) == 0) {
+    *p = c->tails[slot].s, *n = c->tails[slot].len;
+    return UC_OK;
+  }
+  uc_buf_reset(&c->tail);
+  if (uc_buf_reserve(&c->tail, uc__writer_encode_room(extra, UC_BATCH_EXTRA)))
+    return say(c, UC_ENOMEM, "%s", "out of memory");
+  *n = c->tail.len = uc__writer_encode(c->w, extra, UC_BATCH_EXTRA, c->tail.data, SIZE_MAX, NULL);
+  c->tail.data[c->tail.len] = 0;
+  *p = c->tail.data;
+  if (slot >= 0 && *n <= sizeof c->tails[slot].s) {
+    memcpy(c->tails[slot].mx, extra[2].p, extra[2].n + 1);
+    memcpy(c->tails[slot].s, *p, *n), c->tails[slot].len = *n;
+  }
+  return UC_OK;
+}
+
+/* Row `index`, with its address: 1 when it is the header row, written already
+ * (or failed: c->rc) and not to be checked; after a TXT's first row, the
+ * header it lacks. 0: check it. */
+static int header_first(struct clean *c, uint64_t index, const struct uc_batch_row *header) {
+  if (index != 0 || !(c->header || c->job->in_format == UC_BATCH_TXT))
+    return 0;
+  return put_header(c, header) || c->header;
+}
+
+/* A row whose address a later row has goes (and is counted); 1 then. */
+static int dropped_here(struct clean *c, const char *addr, uint64_t index) {
+  if (!addr || !is_dropped(c, index))
+    return 0;
+  c->n.duplicates++, c->n.rows_done++;
+  return 1;
 }
 
 static int work_row(void *arg, const struct uc_batch_row *row) {
   struct clean *c = arg;
+  struct uc_batch_verdict v;
+  struct uc_batch_cell extra[UC_BATCH_EXTRA];
   size_t n = 0;
-  if (row->index == 0 && (c->header || c->job->in_format == UC_BATCH_TXT))
-    if (put_header(c, c->header ? row : NULL) || c->header)
-      return c->rc;
-  const char *addr = address_of(c, row, &n);
-  if (addr && is_dropped(c, row->index)) { /* a later row has its address: this one goes */
-    c->n.duplicates++, c->n.rows_done++;
-    return progress(c, UC_BATCH_CHECKING, 0);
-  }
-  if (put_verdict(c, row, addr, n))
+  if (header_first(c, row->index, c->header ? row : NULL))
     return c->rc;
+  const char *addr = address_of(c, row, &n);
+  if (dropped_here(c, addr, row->index))
+    return progress(c, UC_BATCH_CHECKING, 0);
+  verdict(c, addr, n, &v, extra);
+  if (put_row(c, row, extra))
+    return c->rc;
+  c->n.rows_done++;
+  return progress(c, UC_BATCH_CHECKING, 0);
+}
+
+/* work_row for a row kept as the writer writes it. */
+static int work_written(void *arg, const struct uc__enc_row *row) {
+  struct clean *c = arg;
+  struct uc_batch_verdict v;
+  struct uc_batch_cell extra[UC_BATCH_EXTRA];
+  int rc;
+  const char *tail;
+  size_t tail_len;
+  if (row->index == 0 && c->header) {
+    for (int i = 0; i < UC_BATCH_EXTRA; i++)
+      extra[i] = (struct uc_batch_cell){uc_batch_extra_names[i], strlen(uc_batch_extra_names[i]),
+                                        UC_CELL_TEXT};
+    if (written_tail(c, extra, -1, &tail, &tail_len))
+      return c->rc;
+    rc = uc__writer_encoded_row(c->w, row->enc, row->len, row->cells, c->width, tail, tail_len,
+                                c->err, c->es);
+    return rc ? (c->rc = rc) : UC_OK;
+  }
+  if (header_first(c, row->index, NULL))
+    return c->rc;
+  if (dropped_here(c, row->addr, row->index))
+    return progress(c, UC_BATCH_CHECKING, 0);
+  int slot = verdict(c, row->addr, row->addr_len, &v, extra);
+  if (written_tail(c, extra, slot, &tail, &tail_len))
+    return c->rc;
+  if ((rc = uc__writer_encoded_row(c->w, row->enc, row->len, row->cells, c->width, tail,
+                                   tail_len, c->err, c->es)) != UC_OK)
+    return c->rc = rc;
   c->n.rows_done++;
   return progress(c, UC_BATCH_CHECKING, 0);
 }
@@ -426,16 +517,18 @@ static int count(struct clean *c) {
 
 static int run(struct clean *c) {
   const struct uc_batch_job *j = c->job;
-  int rc = find_column(c);
+  int rc = find_column(c); /* which also reads the layout the writer keeps */
+  if (!rc)
+    rc = uc_batch_writer_open(j->out, j->out_format, &c->layout, j->tmpdir,
+                              j->sync ? UC_BATCH_WRITE_SYNC : 0, &c->w, c->err, c->es);
+  c->written = j->out_format != UC_BATCH_XLSX;
   if (!rc)
     rc = count(c);
   if (!rc) /* the checking phase starts with every row counted */
     rc = progress(c, UC_BATCH_CHECKING, 1);
   if (!rc)
-    rc = uc_batch_writer_open(j->out, j->out_format, &c->layout, j->tmpdir,
-                              j->sync ? UC_BATCH_WRITE_SYNC : 0, &c->w, c->err, c->es);
-  if (!rc)
-    rc = uc__rows_replay(&c->rows, work_row, c, c->err, c->es);
+    rc = c->written ? uc__rows_replay_encoded(&c->rows, work_written, c, c->err, c->es)
+                    : uc__rows_replay(&c->rows, work_row, c, c->err, c->es);
   if (!rc)
     rc = progress(c, UC_BATCH_CHECKING, 1);
   if (!rc) {
@@ -464,6 +557,7 @@ int uc_batch_clean(const struct uc_batch_job *job, struct uc_batch_counts *count
   uc_buf_init(&c.first, UC_BATCH_COLUMNS_MAX * sizeof(struct col_stat));
   uc_buf_init(&c.lower, UC_BATCH_CELL_MAX + 1);
   uc_buf_init(&c.pad, (UC_BATCH_COLUMNS_MAX + 1) * sizeof(struct uc_batch_cell));
+  uc_buf_init(&c.tail, 1u << 20); /* four cells: two names, an MX host, an address */
   uc_table_init(&c.seen, sizeof(struct seen), offsetof(struct seen, tag));
   uc_buf_init(&c.dropped, (size_t)1 << 32); /* a bit per row */
   for (size_t b = 0; b < BUCKETS; b++)
@@ -471,7 +565,7 @@ int uc_batch_clean(const struct uc_batch_job *job, struct uc_batch_counts *count
   uc__rows_init(&c.rows);
   if (sodium_init() < 0)
     return uc_errorf(err, es, UC_EIO, "libsodium failed to initialise");
-  randombytes_buf(c.key, sizeof c.key);
+  randombytes_buf(&c.seed, sizeof c.seed);
   int rc = run(&c);
   if (rc > 0) /* a reader stopped by a callback that had no error to say */
     rc = UC_ECANCELED;
@@ -480,6 +574,7 @@ int uc_batch_clean(const struct uc_batch_job *job, struct uc_batch_counts *count
   uc_buf_release(&c.first);
   uc_buf_release(&c.lower);
   uc_buf_release(&c.pad);
+  uc_buf_release(&c.tail);
   uc_table_release(&c.seen);
   uc_buf_release(&c.dropped);
   for (size_t b = 0; b < BUCKETS; b++)

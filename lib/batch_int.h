@@ -70,6 +70,46 @@ int uc__rows_replay(struct uc__rows *r, uc_batch_row_fn fn, void *arg, char *err
 /* Closes the file (which goes with it) and frees the buffers; r can be opened again. */
 void uc__rows_release(struct uc__rows *r);
 
+/* Rows kept as CSV/TSV writes them (batch_rows.c, batch_write.c): when the
+ * result is CSV or TSV, uc_batch_clean's first pass writes each row's own
+ * cells into the rows file the way the writer puts them (joined by its
+ * delimiter, quoted where they must be), and the second pass copies them
+ * out, so that nothing is measured, scanned or quoted twice. The address
+ * (trimmed) is kept after them as it was read. */
+struct uc__enc_row {
+  const char *enc; /* the row's own cells, written */
+  size_t len;
+  size_t cells;     /* how many: the result pads the row to the widest after them */
+  const char *addr; /* NULL: the row has no address (a blank row) */
+  size_t addr_len;
+  uint64_t index;
+};
+typedef int (*uc__enc_row_fn)(void *arg, const struct uc__enc_row *row);
+
+/* The most bytes uc__writer_encode puts for cells[0..n). */
+size_t uc__writer_encode_room(const struct uc_batch_cell *cells, size_t n);
+/* Puts cells[0..n) at d as w writes a row's own cells (no line end); the
+ * bytes put. *col_at (when col < n): where cell col's bytes are, as they
+ * were, in what was put; SIZE_MAX when they were quoted. */
+size_t uc__writer_encode(const uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n,
+                         char *d, size_t col, size_t *col_at);
+/* Appends a row from uc__writer_encode's n cells enc[0..len), padded with
+ * empty cells to width, then the added cells tail[0..tail_len) (also from
+ * uc__writer_encode): what uc_batch_writer_row writes for the same cells so
+ * padded. CSV/TSV writers only. */
+int uc__writer_encoded_row(uc_batch_writer *w, const char *enc, size_t len, size_t n,
+                           size_t width, const char *tail, size_t tail_len, char *err,
+                           size_t es);
+
+/* Appends a row as w writes it, with its address addr[0..addr_len) (NULL:
+ * none), which lies in the row's cell col. */
+int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
+                         const struct uc_batch_row *row, size_t col, const char *addr,
+                         size_t addr_len, char *err, size_t es);
+/* uc__rows_replay for rows added by uc__rows_add_encoded. */
+int uc__rows_replay_encoded(struct uc__rows *r, uc__enc_row_fn fn, void *arg, char *err,
+                            size_t es);
+
 /* The readers, one per file kind. */
 int uc__read_csv(struct uc__src *s, enum uc_batch_format f, struct uc_batch_layout *layout,
                  struct uc__rowb *b);

@@ -2,12 +2,21 @@
  * counted, then read back in order to be checked and written, so that a CSV
  * goes through libcsv (or an XLSX through libzip and expat) once.
  *
- * Record of one row (host byte order: the file never leaves the process):
+ * Record of one row (host byte order: the file never leaves the process),
+ * as cells (an XLSX result), or as CSV/TSV writes them (batch_int.h):
  *
  *   u32 cells | u32 bytes | cells x u32 (length << 2 | kind) | the cells' bytes
+ *   cells | written bytes | address at | address bytes | the row written [| the address]
  *
- * A record is at most RECORD_MAX bytes (the bounds of a row), so a buffer of
- * UC__ROWS_CHUNK + RECORD_MAX always holds a whole one. */
+ * The second's four numbers are LEB128 varints (a usual row's take 4 bytes:
+ * the file is written and read once more than the list, so its size counts).
+ * The address (trimmed) is where it lies in the row written, or, when its
+ * cell had to be quoted there, right after it ("address at" = written bytes).
+ *
+ * A record is at most RECORD_MAX bytes (the bounds of a row, its cells
+ * quoted: each at most doubled, plus its quotes, delimiter and "TRUE" for a
+ * boolean's "1"), so a buffer of UC__ROWS_CHUNK + RECORD_MAX always holds a
+ * whole one. */
 #include "batch_int.h"
 #include "uc/error.h"
 
@@ -19,7 +28,9 @@
 #include <unistd.h>
 
 #define HEAD 8u
-#define RECORD_MAX (HEAD + 4u * UC_BATCH_COLUMNS_MAX + UC_BATCH_ROW_MAX)
+#define HEAD_ENC 20u /* at most: four varints of 5 bytes */
+#define WRITTEN_MAX (2u * UC_BATCH_ROW_MAX + 8u * UC_BATCH_COLUMNS_MAX)
+#define RECORD_MAX (HEAD_ENC + WRITTEN_MAX + UC_BATCH_CELL_MAX)
 #define BUF_SIZE (UC__ROWS_CHUNK + RECORD_MAX)
 
 void uc__rows_init(struct uc__rows *r) {
@@ -92,6 +103,60 @@ int uc__rows_add(struct uc__rows *r, const struct uc_batch_row *row, char *err, 
   return r->len >= UC__ROWS_CHUNK ? flush(r, err, es) : UC_OK;
 }
 
+/* v as a LEB128 varint at p (at most 5 bytes for 32 bits); the bytes put. */
+static size_t put_varint(unsigned char *p, size_t v) {
+  size_t k = 0;
+  for (; v >= 0x80; v >>= 7)
+    p[k++] = (unsigned char)(v | 0x80);
+  p[k++] = (unsigned char)v;
+  return k;
+}
+
+/* A varint from p[*at..n) into *v; 0 when it runs past n or 32 bits. */
+static int get_varint(const unsigned char *p, size_t n, size_t *at, uint32_t *v) {
+  uint64_t x = 0;
+  for (unsigned shift = 0; *at < n && shift < 35; shift += 7) {
+    unsigned char b = p[(*at)++];
+    x |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *v = (uint32_t)x;
+      return x <= UINT32_MAX;
+    }
+  }
+  return 0;
+}
+
+int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
+                         const struct uc_batch_row *row, size_t col, const char *addr,
+                         size_t addr_len, char *err, size_t es) {
+  size_t room = uc__writer_encode_room(row->cells, row->n);
+  if (row->n > UC_BATCH_COLUMNS_MAX)
+    return uc_errorf(err, es, UC_ETOOBIG, "row %llu has more than %d columns",
+                     (unsigned long long)row->index + 1, UC_BATCH_COLUMNS_MAX);
+  if (room > WRITTEN_MAX || addr_len > UC_BATCH_CELL_MAX)
+    return uc_errorf(err, es, UC_ETOOBIG, "row %llu is longer than %u bytes",
+                     (unsigned long long)row->index + 1, UC_BATCH_ROW_MAX);
+  /* the row goes after the most room its head can take, which then moves up to it */
+  unsigned char *p = r->buf + r->len, head[HEAD_ENC];
+  size_t at = SIZE_MAX, k = 0;
+  size_t len = uc__writer_encode(w, row->cells, row->n, (char *)p + HEAD_ENC, col, &at);
+  size_t extra = 0;
+  if (addr_len && col < row->n && at != SIZE_MAX)
+    at += (size_t)(addr - row->cells[col].p);
+  else if (addr_len)
+    memcpy(p + HEAD_ENC + len, addr, addr_len), at = len, extra = addr_len;
+  else
+    at = 0;
+  k += put_varint(head + k, row->n);
+  k += put_varint(head + k, len);
+  k += put_varint(head + k, at);
+  k += put_varint(head + k, addr_len);
+  memcpy(p, head, k);
+  memmove(p + k, p + HEAD_ENC, len + extra);
+  r->len += k + len + extra;
+  return r->len >= UC__ROWS_CHUNK ? flush(r, err, es) : UC_OK;
+}
+
 /* Makes at least want bytes readable from r->off: the rest moves to the
  * front and more is read. UC_OK; UC_ENOTFOUND at the end of the file. */
 static int fill(struct uc__rows *r, size_t want, char *err, size_t es) {
@@ -100,7 +165,10 @@ static int fill(struct uc__rows *r, size_t want, char *err, size_t es) {
   memmove(r->buf, r->buf + r->off, r->len - r->off);
   r->len -= r->off, r->off = 0;
   while (r->len < want) {
-    ssize_t n = read(r->fd, r->buf + r->len, BUF_SIZE - r->len);
+    /* a chunk at a time, unless a record is larger: the buffer's pages past
+     * a chunk are touched only for records that need them */
+    size_t upto = want > UC__ROWS_CHUNK ? BUF_SIZE : UC__ROWS_CHUNK;
+    ssize_t n = read(r->fd, r->buf + r->len, upto - r->len);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -149,22 +217,66 @@ static int next_row(struct uc__rows *r, struct uc_batch_row *row, size_t *size, 
   return UC_OK;
 }
 
-int uc__rows_replay(struct uc__rows *r, uc_batch_row_fn fn, void *arg, char *err, size_t es) {
+/* Back to the first record, everything added written out first. */
+static int rewind_rows(struct uc__rows *r, char *err, size_t es) {
   int rc = flush(r, err, es);
   if (rc)
     return rc;
   if (lseek(r->fd, 0, SEEK_SET) < 0)
     return sys_error("rewinding", err, es);
   r->off = 0;
-  for (uint64_t index = 0;; index++) {
+  return UC_OK;
+}
+
+/* Whether a record starts at r->off (UC_OK), or the file ended (UC_ENOTFOUND):
+ * only between records. */
+static int next_head(struct uc__rows *r, size_t head, char *err, size_t es) {
+  int rc = fill(r, head, err, es);
+  return rc != UC_ENOTFOUND ? rc : r->len == r->off ? UC_ENOTFOUND : damaged(err, es);
+}
+
+int uc__rows_replay(struct uc__rows *r, uc_batch_row_fn fn, void *arg, char *err, size_t es) {
+  int rc = rewind_rows(r, err, es);
+  for (uint64_t index = 0; !rc; index++) {
     struct uc_batch_row row = {NULL, 0, index};
     size_t size = 0;
-    if ((rc = fill(r, HEAD, err, es)) != UC_OK)
-      return rc != UC_ENOTFOUND ? rc : r->len == r->off ? UC_OK : damaged(err, es);
+    if ((rc = next_head(r, HEAD, err, es)) != UC_OK)
+      return rc == UC_ENOTFOUND ? UC_OK : rc;
     if ((rc = next_row(r, &row, &size, err, es)) != UC_OK)
       return rc;
     if ((rc = fn(arg, &row)) != 0)
       return rc;
     r->off += size;
   }
+  return rc;
+}
+
+int uc__rows_replay_encoded(struct uc__rows *r, uc__enc_row_fn fn, void *arg, char *err,
+                            size_t es) {
+  int rc = rewind_rows(r, err, es);
+  for (uint64_t index = 0; !rc; index++) {
+    uint32_t cells, len, at, addr_len;
+    size_t k = 0;
+    /* the head: up to HEAD_ENC bytes, fewer at the end of the file */
+    if ((rc = fill(r, HEAD_ENC, err, es)) != UC_OK && rc != UC_ENOTFOUND)
+      return rc;
+    if (rc == UC_ENOTFOUND && r->len == r->off)
+      return UC_OK;
+    const unsigned char *h = r->buf + r->off;
+    size_t have = r->len - r->off;
+    if (!get_varint(h, have, &k, &cells) || !get_varint(h, have, &k, &len) ||
+        !get_varint(h, have, &k, &at) || !get_varint(h, have, &k, &addr_len) ||
+        cells > UC_BATCH_COLUMNS_MAX || len > WRITTEN_MAX || addr_len > UC_BATCH_CELL_MAX ||
+        (addr_len && at > len) || (at < len && addr_len > len - at))
+      return damaged(err, es);
+    size_t extra = addr_len && at == len ? addr_len : 0, size = k + (size_t)len + extra;
+    if ((rc = fill(r, size, err, es)) != UC_OK)
+      return rc == UC_ENOTFOUND ? damaged(err, es) : rc;
+    const char *p = (const char *)r->buf + r->off + k;
+    struct uc__enc_row row = {p, len, cells, addr_len ? p + at : NULL, addr_len, index};
+    if ((rc = fn(arg, &row)) != 0)
+      return rc;
+    r->off += size;
+  }
+  return rc;
 }

@@ -2,7 +2,7 @@
  * quoted only when it must be), XLSX with libxlsxwriter in constant memory.
  * Files are written beside their final name (NAME.part) and renamed into
  * place once complete and synced: a reader never sees half a result. */
-#include "uc/batch.h"
+#include "batch_int.h"
 #include "uc/error.h"
 
 #include <csv.h>
@@ -142,19 +142,24 @@ static void cell_text(const struct uc_batch_cell *c, const char **p, size_t *n) 
     *p = c->n == 1 && c->p[0] == '0' ? "FALSE" : "TRUE", *n = strlen(*p);
 }
 
-/* Appends p[0..n) where there is room for 2n + 2 bytes: as it is, or quoted
- * by libcsv. A short cell is copied while it is looked at. */
-static void put_cell(uc_batch_writer *w, const char *p, size_t n) {
-  char *d = w->out + w->out_len;
+/* Puts p[0..n) at d, where there is room for 2n + 2 bytes: as it is, or
+ * quoted by libcsv; the bytes put. A short cell is copied while it is looked at. */
+static size_t cell_at(const uc_batch_writer *w, char *d, const char *p, size_t n) {
   if (n < 16) {
     unsigned char hit = 0;
     for (size_t i = 0; i < n; i++)
       d[i] = p[i], hit |= w->quoted[(unsigned char)p[i]];
-    w->out_len += hit ? csv_write(d, 2 * n + 2, p, n) : n;
-  } else if (needs_quotes(w, p, n))
-    w->out_len += csv_write(d, 2 * n + 2, p, n);
-  else
-    memcpy(d, p, n), w->out_len += n;
+    return hit ? csv_write(d, 2 * n + 2, p, n) : n;
+  }
+  if (needs_quotes(w, p, n))
+    return csv_write(d, 2 * n + 2, p, n);
+  memcpy(d, p, n);
+  return n;
+}
+
+/* Appends p[0..n) where there is room for 2n + 2 bytes. */
+static void put_cell(uc_batch_writer *w, const char *p, size_t n) {
+  w->out_len += cell_at(w, w->out + w->out_len, p, n);
 }
 
 /* Appends a cell, after a delimiter unless it is the row's first; one too
@@ -194,27 +199,51 @@ static size_t row_room(const struct uc_batch_cell *cells, size_t n, int *plain) 
   return room;
 }
 
-/* A row that fits in the buffer (room was made): when its own cells lie back
- * to back and their bytes hold nothing to quote (one scan of the whole row),
- * each is copied as it is; else cell by cell. */
-static void put_row(uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n, int plain,
-                    const struct uc_batch_cell *extra, size_t nextra) {
+/* Puts cells[0..n) at d as a row's cells, each after a delimiter but the
+ * first (room made by row_room); the bytes put. When they lie back to back
+ * and hold nothing to quote (one scan of them all), each is copied as it is;
+ * else cell by cell. *col_at (col < n): where cell col's own bytes went, or
+ * SIZE_MAX when they were changed (quoted, or a boolean's text). */
+static size_t cells_at(const uc_batch_writer *w, char *d, const struct uc_batch_cell *cells,
+                       size_t n, int plain, size_t col, size_t *col_at) {
   const char *p;
-  size_t bytes = 0, k;
+  size_t bytes = 0, k, at = 0;
   for (size_t i = 0; plain && i < n; i++)
     bytes += cells[i].n;
   plain = plain && !needs_quotes(w, cells[0].p, bytes);
-  for (size_t i = 0; i < n + nextra; i++) {
+  for (size_t i = 0; i < n; i++) {
     if (i)
+      d[at++] = w->delim;
+    cell_text(&cells[i], &p, &k);
+    size_t put = plain ? (memcpy(d + at, p, k), k) : cell_at(w, d + at, p, k);
+    if (i == col)
+      *col_at = put == k && p == cells[i].p ? at : SIZE_MAX;
+    at += put;
+  }
+  return at;
+}
+
+/* After `before` cells of a row, in a buffer with room: extra, each after a
+ * delimiter but the row's first, then the line end. */
+static void put_extra(uc_batch_writer *w, size_t before, const struct uc_batch_cell *extra,
+                      size_t nextra) {
+  const char *p;
+  size_t k;
+  for (size_t i = 0; i < nextra; i++) {
+    if (before + i)
       w->out[w->out_len++] = w->delim;
-    cell_text(i < n ? &cells[i] : &extra[i - n], &p, &k);
-    if (plain && i < n)
-      memcpy(w->out + w->out_len, p, k), w->out_len += k;
-    else
-      put_cell(w, p, k);
+    cell_text(&extra[i], &p, &k);
+    put_cell(w, p, k);
   }
   memcpy(w->out + w->out_len, w->eol, w->eol_len);
   w->out_len += w->eol_len;
+}
+
+/* A row that fits in the buffer (room was made). */
+static void put_row(uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n, int plain,
+                    const struct uc_batch_cell *extra, size_t nextra) {
+  w->out_len += cells_at(w, w->out + w->out_len, cells, n, plain, SIZE_MAX, NULL);
+  put_extra(w, n, extra, nextra);
 }
 
 static int text_row(uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n,
@@ -288,6 +317,71 @@ int uc_batch_writer_row(uc_batch_writer *w, const struct uc_batch_cell *cells, s
                         const struct uc_batch_cell *extra, size_t nextra, char *err, size_t es) {
   return w->f == UC_BATCH_XLSX ? xlsx_row(w, cells, n, extra, nextra, err, es)
                                : text_row(w, cells, n, extra, nextra, err, es);
+}
+
+/* ---- rows kept written (CSV/TSV): batch_int.h ---- */
+
+size_t uc__writer_encode_room(const struct uc_batch_cell *cells, size_t n) {
+  int plain;
+  return row_room(cells, n, &plain);
+}
+
+size_t uc__writer_encode(const uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n,
+                         char *d, size_t col, size_t *col_at) {
+  int plain = n > 0;
+  for (size_t i = 1; plain && i < n; i++)
+    plain = cells[i].p == cells[i - 1].p + cells[i - 1].n;
+  for (size_t i = 0; plain && i < n; i++)
+    plain = cells[i].kind != UC_CELL_BOOL;
+  return cells_at(w, d, cells, n, plain, col, col_at);
+}
+
+/* Appends p[0..n) to what is waiting, or (too large for it) to the file. */
+static int put_bytes(uc_batch_writer *w, const char *p, size_t n, char *err, size_t es) {
+  if (n > OUT_SIZE - w->out_len && flush_text(w, err, es))
+    return UC_EIO;
+  if (n > OUT_SIZE)
+    return fwrite_unlocked(p, 1, n, w->fp) != n ? write_error(err, es) : UC_OK;
+  memcpy(w->out + w->out_len, p, n);
+  w->out_len += n;
+  return UC_OK;
+}
+
+int uc__writer_encoded_row(uc_batch_writer *w, const char *enc, size_t len, size_t n,
+                           size_t width, const char *tail, size_t tail_len, char *err,
+                           size_t es) {
+  size_t pad = width > n ? width - n : 0;
+  size_t room = len + pad + 1 + tail_len + w->eol_len;
+  if (room > OUT_SIZE - w->out_len && flush_text(w, err, es))
+    return UC_EIO;
+  if (room > OUT_SIZE) { /* a row of megabytes: piece by piece */
+    char delim = w->delim;
+    if (put_bytes(w, enc, len, err, es))
+      return UC_EIO;
+    for (size_t i = n; i < n + pad; i++)
+      if (i && put_bytes(w, &delim, 1, err, es))
+        return UC_EIO;
+    if (n + pad && put_bytes(w, &delim, 1, err, es))
+      return UC_EIO;
+    return put_bytes(w, tail, tail_len, err, es) || put_bytes(w, w->eol, w->eol_len, err, es)
+               ? UC_EIO
+               : UC_OK;
+  }
+  char *d = w->out + w->out_len;
+  memcpy(d, enc, len);
+  d += len;
+  for (size_t i = n; i < n + pad; i++)
+    if (i)
+      *d++ = w->delim;
+  if (n + pad) /* the added cells' first comes after a delimiter unless it is the row's first */
+    *d++ = w->delim;
+  memcpy(d, tail, tail_len);
+  d += tail_len;
+  *d++ = w->eol[0];
+  if (w->eol_len == 2)
+    *d++ = w->eol[1];
+  w->out_len = (size_t)(d - w->out);
+  return UC_OK;
 }
 
 /* Gives the finished part its final name, durable first when asked. */

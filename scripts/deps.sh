@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS="build-essential pkg-config clang clang-format libclang-rt-14-dev
   libidn2-dev libpsl-dev publicsuffix libjansson-dev libyajl-dev libsodium-dev libinih-dev
   libcmocka-dev libsqlite3-dev libmicrohttpd-dev libc-ares-dev libhiredis-dev libcurl4-openssl-dev
-  libcsv-dev libzip-dev libexpat1-dev libxlsxwriter-dev libicu-dev"
+  libcsv-dev libzip-dev libexpat1-dev libxlsxwriter-dev libicu-dev libxxhash-dev"
 # Tests and benchmarks.
 TEST_PKGS="python3 python3-pytest python3-pytest-timeout python3-requests python3-django
   python3-pytest-django python3-pip python3-setuptools python3-openpyxl python3-venv
