@@ -507,7 +507,8 @@ static int count(struct clean *c) {
   rows_dir(j, dir, sizeof dir);
   int rc = uc__rows_open(&c->rows, dir, c->err, c->es);
   if (!rc)
-    rc = uc_batch_read(j->in, j->in_format, &c->layout, count_row, c, c->err, c->es);
+    rc = uc__batch_read(j->in, j->in_format, &c->layout, c->written ? uc__writer_delim(c->w) : -1,
+                        count_row, c, c->err, c->es);
   if (!rc && j->deduplicate)
     rc = find_duplicates(c);
   if (!rc)

@@ -19,7 +19,9 @@ ssize_t uc__src_read(struct uc__src *s, void *buf, size_t cap);
 
 /* One row being built from cells, then handed to the caller's callback. */
 struct uc__rowb {
-  struct uc_buf bytes; /* the cells' bytes, back to back (UC_BATCH_ROW_MAX) */
+  struct uc_buf bytes; /* the cells' bytes, back to back or sep apart */
+  int sep;             /* -1, or a byte put between cells (uc__batch_read) */
+  size_t raw;          /* the cells' own bytes in the row (UC_BATCH_ROW_MAX) */
   struct uc_buf cells; /* struct uc__cellref */
   struct uc_buf view;  /* struct uc_batch_cell, built when the row is handed over */
   uint64_t index;      /* of the next row */
@@ -109,6 +111,19 @@ int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
 /* uc__rows_replay for rows added by uc__rows_add_encoded. */
 int uc__rows_replay_encoded(struct uc__rows *r, uc__enc_row_fn fn, void *arg, char *err,
                             size_t es);
+
+/* uc_batch_read with the bytes of each row's cells sep apart (-1: back to
+ * back), so that a row to be written with sep as its delimiter often is
+ * already (uc__writer_as_is). */
+int uc__batch_read(const char *path, enum uc_batch_format f, struct uc_batch_layout *layout,
+                   int sep, uc_batch_row_fn fn, void *arg, char *err, size_t es);
+/* The delimiter a CSV/TSV writer puts between cells. */
+char uc__writer_delim(const uc_batch_writer *w);
+/* Whether cells[0..n) are written as the bytes from cells[0].p to the end of
+ * the last: each cell right after one delimiter, none a boolean, nothing to
+ * quote. *len: how many bytes. */
+int uc__writer_as_is(const uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n,
+                     size_t *len);
 
 /* The readers, one per file kind. */
 int uc__read_csv(struct uc__src *s, enum uc_batch_format f, struct uc_batch_layout *layout,

@@ -38,7 +38,8 @@ ssize_t uc__src_read(struct uc__src *s, void *buf, size_t cap) {
 
 void uc__rowb_init(struct uc__rowb *b, uc_batch_row_fn fn, void *arg, char *err, size_t es) {
   memset(b, 0, sizeof *b);
-  uc_buf_init(&b->bytes, UC_BATCH_ROW_MAX);
+  uc_buf_init(&b->bytes, UC_BATCH_ROW_MAX + UC_BATCH_COLUMNS_MAX); /* cells, and seps */
+  b->sep = -1;
   uc_buf_init(&b->cells, UC_BATCH_COLUMNS_MAX * sizeof(struct uc__cellref));
   uc_buf_init(&b->view, UC_BATCH_COLUMNS_MAX * sizeof(struct uc_batch_cell));
   b->fn = fn, b->arg = arg, b->err = err, b->es = es;
@@ -87,35 +88,48 @@ static int text_ok(const char *p, size_t n) {
   return !(half[0] | half[1]) || uc_utf8_valid(p, n);
 }
 
-/* A short plain-ASCII cell, with room for it in both buffers: copied while
- * it is looked at, a byte at a time (libcsv has just stored it a byte at a
- * time: a wider load would wait for those stores to land). 1 when done; 0
- * leaves the buffers as they were, for the general way. */
-static int short_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
+/* A cell with room for it in both buffers, the usual case: a short
+ * plain-ASCII one is copied while it is looked at, a byte at a time (libcsv
+ * has just stored it a byte at a time: a wider load would wait for those
+ * stores to land), a longer one looked at 16 bytes at a time, then copied.
+ * 1 when done; 0 leaves the buffers as they were, for the general way. */
+static int fast_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
   struct uc_buf *bytes = &b->bytes, *cells = &b->cells;
-  if (n >= 16 || !bytes->data || n > bytes->cap - bytes->len || !cells->data ||
-      sizeof(struct uc__cellref) > cells->cap - cells->len)
+  int sep = b->sep >= 0 && cells->len;
+  if (!bytes->data || n + 1 > bytes->cap - bytes->len || !cells->data ||
+      sizeof(struct uc__cellref) > cells->cap - cells->len || b->raw + n > UC_BATCH_ROW_MAX)
     return 0;
-  char *d = bytes->data + bytes->len;
-  unsigned char odd = 0;
-  for (size_t i = 0; i < n; i++)
-    d[i] = p[i], odd |= (unsigned char)(p[i] - 1) >= 0x7f; /* 0, or 0x80 and above */
-  if (odd) {
-    d[0] = 0; /* the buffer's NUL, as it was */
-    return 0;
+  char *d = bytes->data + bytes->len + sep;
+  if (n >= 16) {
+    if (!text_ok(p, n))
+      return 0;
+    memcpy(d, p, n);
+  } else {
+    unsigned char odd = 0;
+    for (size_t i = 0; i < n; i++)
+      d[i] = p[i], odd |= (unsigned char)(p[i] - 1) >= 0x7f; /* 0, or 0x80 and above */
+    if (odd) {
+      d[-sep] = 0; /* the buffer's NUL, as it was */
+      return 0;
+    }
   }
+  if (sep)
+    d[-1] = (char)b->sep;
   struct uc__cellref *c = (struct uc__cellref *)(void *)(cells->data + cells->len);
-  c->off = bytes->len, c->n = n, c->kind = kind;
+  c->off = bytes->len + (size_t)sep, c->n = n, c->kind = kind;
   cells->len += sizeof *c, cells->data[cells->len] = 0;
-  bytes->len += n, bytes->data[bytes->len] = 0;
+  bytes->len += (size_t)sep + n, bytes->data[bytes->len] = 0;
+  b->raw += n;
   return 1;
 }
 
 int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
-  struct uc__cellref c = {b->bytes.len, n, kind};
+  char sep = (char)b->sep;
+  int apart = b->sep >= 0 && b->cells.len;
+  struct uc__cellref c = {b->bytes.len + (size_t)apart, n, kind};
   if (b->rc)
     return b->rc;
-  if (short_cell(b, p, n, kind))
+  if (fast_cell(b, p, n, kind))
     return UC_OK;
   if (n > UC_BATCH_CELL_MAX)
     return uc__rowb_fail(b, UC_ETOOBIG, "row %llu, column %zu: a cell is longer than %u bytes",
@@ -129,9 +143,13 @@ int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
   if (rc == UC_ETOOBIG)
     return uc__rowb_fail(b, rc, "row %llu has more than %d columns",
                          (unsigned long long)b->index + 1, UC_BATCH_COLUMNS_MAX);
-  if (rc == UC_OK && (rc = uc_buf_add(&b->bytes, p, n)) == UC_ETOOBIG)
-    return uc__rowb_fail(b, rc, "row %llu is longer than %u bytes",
+  if (rc == UC_OK && (b->raw + n > UC_BATCH_ROW_MAX))
+    return uc__rowb_fail(b, UC_ETOOBIG, "row %llu is longer than %u bytes",
                          (unsigned long long)b->index + 1, UC_BATCH_ROW_MAX);
+  if (rc == UC_OK && apart)
+    rc = uc_buf_add(&b->bytes, &sep, 1);
+  if (rc == UC_OK && (rc = uc_buf_add(&b->bytes, p, n)) == UC_OK)
+    b->raw += n;
   return rc ? uc__rowb_fail(b, rc, "out of memory") : UC_OK;
 }
 
@@ -152,6 +170,7 @@ int uc__rowb_emit(struct uc__rowb *b) {
   int stop = b->fn(b->arg, &row);
   uc_buf_reset(&b->cells); /* after the callback: a reset writes the NUL at data[0] */
   uc_buf_reset(&b->bytes);
+  b->raw = 0;
   if (stop)
     b->rc = stop;
   return b->rc;
@@ -357,8 +376,8 @@ int uc__read_txt(struct uc__src *s, struct uc_batch_layout *layout, struct uc__r
 /* ---- the entry points ---- */
 
 static int read_src(struct uc__src *s, const char *path, enum uc_batch_format f,
-                    struct uc_batch_layout *layout, uc_batch_row_fn fn, void *arg, char *err,
-                    size_t es) {
+                    struct uc_batch_layout *layout, int sep, uc_batch_row_fn fn, void *arg,
+                    char *err, size_t es) {
   struct uc__rowb b;
   struct uc_batch_layout ignored;
   if (!layout)
@@ -366,6 +385,7 @@ static int read_src(struct uc__src *s, const char *path, enum uc_batch_format f,
   memset(layout, 0, sizeof *layout);
   layout->delim = ',';
   uc__rowb_init(&b, fn, arg, err, es);
+  b.sep = sep;
   int rc = f == UC_BATCH_XLSX  ? uc__read_xlsx(path, s->mem, s->len, &b)
            : f == UC_BATCH_TXT ? uc__read_txt(s, layout, &b)
                                : uc__read_csv(s, f, layout, &b);
@@ -373,20 +393,25 @@ static int read_src(struct uc__src *s, const char *path, enum uc_batch_format f,
   return rc;
 }
 
-int uc_batch_read(const char *path, enum uc_batch_format f, struct uc_batch_layout *layout,
-                  uc_batch_row_fn fn, void *arg, char *err, size_t es) {
+int uc__batch_read(const char *path, enum uc_batch_format f, struct uc_batch_layout *layout,
+                   int sep, uc_batch_row_fn fn, void *arg, char *err, size_t es) {
   struct uc__src s = {-1, NULL, 0, 0};
   if (f != UC_BATCH_XLSX && (s.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
     return uc_errorf(err, es, UC_EIO, "%s: %s", path, strerror(errno));
-  int rc = read_src(&s, path, f, layout, fn, arg, err, es);
+  int rc = read_src(&s, path, f, layout, sep, fn, arg, err, es);
   if (s.fd >= 0)
     close(s.fd);
   return rc;
+}
+
+int uc_batch_read(const char *path, enum uc_batch_format f, struct uc_batch_layout *layout,
+                  uc_batch_row_fn fn, void *arg, char *err, size_t es) {
+  return uc__batch_read(path, f, layout, -1, fn, arg, err, es);
 }
 
 int uc_batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
                       struct uc_batch_layout *layout, uc_batch_row_fn fn, void *arg, char *err,
                       size_t es) {
   struct uc__src s = {-1, data, len, 0};
-  return read_src(&s, NULL, f, layout, fn, arg, err, es);
+  return read_src(&s, NULL, f, layout, -1, fn, arg, err, es);
 }

@@ -129,17 +129,27 @@ static int get_varint(const unsigned char *p, size_t n, size_t *at, uint32_t *v)
 int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
                          const struct uc_batch_row *row, size_t col, const char *addr,
                          size_t addr_len, char *err, size_t es) {
-  size_t room = uc__writer_encode_room(row->cells, row->n);
+  unsigned char *p = r->buf + r->len, head[HEAD_ENC];
+  size_t at = SIZE_MAX, k = 0, len;
   if (row->n > UC_BATCH_COLUMNS_MAX)
     return uc_errorf(err, es, UC_ETOOBIG, "row %llu has more than %d columns",
                      (unsigned long long)row->index + 1, UC_BATCH_COLUMNS_MAX);
-  if (room > WRITTEN_MAX || addr_len > UC_BATCH_CELL_MAX)
+  if (addr_len <= UC_BATCH_CELL_MAX && uc__writer_as_is(w, row->cells, row->n, &len)) {
+    /* the usual row: one copy (as_is takes rows of a few kilobytes only) */
+    at = addr_len ? (size_t)(addr - row->cells[0].p) : 0;
+    k += put_varint(p + k, row->n);
+    k += put_varint(p + k, len);
+    k += put_varint(p + k, at);
+    k += put_varint(p + k, addr_len);
+    memcpy(p + k, row->cells[0].p, len);
+    r->len += k + len;
+    return r->len >= UC__ROWS_CHUNK ? flush(r, err, es) : UC_OK;
+  }
+  /* else it goes after the most room its head can take, which then moves up to it */
+  if (uc__writer_encode_room(row->cells, row->n) > WRITTEN_MAX || addr_len > UC_BATCH_CELL_MAX)
     return uc_errorf(err, es, UC_ETOOBIG, "row %llu is longer than %u bytes",
                      (unsigned long long)row->index + 1, UC_BATCH_ROW_MAX);
-  /* the row goes after the most room its head can take, which then moves up to it */
-  unsigned char *p = r->buf + r->len, head[HEAD_ENC];
-  size_t at = SIZE_MAX, k = 0;
-  size_t len = uc__writer_encode(w, row->cells, row->n, (char *)p + HEAD_ENC, col, &at);
+  len = uc__writer_encode(w, row->cells, row->n, (char *)p + HEAD_ENC, col, &at);
   size_t extra = 0;
   if (addr_len && col < row->n && at != SIZE_MAX)
     at += (size_t)(addr - row->cells[col].p);
