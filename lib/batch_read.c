@@ -104,6 +104,13 @@ static int fast_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) 
     if (!text_ok(p, n))
       return 0;
     memcpy(d, p, n);
+  } else if (n >= 8) { /* two words, overlapping: a byte 0 or >= 0x80 in either is odd */
+    uint64_t a, z;
+    memcpy(&a, p, 8), memcpy(&z, p + n - 8, 8);
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    if (((a | z) & highs) || (((a - ones) & ~a & highs) | ((z - ones) & ~z & highs)))
+      return 0;
+    memcpy(d, &a, 8), memcpy(d + n - 8, &z, 8);
   } else {
     unsigned char odd = 0;
     for (size_t i = 0; i < n; i++)
