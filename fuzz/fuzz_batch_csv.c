@@ -2,8 +2,12 @@
  * picks CSV (delimiter sniffed) or TSV. The rows it hands over must be those
  * of libcsv reading the whole input at once and keeping every space (the
  * reader lets libcsv trim spaces in chunks where that cannot change a cell:
- * lib/batch_read.c, spaces_harmless); in fuzzing builds its chunks are 1 KiB. */
+ * lib/batch_read.c, spaces_harmless); in fuzzing builds its chunks are 1 KiB.
+ * Read again with the writer's delimiter between cells (as uc_batch_clean
+ * reads), the cells are the same, and a row the writer takes as it is
+ * (uc__writer_as_is) is what it writes cell by cell (uc__writer_encode). */
 #include "batch_check.h"
+#include "batch_int.h"
 
 #include <csv.h>
 
@@ -25,6 +29,19 @@ static int got_row(void *arg, const struct uc_batch_row *row) {
     put(&r->out, row->cells[i].p, row->cells[i].n, 0x1f);
   put(&r->out, "", 0, 0x1e);
   return 0;
+}
+
+static uc_batch_writer *writer; /* the delimiter and quoting of the CSV/TSV result */
+
+static int written_row(void *arg, const struct uc_batch_row *row) {
+  static char slow[2 * UC_BATCH_ROW_MAX + 8 * UC_BATCH_COLUMNS_MAX];
+  size_t len, at = 0;
+  if (uc__writer_as_is(writer, row->cells, row->n, &len)) {
+    size_t k = uc__writer_encode(writer, row->cells, row->n, slow, row->n - 1, &at);
+    assert(k == len && memcmp(slow, row->cells[0].p, len) == 0);
+    assert(at == (size_t)(row->cells[row->n - 1].p - row->cells[0].p));
+  }
+  return got_row(arg, row);
 }
 
 static int never_space(unsigned char c) {
@@ -69,6 +86,20 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   /* the same rows; when the reader stopped (a bound, bad UTF-8), the same rows until then */
   assert(rc == UC_OK ? got.out.len == want.out.len : got.out.len <= want.out.len);
   assert(got.out.len == 0 || memcmp(got.out.data, want.out.data, got.out.len) == 0);
+  /* with the writer's delimiter between cells: the same rows, the same stop */
+  struct uc_batch_layout plain = layout;
+  struct rows apart = {.next = 0};
+  char err2[256] = "";
+  plain.bom = 0; /* the writer writes to standard output: nothing, but a BOM at once */
+  assert(uc_batch_writer_open("-", f, &plain, NULL, 0, &writer, err2, sizeof err2) == UC_OK);
+  uc_buf_init(&apart.out, (size_t)1 << 30);
+  int rc2 = uc__batch_read_mem(data + 1, size - 1, f, NULL, uc__writer_delim(writer), written_row,
+                               &apart, err2, sizeof err2);
+  assert(rc2 == rc && strcmp(err2, err) == 0);
+  assert(apart.out.len == got.out.len &&
+         (got.out.len == 0 || memcmp(apart.out.data, got.out.data, got.out.len) == 0));
+  uc_batch_writer_abort(writer);
+  uc_buf_release(&apart.out);
   uc_buf_release(&got.out);
   uc_buf_release(&want.out);
   return 0;

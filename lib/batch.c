@@ -229,8 +229,7 @@ static int pick_column(struct clean *c) {
 }
 
 static int find_column(struct clean *c) {
-  int rc =
-      uc_batch_read(c->job->in, c->job->in_format, &c->layout, sample_row, c, c->err, c->es);
+  int rc = uc_batch_read(c->job->in, c->job->in_format, &c->layout, sample_row, c, c->err, c->es);
   if (rc < 0)
     return c->rc ? c->rc : (c->rc = rc);
   if (c->job->in_format == UC_BATCH_TXT) { /* one address per line */
@@ -401,8 +400,8 @@ static int verdict(struct clean *c, const char *addr, size_t n, struct uc_batch_
 }
 
 /* The added cells as the writer puts them (slot: verdict's answer). */
-static int written_tail(struct clean *c, const struct uc_batch_cell extra[UC_BATCH_EXTRA],
-                        int slot, const char **p, size_t *n) {
+static int written_tail(struct clean *c, const struct uc_batch_cell extra[UC_BATCH_EXTRA], int slot,
+                        const char **p, size_t *n) {
   if (slot >= 0 && c->tails[slot].len && strcmp(c->tails[slot].mx, extra[2].p) == 0) {
     *p = c->tails[slot].s, *n = c->tails[slot].len;
     return UC_OK;
@@ -479,8 +478,8 @@ static int work_written(void *arg, const struct uc__enc_row *row) {
   int slot = verdict(c, row->addr, row->addr_len, &v, extra);
   if (written_tail(c, extra, slot, &tail, &tail_len))
     return c->rc;
-  if ((rc = uc__writer_encoded_row(c->w, row->enc, row->len, row->cells, c->width, tail,
-                                   tail_len, c->err, c->es)) != UC_OK)
+  if ((rc = uc__writer_encoded_row(c->w, row->enc, row->len, row->cells, c->width, tail, tail_len,
+                                   c->err, c->es)) != UC_OK)
     return c->rc = rc;
   c->n.rows_done++;
   return progress(c, UC_BATCH_CHECKING, 0);

@@ -99,9 +99,8 @@ size_t uc__writer_encode(const uc_batch_writer *w, const struct uc_batch_cell *c
  * empty cells to width, then the added cells tail[0..tail_len) (also from
  * uc__writer_encode): what uc_batch_writer_row writes for the same cells so
  * padded. CSV/TSV writers only. */
-int uc__writer_encoded_row(uc_batch_writer *w, const char *enc, size_t len, size_t n,
-                           size_t width, const char *tail, size_t tail_len, char *err,
-                           size_t es);
+int uc__writer_encoded_row(uc_batch_writer *w, const char *enc, size_t len, size_t n, size_t width,
+                           const char *tail, size_t tail_len, char *err, size_t es);
 
 /* Appends a row as w writes it, with its address addr[0..addr_len) (NULL:
  * none), which lies in the row's cell col. */
@@ -109,14 +108,16 @@ int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
                          const struct uc_batch_row *row, size_t col, const char *addr,
                          size_t addr_len, char *err, size_t es);
 /* uc__rows_replay for rows added by uc__rows_add_encoded. */
-int uc__rows_replay_encoded(struct uc__rows *r, uc__enc_row_fn fn, void *arg, char *err,
-                            size_t es);
+int uc__rows_replay_encoded(struct uc__rows *r, uc__enc_row_fn fn, void *arg, char *err, size_t es);
 
 /* uc_batch_read with the bytes of each row's cells sep apart (-1: back to
  * back), so that a row to be written with sep as its delimiter often is
  * already (uc__writer_as_is). */
 int uc__batch_read(const char *path, enum uc_batch_format f, struct uc_batch_layout *layout,
                    int sep, uc_batch_row_fn fn, void *arg, char *err, size_t es);
+int uc__batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
+                       struct uc_batch_layout *layout, int sep, uc_batch_row_fn fn, void *arg,
+                       char *err, size_t es);
 /* The delimiter a CSV/TSV writer puts between cells. */
 char uc__writer_delim(const uc_batch_writer *w);
 /* Whether cells[0..n) are written as the bytes from cells[0].p to the end of

@@ -130,14 +130,12 @@ static int fast_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) 
   return 1;
 }
 
-int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
+/* uc__rowb_cell when fast_cell cannot: growing a buffer, or a fault. */
+static __attribute__((noinline)) int slow_cell(struct uc__rowb *b, const char *p, size_t n,
+                                               uint8_t kind) {
   char sep = (char)b->sep;
   int apart = b->sep >= 0 && b->cells.len;
   struct uc__cellref c = {b->bytes.len + (size_t)apart, n, kind};
-  if (b->rc)
-    return b->rc;
-  if (fast_cell(b, p, n, kind))
-    return UC_OK;
   if (n > UC_BATCH_CELL_MAX)
     return uc__rowb_fail(b, UC_ETOOBIG, "row %llu, column %zu: a cell is longer than %u bytes",
                          (unsigned long long)b->index + 1,
@@ -158,6 +156,12 @@ int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
   if (rc == UC_OK && (rc = uc_buf_add(&b->bytes, p, n)) == UC_OK)
     b->raw += n;
   return rc ? uc__rowb_fail(b, rc, "out of memory") : UC_OK;
+}
+
+int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
+  if (b->rc)
+    return b->rc;
+  return fast_cell(b, p, n, kind) ? UC_OK : slow_cell(b, p, n, kind);
 }
 
 int uc__rowb_emit(struct uc__rowb *b) {
@@ -421,4 +425,11 @@ int uc_batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
                       size_t es) {
   struct uc__src s = {-1, data, len, 0};
   return read_src(&s, NULL, f, layout, -1, fn, arg, err, es);
+}
+
+int uc__batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
+                       struct uc_batch_layout *layout, int sep, uc_batch_row_fn fn, void *arg,
+                       char *err, size_t es) {
+  struct uc__src s = {-1, data, len, 0};
+  return read_src(&s, NULL, f, layout, sep, fn, arg, err, es);
 }

@@ -274,9 +274,12 @@ int uc__rows_replay_encoded(struct uc__rows *r, uc__enc_row_fn fn, void *arg, ch
       return UC_OK;
     const unsigned char *h = r->buf + r->off;
     size_t have = r->len - r->off;
-    if (!get_varint(h, have, &k, &cells) || !get_varint(h, have, &k, &len) ||
-        !get_varint(h, have, &k, &at) || !get_varint(h, have, &k, &addr_len) ||
-        cells > UC_BATCH_COLUMNS_MAX || len > WRITTEN_MAX || addr_len > UC_BATCH_CELL_MAX ||
+    if (have >= 4 && !((h[0] | h[1] | h[2] | h[3]) & 0x80)) /* a row under 128 bytes */
+      cells = h[0], len = h[1], at = h[2], addr_len = h[3], k = 4;
+    else if (!get_varint(h, have, &k, &cells) || !get_varint(h, have, &k, &len) ||
+             !get_varint(h, have, &k, &at) || !get_varint(h, have, &k, &addr_len))
+      return damaged(err, es);
+    if (cells > UC_BATCH_COLUMNS_MAX || len > WRITTEN_MAX || addr_len > UC_BATCH_CELL_MAX ||
         (addr_len && at > len) || (at < len && addr_len > len - at))
       return damaged(err, es);
     size_t extra = addr_len && at == len ? addr_len : 0, size = k + (size_t)len + extra;

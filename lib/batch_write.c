@@ -398,9 +398,8 @@ static int put_bytes(uc_batch_writer *w, const char *p, size_t n, char *err, siz
   return UC_OK;
 }
 
-int uc__writer_encoded_row(uc_batch_writer *w, const char *enc, size_t len, size_t n,
-                           size_t width, const char *tail, size_t tail_len, char *err,
-                           size_t es) {
+int uc__writer_encoded_row(uc_batch_writer *w, const char *enc, size_t len, size_t n, size_t width,
+                           const char *tail, size_t tail_len, char *err, size_t es) {
   size_t pad = width > n ? width - n : 0;
   size_t room = len + pad + 1 + tail_len + w->eol_len;
   if (room > OUT_SIZE - w->out_len && flush_text(w, err, es))

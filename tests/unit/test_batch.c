@@ -1,11 +1,13 @@
 /* Batch lists: the readers (CSV/TSV/TXT from memory, XLSX through the writer
  * and back), the column finder, uc_batch_clean with the real engine, bounds,
  * cancelling, and the task helpers. */
+#include "batch_int.h"
 #include "unit.h"
 
 #include <csv.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- rows as "a|b|c" lines, for comparing ---- */
 
@@ -327,6 +329,191 @@ static void test_clean_csv(void **state) {
   assert_int_equal(n.type[UC_T_LEGITIMATE], 1);
 }
 
+/* ---- rows kept written (batch_rows.c, batch_write.c): what comes out of
+ * the rows file and uc__writer_encoded_row is what uc_batch_writer_row
+ * writes for the same cells ---- */
+
+struct wrow {
+  const char *cells[6];
+  uint8_t kind[6];
+  size_t n, col; /* the address: cells[col] trimmed of spaces */
+};
+
+static const struct wrow wrows[] = {
+    {{"1", "Jo", "jo@gmail.com", "2025"}, {0}, 4, 2},
+    {{"2", "smith, jr", "a@b.com"}, {0}, 3, 2},               /* the delimiter in a cell */
+    {{"3", "say \"hi\"", "  x@y.org \t"}, {0}, 3, 2},         /* a quote; spaces around */
+    {{"4", "line\nbreak", "\"q\"@y.org"}, {0}, 3, 2},         /* LF; the address quoted */
+    {{"5", "", "", ""}, {0}, 4, 2},                           /* empty cells, no address */
+    {{0}, {0}, 0, 2},                                         /* a blank row */
+    {{"1", "z@y.org"}, {UC_CELL_BOOL, 0}, 2, 1},              /* a boolean: TRUE */
+    {{"6", "tab\there", "t@y.org", "semi;colon"}, {0}, 4, 2}, /* the other delimiters */
+    {{"7", "cr\r\nlf", "u@y.org"}, {0}, 3, 2},
+};
+
+/* The row as the row builder hands it over: cells sep apart in one buffer
+ * (sep -1: back to back), or each in its own place (sep -2). */
+static size_t lay_out(const struct wrow *w, int sep, char *buf, struct uc_batch_cell *cells,
+                      char own[][64]) {
+  size_t at = 0;
+  for (size_t i = 0; i < w->n; i++) {
+    size_t k = strlen(w->cells[i]);
+    char *p = sep == -2 ? own[i] : buf + at;
+    if (sep >= 0 && i)
+      p++, buf[at++] = (char)sep;
+    memcpy(p, w->cells[i], k);
+    at += k;
+    cells[i] = (struct uc_batch_cell){p, k, w->kind[i]};
+  }
+  return at;
+}
+
+static void trimmed(const struct uc_batch_cell *c, const char **p, size_t *n) {
+  *p = c->p, *n = c->n;
+  while (*n && (**p == ' ' || **p == '\t'))
+    ++*p, --*n;
+  while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
+    --*n;
+}
+
+struct replay {
+  uc_batch_writer *w;
+  const struct uc_batch_cell *extra;
+  size_t width;
+  int sep;
+  uint64_t seen;
+};
+
+static int replay_row(void *arg, const struct uc__enc_row *row) {
+  struct replay *r = arg;
+  const struct wrow *w = &wrows[row->index % (sizeof wrows / sizeof wrows[0])];
+  char buf[512], own[6][64], tail[256];
+  struct uc_batch_cell cells[6];
+  const char *a;
+  size_t an;
+  lay_out(w, r->sep, buf, cells, own);
+  if (w->col < w->n)
+    trimmed(&cells[w->col], &a, &an);
+  else
+    a = NULL, an = 0;
+  assert_int_equal(row->addr_len, an); /* the address comes back as it went in */
+  if (an)
+    assert_memory_equal(row->addr, a, an);
+  assert_int_equal(row->cells, w->n);
+  size_t k = uc__writer_encode(r->w, r->extra, UC_BATCH_EXTRA, tail, SIZE_MAX, NULL);
+  assert_int_equal(
+      uc__writer_encoded_row(r->w, row->enc, row->len, row->cells, r->width, tail, k, NULL, 0),
+      UC_OK);
+  r->seen++;
+  return 0;
+}
+
+static void test_written_rows_are_the_writers(void **state) {
+  struct fx *f = *state;
+  const char delims[] = {',', ';', '\t'};
+  const struct uc_batch_cell extra[UC_BATCH_EXTRA] = {
+      {"white", 5, 0}, {"legitimate", 10, 0}, {"mx.y.org", 8, 0}, {"a,\"b\"@y.org", 10, 0}};
+  for (size_t d = 0; d < sizeof delims; d++)
+    for (int sep = -2; sep <= 1; sep++) { /* apart, back to back, sep apart (1: the delimiter) */
+      struct uc_batch_layout l = {.delim = delims[d], .crlf = (int)d == 1};
+      enum uc_batch_format fmt = delims[d] == '\t' ? UC_BATCH_TSV : UC_BATCH_CSV;
+      uc_batch_writer *wa, *wb;
+      struct uc__rows rows;
+      char err[256] = "";
+      const size_t width = 5, nrows = 3 * sizeof wrows / sizeof wrows[0];
+      assert_int_equal(
+          uc_batch_writer_open(path_in(f, "a.csv"), fmt, &l, NULL, 0, &wa, err, sizeof err), UC_OK);
+      assert_int_equal(
+          uc_batch_writer_open(path_in(f, "b.csv"), fmt, &l, NULL, 0, &wb, err, sizeof err), UC_OK);
+      int s = sep == 1 ? uc__writer_delim(wb) : sep == 0 ? -1 : sep;
+      uc__rows_init(&rows);
+      assert_int_equal(uc__rows_open(&rows, f->dir, err, sizeof err), UC_OK);
+      for (size_t i = 0; i < nrows; i++) {
+        const struct wrow *w = &wrows[i % (sizeof wrows / sizeof wrows[0])];
+        char buf[512], own[6][64];
+        struct uc_batch_cell cells[6], padded[8];
+        const char *a = NULL;
+        size_t an = 0;
+        lay_out(w, s, buf, cells, own);
+        if (w->col < w->n)
+          trimmed(&cells[w->col], &a, &an);
+        struct uc_batch_row row = {cells, w->n, i};
+        assert_int_equal(
+            uc__rows_add_encoded(&rows, wb, &row, w->col, an ? a : NULL, an, err, sizeof err),
+            UC_OK);
+        for (size_t j = 0; j < width; j++)
+          padded[j] = j < w->n ? cells[j] : (struct uc_batch_cell){"", 0, 0};
+        assert_int_equal(
+            uc_batch_writer_row(wa, padded, width, extra, UC_BATCH_EXTRA, err, sizeof err), UC_OK);
+      }
+      struct replay r = {wb, extra, width, s, 0};
+      assert_int_equal(uc__rows_replay_encoded(&rows, replay_row, &r, err, sizeof err), UC_OK);
+      assert_int_equal(r.seen, nrows);
+      assert_int_equal(uc_batch_writer_close(wa, err, sizeof err), UC_OK);
+      assert_int_equal(uc_batch_writer_close(wb, err, sizeof err), UC_OK);
+      struct uc_buf ba, bb;
+      uc_buf_init(&ba, 1 << 20), uc_buf_init(&bb, 1 << 20);
+      assert_int_equal(uc_buf_read_file(&ba, path_in(f, "a.csv")), UC_OK);
+      assert_int_equal(uc_buf_read_file(&bb, path_in(f, "b.csv")), UC_OK);
+      assert_int_equal(ba.len, bb.len);
+      assert_memory_equal(ba.data, bb.data, ba.len);
+      assert_non_null(strstr(ba.data, "TRUE"));
+      uc_buf_release(&ba), uc_buf_release(&bb);
+      /* a rows file cut short is refused, not read as fewer rows */
+      assert_int_equal(ftruncate(rows.fd, 7), 0);
+      assert_int_equal(uc__rows_replay_encoded(&rows, replay_row, &r, err, sizeof err), UC_EIO);
+      assert_non_null(strstr(err, "damaged"));
+      uc__rows_release(&rows);
+    }
+}
+
+struct lens {
+  size_t len[2];
+  int n;
+};
+
+static int lens_of(void *arg, const struct uc__enc_row *row) {
+  struct lens *g = arg;
+  assert_int_equal(row->addr_len, 7);
+  assert_memory_equal(row->addr, "q@y.org", 7);
+  assert_int_equal(row->cells, 3);
+  g->len[g->n++] = row->len;
+  return 0;
+}
+
+/* A row of 3,000 bytes and one of 5,000 (as_is takes up to 4,000): both come
+ * back whole, through multi-byte heads. */
+static void test_written_long_rows(void **state) {
+  struct fx *f = *state;
+  static char big[2][5001];
+  uc_batch_writer *w;
+  struct uc__rows rows;
+  char err[256] = "";
+  struct uc_batch_layout l = {.delim = ','};
+  assert_int_equal(
+      uc_batch_writer_open(path_in(f, "long.csv"), UC_BATCH_CSV, &l, NULL, 0, &w, err, sizeof err),
+      UC_OK);
+  uc__rows_init(&rows);
+  assert_int_equal(uc__rows_open(&rows, f->dir, err, sizeof err), UC_OK);
+  for (int i = 0; i < 2; i++) {
+    size_t n = i ? 5000 : 3000;
+    memset(big[i], 'x', n);
+    memcpy(big[i] + 10, ",q@y.org,", 9); /* three cells, one copy of the row */
+    struct uc_batch_cell cells[3] = {
+        {big[i], 10, 0}, {big[i] + 11, 7, 0}, {big[i] + 19, n - 19, 0}};
+    struct uc_batch_row row = {cells, 3, (uint64_t)i};
+    assert_int_equal(uc__rows_add_encoded(&rows, w, &row, 1, big[i] + 11, 7, err, sizeof err),
+                     UC_OK);
+  }
+  struct lens got = {{0}, 0};
+  assert_int_equal(uc__rows_replay_encoded(&rows, lens_of, &got, err, sizeof err), UC_OK);
+  assert_int_equal(got.n, 2);
+  assert_int_equal(got.len[0], 3000);
+  assert_int_equal(got.len[1], 5000);
+  uc__rows_release(&rows);
+  uc_batch_writer_abort(w);
+}
+
 static void test_column_by_at_signs_and_header_guess(void **state) {
   struct fx *f = *state;
   struct uc_batch_counts n;
@@ -459,6 +646,8 @@ int main(void) {
       cmocka_unit_test(test_callback_stops_the_reader),
       cmocka_unit_test(test_header_names),
       cmocka_unit_test_setup_teardown(test_clean_csv, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_written_rows_are_the_writers, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_written_long_rows, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_column_by_at_signs_and_header_guess, fx_setup,
                                       fx_teardown),
       cmocka_unit_test_setup_teardown(test_xlsx_round_trip_keeps_kinds, fx_setup, fx_teardown),
