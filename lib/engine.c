@@ -260,7 +260,7 @@ static void check_confusable(struct uc_result *r, const uc_lists *l) {
     text = uni, n = strlen(uni);
   }
   size_t count = uc_lists_typo_targets(l, &t);
-  int kind = uc__confusable(text, n, t, count, &like);
+  int kind = uc__confusable(text, n, t, uc__lists_typo_skeletons(l), count, &like);
   idn2_free(uni);
   if (!kind)
     return;

@@ -1,6 +1,7 @@
 /* Loading, checking and querying list snapshots; the holder for hot swaps. */
 #include "uc/lists.h"
 #include "snapshot.h"
+#include "spoof.h"
 #include "uc/error.h"
 #include "uc/follow.h"
 
@@ -24,6 +25,12 @@ struct uc_lists {
   const struct uc__snap_source *sources;
   struct uc__strtab dom, loc;
   struct uc_typo_target *typo; /* typo_count, names in the pool */
+  /* their UTS #39 skeletons, made at the first internationalised domain
+   * checked (ICU's confusables data is loaded only then) */
+  pthread_mutex_t skel_lock;
+  atomic_int skel_ready;
+  struct uc_skeleton *skel; /* typo_count */
+  char *skel_text;
 };
 
 static int range_ok(uint64_t off, uint64_t len, uint64_t total) {
@@ -113,6 +120,8 @@ static void *alloc_tables(size_t len) {
   return malloc(len);
 }
 
+static void free_lists(uc_lists *l);
+
 int uc_lists_open(const char *path, uc_lists **out, char *err, size_t es) {
   int rc, fd = -1;
   struct stat st;
@@ -126,6 +135,8 @@ int uc_lists_open(const char *path, uc_lists **out, char *err, size_t es) {
     goto out;
   }
   l = calloc(1, sizeof *l);
+  if (l)
+    pthread_mutex_init(&l->skel_lock, NULL);
   if (!l) {
     rc = uc_errorf(err, es, UC_ENOMEM, "out of memory");
     goto out;
@@ -163,12 +174,18 @@ int uc_lists_open(const char *path, uc_lists **out, char *err, size_t es) {
 out:
   if (fd >= 0)
     close(fd);
-  if (l) {
-    free(l->map);
-    free(l->typo);
-    free(l);
-  }
+  if (l)
+    free_lists(l);
   return rc;
+}
+
+static void free_lists(uc_lists *l) {
+  free(l->map);
+  free(l->typo);
+  free(l->skel);
+  free(l->skel_text);
+  pthread_mutex_destroy(&l->skel_lock);
+  free(l);
 }
 
 uc_lists *uc_lists_ref(uc_lists *l) {
@@ -179,9 +196,7 @@ uc_lists *uc_lists_ref(uc_lists *l) {
 void uc_lists_unref(uc_lists *l) {
   if (!l || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
     return;
-  free(l->map);
-  free(l->typo);
-  free(l);
+  free_lists(l);
 }
 
 int uc_lists_default_path(char *buf, size_t size) {
@@ -265,6 +280,53 @@ uint64_t uc_char_classes(const char *s, size_t n) {
 size_t uc_lists_typo_targets(const uc_lists *l, const struct uc_typo_target **targets) {
   *targets = l->typo;
   return l->hdr->typo_count;
+}
+
+/* The skeletons once, under the lock; NULL when ICU cannot make them (or
+ * out of memory: then every check makes its own, as before). */
+static const struct uc_skeleton *make_skeletons(uc_lists *l) {
+  size_t count = l->hdr->typo_count, used = 0, cap = 0;
+  char one[4 * UC_DOMAIN_MAX + 1], *text = NULL;
+  struct uc_skeleton *s = calloc(count, sizeof *s);
+  size_t *at = calloc(count, sizeof *at);
+  for (size_t i = 0; s && at && i < count; i++) {
+    int n = uc__skeleton(l->typo[i].name, l->typo[i].len, one, sizeof one);
+    at[i] = SIZE_MAX; /* no skeleton: matches nothing, as a failed one did */
+    if (n < 0)
+      continue;
+    if (used + (size_t)n + 1 > cap) {
+      char *more = realloc(text, cap = 2 * (used + (size_t)n + 1));
+      if (!more)
+        goto fail;
+      text = more;
+    }
+    memcpy(text + used, one, (size_t)n + 1);
+    at[i] = used, s[i].len = (size_t)n;
+    used += (size_t)n + 1;
+  }
+  if (!s || !at)
+    goto fail;
+  for (size_t i = 0; i < count; i++) /* the text no longer moves */
+    s[i].text = at[i] == SIZE_MAX ? NULL : text + at[i];
+  free(at);
+  l->skel = s, l->skel_text = text;
+  return s;
+fail:
+  free(s), free(at), free(text);
+  return NULL;
+}
+
+const struct uc_skeleton *uc__lists_typo_skeletons(const uc_lists *cl) {
+  uc_lists *l = (uc_lists *)cl; /* filled once; readers see it whole (acquire) */
+  if (!l->hdr->typo_count)
+    return NULL;
+  if (atomic_load_explicit(&l->skel_ready, memory_order_acquire))
+    return l->skel;
+  pthread_mutex_lock(&l->skel_lock);
+  const struct uc_skeleton *s = l->skel ? l->skel : make_skeletons(l);
+  atomic_store_explicit(&l->skel_ready, 1, memory_order_release);
+  pthread_mutex_unlock(&l->skel_lock);
+  return s;
 }
 
 /* ---- holder: a uc_pub of snapshots ---- */
