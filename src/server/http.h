@@ -24,6 +24,7 @@ struct srv_pending {
   uc_infra *infra; /* the same, or NULL */
   void *doc;       /* the jansson document email and ip point into, or NULL */
   struct uc_ip addr;
+  int addr_ok; /* addr holds the check's ip (counted_ip parsed it) */
   enum srv_ip_warning ipw;
   int counted;   /* the IP's black answers count */
   int dry;       /* POST /v1/admin/try: shows the IP's state, counts and remembers nothing */

@@ -32,14 +32,9 @@ static void note_activity(struct srv *s, struct req *r, unsigned outcome, uc_typ
                           size_t whole_len) {
   const struct srv_pending *p = &r->pend;
   const struct uc_settings *set = &p->auth.account->settings;
-  struct uc_ip parsed;
-  const char *ip_key = NULL;
   if (!s->activity || p->dry)
     return;
-  if (p->counted)
-    ip_key = p->addr.key;
-  else if (p->ip && uc_ip_parse(p->ip, p->ip_len, set->ipv6_prefix, &parsed) == UC_OK)
-    ip_key = parsed.key;
+  const char *ip_key = p->addr_ok ? p->addr.key : NULL; /* parsed once, by counted_ip */
   int show = set->activity_emails && whole;
   struct uc_activity_note n = {p->now,
                                p->auth.key.id,
@@ -87,7 +82,7 @@ static int counted_ip(const struct srv_auth *a, struct srv_pending *p) {
     return 0; /* not given: nothing to say */
   while (n && (*ip == ' ' || *ip == '\t' || *ip == '\r' || *ip == '\n'))
     ip++, n--;
-  if (uc_ip_parse(ip, n, set->ipv6_prefix, &p->addr) != UC_OK) {
+  if (!(p->addr_ok = uc_ip_parse(ip, n, set->ipv6_prefix, &p->addr) == UC_OK)) {
     while (n && (ip[n - 1] == ' ' || ip[n - 1] == '\t' || ip[n - 1] == '\r' || ip[n - 1] == '\n'))
       n--;
     p->ipw = n == 0                                         ? SRV_IPW_EMPTY
