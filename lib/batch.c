@@ -328,8 +328,12 @@ static int count_row(void *arg, const struct uc_batch_row *row) {
   struct clean *c = arg;
   size_t n = 0;
   const char *addr = address_of(c, row, &n);
-  int rc = c->written ? uc__rows_add_encoded(&c->rows, c->w, row, c->col, addr, n, c->err, c->es)
-                      : uc__rows_add(&c->rows, row, c->err, c->es);
+  /* the count pass reads with the writer's delimiter apart (uc__batch_read): its rows are
+   * struct uc__row */
+  int plain = c->written && ((const struct uc__row *)(const void *)row)->plain;
+  int rc = c->written
+               ? uc__rows_add_encoded(&c->rows, c->w, row, plain, c->col, addr, n, c->err, c->es)
+               : uc__rows_add(&c->rows, row, c->err, c->es);
   if (rc)
     return c->rc = rc;
   if (row->n > c->width)

@@ -17,27 +17,36 @@ struct uc__src {
 /* Up to cap bytes into buf: the count, 0 at the end, -1 on a read error. */
 ssize_t uc__src_read(struct uc__src *s, void *buf, size_t cap);
 
-/* One row being built from cells, then handed to the caller's callback. */
+/* One row being built from cells, then handed to the caller's callback.
+ * Both buffers are given their whole bound at the first cell (address space:
+ * pages are touched only as rows use them), so that the cells can point into
+ * bytes from the start and the row is handed over as it is. */
 struct uc__rowb {
-  struct uc_buf bytes; /* the cells' bytes, back to back or sep apart */
-  int sep;             /* -1, or a byte put between cells (uc__batch_read) */
-  size_t raw;          /* the cells' own bytes in the row (UC_BATCH_ROW_MAX) */
-  struct uc_buf cells; /* struct uc__cellref */
-  struct uc_buf view;  /* struct uc_batch_cell, built when the row is handed over */
-  uint64_t index;      /* of the next row */
+  struct uc_buf bytes;    /* the cells' bytes, back to back or sep apart */
+  int sep;                /* -1, or a byte put between cells (uc__batch_read) */
+  size_t raw;             /* the cells' own bytes in the row (UC_BATCH_ROW_MAX) */
+  struct uc_buf cells;    /* struct uc_batch_cell, pointing into bytes */
+  int plain;              /* sep: no cell of the row holds sep, '"', CR or LF, or is a boolean */
+  unsigned char odd[256]; /* sep: those bytes */
+  uint64_t index;         /* of the next row */
   uc_batch_row_fn fn;
   void *arg;
   int rc; /* first error, or the callback's non-zero answer: stop */
   char *err;
   size_t es;
 };
-struct uc__cellref {
-  size_t off, n;
-  size_t kind; /* enum uc_batch_cell_kind; a whole word, so that the three are stored whole
-                  and copied without a partial-store stall */
+/* A row as a reader given a separator hands it over (uc__batch_read): the
+ * callback's row is the first member, so that one that asked for it can
+ * find plain (then the cells lie sep apart in one buffer and hold nothing
+ * a CSV writer with sep as its delimiter quotes). */
+struct uc__row {
+  struct uc_batch_row row;
+  int plain;
 };
 
 void uc__rowb_init(struct uc__rowb *b, uc_batch_row_fn fn, void *arg, char *err, size_t es);
+/* Puts sep (-1: nothing) between the cells of the rows built from now on. */
+void uc__rowb_set_sep(struct uc__rowb *b, int sep);
 void uc__rowb_release(struct uc__rowb *b);
 /* Adds a cell (checked: size, count, UTF-8). Returns b->rc. */
 int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind);
@@ -103,9 +112,11 @@ int uc__writer_encoded_row(uc_batch_writer *w, const char *enc, size_t len, size
                            const char *tail, size_t tail_len, char *err, size_t es);
 
 /* Appends a row as w writes it, with its address addr[0..addr_len) (NULL:
- * none), which lies in the row's cell col. */
+ * none), which lies in the row's cell col. plain: the row is a struct
+ * uc__row read with w's delimiter as its separator, with plain set (it is
+ * copied as it lies). */
 int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
-                         const struct uc_batch_row *row, size_t col, const char *addr,
+                         const struct uc_batch_row *row, int plain, size_t col, const char *addr,
                          size_t addr_len, char *err, size_t es);
 /* uc__rows_replay for rows added by uc__rows_add_encoded. */
 int uc__rows_replay_encoded(struct uc__rows *r, uc__enc_row_fn fn, void *arg, char *err, size_t es);

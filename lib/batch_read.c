@@ -39,16 +39,22 @@ ssize_t uc__src_read(struct uc__src *s, void *buf, size_t cap) {
 void uc__rowb_init(struct uc__rowb *b, uc_batch_row_fn fn, void *arg, char *err, size_t es) {
   memset(b, 0, sizeof *b);
   uc_buf_init(&b->bytes, UC_BATCH_ROW_MAX + UC_BATCH_COLUMNS_MAX); /* cells, and seps */
+  uc_buf_init(&b->cells, UC_BATCH_COLUMNS_MAX * sizeof(struct uc_batch_cell));
   b->sep = -1;
-  uc_buf_init(&b->cells, UC_BATCH_COLUMNS_MAX * sizeof(struct uc__cellref));
-  uc_buf_init(&b->view, UC_BATCH_COLUMNS_MAX * sizeof(struct uc_batch_cell));
+  b->plain = 1;
   b->fn = fn, b->arg = arg, b->err = err, b->es = es;
+}
+
+void uc__rowb_set_sep(struct uc__rowb *b, int sep) {
+  b->sep = sep;
+  memset(b->odd, 0, sizeof b->odd);
+  if (sep >= 0)
+    b->odd[(unsigned char)sep] = b->odd['"'] = b->odd['\r'] = b->odd['\n'] = 1;
 }
 
 void uc__rowb_release(struct uc__rowb *b) {
   uc_buf_release(&b->bytes);
   uc_buf_release(&b->cells);
-  uc_buf_release(&b->view);
 }
 
 int uc__rowb_fail(struct uc__rowb *b, int rc, const char *fmt, ...) {
@@ -88,22 +94,54 @@ static int text_ok(const char *p, size_t n) {
   return !(half[0] | half[1]) || uc_utf8_valid(p, n);
 }
 
-/* A cell with room for it in both buffers, the usual case: a short
+/* Whether p[0..n) holds a byte b->odd names (sep mode only); 16 bytes at a
+ * time from 16 on (the last 16 overlapping). */
+static int has_odd(const struct uc__rowb *b, const char *p, size_t n) {
+  if (n < 16) {
+    unsigned char hit = 0;
+    for (size_t i = 0; i < n; i++)
+      hit |= b->odd[(unsigned char)p[i]];
+    return hit;
+  }
+  s16 v, hit = {0}, sep = (s16){0} + (signed char)b->sep;
+  for (size_t i = 0;; i += 16) {
+    memcpy(&v, p + (i + 16 <= n ? i : n - 16), 16);
+    hit |= (v == sep) | (v == '"') | (v == '\r') | (v == '\n');
+    if (i + 16 >= n)
+      break;
+  }
+  uint64_t half[2];
+  memcpy(half, &hit, sizeof half);
+  return (half[0] | half[1]) != 0;
+}
+
+/* Whether the word v holds the byte c (the zero-byte test on v ^ c's). */
+static inline uint64_t has_byte(uint64_t v, unsigned char c) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  uint64_t x = v ^ (ones * c);
+  return (x - ones) & ~x & highs;
+}
+
+/* A cell of a row whose buffers have their room, the usual case: a short
  * plain-ASCII one is copied while it is looked at, a byte at a time (libcsv
  * has just stored it a byte at a time: a wider load would wait for those
- * stores to land), a longer one looked at 16 bytes at a time, then copied.
- * 1 when done; 0 leaves the buffers as they were, for the general way. */
+ * stores to land), one of 8 to 15 bytes as two words, a longer one looked at
+ * 16 bytes at a time, then copied. In sep mode the row's plain flag learns
+ * of it too. 1 when done; 0 leaves the buffers as they were, for the general
+ * way. */
 static int fast_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
   struct uc_buf *bytes = &b->bytes, *cells = &b->cells;
   int sep = b->sep >= 0 && cells->len;
-  if (!bytes->data || n + 1 > bytes->cap - bytes->len || !cells->data ||
-      sizeof(struct uc__cellref) > cells->cap - cells->len || b->raw + n > UC_BATCH_ROW_MAX)
-    return 0;
+  if (!bytes->data || !cells->data || b->raw + n > UC_BATCH_ROW_MAX || n > UC_BATCH_CELL_MAX ||
+      sizeof(struct uc_batch_cell) > cells->cap - cells->len)
+    return 0; /* the first cell (room to make), or a bound passed */
   char *d = bytes->data + bytes->len + sep;
+  int odd = 0;
   if (n >= 16) {
     if (!text_ok(p, n))
       return 0;
     memcpy(d, p, n);
+    odd = b->sep >= 0 && has_odd(b, p, n);
   } else if (n >= 8) { /* two words, overlapping: a byte 0 or >= 0x80 in either is odd */
     uint64_t a, z;
     memcpy(&a, p, 8), memcpy(&z, p + n - 8, 8);
@@ -111,51 +149,67 @@ static int fast_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) 
     if (((a | z) & highs) || (((a - ones) & ~a & highs) | ((z - ones) & ~z & highs)))
       return 0;
     memcpy(d, &a, 8), memcpy(d + n - 8, &z, 8);
+    if (b->sep >= 0) {
+      unsigned char s = (unsigned char)b->sep;
+      odd = (has_byte(a, s) | has_byte(a, '"') | has_byte(a, '\r') | has_byte(a, '\n') |
+             has_byte(z, s) | has_byte(z, '"') | has_byte(z, '\r') | has_byte(z, '\n')) != 0;
+    }
   } else {
-    unsigned char odd = 0;
-    for (size_t i = 0; i < n; i++)
-      d[i] = p[i], odd |= (unsigned char)(p[i] - 1) >= 0x7f; /* 0, or 0x80 and above */
-    if (odd) {
+    unsigned char bad = 0, hit = 0;
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = (unsigned char)p[i];
+      d[i] = (char)c, bad |= (unsigned char)(c - 1) >= 0x7f; /* 0, or 0x80 and above */
+      hit |= b->odd[c];
+    }
+    if (bad) {
       d[-sep] = 0; /* the buffer's NUL, as it was */
       return 0;
     }
+    odd = hit;
   }
   if (sep)
     d[-1] = (char)b->sep;
-  struct uc__cellref *c = (struct uc__cellref *)(void *)(cells->data + cells->len);
-  c->off = bytes->len + (size_t)sep, c->n = n, c->kind = kind;
+  b->plain &= !odd && kind != UC_CELL_BOOL;
+  struct uc_batch_cell *c = (struct uc_batch_cell *)(void *)(cells->data + cells->len);
+  *c = (struct uc_batch_cell){d, n, kind};
   cells->len += sizeof *c, cells->data[cells->len] = 0;
   bytes->len += (size_t)sep + n, bytes->data[bytes->len] = 0;
   b->raw += n;
   return 1;
 }
 
-/* uc__rowb_cell when fast_cell cannot: growing a buffer, or a fault. */
+/* uc__rowb_cell when fast_cell cannot: the buffers' room to make (once), a
+ * cell that is not plain ASCII, or a fault. */
 static __attribute__((noinline)) int slow_cell(struct uc__rowb *b, const char *p, size_t n,
                                                uint8_t kind) {
-  char sep = (char)b->sep;
-  int apart = b->sep >= 0 && b->cells.len;
-  struct uc__cellref c = {b->bytes.len + (size_t)apart, n, kind};
+  size_t count = UC_BUF_COUNT(&b->cells, struct uc_batch_cell);
+  int apart = b->sep >= 0 && count;
   if (n > UC_BATCH_CELL_MAX)
     return uc__rowb_fail(b, UC_ETOOBIG, "row %llu, column %zu: a cell is longer than %u bytes",
-                         (unsigned long long)b->index + 1,
-                         UC_BUF_COUNT(&b->cells, struct uc__cellref) + 1, UC_BATCH_CELL_MAX);
+                         (unsigned long long)b->index + 1, count + 1, UC_BATCH_CELL_MAX);
   if (!text_ok(p, n))
-    return uc__rowb_fail(
-        b, UC_EFORMAT, "row %llu, column %zu is not valid UTF-8 text (save the file as UTF-8)",
-        (unsigned long long)b->index + 1, UC_BUF_COUNT(&b->cells, struct uc__cellref) + 1);
-  int rc = uc_buf_add(&b->cells, &c, sizeof c);
-  if (rc == UC_ETOOBIG)
-    return uc__rowb_fail(b, rc, "row %llu has more than %d columns",
+    return uc__rowb_fail(b, UC_EFORMAT,
+                         "row %llu, column %zu is not valid UTF-8 text (save the file as UTF-8)",
+                         (unsigned long long)b->index + 1, count + 1);
+  if (count == UC_BATCH_COLUMNS_MAX)
+    return uc__rowb_fail(b, UC_ETOOBIG, "row %llu has more than %d columns",
                          (unsigned long long)b->index + 1, UC_BATCH_COLUMNS_MAX);
-  if (rc == UC_OK && (b->raw + n > UC_BATCH_ROW_MAX))
+  if (b->raw + n > UC_BATCH_ROW_MAX)
     return uc__rowb_fail(b, UC_ETOOBIG, "row %llu is longer than %u bytes",
                          (unsigned long long)b->index + 1, UC_BATCH_ROW_MAX);
-  if (rc == UC_OK && apart)
-    rc = uc_buf_add(&b->bytes, &sep, 1);
-  if (rc == UC_OK && (rc = uc_buf_add(&b->bytes, p, n)) == UC_OK)
-    b->raw += n;
-  return rc ? uc__rowb_fail(b, rc, "out of memory") : UC_OK;
+  /* the whole bound once: no cell's pointer ever moves */
+  if (uc_buf_reserve(&b->bytes, b->bytes.max - b->bytes.len) ||
+      uc_buf_reserve(&b->cells, b->cells.max - b->cells.len))
+    return uc__rowb_fail(b, UC_ENOMEM, "out of memory");
+  char *d = b->bytes.data + b->bytes.len + apart;
+  if (apart)
+    d[-1] = (char)b->sep;
+  memcpy(d, p, n);
+  b->bytes.len += (size_t)apart + n, b->bytes.data[b->bytes.len] = 0;
+  b->raw += n;
+  b->plain &= !(b->sep >= 0 && has_odd(b, p, n)) && kind != UC_CELL_BOOL;
+  struct uc_batch_cell c = {d, n, kind};
+  return uc_buf_add(&b->cells, &c, sizeof c) ? uc__rowb_fail(b, UC_ENOMEM, "out of memory") : UC_OK;
 }
 
 int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
@@ -165,23 +219,15 @@ int uc__rowb_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
 }
 
 int uc__rowb_emit(struct uc__rowb *b) {
-  size_t n = UC_BUF_COUNT(&b->cells, struct uc__cellref);
   if (b->rc)
     return b->rc;
-  uc_buf_reset(&b->view);
-  if (n && uc_buf_reserve(&b->view, n * sizeof(struct uc_batch_cell)))
-    return uc__rowb_fail(b, UC_ENOMEM, "out of memory");
-  struct uc_batch_cell *v = (struct uc_batch_cell *)(void *)b->view.data;
-  for (size_t i = 0; i < n; i++) {
-    const struct uc__cellref *c = &UC_BUF_AT(&b->cells, struct uc__cellref, i);
-    v[i] =
-        (struct uc_batch_cell){b->bytes.data ? b->bytes.data + c->off : "", c->n, (uint8_t)c->kind};
-  }
-  struct uc_batch_row row = {v, n, b->index++};
-  int stop = b->fn(b->arg, &row);
+  size_t n = UC_BUF_COUNT(&b->cells, struct uc_batch_cell);
+  struct uc__row row = {{(const struct uc_batch_cell *)(void *)b->cells.data, n, b->index++},
+                        b->sep >= 0 && b->plain};
+  int stop = b->fn(b->arg, &row.row);
   uc_buf_reset(&b->cells); /* after the callback: a reset writes the NUL at data[0] */
   uc_buf_reset(&b->bytes);
-  b->raw = 0;
+  b->raw = 0, b->plain = 1;
   if (stop)
     b->rc = stop;
   return b->rc;
@@ -243,7 +289,7 @@ static void on_field(void *p, size_t n, void *arg) {
 
 static void on_row(int c, void *arg) {
   struct csv_ctx *x = arg;
-  int blank = UC_BUF_COUNT(&x->b->cells, struct uc__cellref) == 0;
+  int blank = UC_BUF_COUNT(&x->b->cells, struct uc_batch_cell) == 0;
   int lf_of_crlf = blank && c == '\n' && x->last_end == '\r';
   x->last_end = c;
   if (!lf_of_crlf) /* libcsv reports the LF of CR LF as a row of its own */
@@ -396,7 +442,7 @@ static int read_src(struct uc__src *s, const char *path, enum uc_batch_format f,
   memset(layout, 0, sizeof *layout);
   layout->delim = ',';
   uc__rowb_init(&b, fn, arg, err, es);
-  b.sep = sep;
+  uc__rowb_set_sep(&b, sep);
   int rc = f == UC_BATCH_XLSX  ? uc__read_xlsx(path, s->mem, s->len, &b)
            : f == UC_BATCH_TXT ? uc__read_txt(s, layout, &b)
                                : uc__read_csv(s, f, layout, &b);

@@ -127,15 +127,16 @@ static int get_varint(const unsigned char *p, size_t n, size_t *at, uint32_t *v)
 }
 
 int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
-                         const struct uc_batch_row *row, size_t col, const char *addr,
+                         const struct uc_batch_row *row, int plain, size_t col, const char *addr,
                          size_t addr_len, char *err, size_t es) {
   unsigned char *p = r->buf + r->len, head[HEAD_ENC];
   size_t at = SIZE_MAX, k = 0, len;
   if (row->n > UC_BATCH_COLUMNS_MAX)
     return uc_errorf(err, es, UC_ETOOBIG, "row %llu has more than %d columns",
                      (unsigned long long)row->index + 1, UC_BATCH_COLUMNS_MAX);
-  if (addr_len <= UC_BATCH_CELL_MAX && uc__writer_as_is(w, row->cells, row->n, &len)) {
-    /* the usual row: one copy (as_is takes rows of a few kilobytes only) */
+  if (plain && addr_len <= UC_BATCH_CELL_MAX) { /* the usual row: one copy */
+    len = row->n ? (size_t)(row->cells[row->n - 1].p + row->cells[row->n - 1].n - row->cells[0].p)
+                 : 0;
     at = addr_len ? (size_t)(addr - row->cells[0].p) : 0;
     k += put_varint(p + k, row->n);
     k += put_varint(p + k, len);
