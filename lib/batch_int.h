@@ -18,9 +18,8 @@ struct uc__src {
 ssize_t uc__src_read(struct uc__src *s, void *buf, size_t cap);
 
 /* One row being built from cells, then handed to the caller's callback.
- * Both buffers are given their whole bound at the first cell (address space:
- * pages are touched only as rows use them), so that the cells can point into
- * bytes from the start and the row is handed over as it is. */
+ * The cells point into bytes (when bytes grows, the row's cells are moved
+ * with it), so that the row is handed over as it is. */
 struct uc__rowb {
   struct uc_buf bytes;    /* the cells' bytes, back to back or sep apart */
   int sep;                /* -1, or a byte put between cells (uc__batch_read) */

@@ -133,8 +133,9 @@ static int fast_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) 
   struct uc_buf *bytes = &b->bytes, *cells = &b->cells;
   int sep = b->sep >= 0 && cells->len;
   if (!bytes->data || !cells->data || b->raw + n > UC_BATCH_ROW_MAX || n > UC_BATCH_CELL_MAX ||
+      (size_t)sep + n > bytes->cap - bytes->len ||
       sizeof(struct uc_batch_cell) > cells->cap - cells->len)
-    return 0; /* the first cell (room to make), or a bound passed */
+    return 0; /* room to make, or a bound passed */
   char *d = bytes->data + bytes->len + sep;
   int odd = 0;
   if (n >= 16) {
@@ -197,9 +198,18 @@ static __attribute__((noinline)) int slow_cell(struct uc__rowb *b, const char *p
   if (b->raw + n > UC_BATCH_ROW_MAX)
     return uc__rowb_fail(b, UC_ETOOBIG, "row %llu is longer than %u bytes",
                          (unsigned long long)b->index + 1, UC_BATCH_ROW_MAX);
-  /* the whole bound once: no cell's pointer ever moves */
-  if (uc_buf_reserve(&b->bytes, b->bytes.max - b->bytes.len) ||
-      uc_buf_reserve(&b->cells, b->cells.max - b->cells.len))
+  /* room: when the bytes move, the row's cells move with them */
+  struct uc_batch_cell *cs = (struct uc_batch_cell *)(void *)b->cells.data;
+  if (b->bytes.len + (size_t)apart + n > b->bytes.cap || !b->bytes.data) {
+    for (size_t i = 0; i < count; i++) /* as offsets while the buffer moves */
+      cs[i].p = (const char *)(uintptr_t)(cs[i].p - b->bytes.data);
+    int rc = uc_buf_reserve(&b->bytes, (size_t)apart + n);
+    for (size_t i = 0; i < count; i++)
+      cs[i].p = b->bytes.data + (uintptr_t)cs[i].p;
+    if (rc)
+      return uc__rowb_fail(b, UC_ENOMEM, "out of memory");
+  }
+  if (uc_buf_reserve(&b->cells, sizeof(struct uc_batch_cell)))
     return uc__rowb_fail(b, UC_ENOMEM, "out of memory");
   char *d = b->bytes.data + b->bytes.len + apart;
   if (apart)

@@ -67,6 +67,28 @@ static void test_delimiters(void **state) {
   assert_false(l.crlf || l.bom);
 }
 
+/* A row whose buffer grows under its cells (a cell of 3,000 bytes after
+ * short ones): the cells before it move with the bytes, with and without a
+ * separator between cells. */
+static void test_cells_move_with_their_row(void **state) {
+  (void)state;
+  static char text[4000], want[4000];
+  char big[3001];
+  memset(big, 'x', 3000), big[3000] = 0;
+  snprintf(text, sizeof text, "ab,cd,%s,ef\ngh\n", big);
+  snprintf(want, sizeof want, "ab|cd|%s|ef\ngh\n", big);
+  struct rows r = read_text(text, UC_BATCH_CSV, NULL, UC_OK);
+  assert_string_equal(r.text, want);
+  for (int sep = ','; sep; sep = sep == ',' ? ';' : 0) {
+    memset(&r, 0, sizeof r);
+    char err[256] = "";
+    assert_int_equal(uc__batch_read_mem(text, strlen(text), UC_BATCH_CSV, NULL, sep, collect, &r,
+                                        err, sizeof err),
+                     UC_OK);
+    assert_string_equal(r.text, want);
+  }
+}
+
 static void test_txt_lines(void **state) {
   (void)state;
   struct rows r = read_text("\xEF\xBB\xBF"
@@ -644,6 +666,7 @@ int main(void) {
       cmocka_unit_test(test_csv_rfc4180),
       cmocka_unit_test(test_delimiters),
       cmocka_unit_test(test_txt_lines),
+      cmocka_unit_test(test_cells_move_with_their_row),
       cmocka_unit_test(test_bounds_and_utf8),
       cmocka_unit_test(test_csv_spaces_as_libcsv_keeps_them),
       cmocka_unit_test(test_callback_stops_the_reader),
