@@ -129,7 +129,8 @@ static inline uint64_t has_byte(uint64_t v, unsigned char c) {
  * 16 bytes at a time, then copied. In sep mode the row's plain flag learns
  * of it too. 1 when done; 0 leaves the buffers as they were, for the general
  * way. */
-static int fast_cell(struct uc__rowb *b, const char *p, size_t n, uint8_t kind) {
+static inline __attribute__((always_inline)) int fast_cell(struct uc__rowb *b, const char *p,
+                                                           size_t n, uint8_t kind) {
   struct uc_buf *bytes = &b->bytes, *cells = &b->cells;
   int sep = b->sep >= 0 && cells->len;
   if (!bytes->data || !cells->data || b->raw + n > UC_BATCH_ROW_MAX || n > UC_BATCH_CELL_MAX ||
