@@ -128,6 +128,10 @@ int uc__batch_read(const char *path, enum uc_batch_format f, struct uc_batch_lay
 int uc__batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
                        struct uc_batch_layout *layout, int sep, uc_batch_row_fn fn, void *arg,
                        char *err, size_t es);
+/* Whether p[0..n) holds a byte that makes a CSV cell quoted: one that
+ * quoted[] names, which must be delim, '"', CR and LF (16 bytes at a time
+ * from 16 on; the table for shorter ones). */
+int uc__quote_bytes(const unsigned char quoted[256], char delim, const char *p, size_t n);
 /* The delimiter a CSV/TSV writer puts between cells. */
 char uc__writer_delim(const uc_batch_writer *w);
 /* Whether cells[0..n) are written as the bytes from cells[0].p to the end of

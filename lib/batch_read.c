@@ -94,25 +94,9 @@ static int text_ok(const char *p, size_t n) {
   return !(half[0] | half[1]) || uc_utf8_valid(p, n);
 }
 
-/* Whether p[0..n) holds a byte b->odd names (sep mode only); 16 bytes at a
- * time from 16 on (the last 16 overlapping). */
+/* Whether p[0..n) holds a byte b->odd names (sep mode only). */
 static int has_odd(const struct uc__rowb *b, const char *p, size_t n) {
-  if (n < 16) {
-    unsigned char hit = 0;
-    for (size_t i = 0; i < n; i++)
-      hit |= b->odd[(unsigned char)p[i]];
-    return hit;
-  }
-  s16 v, hit = {0}, sep = (s16){0} + (signed char)b->sep;
-  for (size_t i = 0;; i += 16) {
-    memcpy(&v, p + (i + 16 <= n ? i : n - 16), 16);
-    hit |= (v == sep) | (v == '"') | (v == '\r') | (v == '\n');
-    if (i + 16 >= n)
-      break;
-  }
-  uint64_t half[2];
-  memcpy(half, &hit, sizeof half);
-  return (half[0] | half[1]) != 0;
+  return uc__quote_bytes(b->odd, (char)b->sep, p, n);
 }
 
 /* Whether the word v holds the byte c (the zero-byte test on v ^ c's). */

@@ -113,16 +113,14 @@ static int flush_text(uc_batch_writer *w, char *err, size_t es) {
 typedef unsigned char v16 __attribute__((vector_size(16)));
 typedef signed char m16 __attribute__((vector_size(16)));
 
-/* Whether p[0..n) holds a byte that makes a cell quoted: the delimiter, '"',
- * CR or LF; 16 bytes at a time (the last 16 overlapping) from 16 on. */
-static int needs_quotes(const uc_batch_writer *w, const char *p, size_t n) {
+int uc__quote_bytes(const unsigned char quoted[256], char delim, const char *p, size_t n) {
   if (n < 16) {
     unsigned char hit = 0;
     for (size_t i = 0; i < n; i++)
-      hit |= w->quoted[(unsigned char)p[i]];
+      hit |= quoted[(unsigned char)p[i]];
     return hit;
   }
-  v16 d = (v16){0} + (unsigned char)w->delim, v;
+  v16 d = (v16){0} + (unsigned char)delim, v;
   m16 hit = {0};
   for (size_t i = 0;; i += 16) {
     memcpy(&v, p + (i + 16 <= n ? i : n - 16), 16);
@@ -133,6 +131,11 @@ static int needs_quotes(const uc_batch_writer *w, const char *p, size_t n) {
   uint64_t half[2];
   memcpy(half, &hit, sizeof half);
   return (half[0] | half[1]) != 0;
+}
+
+/* Whether p[0..n) holds a byte that makes a cell quoted. */
+static int needs_quotes(const uc_batch_writer *w, const char *p, size_t n) {
+  return uc__quote_bytes(w->quoted, w->delim, p, n);
 }
 
 /* A cell's text: an XLSX boolean as spreadsheets show it. */
