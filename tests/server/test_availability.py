@@ -43,16 +43,20 @@ def metric(server, name):
 
 
 def healthz_from(server, source):
-    """GET /healthz from a given loopback address; (status, seconds)."""
+    """GET /healthz from a given loopback address; (status, seconds). Status 0: not
+    served (the server closed or reset the connection: refused at its cap)."""
     t0 = time.monotonic()
+    data = b""
     with connect(server, source) as c:
-        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = c.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        try:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
     return (int(data.split()[1]) if data else 0), time.monotonic() - t0
 
 
