@@ -121,7 +121,9 @@ def running_on(servers, task, timeout=60, rows=ROWS):
         if len(busy) == 1 and st["status"] == "processing" and st["rows_total"] == rows:
             return busy[0]
         time.sleep(0.05)
-    raise AssertionError("no server runs the task")
+    # seen once in a fresh-clone CI run, not since: say what there was
+    raise AssertionError(f"no server runs the task: {len(busy)} busy, task {st}; stderr: " +
+                         " | ".join(s.stderr()[-1500:] for s in servers))
 
 
 CSV = ("Name,E-Mail\r\n"
