@@ -122,7 +122,7 @@ int uc__rows_replay_encoded(struct uc__rows *r, uc__enc_row_fn fn, void *arg, ch
 
 /* uc_batch_read with the bytes of each row's cells sep apart (-1: back to
  * back), so that a row to be written with sep as its delimiter often is
- * already (uc__writer_as_is). */
+ * already (struct uc__row's plain). */
 int uc__batch_read(const char *path, enum uc_batch_format f, struct uc_batch_layout *layout,
                    int sep, uc_batch_row_fn fn, void *arg, char *err, size_t es);
 int uc__batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
@@ -134,11 +134,6 @@ int uc__batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
 int uc__quote_bytes(const unsigned char quoted[256], char delim, const char *p, size_t n);
 /* The delimiter a CSV/TSV writer puts between cells. */
 char uc__writer_delim(const uc_batch_writer *w);
-/* Whether cells[0..n) are written as the bytes from cells[0].p to the end of
- * the last: each cell right after one delimiter, none a boolean, nothing to
- * quote. *len: how many bytes. */
-int uc__writer_as_is(const uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n,
-                     size_t *len);
 
 /* The readers, one per file kind. */
 int uc__read_csv(struct uc__src *s, enum uc_batch_format f, struct uc_batch_layout *layout,

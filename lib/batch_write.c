@@ -328,53 +328,6 @@ char uc__writer_delim(const uc_batch_writer *w) {
   return w->delim;
 }
 
-int uc__writer_as_is(const uc_batch_writer *w, const struct uc_batch_cell *cells, size_t n,
-                     size_t *len) {
-  if (!n || cells[0].kind == UC_CELL_BOOL)
-    return 0;
-  for (size_t i = 1; i < n; i++)
-    if (cells[i].kind == UC_CELL_BOOL || cells[i].p != cells[i - 1].p + cells[i - 1].n + 1 ||
-        cells[i].p[-1] != w->delim)
-      return 0;
-  const char *p = cells[0].p;
-  size_t k = (size_t)(cells[n - 1].p + cells[n - 1].n - p), i = 0, delims = 0;
-  if (k > 4000) /* the lanes below count to 255 */
-    return 0;
-  /* nothing to quote: no '"', CR or LF, and no delimiter but the n - 1 between cells */
-  if (k < 16) {
-    for (; i < k; i++) {
-      if (w->quoted[(unsigned char)p[i]] && p[i] != w->delim)
-        return 0;
-      delims += p[i] == w->delim;
-    }
-    *len = k;
-    return delims == n - 1;
-  }
-  /* 16 bytes at a time, the last 16 overlapping: their lanes already seen not counted again */
-  static const v16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-  v16 d = (v16){0} + (unsigned char)w->delim, v;
-  m16 odd = {0}, count = {0};
-  for (;; i += 16) {
-    size_t at = i + 16 <= k ? i : k - 16;
-    memcpy(&v, p + at, 16);
-    odd |= (v == '"') | (v == '\r') | (v == '\n');
-    count -= (v == d) & (lane >= (unsigned char)(i - at)); /* i - at < 16 */
-    if (i + 16 >= k)
-      break;
-  }
-  uint64_t half[2], c[2];
-  memcpy(half, &odd, sizeof half);
-  if (half[0] | half[1])
-    return 0;
-  memcpy(c, &count, sizeof c);
-  for (int j = 0; j < 2; j++) { /* the 8 byte lanes of each half summed (each at most 250) */
-    uint64_t x = (c[j] & 0x00ff00ff00ff00ffu) + (c[j] >> 8 & 0x00ff00ff00ff00ffu);
-    delims += (size_t)((x * 0x0001000100010001u) >> 48);
-  }
-  *len = k;
-  return delims == n - 1;
-}
-
 size_t uc__writer_encode_room(const struct uc_batch_cell *cells, size_t n) {
   int plain;
   return row_room(cells, n, &plain);
