@@ -464,8 +464,7 @@ int uc_batch_read(const char *path, enum uc_batch_format f, struct uc_batch_layo
 int uc_batch_read_mem(const void *data, size_t len, enum uc_batch_format f,
                       struct uc_batch_layout *layout, uc_batch_row_fn fn, void *arg, char *err,
                       size_t es) {
-  struct uc__src s = {-1, data, len, 0};
-  return read_src(&s, NULL, f, layout, -1, fn, arg, err, es);
+  return uc__batch_read_mem(data, len, f, layout, -1, fn, arg, err, es);
 }
 
 int uc__batch_read_mem(const void *data, size_t len, enum uc_batch_format f,

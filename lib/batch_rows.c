@@ -126,11 +126,19 @@ static int get_varint(const unsigned char *p, size_t n, size_t *at, uint32_t *v)
   return 0;
 }
 
+/* An encoded record's head at p; its bytes. */
+static size_t put_head(unsigned char *p, size_t cells, size_t len, size_t at, size_t addr_len) {
+  size_t k = put_varint(p, cells);
+  k += put_varint(p + k, len);
+  k += put_varint(p + k, at);
+  return k + put_varint(p + k, addr_len);
+}
+
 int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
                          const struct uc_batch_row *row, int plain, size_t col, const char *addr,
                          size_t addr_len, char *err, size_t es) {
   unsigned char *p = r->buf + r->len, head[HEAD_ENC];
-  size_t at = SIZE_MAX, k = 0, len;
+  size_t at = SIZE_MAX, k, len;
   if (row->n > UC_BATCH_COLUMNS_MAX)
     return uc_errorf(err, es, UC_ETOOBIG, "row %llu has more than %d columns",
                      (unsigned long long)row->index + 1, UC_BATCH_COLUMNS_MAX);
@@ -138,10 +146,7 @@ int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
     len = row->n ? (size_t)(row->cells[row->n - 1].p + row->cells[row->n - 1].n - row->cells[0].p)
                  : 0;
     at = addr_len ? (size_t)(addr - row->cells[0].p) : 0;
-    k += put_varint(p + k, row->n);
-    k += put_varint(p + k, len);
-    k += put_varint(p + k, at);
-    k += put_varint(p + k, addr_len);
+    k = put_head(p, row->n, len, at, addr_len);
     memcpy(p + k, row->cells[0].p, len);
     r->len += k + len;
     return r->len >= UC__ROWS_CHUNK ? flush(r, err, es) : UC_OK;
@@ -158,10 +163,7 @@ int uc__rows_add_encoded(struct uc__rows *r, const uc_batch_writer *w,
     memcpy(p + HEAD_ENC + len, addr, addr_len), at = len, extra = addr_len;
   else
     at = 0;
-  k += put_varint(head + k, row->n);
-  k += put_varint(head + k, len);
-  k += put_varint(head + k, at);
-  k += put_varint(head + k, addr_len);
+  k = put_head(head, row->n, len, at, addr_len);
   memcpy(p, head, k);
   memmove(p + k, p + HEAD_ENC, len + extra);
   r->len += k + len + extra;
