@@ -2,6 +2,7 @@
 #include "uc/lists.h"
 #include "snapshot.h"
 #include "spoof.h"
+#include "uc/buf.h"
 #include "uc/error.h"
 #include "uc/follow.h"
 
@@ -285,35 +286,30 @@ size_t uc_lists_typo_targets(const uc_lists *l, const struct uc_typo_target **ta
 /* The skeletons once, under the lock; NULL when ICU cannot make them (or
  * out of memory: then every check makes its own, as before). */
 static const struct uc_skeleton *make_skeletons(uc_lists *l) {
-  size_t count = l->hdr->typo_count, used = 0, cap = 0;
-  char one[4 * UC_DOMAIN_MAX + 1], *text = NULL;
+  size_t count = l->hdr->typo_count;
+  char one[4 * UC_DOMAIN_MAX + 1];
+  struct uc_buf text; /* the skeletons, each with its NUL */
   struct uc_skeleton *s = calloc(count, sizeof *s);
   size_t *at = calloc(count, sizeof *at);
-  for (size_t i = 0; s && at && i < count; i++) {
+  int rc = s && at ? UC_OK : UC_ENOMEM;
+  uc_buf_init(&text, count * sizeof one);
+  for (size_t i = 0; rc == UC_OK && i < count; i++) {
     int n = uc__skeleton(l->typo[i].name, l->typo[i].len, one, sizeof one);
     at[i] = SIZE_MAX; /* no skeleton: matches nothing, as a failed one did */
-    if (n < 0)
-      continue;
-    if (used + (size_t)n + 1 > cap) {
-      char *more = realloc(text, cap = 2 * (used + (size_t)n + 1));
-      if (!more)
-        goto fail;
-      text = more;
-    }
-    memcpy(text + used, one, (size_t)n + 1);
-    at[i] = used, s[i].len = (size_t)n;
-    used += (size_t)n + 1;
+    if (n >= 0 && (rc = uc_buf_add(&text, one, (size_t)n + 1)) == UC_OK)
+      at[i] = text.len - (size_t)n - 1, s[i].len = (size_t)n;
   }
-  if (!s || !at)
-    goto fail;
-  for (size_t i = 0; i < count; i++) /* the text no longer moves */
-    s[i].text = at[i] == SIZE_MAX ? NULL : text + at[i];
+  char *t = rc == UC_OK ? uc_buf_detach(&text, NULL) : NULL; /* NULL too when none was made */
+  for (size_t i = 0; t && i < count; i++)                    /* the text no longer moves */
+    s[i].text = at[i] == SIZE_MAX ? NULL : t + at[i];
+  uc_buf_release(&text);
   free(at);
-  l->skel = s, l->skel_text = text;
+  if (!t) {
+    free(s);
+    return NULL;
+  }
+  l->skel = s, l->skel_text = t;
   return s;
-fail:
-  free(s), free(at), free(text);
-  return NULL;
 }
 
 const struct uc_skeleton *uc__lists_typo_skeletons(const uc_lists *cl) {
